@@ -1,0 +1,1 @@
+"""pycni: CNI plugins for Kubernetes nodes (bridge, host-local, bandwidth, loopback)."""

@@ -1,0 +1,28 @@
+"""Multi-call entry: the name the executable was started as picks the plugin.
+
+One bundle serves every type through symlinks (`/opt/cni/bin/bridge -> pycni/pycni`); started
+under its own name it takes the type as its first argument (`pycni bridge`).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def entry(argv: list[str]) -> int:
+    from cni.plugins import MODULES, load
+
+    name = os.path.basename(argv[0])
+    if name not in MODULES and len(argv) > 1 and argv[1] in MODULES:
+        name = argv[1]
+    if name not in MODULES:
+        sys.stderr.write(f"pycni: start me as one of {', '.join(sorted(MODULES))} (or pass the type)\n")
+        return 2
+    from cni.contract.dispatch import main
+
+    return main(load(name))
+
+
+if __name__ == "__main__":
+    sys.exit(entry(sys.argv))

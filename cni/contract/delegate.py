@@ -1,0 +1,88 @@
+"""IPAM delegation: run the plugin named in `ipam.type` as the spec says.
+
+The delegate is found on CNI_PATH and gets the same environment and the full config. When that
+executable is this very bundle (our own host-local), it runs in-process through the same
+contract code: identical parsing and answers, without a second process start.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from .errors import INTERNAL, INVALID_CONFIG, CNIError
+from .request import Request, parse_env
+from .result import Result
+
+
+def find(plugin_type: str, path: list[str]) -> str:
+    """The executable for a plugin type on CNI_PATH."""
+    if not plugin_type or "/" in plugin_type or plugin_type in (".", ".."):
+        raise CNIError(INVALID_CONFIG, f"invalid plugin type {plugin_type!r}")
+    for directory in path:
+        candidate = os.path.join(directory, plugin_type)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    raise CNIError(INVALID_CONFIG, f'failed to find plugin "{plugin_type}" in path {path}')
+
+
+def _is_own_bundle(executable: str) -> bool:
+    if not getattr(sys, "frozen", False):
+        return False
+    try:
+        return os.path.samefile(os.path.realpath(executable), os.path.realpath(sys.executable))
+    except OSError:
+        return False
+
+
+def ipam(req: Request, command: str | None = None) -> Result | None:
+    """Run the IPAM plugin of req's config for `command` (default: req's own verb)."""
+    section = req.config.get("ipam") or {}
+    return run(section.get("type", ""), req, command or req.command)
+
+
+def run(plugin_type: str, req: Request, command: str) -> Result | None:
+    """Execute a delegate; its answer is a Result for ADD, None otherwise; its error is raised."""
+    executable = find(plugin_type, req.path)
+    env = dict(req.env)
+    env["CNI_COMMAND"] = command
+    if _is_own_bundle(executable):
+        return _in_process(plugin_type, env, req)
+    proc = subprocess.run([executable], input=req.stdin, env=env, stdout=subprocess.PIPE, check=False)
+    output = proc.stdout.strip()
+    if proc.returncode != 0:
+        raise _delegate_error(plugin_type, output)
+    if command != "ADD":
+        return None
+    try:
+        raw = json.loads(output)
+    except ValueError:
+        text = output[:200].decode(errors="replace")
+        raise CNIError(INTERNAL, f"{plugin_type}: answer is not JSON", text) from None
+    return Result.from_json(raw, req.version)
+
+
+def _in_process(plugin_type: str, env: dict[str, str], req: Request) -> Result | None:
+    from cni.plugins import load  # here, not at the top: the registry imports plugins lazily
+
+    from .dispatch import prepare
+
+    plugin = load(plugin_type)
+    sub = parse_env(env)
+    prepare(plugin, sub, lambda: req.stdin)
+    handler = {"ADD": plugin.add, "DEL": plugin.delete, "CHECK": plugin.check,
+               "STATUS": plugin.status, "GC": plugin.gc}[sub.command]
+    answer = handler(sub)
+    return answer if isinstance(answer, Result) else None
+
+
+def _delegate_error(plugin_type: str, output: bytes) -> CNIError:
+    """Pass the delegate's error on with its own code."""
+    try:
+        raw = json.loads(output)
+        return CNIError(int(raw["code"]), str(raw.get("msg", "")), str(raw.get("details", "") or ""))
+    except (ValueError, KeyError, TypeError):
+        text = output.decode(errors="replace")[:500]
+        return CNIError(INTERNAL, f"{plugin_type} failed", text or "no output")

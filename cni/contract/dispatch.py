@@ -1,0 +1,109 @@
+"""Verb dispatch: one call from environment and stdin to a printed answer and an exit code.
+
+`serve` is the whole contract as a function (it raises CNIError); `main` is the process edge:
+it owns stdout, so a stray print or a traceback can never corrupt the JSON a runtime parses.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from collections.abc import Callable, Mapping
+from types import ModuleType
+from typing import Any, TextIO
+
+from . import schema, versions
+from .errors import INTERNAL, INVALID_NETNS, UNKNOWN_CONTAINER, CNIError
+from .request import Request, finish, parse_env, parse_stdin
+from .result import Result
+
+_HANDLERS = {"ADD": "add", "DEL": "delete", "CHECK": "check", "STATUS": "status", "GC": "gc"}
+
+
+def plugin_versions(plugin: ModuleType) -> tuple[str, ...]:
+    return getattr(plugin, "VERSIONS", versions.SUPPORTED)
+
+
+def version_info(plugin: ModuleType) -> dict[str, Any]:
+    """The VERSION answer libcni's version check decodes."""
+    return {"cniVersion": versions.CURRENT, "supportedVersions": list(plugin_versions(plugin))}
+
+
+def prepare(plugin: ModuleType, req: Request, read_stdin: Callable[[], bytes]) -> None:
+    """Validate the stdin config for the plugin, before any of its code runs."""
+    env = req.env
+    config = parse_stdin(req, read_stdin())
+    versions.require_supported(req.version, plugin_versions(plugin))
+    versions.require_verb(req.command, req.version)
+    config = schema.validate(config, plugin.SCHEMA)
+    finish(req, config, getattr(plugin, "CNI_ARGS_KEYS", None))
+    if req.command in ("ADD", "CHECK") and getattr(plugin, "NEEDS_NETNS", False):
+        check_netns(req.netns, env)
+
+
+def check_netns(path: str, env: Mapping[str, str]) -> None:
+    """The container's netns must exist and must not be the plugin's own (skel's code 8)."""
+    try:
+        target = os.stat(path)
+    except OSError as e:
+        raise CNIError(UNKNOWN_CONTAINER, f"failed to open netns {path!r}: {e.strerror}",
+                       "CNI_NETNS names no network namespace") from None
+    if env.get("CNI_NETNS_OVERRIDE") == "1":
+        return
+    own = os.stat("/proc/self/ns/net")
+    if (target.st_dev, target.st_ino) == (own.st_dev, own.st_ino):
+        raise CNIError(INVALID_NETNS, "plugin's netns and netns from CNI_NETNS should not be the same",
+                       f"CNI_NETNS={path}")
+
+
+def serve(plugin: ModuleType, req: Request, read_stdin: Callable[[], bytes]) -> dict[str, Any] | None:
+    """Run one verb; returns the JSON to print, or None for an empty answer (DEL, CHECK, GC, STATUS)."""
+    if req.command == "VERSION":
+        return version_info(plugin)
+    prepare(plugin, req, read_stdin)
+    answer = getattr(plugin, _HANDLERS[req.command])(req)
+    return answer.to_json(req.version) if isinstance(answer, Result) else None
+
+
+def about(plugin: ModuleType) -> str:
+    return f"CNI {plugin.TYPE} plugin (pycni), spec versions {', '.join(plugin_versions(plugin))}"
+
+
+def main(plugin: ModuleType, env: Mapping[str, str] | None = None) -> int:
+    """Process entry: print the answer or the error JSON on stdout, logs on stderr."""
+    env = os.environ if env is None else env
+    out: TextIO = sys.stdout
+    if not env.get("CNI_COMMAND"):
+        sys.stderr.write(about(plugin) + "\n")
+        return 0
+    sys.stdout = sys.stderr  # anything printed by accident goes to the log, not to the runtime
+    req: Request | None = None
+    try:
+        req = parse_env(env)
+        answer = serve(plugin, req, sys.stdin.buffer.read)
+        if answer is not None:
+            _emit(out, answer)
+        return 0
+    except CNIError as e:
+        _emit(out, e.to_json(_error_version(req)))
+        return 1
+    except Exception as e:
+        traceback.print_exc(file=sys.stderr)
+        _emit(out, CNIError(INTERNAL, f"{type(e).__name__}: {e}").to_json(_error_version(req)))
+        return 1
+    finally:
+        sys.stdout = out
+
+
+def _error_version(req: Request | None) -> str:
+    """Errors speak the config's version when it is one we know, else ours."""
+    if req is not None and req.version in versions.SUPPORTED:
+        return req.version
+    return versions.CURRENT
+
+
+def _emit(out: TextIO, payload: dict[str, Any]) -> None:
+    out.write(json.dumps(payload) + "\n")
+    out.flush()

@@ -1,0 +1,39 @@
+"""CNI errors: every failure a plugin reports becomes one of these, printed as JSON on stdout."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Codes from the CNI specification (0-99 reserved), plus libcni's own.
+INCOMPATIBLE_VERSION = 1
+UNSUPPORTED_FIELD = 2
+UNKNOWN_CONTAINER = 3
+INVALID_ENVIRONMENT = 4
+IO_FAILURE = 5
+DECODING_FAILURE = 6
+INVALID_CONFIG = 7
+INVALID_NETNS = 8
+TRY_AGAIN_LATER = 11
+NOT_AVAILABLE = 50
+LIMITED_CONNECTIVITY = 51
+INTERNAL = 999
+
+
+class CNIError(Exception):
+    """A failure with a CNI error code, a message for operators and optional details."""
+
+    def __init__(self, code: int, msg: str, details: str = "") -> None:
+        super().__init__(msg)
+        self.code = code
+        self.msg = msg
+        self.details = details
+
+    def to_json(self, cni_version: str) -> dict[str, Any]:
+        """The error object the spec puts on stdout."""
+        out: dict[str, Any] = {"cniVersion": cni_version, "code": self.code, "msg": self.msg}
+        if self.details:
+            out["details"] = self.details
+        return out
+
+    def __str__(self) -> str:
+        return f"{self.msg}; {self.details}" if self.details else self.msg

@@ -1,0 +1,148 @@
+"""The request: the CNI_* environment and the stdin config, checked as skel and libcni check them."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import versions
+from .args import parse_cni_args
+from .errors import DECODING_FAILURE, INVALID_CONFIG, INVALID_ENVIRONMENT, CNIError
+from .result import Result
+
+VERBS = ("ADD", "DEL", "CHECK", "STATUS", "GC", "VERSION")
+
+# Which variables must carry a value, per verb (the spec's table; CNI_PATH as skel requires it).
+REQUIRED_ENV: dict[str, tuple[str, ...]] = {
+    "ADD": ("CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_PATH"),
+    "DEL": ("CNI_CONTAINERID", "CNI_IFNAME", "CNI_PATH"),
+    "CHECK": ("CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_PATH"),
+    "STATUS": ("CNI_PATH",),
+    "GC": ("CNI_PATH",),
+    "VERSION": (),
+}
+
+_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$")
+_IFNAME_BAD = re.compile(r"[/:\s]")
+
+
+def check_container_id(value: str) -> str | None:
+    """Why a container ID is refused, or None (libcni's rule)."""
+    if not _NAME_RE.match(value):
+        return f"invalid characters in container ID {value!r}: must match {_NAME_RE.pattern}"
+    return None
+
+
+def check_ifname(value: str) -> str | None:
+    """Why an interface name is refused, or None (libcni's rule: 1-15 chars, no / : or space)."""
+    if len(value) > 15:
+        return f"interface name {value!r} is too long: at most 15 characters"
+    if value in (".", ".."):
+        return f"interface name {value!r} is not allowed"
+    if _IFNAME_BAD.search(value):
+        return f"interface name {value!r} contains '/', ':' or whitespace"
+    return None
+
+
+def check_network_name(value: Any) -> str | None:
+    if not isinstance(value, str) or not value:
+        return "missing network name"
+    if not _NAME_RE.match(value):
+        return f"invalid characters in network name {value!r}: must match {_NAME_RE.pattern}"
+    return None
+
+
+@dataclass
+class Request:
+    """One plugin call, parsed and validated."""
+
+    command: str
+    container_id: str = ""
+    netns: str = ""
+    ifname: str = ""
+    args: dict[str, str] = field(default_factory=dict)
+    path: list[str] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)
+    version: str = versions.CURRENT
+    prev_result: Result | None = None
+    stdin: bytes = b""
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.config.get("name", "")
+
+    def valid_attachments(self) -> set[tuple[str, str]]:
+        """GC's list of live attachments; absent means none is live (as libcni's cnitool sends)."""
+        raw = self.config.get("cni.dev/valid-attachments")
+        if raw is None:
+            raw = self.config.get("cni.dev/attachments")
+        out: set[tuple[str, str]] = set()
+        for item in raw or []:
+            if isinstance(item, dict):
+                out.add((str(item.get("containerID", "")), str(item.get("ifname", ""))))
+        return out
+
+
+def parse_env(env: Mapping[str, str]) -> Request:
+    """Read the CNI_* variables; every missing or invalid one is named in a single code-4 error."""
+    command = env.get("CNI_COMMAND", "")
+    if command not in VERBS:
+        raise CNIError(INVALID_ENVIRONMENT, f"unknown CNI_COMMAND: {command}",
+                       f"CNI_COMMAND must be one of {', '.join(VERBS)}")
+    problems = [f"{var} is missing" for var in REQUIRED_ENV[command] if not env.get(var)]
+    container_id = env.get("CNI_CONTAINERID", "")
+    ifname = env.get("CNI_IFNAME", "")
+    if command in ("ADD", "DEL", "CHECK"):
+        if container_id and (why := check_container_id(container_id)):
+            problems.append(why)
+        if ifname and (why := check_ifname(ifname)):
+            problems.append(why)
+    if problems:
+        raise CNIError(INVALID_ENVIRONMENT, "required env variables [" + ", ".join(
+            p.split(" ")[0] for p in problems) + "] missing or invalid", "; ".join(problems))
+    return Request(
+        command=command,
+        container_id=container_id,
+        netns=env.get("CNI_NETNS", ""),
+        ifname=ifname,
+        path=[p for p in env.get("CNI_PATH", "").split(":") if p],
+        env=env,
+    )
+
+
+def parse_stdin(req: Request, stdin: bytes) -> dict[str, Any]:
+    """Decode the config and settle its version; the plugin's schema is checked afterwards."""
+    req.stdin = stdin
+    try:
+        config = json.loads(stdin)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise CNIError(DECODING_FAILURE, "failed to decode the network config: not JSON", str(e)) from None
+    if not isinstance(config, dict):
+        raise CNIError(DECODING_FAILURE, "failed to decode the network config: not a JSON object",
+                       f"got {type(config).__name__}")
+    version = config.get("cniVersion")
+    if version is None or version == "":
+        version = versions.DEFAULT_WHEN_ABSENT
+    if not isinstance(version, str):
+        raise CNIError(DECODING_FAILURE, f"invalid cniVersion {json.dumps(version)}: not a string")
+    req.version = version
+    return config
+
+
+def finish(req: Request, config: dict[str, Any], cni_args_keys: frozenset[str] | None) -> None:
+    """Name, CNI_ARGS and prevResult: the parts every plugin shares once its schema passed."""
+    if why := check_network_name(config.get("name")):
+        raise CNIError(INVALID_CONFIG, why, f"name: {json.dumps(config.get('name'))}")
+    req.config = config
+    if cni_args_keys is not None:
+        req.args = parse_cni_args(req.env.get("CNI_ARGS", ""), cni_args_keys)
+    raw_prev = config.get("prevResult")
+    if raw_prev is not None:
+        try:
+            req.prev_result = Result.from_json(raw_prev, req.version)
+        except CNIError as e:
+            raise CNIError(DECODING_FAILURE, f"failed to parse prevResult: {e.msg}", e.details) from None

@@ -1,0 +1,310 @@
+"""CNI results: one internal model in the newest form, printed in any spec version.
+
+Every plugin builds a `Result`; `to_json(version)` converts it for the caller and
+`Result.from_json` reads a `prevResult` or an IPAM delegate's answer of any version.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import DECODING_FAILURE, INCOMPATIBLE_VERSION, CNIError
+from .versions import parse as parse_version
+
+IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass
+class Interface:
+    """An interface a plugin created or configured; sandbox is the netns path for container ones."""
+
+    name: str
+    mac: str = ""
+    sandbox: str = ""
+    mtu: int | None = None
+    socket_path: str = ""
+    pci_id: str = ""
+
+
+@dataclass
+class IPConfig:
+    """An address with its prefix, its gateway and the index of the interface it sits on."""
+
+    address: IPInterface
+    gateway: IPAddress | None = None
+    interface: int | None = None
+
+    @property
+    def version(self) -> int:
+        return self.address.version
+
+
+@dataclass
+class Route:
+    """A route to install in the container; the 1.1.0 fields are dropped for older versions."""
+
+    dst: IPNetwork
+    gw: IPAddress | None = None
+    mtu: int | None = None
+    advmss: int | None = None
+    priority: int | None = None
+    table: int | None = None
+    scope: int | None = None
+
+
+@dataclass
+class DNS:
+    nameservers: list[str] = field(default_factory=list)
+    domain: str = ""
+    search: list[str] = field(default_factory=list)
+    options: list[str] = field(default_factory=list)
+
+    def is_empty(self) -> bool:
+        return not (self.nameservers or self.domain or self.search or self.options)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.nameservers:
+            out["nameservers"] = list(self.nameservers)
+        if self.domain:
+            out["domain"] = self.domain
+        if self.search:
+            out["search"] = list(self.search)
+        if self.options:
+            out["options"] = list(self.options)
+        return out
+
+    @classmethod
+    def from_json(cls, raw: Any) -> DNS:
+        if raw is None:
+            return cls()
+        if not isinstance(raw, dict):
+            raise CNIError(DECODING_FAILURE, f"invalid dns {raw!r}: not an object")
+        return cls(
+            nameservers=_str_list(raw.get("nameservers"), "dns.nameservers"),
+            domain=_str(raw.get("domain"), "dns.domain"),
+            search=_str_list(raw.get("search"), "dns.search"),
+            options=_str_list(raw.get("options"), "dns.options"),
+        )
+
+
+@dataclass
+class Result:
+    """The newest (1.1.0) result form."""
+
+    interfaces: list[Interface] = field(default_factory=list)
+    ips: list[IPConfig] = field(default_factory=list)
+    routes: list[Route] = field(default_factory=list)
+    dns: DNS = field(default_factory=DNS)
+
+    # ---- printing -------------------------------------------------------------------------
+    def to_json(self, version: str) -> dict[str, Any]:
+        """The result as the given spec version prints it."""
+        v = parse_version(version)
+        if v < (0, 3, 0):
+            return self._to_020(version)
+        legacy = v < (1, 0, 0)
+        newest = v >= (1, 1, 0)
+        out: dict[str, Any] = {"cniVersion": version}
+        if self.interfaces:
+            out["interfaces"] = [_interface_json(i, newest) for i in self.interfaces]
+        if self.ips:
+            out["ips"] = [_ip_json(ip, legacy) for ip in self.ips]
+        if self.routes:
+            out["routes"] = [_route_json(r, newest) for r in self.routes]
+        if legacy or not self.dns.is_empty():
+            out["dns"] = self.dns.to_json()
+        return out
+
+    def _to_020(self, version: str) -> dict[str, Any]:
+        out: dict[str, Any] = {"cniVersion": version}
+        for family, key in ((4, "ip4"), (6, "ip6")):
+            ips = [ip for ip in self.ips if ip.version == family]
+            if len(ips) > 1:
+                raise CNIError(INCOMPATIBLE_VERSION,
+                               f"CNI version {version} does not support more than 1 address per family")
+            if not ips:
+                continue
+            entry: dict[str, Any] = {"ip": str(ips[0].address)}
+            if ips[0].gateway is not None:
+                entry["gateway"] = str(ips[0].gateway)
+            routes = [_route_json(r, False) for r in self.routes if r.dst.version == family]
+            if routes:
+                entry["routes"] = routes
+            out[key] = entry
+        if "ip4" not in out and "ip6" not in out:
+            raise CNIError(INCOMPATIBLE_VERSION,
+                           f"cannot convert to CNI version {version}: the result has no IP addresses")
+        out["dns"] = self.dns.to_json()
+        return out
+
+    # ---- parsing --------------------------------------------------------------------------
+    @classmethod
+    def from_json(cls, raw: Any, version: str) -> Result:
+        """Read a result of any version; `version` applies when the result names none."""
+        if not isinstance(raw, dict):
+            raise CNIError(DECODING_FAILURE, "failed to parse result: not a JSON object")
+        declared = raw.get("cniVersion") or version
+        if not isinstance(declared, str):
+            raise _fail("cniVersion", declared, "not a string")
+        if parse_version(declared) < (0, 3, 0):
+            return cls._from_020(raw)
+        interfaces = [_interface_from(i, n) for n, i in enumerate(_list(raw.get("interfaces"), "interfaces"))]
+        ips = [_ip_from(i, n) for n, i in enumerate(_list(raw.get("ips"), "ips"))]
+        routes = [_route_from(r, n) for n, r in enumerate(_list(raw.get("routes"), "routes"))]
+        return cls(interfaces=interfaces, ips=ips, routes=routes, dns=DNS.from_json(raw.get("dns")))
+
+    @classmethod
+    def _from_020(cls, raw: dict[str, Any]) -> Result:
+        result = cls(dns=DNS.from_json(raw.get("dns")))
+        for key in ("ip4", "ip6"):
+            entry = raw.get(key)
+            if entry is None:
+                continue
+            if not isinstance(entry, dict):
+                raise CNIError(DECODING_FAILURE, f"failed to parse result: {key} is not an object")
+            result.ips.append(IPConfig(
+                address=_interface_addr(entry.get("ip"), f"{key}.ip"),
+                gateway=_opt_addr(entry.get("gateway"), f"{key}.gateway"),
+            ))
+            routes = _list(entry.get("routes"), f"{key}.routes")
+            result.routes.extend(_route_from(r, n) for n, r in enumerate(routes))
+        return result
+
+
+# ---- helpers ------------------------------------------------------------------------------
+def _interface_json(i: Interface, newest: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": i.name}
+    if i.mac:
+        out["mac"] = i.mac
+    if newest and i.mtu:
+        out["mtu"] = i.mtu
+    if i.sandbox:
+        out["sandbox"] = i.sandbox
+    if newest and i.socket_path:
+        out["socketPath"] = i.socket_path
+    if newest and i.pci_id:
+        out["pciID"] = i.pci_id
+    return out
+
+
+def _ip_json(ip: IPConfig, legacy: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if legacy:
+        out["version"] = str(ip.version)
+    if ip.interface is not None:
+        out["interface"] = ip.interface
+    out["address"] = str(ip.address)
+    if ip.gateway is not None:
+        out["gateway"] = str(ip.gateway)
+    return out
+
+
+def _route_json(r: Route, newest: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {"dst": str(r.dst)}
+    if r.gw is not None:
+        out["gw"] = str(r.gw)
+    if newest:
+        for key in ("mtu", "advmss", "priority", "table", "scope"):
+            value = getattr(r, key)
+            if value is not None:
+                out[key] = value
+    return out
+
+
+def _fail(what: str, value: Any, why: str) -> CNIError:
+    return CNIError(DECODING_FAILURE, f"failed to parse result: {what} {value!r}: {why}")
+
+
+def _list(raw: Any, what: str) -> list[Any]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise _fail(what, raw, "not a list")
+    return raw
+
+
+def _str(raw: Any, what: str) -> str:
+    if raw is None:
+        return ""
+    if not isinstance(raw, str):
+        raise _fail(what, raw, "not a string")
+    return raw
+
+
+def _str_list(raw: Any, what: str) -> list[str]:
+    return [_str(x, what) for x in _list(raw, what)]
+
+
+def _opt_int(raw: Any, what: str) -> int | None:
+    if raw is None:
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        raise _fail(what, raw, "not an integer")
+    return raw
+
+
+def _interface_addr(raw: Any, what: str) -> IPInterface:
+    if not isinstance(raw, str) or "/" not in raw:
+        raise _fail(what, raw, "not an address with a prefix length")
+    try:
+        return ipaddress.ip_interface(raw)
+    except ValueError as e:
+        raise _fail(what, raw, str(e)) from None
+
+
+def _opt_addr(raw: Any, what: str) -> IPAddress | None:
+    if raw is None or raw == "":
+        return None
+    try:
+        return ipaddress.ip_address(raw)
+    except ValueError:
+        raise _fail(what, raw, "not an IP address") from None
+
+
+def _interface_from(raw: Any, n: int) -> Interface:
+    if not isinstance(raw, dict):
+        raise _fail(f"interfaces[{n}]", raw, "not an object")
+    return Interface(
+        name=_str(raw.get("name"), f"interfaces[{n}].name"),
+        mac=_str(raw.get("mac"), f"interfaces[{n}].mac"),
+        sandbox=_str(raw.get("sandbox"), f"interfaces[{n}].sandbox"),
+        mtu=_opt_int(raw.get("mtu"), f"interfaces[{n}].mtu"),
+        socket_path=_str(raw.get("socketPath"), f"interfaces[{n}].socketPath"),
+        pci_id=_str(raw.get("pciID"), f"interfaces[{n}].pciID"),
+    )
+
+
+def _ip_from(raw: Any, n: int) -> IPConfig:
+    if not isinstance(raw, dict):
+        raise _fail(f"ips[{n}]", raw, "not an object")
+    return IPConfig(
+        address=_interface_addr(raw.get("address"), f"ips[{n}].address"),
+        gateway=_opt_addr(raw.get("gateway"), f"ips[{n}].gateway"),
+        interface=_opt_int(raw.get("interface"), f"ips[{n}].interface"),
+    )
+
+
+def _route_from(raw: Any, n: int) -> Route:
+    if not isinstance(raw, dict):
+        raise _fail(f"routes[{n}]", raw, "not an object")
+    dst = raw.get("dst")
+    try:
+        network = ipaddress.ip_network(dst, strict=False) if isinstance(dst, str) else None
+    except ValueError:
+        network = None
+    if network is None:
+        raise _fail(f"routes[{n}].dst", dst, "not a network")
+    return Route(
+        dst=network,
+        gw=_opt_addr(raw.get("gw"), f"routes[{n}].gw"),
+        mtu=_opt_int(raw.get("mtu"), f"routes[{n}].mtu"),
+        advmss=_opt_int(raw.get("advmss"), f"routes[{n}].advmss"),
+        priority=_opt_int(raw.get("priority"), f"routes[{n}].priority"),
+        table=_opt_int(raw.get("table"), f"routes[{n}].table"),
+        scope=_opt_int(raw.get("scope"), f"routes[{n}].scope"),
+    )

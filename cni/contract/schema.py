@@ -1,0 +1,141 @@
+"""Config validation against the plugin's JSON Schema in conf/schemas/.
+
+The schemas are the one source of truth for what a config may hold. `jsonschema` costs ~70 ms
+to import, more than a whole reference plugin call, so this module checks the small subset of
+JSON Schema our schemas use (type, properties, required, enum, const, minimum, maximum,
+minLength, maxLength, pattern, items, minItems, maxItems, anyOf, $ref to $defs); the tests hold
+it to jsonschema's verdicts on the same schemas.
+
+Validation also normalises keys: Go's JSON decoder matches keys case-insensitively, so a config
+the reference plugins accept with `"bandWidth"` is accepted here and handed over as `"bandwidth"`.
+Unknown keys are kept and ignored, as Go ignores them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from .errors import INVALID_CONFIG, UNSUPPORTED_FIELD, CNIError
+
+_TYPES: dict[str, Any] = {
+    "object": dict, "array": list, "string": str, "boolean": bool, "null": type(None),
+}
+
+
+def schema_dir() -> Path:
+    """conf/schemas beside the sources, or inside the PyInstaller bundle."""
+    override = os.environ.get("PYCNI_SCHEMA_DIR")
+    if override:
+        return Path(override)
+    bundle = getattr(sys, "_MEIPASS", None)
+    if bundle:
+        return Path(bundle) / "conf" / "schemas"
+    return Path(__file__).resolve().parents[2] / "conf" / "schemas"
+
+
+@cache
+def load(name: str) -> dict[str, Any]:
+    with open(schema_dir() / f"{name}.json", "rb") as f:
+        return json.load(f)
+
+
+def validate(config: dict[str, Any], schema_name: str) -> dict[str, Any]:
+    """Check config against the named schema and return it with keys normalised."""
+    schema = load(schema_name)
+    return _check(config, schema, schema, "")
+
+
+def _is_type(value: Any, name: str) -> bool:
+    if name == "integer":
+        return isinstance(value, int) and not isinstance(value, bool)  # Go refuses 1.0 for an int
+    if name == "number":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, _TYPES[name])
+
+
+def _where(path: str) -> str:
+    return path or "the config"
+
+
+def _check(value: Any, schema: dict[str, Any], root: dict[str, Any], path: str) -> Any:
+    if "$ref" in schema:
+        ref = schema["$ref"]
+        target: Any = root
+        for part in ref.lstrip("#/").split("/"):
+            target = target[part]
+        value = _check(value, target, root, path)
+    types = schema.get("type")
+    if types is not None:
+        names = types if isinstance(types, list) else [types]
+        if not any(_is_type(value, n) for n in names):
+            raise CNIError(INVALID_CONFIG, f"invalid value for {_where(path)}: {json.dumps(value)}",
+                           f"{_where(path)} must be of type {' or '.join(names)}")
+    if "enum" in schema and value not in schema["enum"]:
+        raise CNIError(UNSUPPORTED_FIELD, f"unsupported value for {_where(path)}: {json.dumps(value)}",
+                       f"{_where(path)} must be one of {json.dumps(schema['enum'])}")
+    if "const" in schema and value != schema["const"]:
+        raise CNIError(UNSUPPORTED_FIELD, f"unsupported value for {_where(path)}: {json.dumps(value)}",
+                       f"{_where(path)} must be {json.dumps(schema['const'])}")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if "minimum" in schema and value < schema["minimum"]:
+            raise CNIError(INVALID_CONFIG, f"invalid value for {_where(path)}: {value}",
+                           f"{_where(path)} must be at least {schema['minimum']}")
+        if "maximum" in schema and value > schema["maximum"]:
+            raise CNIError(INVALID_CONFIG, f"invalid value for {_where(path)}: {value}",
+                           f"{_where(path)} must be at most {schema['maximum']}")
+    if isinstance(value, str):
+        if len(value) < schema.get("minLength", 0) or len(value) > schema.get("maxLength", len(value)):
+            raise CNIError(INVALID_CONFIG, f"invalid value for {_where(path)}: {json.dumps(value)}",
+                           f"{_where(path)} must be {schema.get('minLength', 0)} to "
+                           f"{schema.get('maxLength', 'any number of')} characters long")
+        if "pattern" in schema and not re.search(schema["pattern"], value):
+            raise CNIError(INVALID_CONFIG, f"invalid value for {_where(path)}: {json.dumps(value)}",
+                           f"{_where(path)} must match {schema['pattern']}")
+    if "anyOf" in schema:
+        first: CNIError | None = None
+        for option in schema["anyOf"]:
+            try:
+                value = _check(value, option, root, path)
+                break
+            except CNIError as e:
+                first = first or e
+        else:
+            assert first is not None
+            raise first
+    if isinstance(value, list):
+        if len(value) < schema.get("minItems", 0):
+            raise CNIError(INVALID_CONFIG, f"invalid value for {_where(path)}: {json.dumps(value)}",
+                           f"{_where(path)} needs at least {schema['minItems']} item(s)")
+        if "maxItems" in schema and len(value) > schema["maxItems"]:
+            raise CNIError(INVALID_CONFIG, f"invalid value for {_where(path)}: {json.dumps(value)}",
+                           f"{_where(path)} takes at most {schema['maxItems']} item(s)")
+        items = schema.get("items")
+        if isinstance(items, dict):
+            value = [_check(v, items, root, f"{path}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        value = _check_object(value, schema, root, path)
+    return value
+
+
+def _check_object(value: dict[str, Any], schema: dict[str, Any], root: dict[str, Any], path: str) -> dict:
+    props: dict[str, Any] = schema.get("properties", {})
+    folded = {k.lower(): k for k in props}
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        canonical = key if key in props else folded.get(key.lower(), key)
+        if canonical in out and canonical != key:
+            continue  # an exact-case key already won, as Go's decoder prefers it
+        sub = props.get(canonical)
+        where = f"{path}.{canonical}" if path else canonical
+        out[canonical] = _check(item, sub, root, where) if sub else item
+    for key in schema.get("required", []):
+        if key not in out:
+            where = f"{path}.{key}" if path else key
+            raise CNIError(INVALID_CONFIG, f"missing {where}", f"{where} is required")
+    return out
