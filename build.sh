@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# pycni: build the plugin executables, install them, run the demo or the tests.
+#
+#   ./build.sh                 build dist/pycni (one PyInstaller onedir bundle) and dist/bin/<type> links
+#   ./build.sh onefile         also build dist/onefile/<type>, one self-contained file per plugin
+#   ./build.sh install [DIR]   install into DIR (default /opt/cni/bin), atomically, keeping other plugins
+#   ./build.sh deps            install what building and testing need (Debian packages, Python packages)
+#   ./build.sh demo            build, then run the demo: pods on cbr0 from conf/examples (root)
+#   ./build.sh test [ARGS]     deps + build + the whole test suite (root); ARGS go to pytest
+set -euo pipefail
+cd "$(dirname "$(readlink -f "$0")")"
+
+TYPES=(bridge host-local bandwidth loopback)
+PYTHON=${PYTHON:-python3}
+
+apt_packages=(
+  iproute2 iptables nftables kmod procps
+  containernetworking-plugins        # the reference plugins, for side-by-side tests and benchmarks
+  golang-go golang-github-appc-cni-dev  # our cnitool test driver over libcni
+  containerd runc busybox-static     # the kind-node end-to-end tests
+)
+
+deps() {
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    local missing=()
+    for p in "${apt_packages[@]}"; do
+      dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+      apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    fi
+  fi
+  "$PYTHON" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+    "pyinstaller>=6" "pytest>=7" "jsonschema>=4.18" "ruff>=0.5" "matplotlib>=3.6"
+}
+
+build() {
+  local work
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' RETURN
+  "$PYTHON" -m PyInstaller --noconfirm --clean --log-level WARN --onedir --name pycni \
+    --distpath dist --workpath "$work/build" --specpath "$work" \
+    --paths "$PWD" --collect-submodules cni --collect-submodules ipam \
+    --add-data "$PWD/conf/schemas:conf/schemas" \
+    --exclude-module tkinter --exclude-module unittest --exclude-module pydoc \
+    cni/__main__.py
+  rm -rf dist/bin && mkdir -p dist/bin
+  for t in "${TYPES[@]}"; do ln -s ../pycni/pycni "dist/bin/$t"; done
+  echo "built dist/pycni; plugins in dist/bin: ${TYPES[*]}"
+}
+
+onefile() {
+  local work t
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' RETURN
+  mkdir -p dist/onefile
+  for t in "${TYPES[@]}"; do
+    printf 'import sys\nfrom cni.__main__ import entry\nsys.exit(entry(["%s"] + sys.argv[1:]))\n' "$t" \
+      > "$work/$t.py"
+    "$PYTHON" -m PyInstaller --noconfirm --log-level WARN --onefile --name "$t" \
+      --distpath dist/onefile --workpath "$work/build" --specpath "$work" \
+      --paths "$PWD" --collect-submodules cni --collect-submodules ipam \
+      --add-data "$PWD/conf/schemas:conf/schemas" "$work/$t.py"
+  done
+  echo "built dist/onefile: ${TYPES[*]}"
+}
+
+# Install without a window in which a runtime could execute a half-written file: the bundle is
+# copied under a temporary name and renamed into place, then each plugin name is switched to it
+# by renaming a new symlink over the old name. Files of other plugins are never touched.
+install_to() {
+  local dest=${1:-/opt/cni/bin} id tmp t
+  [ -x dist/pycni/pycni ] || build
+  mkdir -p "$dest"
+  id=$(cd dist/pycni && find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-12)
+  if [ ! -d "$dest/.pycni-$id" ]; then
+    tmp=$(mktemp -d "$dest/.pycni-tmp.XXXXXX")
+    cp -a dist/pycni/. "$tmp/"
+    chmod 755 "$tmp"
+    mv -T "$tmp" "$dest/.pycni-$id"
+  fi
+  for t in "${TYPES[@]}"; do
+    ln -sfn ".pycni-$id/pycni" "$dest/.$t.pycni-new"
+    mv -Tf "$dest/.$t.pycni-new" "$dest/$t"
+  done
+  # Keep the bundle just replaced (a plugin started from it may still be running); drop older ones.
+  local keep
+  keep=$(ls -1dt "$dest"/.pycni-* 2>/dev/null | grep -v -- "-tmp\." | head -2 || true)
+  for d in "$dest"/.pycni-*; do
+    [ -d "$d" ] || continue
+    grep -qxF "$d" <<<"$keep" || rm -rf "$d"
+  done
+  echo "installed ${TYPES[*]} into $dest (bundle .pycni-$id)"
+}
+
+cmd=${1:-build}
+[ $# -gt 0 ] && shift
+case "$cmd" in
+  build) build ;;
+  onefile) build && onefile ;;
+  install) install_to "$@" ;;
+  deps) deps ;;
+  demo) build && exec "$PYTHON" -m demo "$@" ;;
+  test)
+    deps
+    build
+    PYCNI_BIN="$PWD/dist/bin" exec "$PYTHON" -m pytest "$@"
+    ;;
+  *) sed -n '2,10p' "$0"; exit 2 ;;
+esac
