@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import subprocess
 
 import pytest
 from helpers import (
@@ -15,6 +16,7 @@ from helpers import (
     assert_host_unchanged,
     bridge_json,
     conflist,
+    delete_link,
     host_snapshot,
     ip_json,
     link,
@@ -116,10 +118,7 @@ def test_reference_bridge_host_local(version, cnitool, ref_bin_dir, netns, netco
     cnitool("del", "pcbnet", ns.path, **call).check()  # DEL is idempotent
 
     # the bridge is the only trace left on the host; without it the host is as before
-    from helpers import delete_link
-
     delete_link(bridge_name)
-    ns.exec("true")
     assert_host_unchanged(before, host_snapshot())
 
 
@@ -133,11 +132,45 @@ def test_reference_check_reports_missing_address(cnitool, ref_bin_dir, netns, ne
     }], "1.0.0"))
     call = dict(netconf_dir=netconf.dir, cni_path=ref_bin_dir, cache_dir=state_dir / "cache")
     add = cnitool("add", "pcbchk", ns.path, **call).check()
+    address = add.json["ips"][0]["address"]
     ns.exec("ip", "addr", "flush", "dev", "eth0")
-    check = cnitool("check", "pcbchk", ns.path, **call)
-    assert check.rc == 1 and check.code is not None, check.describe()
-    assert add.json["ips"][0]["address"].split("/")[0] in check.stdout + check.stderr or check.msg
+    check = cnitool("check", "pcbchk", ns.path, **call).expect_error()
+    assert address in check.msg
     cnitool("del", "pcbchk", ns.path, **call).check()
+
+
+def test_reference_del_without_netns_releases_address(cnitool, ref_bin_dir, netns, netconf, state_dir,
+                                                      bridge_name):
+    """DEL with an empty CNI_NETNS (the namespace is gone) still releases the IPAM reservation."""
+    ns = netns()
+    subnet = unique_subnet_v4()
+    netconf(conflist("pcbgone", [{
+        "type": "bridge", "bridge": bridge_name,
+        "ipam": {"type": "host-local", "subnet": str(subnet), "dataDir": str(state_dir / "ipam")},
+    }], "1.0.0"))
+    call = dict(netconf_dir=netconf.dir, cni_path=ref_bin_dir, cache_dir=state_dir / "cache",
+                container_id=cnitool.container_id(ns.path))
+    add = cnitool("add", "pcbgone", ns.path, **call).check()
+    ip = add.json["ips"][0]["address"].split("/")[0]
+    assert (state_dir / "ipam" / "pcbgone" / ip).exists()
+    subprocess.run(["ip", "netns", "del", ns.name], check=True)
+    for _ in range(2):
+        cnitool("del", "pcbgone", "", **call).check()
+        assert not (state_dir / "ipam" / "pcbgone" / ip).exists()
+    left = sorted(p.name for p in (state_dir / "ipam" / "pcbgone").iterdir())
+    assert left == ["last_reserved_ip.0", "lock"]
+
+
+def test_reference_check_needs_040(cnitool, ref_bin_dir, netns, netconf, state_dir):
+    """libcni refuses CHECK below 0.4.0 itself (code 999 from the driver); ADD/DEL work."""
+    ns = netns()
+    netconf(conflist("pcblo", [{"type": "loopback"}], "0.3.1"))
+    call = dict(netconf_dir=netconf.dir, cni_path=ref_bin_dir, cache_dir=state_dir / "cache")
+    add = cnitool("add", "pcblo", ns.path, **call).check()
+    assert add.json["cniVersion"] == "0.3.1"
+    out = cnitool("check", "pcblo", ns.path, **call).expect_error(999)
+    assert "does not support the CHECK command" in out.msg
+    cnitool("del", "pcblo", ns.path, **call).check()
 
 
 def test_cnitool_reports_plugin_error_code(cnitool, ref_bin_dir, netns, netconf, state_dir):
@@ -195,8 +228,5 @@ def test_netns_fixture_cleans_up(netns):
     assert netns_exists(first.name) and netns_exists(second.name)
     assert first.exec("ip", "-j", "link").returncode == 0
     # a namespace removed by the test itself is fine for the teardown
-    first.exec("true")
-    import subprocess
-
     subprocess.run(["ip", "netns", "del", first.name], check=True)
     assert not netns_exists(first.name)
