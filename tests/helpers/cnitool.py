@@ -8,6 +8,7 @@ error did not come from a plugin (libcni's own error, e.g. a missing config or p
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -137,8 +138,6 @@ class Cnitool:
 
     def container_id(self, netns_path: Any) -> str:
         """The container id the driver derives for ``netns_path`` (as upstream cnitool does)."""
-        import hashlib
-
         path = os.path.abspath(str(getattr(netns_path, "path", netns_path)))
         return "cnitool-" + hashlib.sha512(path.encode()).digest()[:10].hex()
 
