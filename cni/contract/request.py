@@ -31,15 +31,15 @@ _IFNAME_BAD = re.compile(r"[/:\s]")
 
 def check_container_id(value: str) -> str | None:
     """Why a container ID is refused, or None (libcni's rule)."""
-    if not _NAME_RE.match(value):
+    if not _NAME_RE.fullmatch(value):
         return f"invalid characters in container ID {value!r}: must match {_NAME_RE.pattern}"
     return None
 
 
 def check_ifname(value: str) -> str | None:
-    """Why an interface name is refused, or None (libcni's rule: 1-15 chars, no / : or space)."""
-    if len(value) > 15:
-        return f"interface name {value!r} is too long: at most 15 characters"
+    """Why an interface name is refused, or None (libcni's rule: 1-15 bytes, no / : or space)."""
+    if len(value.encode("utf-8", "surrogateescape")) > 15:  # IFNAMSIZ counts bytes, as Go's len() does
+        return f"interface name {value!r} is too long: at most 15 bytes"
     if value in (".", ".."):
         return f"interface name {value!r} is not allowed"
     if _IFNAME_BAD.search(value):
@@ -50,7 +50,7 @@ def check_ifname(value: str) -> str | None:
 def check_network_name(value: Any) -> str | None:
     if not isinstance(value, str) or not value:
         return "missing network name"
-    if not _NAME_RE.match(value):
+    if not _NAME_RE.fullmatch(value):
         return f"invalid characters in network name {value!r}: must match {_NAME_RE.pattern}"
     return None
 
