@@ -14,7 +14,7 @@ def parse(version: str) -> tuple[int, int, int]:
     parts = version.split(".") if isinstance(version, str) else []
     if len(parts) != 3 or not all(p.isdigit() for p in parts):
         raise CNIError(INCOMPATIBLE_VERSION, f"invalid version {version!r}",
-                       f"plugin supports {list(SUPPORTED)}")
+                       f"plugin supports {go_list(SUPPORTED)}")
     return int(parts[0]), int(parts[1]), int(parts[2])
 
 
@@ -23,12 +23,16 @@ def at_least(version: str, minimum: str) -> bool:
     return parse(version) >= parse(minimum)
 
 
+def go_list(items: tuple[str, ...]) -> str:
+    """A list as libcni's details print it (`["0.1.0" "0.2.0"]`), so logs read the same."""
+    return "[" + " ".join(f'"{v}"' for v in items) + "]"
+
+
 def require_supported(version: str, supported: tuple[str, ...] = SUPPORTED) -> None:
-    """Refuse a config version the plugin does not implement (code 1, list in details)."""
-    parse(version)
+    """Refuse a config version the plugin does not implement (code 1, the plugin's list in details)."""
     if version not in supported:
         raise CNIError(INCOMPATIBLE_VERSION, "incompatible CNI versions",
-                       f'config is "{version}", plugin supports {list(supported)}')
+                       f'config is "{version}", plugin supports {go_list(supported)}')
 
 
 # The first version that defines each verb.
