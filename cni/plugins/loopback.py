@@ -1,0 +1,83 @@
+"""loopback: bring the container's `lo` up (ADD), down (DEL), and check it is up (CHECK).
+
+CNI_IFNAME is ignored, as in the reference plugin: the loopback device is always `lo`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from cni.contract.errors import INTERNAL, CNIError
+from cni.contract.request import Request
+from cni.contract.result import Interface, IPConfig, Result
+from cni.net import link
+from cni.net.netns import open_handle
+
+TYPE = "loopback"
+SCHEMA = "loopback"
+CNI_ARGS_KEYS = None  # the reference plugin does not read CNI_ARGS
+NEEDS_NETNS = True
+
+LOOPBACK_MAC = "00:00:00:00:00:00"
+
+
+def add(req: Request) -> Result:
+    with open_handle(req.netns) as h:
+        lo = _lo(h)
+        link.set_link(h, lo.index, up=True)
+        addresses = [a.ip for a in link.list_addresses(h, index=lo.index)]
+    foreign = [str(ip) for ip in addresses if not ip.is_loopback]
+    if foreign:
+        raise CNIError(INTERNAL, f"lo in {req.netns} has non-loopback addresses: {', '.join(foreign)}",
+                       "the loopback plugin only manages 127.0.0.0/8 and ::1")
+    if req.prev_result is not None:
+        return req.prev_result
+    return Result(
+        interfaces=[Interface(name="lo", mac=LOOPBACK_MAC, sandbox=req.netns)],
+        ips=[IPConfig(address=ip, interface=0) for ip in _first_per_family(addresses)],
+    )
+
+
+def delete(req: Request) -> None:
+    if not req.netns:
+        return
+    try:
+        h = open_handle(req.netns)
+    except OSError:
+        return  # the namespace is gone: so is its loopback device
+    with h:
+        lo = link.get_link(h, "lo")
+        if lo is not None:
+            link.set_link(h, lo.index, up=False)
+
+
+def check(req: Request) -> None:
+    with open_handle(req.netns) as h:
+        if not _lo(h).up:
+            raise CNIError(INTERNAL, f"lo in {req.netns} is down", "expected lo to be up after ADD")
+
+
+def status(req: Request) -> None:
+    """Nothing to depend on: always ready."""
+
+
+def gc(req: Request) -> None:
+    """loopback keeps no state outside the container's namespace."""
+
+
+def _lo(h: link.Handle) -> link.Link:
+    lo = link.get_link(h, "lo")
+    if lo is None:
+        raise CNIError(INTERNAL, "no lo device in the container's network namespace")
+    return lo
+
+
+def _first_per_family(
+    addresses: list[ipaddress.IPv4Interface | ipaddress.IPv6Interface],
+) -> list[ipaddress.IPv4Interface | ipaddress.IPv6Interface]:
+    out = []
+    for version in (4, 6):
+        first = next((ip for ip in addresses if ip.version == version), None)
+        if first is not None:
+            out.append(first)
+    return out
