@@ -1,0 +1,126 @@
+"""Network namespaces: enter one by path and come back, open a netlink handle inside one.
+
+`setns(2)` changes the namespace of the calling thread only.  A netlink socket stays in
+the namespace it was created in, so `open_handle` enters, creates the socket and leaves
+at once; the rest of the process keeps running in its own namespace.  Python 3.11 has
+no `os.setns`, so libc's is reached through ctypes, imported only when first needed.
+"""
+
+from __future__ import annotations
+
+import os
+
+from cni.net.netlink import Handle
+
+CLONE_NEWNET = 0x40000000
+NS_GET_NSTYPE = 0xB703  # ioctl on an nsfs file: which kind of namespace it is
+SELF_NETNS = "/proc/thread-self/ns/net"
+
+_setns_fn = None  # resolved on first use: os.setns or libc's setns through ctypes
+
+
+def _setns(fd: int, nstype: int) -> None:
+    global _setns_fn
+    if _setns_fn is None:
+        if hasattr(os, "setns"):  # Python >= 3.12
+            _setns_fn = os.setns
+        else:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.setns.argtypes = (ctypes.c_int, ctypes.c_int)
+
+            def call(fd: int, nstype: int) -> None:
+                if libc.setns(fd, nstype) != 0:
+                    code = ctypes.get_errno()
+                    raise OSError(code, f"setns: {os.strerror(code)}")
+
+            _setns_fn = call
+    _setns_fn(fd, nstype)
+
+
+def netns_fd(path: str) -> int:
+    """An O_CLOEXEC descriptor of the namespace at `path`; the caller closes it.
+
+    FileNotFoundError if the path is gone (DEL treats that as "nothing to do");
+    OSError(EINVAL) if it exists but is not a network namespace.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if not _fd_is_netns(fd):
+            raise OSError(22, f"{path}: not a network namespace")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _fd_is_netns(fd: int) -> bool:
+    import fcntl
+
+    try:
+        return fcntl.ioctl(fd, NS_GET_NSTYPE) == CLONE_NEWNET
+    except OSError:
+        return False  # ENOTTY: not an nsfs file
+
+
+def is_netns(path: str) -> bool:
+    """True if `path` exists and is a network namespace (e.g. /var/run/netns/NAME)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        return _fd_is_netns(fd)
+    finally:
+        os.close(fd)
+
+
+def same_as_current(path: str) -> bool:
+    """True if `path` is the namespace this thread runs in (the CNI spec forbids that)."""
+    mine = os.stat(SELF_NETNS)
+    other = os.stat(path)
+    return (mine.st_dev, mine.st_ino) == (other.st_dev, other.st_ino)
+
+
+class entered:
+    """Context manager: run the body inside the namespace at `path`, then come back.
+
+    If coming back fails the thread is stranded in the wrong namespace; that is raised as
+    a RuntimeError, which callers must not swallow.  Not re-entrant: one `with` per object.
+    """
+
+    __slots__ = ("_origin", "path")
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._origin = -1
+
+    def __enter__(self) -> None:
+        target = netns_fd(self.path)
+        try:
+            self._origin = os.open(SELF_NETNS, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                _setns(target, CLONE_NEWNET)
+            except BaseException:
+                os.close(self._origin)
+                raise
+        finally:
+            os.close(target)
+
+    def __exit__(self, *exc: object) -> None:
+        origin, self._origin = self._origin, -1
+        try:
+            _setns(origin, CLONE_NEWNET)
+        except OSError as err:
+            raise RuntimeError(f"cannot return to the original network namespace: {err}") from err
+        finally:
+            os.close(origin)
+
+
+def open_handle(path: str | None = None) -> Handle:
+    """A netlink handle bound to the namespace at `path` (None: the current one)."""
+    if path is None:
+        return Handle()
+    with entered(path):
+        return Handle()
