@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import traceback
 from collections.abc import Callable, Mapping
 from types import ModuleType
 from typing import Any, TextIO
@@ -67,22 +66,22 @@ def serve(plugin: ModuleType, req: Request, read_stdin: Callable[[], bytes]) -> 
     return answer.to_json(req.version) if isinstance(answer, Result) else None
 
 
-def about(plugin: ModuleType) -> str:
-    return f"CNI {plugin.TYPE} plugin (pycni), spec versions {', '.join(plugin_versions(plugin))}"
+def about(plugin_type: str) -> str:
+    return f"CNI {plugin_type} plugin (pycni), spec versions {', '.join(versions.SUPPORTED)}"
 
 
-def main(plugin: ModuleType, env: Mapping[str, str] | None = None) -> int:
+def main(plugin_type: str, load: Callable[[str], ModuleType], env: Mapping[str, str] | None = None) -> int:
     """Process entry: print the answer or the error JSON on stdout, logs on stderr."""
     env = os.environ if env is None else env
     out: TextIO = sys.stdout
     if not env.get("CNI_COMMAND"):
-        sys.stderr.write(about(plugin) + "\n")
+        sys.stderr.write(about(plugin_type) + "\n")
         return 0
     sys.stdout = sys.stderr  # anything printed by accident goes to the log, not to the runtime
     req: Request | None = None
     try:
         req = parse_env(env)
-        answer = serve(plugin, req, sys.stdin.buffer.read)
+        answer = serve(load(plugin_type), req, sys.stdin.buffer.read)
         if answer is not None:
             _emit(out, answer)
         return 0
@@ -90,6 +89,8 @@ def main(plugin: ModuleType, env: Mapping[str, str] | None = None) -> int:
         _emit(out, e.to_json(_error_version(req)))
         return 1
     except Exception as e:
+        import traceback  # only on this path: it costs ~5 ms to import
+
         traceback.print_exc(file=sys.stderr)
         _emit(out, CNIError(INTERNAL, f"{type(e).__name__}: {e}").to_json(_error_version(req)))
         return 1

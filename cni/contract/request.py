@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from cni.record import Record
 
 from . import versions
 from .args import parse_cni_args
@@ -55,21 +56,25 @@ def check_network_name(value: Any) -> str | None:
     return None
 
 
-@dataclass
-class Request:
+class Request(Record):
     """One plugin call, parsed and validated."""
 
-    command: str
-    container_id: str = ""
-    netns: str = ""
-    ifname: str = ""
-    args: dict[str, str] = field(default_factory=dict)
-    path: list[str] = field(default_factory=list)
-    config: dict[str, Any] = field(default_factory=dict)
-    version: str = versions.CURRENT
-    prev_result: Result | None = None
-    stdin: bytes = b""
-    env: Mapping[str, str] = field(default_factory=dict)
+    __slots__ = ("command", "container_id", "netns", "ifname", "args", "path", "config", "version",
+                 "prev_result", "stdin", "env")
+    _defaults = {"container_id": "", "netns": "", "ifname": "", "args": dict, "path": list, "config": dict,
+                 "version": versions.CURRENT, "prev_result": None, "stdin": b"", "env": dict}
+    if TYPE_CHECKING:
+        command: str
+        container_id: str
+        netns: str
+        ifname: str
+        args: dict[str, str]
+        path: list[str]
+        config: dict[str, Any]
+        version: str
+        prev_result: Result | None
+        stdin: bytes
+        env: Mapping[str, str]
 
     @property
     def name(self) -> str:

@@ -7,8 +7,9 @@ Every plugin builds a `Result`; `to_json(version)` converts it for the caller an
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from cni.record import Record
 
 from .errors import DECODING_FAILURE, INCOMPATIBLE_VERSION, CNIError
 from .versions import parse as parse_version
@@ -18,50 +19,60 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-@dataclass
-class Interface:
+class Interface(Record):
     """An interface a plugin created or configured; sandbox is the netns path for container ones."""
 
-    name: str
-    mac: str = ""
-    sandbox: str = ""
-    mtu: int | None = None
-    socket_path: str = ""
-    pci_id: str = ""
+    __slots__ = ("name", "mac", "sandbox", "mtu", "socket_path", "pci_id")
+    _defaults = {"mac": "", "sandbox": "", "mtu": None, "socket_path": "", "pci_id": ""}
+    if TYPE_CHECKING:
+        name: str
+        mac: str
+        sandbox: str
+        mtu: int | None
+        socket_path: str
+        pci_id: str
 
 
-@dataclass
-class IPConfig:
+class IPConfig(Record):
     """An address with its prefix, its gateway and the index of the interface it sits on."""
 
-    address: IPInterface
-    gateway: IPAddress | None = None
-    interface: int | None = None
+    __slots__ = ("address", "gateway", "interface")
+    _defaults = {"gateway": None, "interface": None}
+    if TYPE_CHECKING:
+        address: IPInterface
+        gateway: IPAddress | None
+        interface: int | None
 
     @property
     def version(self) -> int:
         return self.address.version
 
 
-@dataclass
-class Route:
+class Route(Record):
     """A route to install in the container; the 1.1.0 fields are dropped for older versions."""
 
-    dst: IPNetwork
-    gw: IPAddress | None = None
-    mtu: int | None = None
-    advmss: int | None = None
-    priority: int | None = None
-    table: int | None = None
-    scope: int | None = None
+    __slots__ = ("dst", "gw", "mtu", "advmss", "priority", "table", "scope")
+    _defaults = {"gw": None, "mtu": None, "advmss": None, "priority": None, "table": None, "scope": None}
+    if TYPE_CHECKING:
+        dst: IPNetwork
+        gw: IPAddress | None
+        mtu: int | None
+        advmss: int | None
+        priority: int | None
+        table: int | None
+        scope: int | None
 
 
-@dataclass
-class DNS:
-    nameservers: list[str] = field(default_factory=list)
-    domain: str = ""
-    search: list[str] = field(default_factory=list)
-    options: list[str] = field(default_factory=list)
+class DNS(Record):
+    """Resolver settings for the container."""
+
+    __slots__ = ("nameservers", "domain", "search", "options")
+    _defaults = {"nameservers": list, "domain": "", "search": list, "options": list}
+    if TYPE_CHECKING:
+        nameservers: list[str]
+        domain: str
+        search: list[str]
+        options: list[str]
 
     def is_empty(self) -> bool:
         return not (self.nameservers or self.domain or self.search or self.options)
@@ -92,14 +103,16 @@ class DNS:
         )
 
 
-@dataclass
-class Result:
+class Result(Record):
     """The newest (1.1.0) result form."""
 
-    interfaces: list[Interface] = field(default_factory=list)
-    ips: list[IPConfig] = field(default_factory=list)
-    routes: list[Route] = field(default_factory=list)
-    dns: DNS = field(default_factory=DNS)
+    __slots__ = ("interfaces", "ips", "routes", "dns")
+    _defaults = {"interfaces": list, "ips": list, "routes": list, "dns": DNS}
+    if TYPE_CHECKING:
+        interfaces: list[Interface]
+        ips: list[IPConfig]
+        routes: list[Route]
+        dns: DNS
 
     # ---- printing -------------------------------------------------------------------------
     def to_json(self, version: str) -> dict[str, Any]:

@@ -17,8 +17,6 @@ import json
 import os
 import re
 import sys
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 from .errors import INVALID_CONFIG, UNSUPPORTED_FIELD, CNIError
@@ -28,21 +26,26 @@ _TYPES: dict[str, Any] = {
 }
 
 
-def schema_dir() -> Path:
+def schema_dir() -> str:
     """conf/schemas beside the sources, or inside the PyInstaller bundle."""
     override = os.environ.get("PYCNI_SCHEMA_DIR")
     if override:
-        return Path(override)
+        return override
     bundle = getattr(sys, "_MEIPASS", None)
     if bundle:
-        return Path(bundle) / "conf" / "schemas"
-    return Path(__file__).resolve().parents[2] / "conf" / "schemas"
+        return os.path.join(bundle, "conf", "schemas")
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                        "conf", "schemas")
 
 
-@cache
+_loaded: dict[str, dict[str, Any]] = {}
+
+
 def load(name: str) -> dict[str, Any]:
-    with open(schema_dir() / f"{name}.json", "rb") as f:
-        return json.load(f)
+    if name not in _loaded:
+        with open(os.path.join(schema_dir(), f"{name}.json"), "rb") as f:
+            _loaded[name] = json.load(f)
+    return _loaded[name]
 
 
 def validate(config: dict[str, Any], schema_name: str) -> dict[str, Any]:
