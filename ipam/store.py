@@ -1,0 +1,318 @@
+"""The on-disk store: the reference plugin's directory layout, shared safely with it.
+
+`<dataDir>/<network>/` (mode 0755) holds:
+- one file per reserved address, named by the address (`10.1.2.3`, `2001:db8::5`), holding
+  `"<containerID>\\r\\n<ifname>"` (no trailing newline; older files hold only the container ID);
+- `last_reserved_ip.<N>`: the address last handed out from range set N, bare;
+- `lock`: an empty file; `flock(LOCK_EX)` on it serialises every change. The reference plugin
+  takes the same lock, so the two can work on one directory at the same time.
+
+A reservation never appears half-written: its content goes to a temporary file first (a name that
+can never parse as an address), which is then hard-linked to the address name. The link either
+creates the whole file or fails with EEXIST when the address is taken. Temporary files left by a
+killed process are swept under the lock. Entries of the directory are opened with O_NOFOLLOW and
+checked with lstat semantics, so a planted symlink never leads outside the directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import ipaddress
+import os
+from collections.abc import Iterable
+from typing import TypeVar
+
+from cni.contract.errors import INVALID_CONFIG, IO_FAILURE, CNIError
+
+LOCK_NAME = "lock"
+LAST_PREFIX = "last_reserved_ip."
+TMP_PREFIX = ".tmp-"
+SEPARATOR = b"\r\n"
+
+DIR_MODE = 0o755
+FILE_MODE = 0o600
+LOCK_MODE = 0o750
+_READ_LIMIT = 65536
+
+_O_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+_O_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+T = TypeVar("T")
+
+
+def check_component(value: str, what: str) -> str:
+    """A name used as one path component: never empty, '.', '..', or holding '/' or NUL."""
+    if not value or value in (".", "..") or "/" in value or "\0" in value:
+        raise CNIError(INVALID_CONFIG, f"invalid {what} {value!r}: not usable as a directory name")
+    return value
+
+
+def is_address_name(name: str) -> bool:
+    """True for a file name that is an IP address (a reservation); bookkeeping files never are."""
+    if not name or name[0] == "." or "%" in name:
+        return False
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+def content_for(container_id: str, ifname: str) -> bytes:
+    """What a reservation file holds for an attachment."""
+    return container_id.strip().encode() + SEPARATOR + ifname.encode()
+
+
+def _io_error(what: str, e: OSError) -> CNIError:
+    return CNIError(IO_FAILURE, f"{what}: {e.strerror or e}", getattr(e, "filename", "") or "")
+
+
+class Store:
+    """One network's directory. Use as a context manager; take `locked()` around every change."""
+
+    def __init__(self, data_dir: str, network: str, create: bool = True) -> None:
+        check_component(network, "network name")
+        self.path = os.path.join(data_dir, network)
+        self._fd = -1
+        self._lock_fd = -1
+        try:
+            if create:
+                os.makedirs(self.path, DIR_MODE, exist_ok=True)
+            self._fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            self._lock_fd = os.open(LOCK_NAME, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
+                                    LOCK_MODE, dir_fd=self._fd)
+        except OSError as e:
+            self.close()
+            raise _io_error(f"cannot open the IPAM data directory {self.path}", e) from None
+        self._direct = False  # set when the filesystem refuses hard links
+
+    @staticmethod
+    def exists(data_dir: str, network: str) -> bool:
+        check_component(network, "network name")
+        return os.path.isdir(os.path.join(data_dir, network))
+
+    # ---- lifetime and lock --------------------------------------------------------------------
+    def close(self) -> None:
+        for fd in (self._lock_fd, self._fd):
+            if fd >= 0:
+                os.close(fd)
+        self._fd = self._lock_fd = -1
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def locked(self) -> _Locked:
+        """Hold the directory's flock (the reference plugin's lock) for the `with` block."""
+        return _Locked(self._lock_fd)
+
+    # ---- reading ------------------------------------------------------------------------------
+    def _names(self) -> list[tuple[str, bool]]:
+        """(name, is a regular file) for each entry; symlinks are not regular files here."""
+        with os.scandir(self._fd) as it:
+            return [(e.name, e.is_file(follow_symlinks=False)) for e in it]
+
+    def _read(self, name: str) -> bytes | None:
+        try:
+            fd = os.open(name, _O_READ, dir_fd=self._fd)
+        except OSError:
+            return None
+        try:
+            return os.read(fd, _READ_LIMIT)
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+
+    def reservations(self) -> list[tuple[str, bytes]]:
+        """(address name, content) of every reservation, sorted by name like the reference's walk."""
+        out = []
+        for name, regular in sorted(self._names()):
+            if regular and is_address_name(name):
+                data = self._read(name)
+                if data is not None:
+                    out.append((name, data))
+        return out
+
+    def reserved_names(self) -> list[str]:
+        """Names of all reservations, without reading them."""
+        return [name for name, regular in self._names() if regular and is_address_name(name)]
+
+    def last_reserved(self, range_index: int) -> str | None:
+        """The text of last_reserved_ip.<N>, or None."""
+        data = self._read(f"{LAST_PREFIX}{range_index}")
+        if data is None:
+            return None
+        return data.decode("ascii", "replace")
+
+    def held_by(self, container_id: str, ifname: str) -> list[str]:
+        """Reservations of this attachment, in either file format."""
+        new, old = content_for(container_id, ifname), container_id.strip().encode()
+        return [name for name, data in self.reservations() if data.strip() in (new, old)]
+
+    def find(self, container_id: str, ifname: str) -> bool:
+        return bool(self.held_by(container_id, ifname))
+
+    # ---- writing (hold the lock) --------------------------------------------------------------
+    def _temp(self, content: bytes) -> str:
+        """A new file holding content, under a name no reader takes for a reservation."""
+        while True:
+            name = f"{TMP_PREFIX}{os.getpid()}-{os.urandom(6).hex()}"
+            try:
+                fd = os.open(name, _O_NEW, FILE_MODE, dir_fd=self._fd)
+                break
+            except FileExistsError:
+                continue
+        try:
+            os.fchmod(fd, FILE_MODE)
+            view = memoryview(content)
+            while view:
+                view = view[os.write(fd, view):]
+        except BaseException:
+            os.close(fd)
+            self._unlink_quiet(name)
+            raise
+        os.close(fd)
+        return name
+
+    def _unlink_quiet(self, name: str) -> None:
+        with contextlib.suppress(OSError):
+            os.unlink(name, dir_fd=self._fd)
+
+    def _create_direct(self, name: str, content: bytes) -> bool:
+        """Where hard links are refused: O_EXCL create, as the reference plugin does."""
+        try:
+            fd = os.open(name, _O_NEW, FILE_MODE, dir_fd=self._fd)
+        except FileExistsError:
+            return False
+        try:
+            os.fchmod(fd, FILE_MODE)
+            os.write(fd, content)
+        except BaseException:
+            os.close(fd)
+            self._unlink_quiet(name)
+            raise
+        os.close(fd)
+        return True
+
+    def reserve_first(self, candidates: Iterable[tuple[str, T]], container_id: str, ifname: str,
+                      ) -> tuple[str, T] | None:
+        """Take the first free address name among the candidates for this attachment.
+
+        Returns the (name, token) pair taken, or None when every candidate is held.
+        """
+        content = content_for(container_id, ifname)
+        try:
+            tmp = self._temp(content)
+        except OSError as e:
+            raise _io_error("cannot write a reservation", e) from None
+        try:
+            for name, token in candidates:
+                if self._direct:
+                    if self._create_direct(name, content):
+                        return name, token
+                    continue
+                try:
+                    os.link(tmp, name, src_dir_fd=self._fd, dst_dir_fd=self._fd, follow_symlinks=False)
+                    return name, token
+                except FileExistsError:
+                    continue
+                except OSError as e:
+                    if e.errno in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOSYS, errno.EXDEV):
+                        self._direct = True
+                        if self._create_direct(name, content):
+                            return name, token
+                        continue
+                    raise
+            return None
+        except OSError as e:
+            raise _io_error(f"cannot reserve an address in {self.path}", e) from None
+        finally:
+            self._unlink_quiet(tmp)
+
+    def set_last_reserved(self, range_index: int, name: str) -> None:
+        """Record the address last handed out from range set N (atomically replaced)."""
+        try:
+            tmp = self._temp(name.encode())
+            try:
+                os.rename(tmp, f"{LAST_PREFIX}{range_index}", src_dir_fd=self._fd, dst_dir_fd=self._fd)
+            except BaseException:
+                self._unlink_quiet(tmp)
+                raise
+        except OSError as e:
+            raise _io_error(f"cannot record the last reserved address in {self.path}", e) from None
+
+    def remove(self, names: Iterable[str]) -> list[str]:
+        """Delete reservations by name; returns error descriptions (a file already gone is fine)."""
+        errors = []
+        for name in names:
+            try:
+                os.unlink(name, dir_fd=self._fd)
+            except FileNotFoundError:
+                pass
+            except OSError as e:
+                errors.append(f"{name}: {e.strerror}")
+        return errors
+
+    def release(self, container_id: str, ifname: str) -> tuple[list[str], list[str]]:
+        """Release the attachment's reservations: (released names, errors).
+
+        Files of the current format match first; only when none does are files holding just the
+        container ID (the older format) released, as the reference plugin does.
+        """
+        entries = self.reservations()
+        new = content_for(container_id, ifname)
+        names = [name for name, data in entries if data.strip() == new]
+        if not names:
+            old = container_id.strip().encode()
+            names = [name for name, data in entries if data.strip() == old]
+        errors = self.remove(names)
+        return names, errors
+
+    def sweep(self) -> None:
+        """Delete temporary files left by a process killed while it held the lock."""
+        for name, _ in self._names():
+            if name.startswith(TMP_PREFIX):
+                self._unlink_quiet(name)
+
+    def gc(self, valid: set[tuple[str, str]]) -> tuple[list[str], list[str]]:
+        """Release every reservation whose attachment is not in `valid`: (released names, errors).
+
+        A file in the older format (container ID only) stays when any valid attachment has that
+        container ID. `lock` and `last_reserved_ip.*` are never touched.
+        """
+        valid_ids = {cid for cid, _ in valid}
+        stale = []
+        for name, data in self.reservations():
+            text = data.strip().decode("utf-8", "surrogateescape")
+            cid, sep, ifname = text.partition("\r\n")
+            keep = (cid, ifname) in valid if sep else cid in valid_ids
+            if not keep:
+                stale.append(name)
+        return stale, self.remove(stale)
+
+    # ---- health ---------------------------------------------------------------------------------
+    def probe_write(self) -> None:
+        """Create and delete a temporary file: raises OSError when the directory cannot be written."""
+        name = self._temp(b"")
+        self._unlink_quiet(name)
+
+
+class _Locked:
+    __slots__ = ("_fd",)
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+
+    def __enter__(self) -> None:
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except OSError as e:
+            raise _io_error("cannot lock the IPAM data directory", e) from None
+
+    def __exit__(self, *exc: object) -> None:
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
