@@ -98,17 +98,17 @@ def parse_env(env: Mapping[str, str]) -> Request:
     if command not in VERBS:
         raise CNIError(INVALID_ENVIRONMENT, f"unknown CNI_COMMAND: {command}",
                        f"CNI_COMMAND must be one of {', '.join(VERBS)}")
-    problems = [f"{var} is missing" for var in REQUIRED_ENV[command] if not env.get(var)]
+    problems = [(var, f"{var} is missing") for var in REQUIRED_ENV[command] if not env.get(var)]
     container_id = env.get("CNI_CONTAINERID", "")
     ifname = env.get("CNI_IFNAME", "")
     if command in ("ADD", "DEL", "CHECK"):
         if container_id and (why := check_container_id(container_id)):
-            problems.append(why)
+            problems.append(("CNI_CONTAINERID", why))
         if ifname and (why := check_ifname(ifname)):
-            problems.append(why)
-    if problems:
+            problems.append(("CNI_IFNAME", why))
+    if problems:  # the spec wants every bad variable named in the message itself
         raise CNIError(INVALID_ENVIRONMENT, "required env variables [" + ", ".join(
-            p.split(" ")[0] for p in problems) + "] missing or invalid", "; ".join(problems))
+            var for var, _ in problems) + "] missing or invalid", "; ".join(why for _, why in problems))
     return Request(
         command=command,
         container_id=container_id,
