@@ -9,14 +9,17 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Mapping
-from types import ModuleType
-from typing import Any, TextIO
 
 from . import schema, versions
 from .errors import INTERNAL, INVALID_NETNS, UNKNOWN_CONTAINER, CNIError
 from .request import Request, finish, parse_env, parse_stdin
 from .result import Result
+
+TYPE_CHECKING = False  # typing costs ~3 ms to import; annotations are strings here
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from types import ModuleType
+    from typing import Any, TextIO
 
 _HANDLERS = {"ADD": "add", "DEL": "delete", "CHECK": "check", "STATUS": "status", "GC": "gc"}
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False  # typing costs ~3 ms to import; annotations are strings here
+if TYPE_CHECKING:
+    from typing import Any
+
 
 # Codes from the CNI specification (0-99 reserved), plus libcni's own.
 INCOMPATIBLE_VERSION = 1
