@@ -1,0 +1,221 @@
+"""Links, bridges, veths, IFBs and bridge ports, read back with `ip -j -d link` and `bridge -j`."""
+
+from __future__ import annotations
+
+import errno
+
+import pytest
+
+from cni.net import link
+from cni.net.netlink import Handle
+
+from .conftest import NS
+
+
+def test_get_link_and_list_links(h: Handle, ns: NS) -> None:
+    lo = link.get_link(h, "lo")
+    assert lo is not None
+    assert (lo.index, lo.name, lo.kind, lo.mac, lo.mtu) == (1, "lo", "", "00:00:00:00:00:00", 65536)
+    assert link.get_link(h, 1) == lo
+    assert link.get_link(h, "nosuch0") is None
+    assert link.get_link(h, 4242) is None
+    assert link.get_link(h, "x" * 16) is None  # longer than IFNAMSIZ: cannot exist
+    link.create_ifb(h, "ifb7")
+    listed = {x.name: x for x in link.list_links(h)}
+    kernel = {x["ifname"]: x for x in ns.json("ip", "-j", "link", "show")}
+    assert set(listed) == set(kernel) == {"lo", "ifb7"}
+    for name, x in listed.items():
+        assert x.index == kernel[name]["ifindex"]
+        assert x.mac == kernel[name]["address"]
+        assert x.mtu == kernel[name]["mtu"]
+        assert x.operstate == kernel[name]["operstate"].lower()
+
+
+def test_create_bridge(h: Handle, ns: NS) -> None:
+    br = link.create_bridge(h, "cni0", mtu=1400, up=True)
+    k = ns.link("cni0")
+    assert k["linkinfo"]["info_kind"] == "bridge"
+    assert k["mtu"] == 1400 and "UP" in k["flags"]
+    assert k["linkinfo"]["info_data"]["vlan_filtering"] == 0
+    assert (br.name, br.kind, br.index, br.mtu, br.up) == ("cni0", "bridge", k["ifindex"], 1400, True)
+    assert br.mac == k["address"] and br.mac == br.mac.lower() and len(br.mac) == 17
+    assert br.vlan_filtering is False and br.master is None and not br.promisc
+    with pytest.raises(FileExistsError) as info:
+        link.create_bridge(h, "cni0")
+    assert info.value.errno == errno.EEXIST and "create bridge cni0" in str(info.value)
+    link.create_ifb(h, "notbr")
+    with pytest.raises(FileExistsError):
+        link.create_bridge(h, "notbr")  # taken by something else: the caller checks .kind
+    assert link.get_link(h, "notbr").kind == "ifb"
+
+
+def test_bridge_vlan_filtering(h: Handle, ns: NS, vlan_filtering_supported: bool) -> None:
+    if not vlan_filtering_supported:
+        with pytest.raises(OSError) as info:
+            link.create_bridge(h, "brv", vlan_filtering=True)
+        assert info.value.errno == errno.EOPNOTSUPP and "VLAN filtering" in str(info.value)
+        pytest.skip("kernel without CONFIG_BRIDGE_VLAN_FILTERING (the clear error was checked)")
+    br = link.create_bridge(h, "brv", vlan_filtering=True)
+    assert br.vlan_filtering is True
+    assert ns.link("brv")["linkinfo"]["info_data"]["vlan_filtering"] == 1
+    link.set_bridge(h, br.index, vlan_filtering=False)
+    assert ns.link("brv")["linkinfo"]["info_data"]["vlan_filtering"] == 0
+    assert link.get_link(h, br.index).vlan_filtering is False
+
+
+def test_create_veth_with_peer_in_another_namespace(
+    h: Handle, ns: NS, h2: Handle, ns2: NS, ns2_fd: int
+) -> None:
+    cont = link.create_veth(
+        h,
+        "eth0",
+        "vethabc",
+        peer_netns_fd=ns2_fd,
+        mtu=1450,
+        mac="0A:58:0A:01:00:05",
+        peer_mac="02:aa:bb:cc:dd:ee",
+    )
+    host = link.get_link(h2, "vethabc")
+    assert host is not None and link.get_link(h, "vethabc") is None
+    k_cont, k_host = ns.link("eth0"), ns2.link("vethabc")
+    assert k_cont["linkinfo"]["info_kind"] == k_host["linkinfo"]["info_kind"] == "veth"
+    assert (k_cont["mtu"], k_host["mtu"]) == (1450, 1450)
+    assert k_cont["address"] == cont.mac == "0a:58:0a:01:00:05"
+    assert k_host["address"] == host.mac == "02:aa:bb:cc:dd:ee"
+    # Each end names its peer by ifindex in the peer's namespace, plus a netnsid.
+    assert cont.kind == "veth" and cont.link == host.index and host.link == cont.index
+    assert cont.link_netnsid is not None and host.link_netnsid is not None
+    assert k_cont["link_netnsid"] == cont.link_netnsid
+    assert not cont.up and cont.operstate == "down"
+
+
+def test_create_veth_same_namespace_and_eexist(h: Handle, ns: NS) -> None:
+    a = link.create_veth(h, "va", "vb", up=True)
+    b = link.get_link(h, "vb")
+    assert a.link == b.index and b.link == a.index and a.link_netnsid is None
+    assert a.up and not b.up
+    assert ns.link("va")["link"] == "vb"
+    with pytest.raises(FileExistsError):
+        link.create_veth(h, "vc", "vb")
+    assert link.get_link(h, "vc") is None  # nothing half-created
+
+
+def test_create_ifb(h: Handle, ns: NS) -> None:
+    ifb = link.create_ifb(h, "bwp0123456789a", mtu=1400, txqlen=0, up=True)
+    k = ns.link("bwp0123456789a")
+    assert k["linkinfo"]["info_kind"] == "ifb" and ifb.kind == "ifb"
+    assert k["mtu"] == ifb.mtu == 1400
+    assert k.get("txqlen", 0) == ifb.txqlen == 0  # iproute2 omits a zero txqlen
+    ns.run("ip", "link", "add", "plain0", "type", "ifb")
+    assert ns.link("plain0")["txqlen"] > 0  # what the kernel would have chosen
+    assert "UP" in k["flags"] and ifb.up
+
+
+def test_create_vlan(h: Handle, ns: NS) -> None:
+    parent = link.create_ifb(h, "par0")
+    try:
+        v = link.create_vlan(h, "par0.100", parent.index, 100, mtu=1400)
+    except OSError as err:
+        if err.errno != errno.EOPNOTSUPP:
+            raise
+        probe = ns.run(
+            "ip", "link", "add", "link", "par0", "name", "p.1", "type", "vlan", "id", "1", check=False
+        )
+        assert probe.returncode != 0, "iproute2 can create VLANs but we could not"
+        pytest.skip("kernel without 802.1Q VLAN devices")
+    k = ns.link("par0.100")
+    assert k["linkinfo"]["info_kind"] == "vlan" and k["linkinfo"]["info_data"]["id"] == 100
+    assert (v.kind, v.vlan_id, v.link, v.mtu) == ("vlan", 100, parent.index, 1400)
+
+
+def test_set_link_each_property(h: Handle, ns: NS, h2: Handle, ns2: NS, ns2_fd: int) -> None:
+    br = link.create_bridge(h, "br0")
+    v = link.create_veth(h, "v0", "v1")
+    link.set_link(h, v.index, mtu=1300, mac="02:00:00:00:00:01", txqlen=10)
+    k = ns.link("v0")
+    assert (k["mtu"], k["address"], k["txqlen"]) == (1300, "02:00:00:00:00:01", 10)
+    link.set_link(h, v.index, up=True, master=br.index, promisc=True)
+    k = ns.link("v0")
+    assert "UP" in k["flags"] and k["master"] == "br0" and "PROMISC" in k["flags"]
+    got = link.get_link(h, v.index)
+    assert got.up and got.master == br.index and got.promisc and got.slave_kind == "bridge"
+    link.set_link(h, v.index, master=0, promisc=False, up=False)  # master 0: nomaster
+    k = ns.link("v0")
+    assert "master" not in k and "PROMISC" not in k["flags"] and "UP" not in k["flags"]
+    link.set_link(h, v.index, name="renamed0")
+    assert ns.link("renamed0")["ifindex"] == v.index
+    # Move to another namespace, renaming and bringing it up there in the same message.
+    link.set_link(h, v.index, netns_fd=ns2_fd, name="moved0", up=True)
+    assert link.get_link(h, "renamed0") is None
+    moved = link.get_link(h2, "moved0")
+    assert moved is not None and moved.up
+    assert ns2.link("moved0")["linkinfo"]["info_kind"] == "veth"
+    peer = link.get_link(h, "v1")
+    assert peer.link == moved.index and peer.link_netnsid is not None
+
+
+def test_set_link_errors(h: Handle) -> None:
+    with pytest.raises(OSError) as info:
+        link.set_link(h, 4242, up=True)
+    assert info.value.errno == errno.ENODEV
+    with pytest.raises(ValueError):
+        link.set_link(h, 1, mac="zz")
+
+
+def test_delete_link(h: Handle, ns: NS) -> None:
+    v = link.create_veth(h, "d0", "d1")
+    link.delete_link(h, v.index)
+    names = {x["ifname"] for x in ns.json("ip", "-j", "link", "show")}
+    assert names == {"lo"}  # the peer went with it
+    with pytest.raises(OSError) as info:
+        link.delete_link(h, v.index)
+    assert info.value.errno == errno.ENODEV
+
+
+def test_bridge_port_flags(h: Handle, ns: NS) -> None:
+    br = link.create_bridge(h, "br0", up=True)
+    v = link.create_veth(h, "p0", "p1")
+    assert link.get_bridge_port(h, v.index) is None  # not a port yet
+    link.set_link(h, v.index, master=br.index, up=True)
+    port = link.get_bridge_port(h, v.index)
+    assert port == link.BridgePort(hairpin=False, isolated=False, learning=True, unicast_flood=True, state=0)
+    link.set_bridge_port(h, v.index, hairpin=True, isolated=True, learning=False)
+    info = ns.link("p0")["linkinfo"]["info_slave_data"]
+    assert info["hairpin"] is True and info["isolated"] is True and info["learning"] is False
+    (bj,) = [p for p in ns.json("bridge", "-j", "-d", "link", "show") if p["ifname"] == "p0"]
+    assert bj["hairpin"] is True and bj["isolated"] is True
+    port = link.get_bridge_port(h, v.index)
+    assert (port.hairpin, port.isolated, port.learning, port.unicast_flood) == (True, True, False, True)
+    link.set_bridge_port(h, v.index, hairpin=False, unicast_flood=False)
+    info = ns.link("p0")["linkinfo"]["info_slave_data"]
+    assert info["hairpin"] is False and info["isolated"] is True and info["flood"] is False
+    link.set_bridge_port(h, v.index)  # nothing to change: no request at all
+    with pytest.raises(OSError):
+        link.set_bridge_port(h, br.index, hairpin=True)  # the bridge is not a port of itself
+
+
+def test_bridge_vlans(h: Handle, ns: NS, vlan_filtering_supported: bool) -> None:
+    br = link.create_bridge(h, "br0", up=True, vlan_filtering=vlan_filtering_supported)
+    v = link.create_veth(h, "p0", "p1")
+    link.set_link(h, v.index, master=br.index)
+    if not vlan_filtering_supported:
+        with pytest.raises(OSError) as info:
+            link.bridge_vlan_add(h, v.index, 10, pvid=True, untagged=True)
+        assert info.value.errno == errno.EOPNOTSUPP and "VLAN filtering" in str(info.value)
+        assert link.bridge_vlans(h, v.index) == []
+        pytest.skip("kernel without CONFIG_BRIDGE_VLAN_FILTERING (the clear error was checked)")
+    link.bridge_vlan_add(h, v.index, 10, pvid=True, untagged=True)
+    link.bridge_vlan_add(h, v.index, 20)
+    link.bridge_vlan_add(h, br.index, 10, self_=True)
+    link.bridge_vlan_del(h, v.index, 1)
+    got = {x.vid: x for x in link.bridge_vlans(h, v.index)}
+    assert got == {
+        10: link.BridgeVlan(vid=10, pvid=True, untagged=True),
+        20: link.BridgeVlan(vid=20, pvid=False, untagged=False),
+    }
+    shown = {e["ifname"]: e["vlans"] for e in ns.json("bridge", "-j", "vlan", "show")}
+    assert {x["vlan"] for x in shown["p0"]} == {10, 20}
+    assert {x["vlan"] for x in shown["br0"]} >= {10}
+    assert 10 in {x.vid for x in link.bridge_vlans(h, br.index)}
+    with pytest.raises(ValueError):
+        link.bridge_vlan_add(h, v.index, 4095)
