@@ -1,0 +1,208 @@
+"""The bandwidth plugin's rules as pure functions: which limits apply, and the tbf figures for them.
+
+No kernel here: the scheduler's ticks per microsecond (15.625 on current kernels, from
+/proc/net/psched) is an argument, so every figure can be unit-tested without root.
+
+The arithmetic is the reference plugin's (rate and burst in bytes, bucket time in whole
+microseconds, then ticks; limit = 25 ms of traffic at the rate + the burst), with one
+deliberate difference: the bucket is capped (`bucket_cap`). Runtimes send a huge burst when a
+pod gives only a rate (containerd 2^32-1 bits, CRI-O 2^35-9 bits); the reference then
+overflows the kernel's 32-bit tick field and installs an arbitrary bucket, or a bucket so
+large that traffic runs unshaped for minutes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cni.contract.errors import INVALID_CONFIG, CNIError
+
+U32_MAX = 0xFFFFFFFF
+TIME_UNITS_PER_SEC = 1_000_000  # tc's time unit is the microsecond
+LATENCY_USEC = 25_000  # the reference's fixed queueing latency: 25 ms
+
+# The bucket never holds more than this much time at the configured rate ...
+MAX_BUCKET_SECONDS = 1
+# ... but may always hold this many bytes, so a full-size GSO packet fits at low rates.
+MIN_BUCKET_CAP = 65_536
+
+IFB_PREFIX = "bwp"
+IFB_NAME_LEN = 15
+
+KEYS = ("ingressRate", "ingressBurst", "egressRate", "egressBurst")
+RUNTIME_PATH = "runtimeConfig.bandwidth"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The four configured figures, in bits per second and bits; `source` names where they came from."""
+
+    ingress_rate: int = 0
+    ingress_burst: int = 0
+    egress_rate: int = 0
+    egress_burst: int = 0
+    source: str = ""  # "" for the top level, RUNTIME_PATH for the runtime's capability
+
+    def is_zero(self) -> bool:
+        return not (self.ingress_rate or self.ingress_burst or self.egress_rate or self.egress_burst)
+
+    @property
+    def ingress(self) -> bool:
+        return self.ingress_rate > 0 and self.ingress_burst > 0
+
+    @property
+    def egress(self) -> bool:
+        return self.egress_rate > 0 and self.egress_burst > 0
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """One tbf: rate in bytes/s, burst in bytes, buffer in ticks, limit in bytes.
+
+    `requested_burst` is what the config asked for (bytes); `clamped` says the cap applied.
+    """
+
+    rate: int
+    burst: int
+    buffer: int
+    limit: int
+    requested_burst: int
+    clamped: bool
+
+    def latency_usec(self, tick_in_usec: float) -> float:
+        """How long a full queue takes to drain beyond the bucket (what `tc` prints as `lat`)."""
+        return TIME_UNITS_PER_SEC * self.limit / self.rate - int(self.buffer / tick_in_usec)
+
+
+# --- configuration -------------------------------------------------------------------------
+
+
+def _key(source: str, name: str) -> str:
+    return f"{source}.{name}" if source else name
+
+
+def select_limits(config: dict) -> Limits | None:
+    """The limits that apply: the top-level keys if any of them is present, else the runtime's.
+
+    As in the reference, one top-level key is enough for the static config to win wholesale;
+    `runtimeConfig.bandwidth` is then ignored. None when neither is present.
+    """
+    if any(k in config for k in KEYS):
+        return _limits(config, "")
+    runtime = config.get("runtimeConfig")
+    if isinstance(runtime, dict) and isinstance(runtime.get("bandwidth"), dict):
+        return _limits(runtime["bandwidth"], RUNTIME_PATH)
+    return None
+
+
+def _limits(raw: dict, source: str) -> Limits:
+    def get(name: str) -> int:
+        value = raw.get(name)
+        return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+    return Limits(get("ingressRate"), get("ingressBurst"), get("egressRate"), get("egressBurst"), source)
+
+
+def validate(limits: Limits) -> None:
+    """The reference's rules, with errors naming the key: rate and burst both set or both 0, and
+    burst/8 below 2^32-1. Also refused, where the reference installs a broken qdisc: a rate or a
+    burst under 8 bits (0 bytes), and a rate so high that 25 ms of it overflows the 32-bit limit."""
+    for direction, rate, burst in (("ingress", limits.ingress_rate, limits.ingress_burst),
+                                   ("egress", limits.egress_rate, limits.egress_burst)):
+        rate_key = _key(limits.source, f"{direction}Rate")
+        burst_key = _key(limits.source, f"{direction}Burst")
+        if rate and not burst:
+            raise CNIError(INVALID_CONFIG, f"{burst_key} is missing: if rate is set, burst must also be set",
+                           f"{rate_key}={rate}, {burst_key}=0")
+        if burst and not rate:
+            raise CNIError(INVALID_CONFIG, f"{rate_key} is missing: if burst is set, rate must also be set",
+                           f"{rate_key}=0, {burst_key}={burst}")
+        if not rate:
+            continue
+        if burst // 8 >= U32_MAX:
+            raise CNIError(INVALID_CONFIG, f"invalid {burst_key} {burst}: burst cannot be more than 4GB",
+                           f"{burst_key} is in bits and must be below {U32_MAX * 8}")
+        if rate < 8:
+            raise CNIError(INVALID_CONFIG, f"invalid {rate_key} {rate}: below 1 byte per second",
+                           f"{rate_key} is in bits per second and must be at least 8")
+        if burst < 8:
+            raise CNIError(INVALID_CONFIG, f"invalid {burst_key} {burst}: below 1 byte",
+                           f"{burst_key} is in bits and must be at least 8")
+        if _latency_bytes(rate // 8) >= U32_MAX:
+            raise CNIError(INVALID_CONFIG, f"invalid {rate_key} {rate}: too high for a token bucket",
+                           f"25 ms at {rate_key} must be below {U32_MAX} bytes")
+
+
+# --- arithmetic -----------------------------------------------------------------------------
+
+
+def _latency_bytes(rate: int) -> int:
+    """Bytes sent in LATENCY_USEC at `rate` bytes/s, as the reference computes it (float, truncated)."""
+    return int(float(rate) * LATENCY_USEC / TIME_UNITS_PER_SEC)
+
+
+def ticks(rate: int, burst: int, tick_in_usec: float) -> int:
+    """The tbf buffer for `burst` bytes at `rate` bytes/s: whole microseconds, then ticks.
+
+    Not wrapped to 32 bits: callers compare with U32_MAX (the reference wraps silently).
+    """
+    usec = int(float(burst) * TIME_UNITS_PER_SEC / float(rate))
+    return int(float(usec) * tick_in_usec)
+
+
+def max_timed_burst(rate: int, tick_in_usec: float) -> int:
+    """The largest burst (bytes) whose buffer still fits the kernel's 32-bit tick field."""
+    guess = int(U32_MAX / tick_in_usec * rate / TIME_UNITS_PER_SEC)
+    while guess > 0 and ticks(rate, guess, tick_in_usec) > U32_MAX:
+        guess -= max(1, rate // TIME_UNITS_PER_SEC)
+    return max(guess, 0)
+
+
+def bucket_cap(rate: int, tick_in_usec: float) -> int:
+    """The most a bucket may hold at `rate` bytes/s.
+
+    MAX_BUCKET_SECONDS of traffic, or MIN_BUCKET_CAP bytes if that is more; never more than the
+    32-bit tick field can time, nor than leaves the limit (latency bytes + burst) in 32 bits.
+    """
+    cap = max(rate * MAX_BUCKET_SECONDS, MIN_BUCKET_CAP)
+    return min(cap, max_timed_burst(rate, tick_in_usec), U32_MAX - _latency_bytes(rate))
+
+
+def bucket(rate_bits: int, burst_bits: int, tick_in_usec: float) -> Bucket:
+    """The tbf for a validated rate (bits/s) and burst (bits)."""
+    rate = rate_bits // 8
+    requested = burst_bits // 8
+    burst = min(requested, bucket_cap(rate, tick_in_usec))
+    return Bucket(
+        rate=rate,
+        burst=burst,
+        buffer=ticks(rate, burst, tick_in_usec),
+        limit=_latency_bytes(rate) + burst,
+        requested_burst=requested,
+        clamped=burst < requested,
+    )
+
+
+def reference_bucket(rate_bits: int, burst_bits: int, tick_in_usec: float) -> tuple[int, int, int]:
+    """(rate, buffer, limit) exactly as the reference plugin sends them, 32-bit wrap-around included.
+
+    The buffer's float-to-uint32 conversion is undefined in Go; on amd64 it keeps the low 32 bits of
+    the 64-bit integer, which is what this returns. For comparisons and documentation only.
+    """
+    rate = rate_bits // 8
+    burst = (burst_bits // 8) & U32_MAX
+    usec = int(float(burst) * TIME_UNITS_PER_SEC / float(rate)) & U32_MAX
+    buffer = int(float(usec) * tick_in_usec) & U32_MAX
+    limit = ((_latency_bytes(rate) & U32_MAX) + burst) & U32_MAX
+    return rate, buffer, limit
+
+
+def ifb_name(network: str, container_id: str) -> str:
+    """The IFB device of one attachment: "bwp" + sha512(network + container ID), 15 characters.
+
+    The same name the reference plugin uses, so either implementation's DEL finds the other's device.
+    """
+    import hashlib  # only DEL, GC and egress ADD need it
+
+    digest = hashlib.sha512((network + container_id).encode()).hexdigest()
+    return (IFB_PREFIX + digest)[:IFB_NAME_LEN]
