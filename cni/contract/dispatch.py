@@ -41,18 +41,24 @@ def prepare(plugin: ModuleType, req: Request, read_stdin: Callable[[], bytes]) -
     versions.require_verb(req.command, req.version)
     config = schema.validate(config, plugin.SCHEMA)
     finish(req, config, getattr(plugin, "CNI_ARGS_KEYS", None))
-    if req.command in ("ADD", "CHECK") and getattr(plugin, "NEEDS_NETNS", False):
-        check_netns(req.netns, env)
+    if getattr(plugin, "NEEDS_NETNS", False):
+        if req.command in ("ADD", "CHECK"):
+            check_netns(req.netns, env)
+        elif req.command == "DEL" and req.netns:
+            # skel checks after DEL ran; checking first keeps a DEL off the host's own devices
+            check_netns(req.netns, env, missing_ok=True)
 
 
-def check_netns(path: str, env: Mapping[str, str]) -> None:
+def check_netns(path: str, env: Mapping[str, str], missing_ok: bool = False) -> None:
     """The container's netns must exist and must not be the plugin's own (skel's code 8)."""
     try:
         target = os.stat(path)
     except OSError as e:
+        if missing_ok:
+            return
         raise CNIError(UNKNOWN_CONTAINER, f"failed to open netns {path!r}: {e.strerror}",
                        "CNI_NETNS names no network namespace") from None
-    if env.get("CNI_NETNS_OVERRIDE") == "1":
+    if env.get("CNI_NETNS_OVERRIDE", "").lower() in ("1", "true"):  # skel: "1" or "true", any case
         return
     own = os.stat("/proc/self/ns/net")
     if (target.st_dev, target.st_ino) == (own.st_dev, own.st_ino):
