@@ -65,6 +65,31 @@ def _is_type(value: Any, name: str) -> bool:
     return isinstance(value, _TYPES[name])
 
 
+_patterns: dict[str, re.Pattern[str]] = {}
+
+
+def _pattern(pattern: str) -> re.Pattern[str]:
+    """Compile a schema pattern with ECMA-262's `$`: Python's also matches before a final newline,
+    so `^[^/:\\s]+$` would let "cbr0\\n" through to the kernel."""
+    if pattern not in _patterns:
+        out: list[str] = []
+        in_class = escaped = False
+        for ch in pattern:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif in_class:
+                in_class = ch != "]"
+            elif ch == "[":
+                in_class = True
+            elif ch == "$":
+                ch = r"\Z"
+            out.append(ch)
+        _patterns[pattern] = re.compile("".join(out))
+    return _patterns[pattern]
+
+
 def _where(path: str) -> str:
     return path or "the config"
 
@@ -100,7 +125,7 @@ def _check(value: Any, schema: dict[str, Any], root: dict[str, Any], path: str) 
             raise CNIError(INVALID_CONFIG, f"invalid value for {_where(path)}: {json.dumps(value)}",
                            f"{_where(path)} must be {schema.get('minLength', 0)} to "
                            f"{schema.get('maxLength', 'any number of')} characters long")
-        if "pattern" in schema and not re.search(schema["pattern"], value):
+        if "pattern" in schema and not _pattern(schema["pattern"]).search(value):
             raise CNIError(INVALID_CONFIG, f"invalid value for {_where(path)}: {json.dumps(value)}",
                            f"{_where(path)} must match {schema['pattern']}")
     if "anyOf" in schema:
