@@ -13,6 +13,12 @@ cd "$(dirname "$(readlink -f "$0")")"
 TYPES=(bridge host-local bandwidth loopback)
 PYTHON=${PYTHON:-python3}
 
+# Modules kept out of the bundle. Each costs start-up on every plugin call: `inspect` brings a
+# PyInstaller run-time hook that imports it at start (~25 ms), _hashlib loads libcrypto
+# (hashlib falls back to the built-in sha512), bz2/lzma load their libraries through shutil.
+# tests/test_startup.py keeps the plugins from importing any of them.
+EXCLUDES=(tkinter unittest pydoc inspect dataclasses _hashlib _bz2 _lzma)
+
 apt_packages=(
   iproute2 iptables nftables kmod procps
   containernetworking-plugins        # the reference plugins, for side-by-side tests and benchmarks
@@ -43,7 +49,7 @@ build() {
     --distpath dist --workpath "$work/build" --specpath "$work" \
     --paths "$PWD" --collect-submodules cni --collect-submodules ipam \
     --add-data "$PWD/conf/schemas:conf/schemas" \
-    --exclude-module tkinter --exclude-module unittest --exclude-module pydoc \
+    "${EXCLUDES[@]/#/--exclude-module=}" \
     cni/__main__.py
   rm -rf dist/bin && mkdir -p dist/bin
   for t in "${TYPES[@]}"; do ln -s ../pycni/pycni "dist/bin/$t"; done
@@ -61,7 +67,7 @@ onefile() {
     "$PYTHON" -m PyInstaller --noconfirm --log-level WARN --onefile --name "$t" \
       --distpath dist/onefile --workpath "$work/build" --specpath "$work" \
       --paths "$PWD" --collect-submodules cni --collect-submodules ipam \
-      --add-data "$PWD/conf/schemas:conf/schemas" "$work/$t.py"
+      --add-data "$PWD/conf/schemas:conf/schemas" "${EXCLUDES[@]/#/--exclude-module=}" "$work/$t.py"
   done
   echo "built dist/onefile: ${TYPES[*]}"
 }

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 
 from .errors import INTERNAL, INVALID_CONFIG, CNIError
@@ -50,6 +49,8 @@ def run(plugin_type: str, req: Request, command: str) -> Result | None:
     env["CNI_COMMAND"] = command
     if _is_own_bundle(executable):
         return _in_process(plugin_type, env, req)
+    import subprocess  # only for a foreign delegate: our own runs in-process
+
     proc = subprocess.run([executable], input=req.stdin, env=env, stdout=subprocess.PIPE, check=False)
     output = proc.stdout.strip()
     if proc.returncode != 0:
