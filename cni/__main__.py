@@ -21,7 +21,7 @@ def entry(argv: list[str]) -> int:
         return 2
     from cni.contract.dispatch import main
 
-    return main(load(name))
+    return main(name, load)
 
 
 if __name__ == "__main__":
