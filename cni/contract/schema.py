@@ -65,6 +65,17 @@ def _is_type(value: Any, name: str) -> bool:
     return isinstance(value, _TYPES[name])
 
 
+def _same(a: Any, b: Any) -> bool:
+    """JSON equality for enum and const: true is not 1, though Python says so."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    return a == b
+
+
 _patterns: dict[str, re.Pattern[str]] = {}
 
 
@@ -107,10 +118,10 @@ def _check(value: Any, schema: dict[str, Any], root: dict[str, Any], path: str) 
         if not any(_is_type(value, n) for n in names):
             raise CNIError(INVALID_CONFIG, f"invalid value for {_where(path)}: {json.dumps(value)}",
                            f"{_where(path)} must be of type {' or '.join(names)}")
-    if "enum" in schema and value not in schema["enum"]:
+    if "enum" in schema and not any(_same(value, e) for e in schema["enum"]):
         raise CNIError(UNSUPPORTED_FIELD, f"unsupported value for {_where(path)}: {json.dumps(value)}",
                        f"{_where(path)} must be one of {json.dumps(schema['enum'])}")
-    if "const" in schema and value != schema["const"]:
+    if "const" in schema and not _same(value, schema["const"]):
         raise CNIError(UNSUPPORTED_FIELD, f"unsupported value for {_where(path)}: {json.dumps(value)}",
                        f"{_where(path)} must be {json.dumps(schema['const'])}")
     if isinstance(value, (int, float)) and not isinstance(value, bool):
