@@ -587,7 +587,10 @@ def list_addresses(h: Handle, index: int | None = None, family: int | None = Non
 
 
 class Route(Record):
-    """A route.  `dst` is a network (0.0.0.0/0 for default), `gw` an address or None."""
+    """A route.  `dst` is a network (0.0.0.0/0 for default), `gw` an address or None.
+
+    Multipath routes (RTA_MULTIPATH) are listed without their next hops (gw, oif None).
+    """
 
     __slots__ = ("advmss", "dst", "gw", "mtu", "oif", "priority", "protocol", "scope", "src", "table", "type")
     dst: ipaddress.IPv4Network | ipaddress.IPv6Network
