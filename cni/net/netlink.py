@@ -137,12 +137,17 @@ def error(code: int, op: str, detail: str = "") -> OSError:
     return OSError(code, text)
 
 
-def _ext_ack(msg_flags: int, body: bytes) -> str:
+def _ext_ack(msg_type: int, msg_flags: int, body: bytes) -> str:
     """The kernel's extended-ACK text, if it sent one."""
-    if not msg_flags & NLM_F_ACK_TLVS or len(body) < 4 + _HDR.size:
+    if not msg_flags & NLM_F_ACK_TLVS:
         return ""
-    # The echoed request is only its header when capped (NETLINK_CAP_ACK), else whole.
-    start = 4 + (_HDR.size if msg_flags & NLM_F_CAPPED else _HDR.unpack_from(body, 4)[0])
+    if msg_type == NLMSG_DONE:
+        start = 4  # the end of a dump carries only the error code before its TLVs
+    elif len(body) >= 4 + _HDR.size:
+        # The echoed request is only its header when capped (NETLINK_CAP_ACK), else whole.
+        start = 4 + (_HDR.size if msg_flags & NLM_F_CAPPED else _HDR.unpack_from(body, 4)[0])
+    else:
+        return ""
     text = parse_attrs(body, start).get(NLMSGERR_ATTR_MSG)
     return cstr(text) if text else ""
 
@@ -196,12 +201,7 @@ class Handle:
 
     def _recv(self) -> list[tuple[int, int, int, bytes]]:
         """One datagram as (type, flags, seq, body) messages."""
-        while True:
-            try:
-                size = self._sock.recv_into(self._buf, 0, _socket.MSG_TRUNC)
-            except InterruptedError:
-                continue
-            break
+        size = self._sock.recv_into(self._buf, 0, _socket.MSG_TRUNC)  # EINTR: retried by Python
         if size > len(self._buf):
             # Only the end of the datagram is lost; grow and let the caller see the error.
             self._view.release()
@@ -233,7 +233,7 @@ class Handle:
                 if r_type == NLMSG_ERROR:
                     code = -_S32.unpack_from(r_body)[0]
                     if code:
-                        raise error(code, op, _ext_ack(r_flags, r_body))
+                        raise error(code, op, _ext_ack(r_type, r_flags, r_body))
                     return replies
                 if r_type == NLMSG_DONE:
                     return replies
@@ -254,7 +254,7 @@ class Handle:
                     if r_type in (NLMSG_DONE, NLMSG_ERROR):
                         code = -_S32.unpack_from(r_body)[0] if len(r_body) >= 4 else 0
                         if code:
-                            raise error(code, op, _ext_ack(r_flags, r_body))
+                            raise error(code, op, _ext_ack(r_type, r_flags, r_body))
                         done = True
                         break
                     replies.append((r_type, r_body))

@@ -134,3 +134,13 @@ def test_large_dump_spans_many_datagrams(h: Handle, ns: NS) -> None:
     names = {x.name for x in link.list_links(h)}
     assert {f"ifbx{i}" for i in range(150)} <= names
     assert len(ns.json("ip", "-j", "link", "show")) == len(names)
+
+
+def test_dump_errors_carry_the_kernel_text(h: Handle) -> None:
+    with pytest.raises(OSError) as info:
+        h.dump(link.RTM_GETLINK, link._ifinfo(5), "list links")  # strict dumps refuse an index
+    assert info.value.errno == errno.EINVAL
+    assert str(info.value) == (
+        "[Errno 22] list links: Invalid argument (Filter by device index not supported for link dumps)"
+    )
+    assert [x.name for x in link.list_links(h)] == ["lo"]  # the handle is still usable
