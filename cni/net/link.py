@@ -59,7 +59,6 @@ IFLA_BRPORT_ISOLATED = 33
 
 IFLA_BRIDGE_FLAGS = 0
 IFLA_BRIDGE_VLAN_INFO = 2
-BRIDGE_FLAGS_MASTER = 1
 BRIDGE_FLAGS_SELF = 2
 BRIDGE_VLAN_INFO_PVID = 0x2
 BRIDGE_VLAN_INFO_UNTAGGED = 0x4
@@ -439,7 +438,8 @@ def _vlan_msg(index: int, vid: int, pvid: bool, untagged: bool, self_: bool) -> 
     if not 1 <= vid <= 4094:
         raise ValueError(f"VLAN id {vid} out of range 1-4094")
     vflags = (BRIDGE_VLAN_INFO_PVID if pvid else 0) | (BRIDGE_VLAN_INFO_UNTAGGED if untagged else 0)
-    spec = nl.attr_u16(IFLA_BRIDGE_FLAGS, BRIDGE_FLAGS_SELF if self_ else BRIDGE_FLAGS_MASTER)
+    # Without IFLA_BRIDGE_FLAGS the kernel addresses the port's bridge ("master").
+    spec = nl.attr_u16(IFLA_BRIDGE_FLAGS, BRIDGE_FLAGS_SELF) if self_ else b""
     spec += nl.attr(IFLA_BRIDGE_VLAN_INFO, _VLAN_INFO.pack(vflags, vid))
     return _ifinfo(index, family=AF_BRIDGE) + nl.nest(IFLA_AF_SPEC, spec)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import struct
 
 import pytest
 
@@ -219,3 +220,20 @@ def test_bridge_vlans(h: Handle, ns: NS, vlan_filtering_supported: bool) -> None
     assert 10 in {x.vid for x in link.bridge_vlans(h, br.index)}
     with pytest.raises(ValueError):
         link.bridge_vlan_add(h, v.index, 4095)
+
+
+def test_bridge_vlan_message_layout() -> None:
+    """The bytes `bridge vlan add` sends (checked with strace), so kernels with VLAN filtering agree."""
+    port = link._vlan_msg(7, 10, pvid=True, untagged=True, self_=False)
+    assert port == (
+        struct.pack("=BxHiII", link.AF_BRIDGE, 0, 7, 0, 0)
+        + struct.pack("=HH", 12, link.IFLA_AF_SPEC)
+        + struct.pack("=HHHH", 8, link.IFLA_BRIDGE_VLAN_INFO, 0x2 | 0x4, 10)
+    )
+    own = link._vlan_msg(3, 10, pvid=False, untagged=False, self_=True)
+    assert own == (
+        struct.pack("=BxHiII", link.AF_BRIDGE, 0, 3, 0, 0)
+        + struct.pack("=HH", 20, link.IFLA_AF_SPEC)
+        + struct.pack("=HHH2x", 6, link.IFLA_BRIDGE_FLAGS, link.BRIDGE_FLAGS_SELF)
+        + struct.pack("=HHHH", 8, link.IFLA_BRIDGE_VLAN_INFO, 0, 10)
+    )
