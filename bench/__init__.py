@@ -1,0 +1,1 @@
+"""Benchmark of pycni's plugins against the reference Go plugins; run ``sudo python3 -m bench``."""

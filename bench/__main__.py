@@ -1,0 +1,173 @@
+"""``sudo python3 -m bench``: our plugins against the reference ones, interleaved, in one run.
+
+Writes ``<out>/<stem>.md`` (the tables), ``<out>/<stem>.json`` (every sample) and
+``<out>/<stem>-fill.png`` (latency per pod index), prints the tables, and leaves nothing on the
+host: namespaces, bridges, IFBs and state are removed on success, on failure and on SIGINT/SIGTERM.
+Exit status: 0, 1 when any plugin call failed, 2 on a usage or setup error, 130 when interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from . import floor, report
+from .host import Host
+from .scenarios import Bench, log
+
+REPO = Path(__file__).resolve().parent.parent
+README = REPO / "README.md"
+README_BEGIN = "<!-- figures:begin -->"
+README_END = "<!-- figures:end -->"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python3 -m bench", description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true",
+                   help="a few iterations of everything (a smoke test, well under a minute)")
+    p.add_argument("--ours", default=str(REPO / "dist" / "bin"),
+                   help="our plugin directory (default: dist/bin, built by ./build.sh)")
+    p.add_argument("--ref", default="/usr/lib/cni", help="the reference plugins (default: /usr/lib/cni)")
+    p.add_argument("--out", default=str(REPO / "bench" / "results"), help="where the results go")
+    p.add_argument("--iterations", type=int, help="pods per chain and side, one at a time (default 200)")
+    p.add_argument("--fill", type=int, help="pods in the /24 fill (default 250, at most 250)")
+    p.add_argument("--levels", default="1,8,32", help="pods at once, comma-separated (default 1,8,32)")
+    p.add_argument("--concurrent-samples", type=int,
+                   help="pods per concurrency level; rounds = this / level (default 96)")
+    p.add_argument("--no-floor", action="store_true", help="do not build and time the empty bundle")
+    p.add_argument("--no-snapshot", action="store_true",
+                   help="run the plugins in place instead of from a private copy")
+    p.add_argument("--readme", action="store_true",
+                   help=f"also put the tables into README.md between {README_BEGIN} and {README_END}")
+    a = p.parse_args(argv)
+    quick = a.quick
+    a.iterations = a.iterations if a.iterations is not None else (8 if quick else 200)
+    a.warmup = 1 if quick else 5
+    a.memory_cycles = 1 if quick else 5
+    a.fill = min(250, a.fill if a.fill is not None else (20 if quick else 250))
+    a.concurrent_samples = a.concurrent_samples if a.concurrent_samples is not None else (1 if quick else 96)
+    a.levels = [int(x) for x in a.levels.split(",") if x.strip()]
+    a.stem = "quick" if quick else "latest"
+    return a
+
+
+def run(args: argparse.Namespace, host: Host) -> dict[str, Any]:
+    machine = report.machine()
+    bench = Bench(host, args.ours, args.ref, use_snapshot=not args.no_snapshot)
+    for side, found in bench.available.items():
+        served = ", ".join(t for t, ok in found.items() if ok) or "nothing"
+        log(f"{side}: {bench.source[side]} serves {served}")
+    if not any(bench.available["ref"].values()):
+        raise SystemExit(f"no reference plugin answers VERSION in {args.ref}")
+
+    floors: dict[str, list[str]] = {}
+    floor_info: dict[str, Any] = {}
+    if not args.no_floor:
+        log("building the empty bundle with build.sh's PyInstaller options")
+        t = time.monotonic()
+        exe, options, origin = floor.build_empty_bundle(host.tmp / "floor")
+        floor_info = {"options": options, "origin": origin, "build_seconds": time.monotonic() - t}
+        floors["empty bundle"] = [str(exe)]
+    floors["python3 -I -S printing {}"] = [sys.executable, "-I", "-S", "-c", 'print("{}")']
+    floors["/bin/true (spawn cost)"] = ["/bin/true"]
+
+    bench.latency(args.iterations, args.warmup, floors)
+    bench.results["floor"].update(floor_info)
+    bench.memory(args.memory_cycles, floors)
+    bench.concurrency(args.levels, args.concurrent_samples)
+    bench.fill(args.fill)
+
+    res = bench.results
+    res["machine"] = machine
+    res["loadavg_end"] = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    res["config"] = {"quick": args.quick, "iterations": args.iterations, "warmup": args.warmup,
+                     "fill": args.fill, "memory_cycles": args.memory_cycles, "levels": args.levels,
+                     "concurrent_samples": args.concurrent_samples,
+                     "ours": bench.source["ours"], "ref": bench.source["ref"],
+                     "snapshot": not args.no_snapshot}
+    res["available"] = bench.available
+    res["failures"] = bench.rec.failures
+    res["errors"] = bench.rec.errors
+    res["calls"] = bench.rec.calls
+    res["png_name"] = f"{args.stem}-fill.png"
+    res["targets"] = report.evaluate(res)
+    return res
+
+
+def write_outputs(res: dict[str, Any], out: Path, stem: str) -> str:
+    out.mkdir(parents=True, exist_ok=True)
+    png = out / f"{stem}-fill.png"
+    res["png"] = str(png) if report.plot(res, png) else ""
+    text = report.markdown(res)
+    _atomic_write(out / f"{stem}.md", text)
+    _atomic_write(out / f"{stem}.json", json.dumps(res, indent=1, default=str) + "\n")
+    return text
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+
+
+def update_readme(text: str) -> bool:
+    """Replace what is between the figure markers in README.md; False when the markers are missing."""
+    doc = README.read_text()
+    begin, end = doc.find(README_BEGIN), doc.find(README_END)
+    if begin < 0 or end < begin:
+        return False
+    doc = doc[: begin + len(README_BEGIN)] + "\n" + text + doc[end:]
+    _atomic_write(README, doc)
+    return True
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if os.geteuid() != 0:
+        print("the bench needs root (network namespaces, links): sudo python3 -m bench", file=sys.stderr)
+        return 2
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)
+    host = Host()
+    rc = 0
+    try:
+        started = time.monotonic()
+        res = run(args, host)
+        res["seconds"] = time.monotonic() - started
+        text = write_outputs(res, Path(args.out), args.stem)
+        print(text)
+        log(f"wrote {args.out}/{args.stem}.md, .json and -fill.png in {res['seconds']:.0f} s")
+        if args.readme and not update_readme(text):
+            log(f"README.md has no {README_BEGIN} ... {README_END} section; left alone")
+        rc = 1 if sum(sum(f.values()) for f in res["failures"].values()) else 0
+    except KeyboardInterrupt:
+        log("interrupted: cleaning up")
+        rc = 130
+    except (RuntimeError, OSError) as exc:
+        log(f"error: {exc}")
+        rc = 2
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        left = host.cleanup()
+        if left:
+            log("left behind (remove by hand): " + ", ".join(left))
+            rc = rc or 2
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())

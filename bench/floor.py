@@ -1,0 +1,87 @@
+"""Our start-up floor: an empty program packaged exactly as the plugins are.
+
+No plugin of ours can start faster than a bundle that only prints ``{}``, so that bundle is the
+yardstick for how much of a call is our own work. It is built at bench time with the PyInstaller
+options ``build.sh`` uses (read from the script, so the two cannot drift apart), only the script, the
+name and the output directories differ.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+# Used when build.sh cannot be read: the options it had when the bench was written.
+FALLBACK_OPTIONS = ["--noconfirm", "--clean", "--onedir", "--exclude-module", "tkinter",
+                    "--exclude-module", "unittest", "--exclude-module", "pydoc"]
+# Options naming where things go (replaced by ours) and the ones we always set.
+_LOCATION = {"--name", "-n", "--distpath", "--workpath", "--specpath", "--log-level"}
+
+
+def build_sh_options(build_sh: Path = REPO / "build.sh") -> tuple[list[str], str]:
+    """The PyInstaller options of build.sh's ``build`` function, and where they came from.
+
+    bash itself expands them (arrays such as ``"${EXCLUDES[@]/#/--exclude-module=}"`` included): the
+    script's top-level assignments and the PyInstaller command line, with ``printf`` in place of
+    PyInstaller, run in a throw-away shell; nothing of build.sh runs but those lines.
+    """
+    try:
+        text = build_sh.read_text()
+    except OSError:
+        return list(FALLBACK_OPTIONS), "fallback (build.sh unreadable)"
+    first_fn = re.search(r"^[A-Za-z_][A-Za-z0-9_]*\(\)\s*\{", text, re.M)
+    body = re.search(r"^build\(\)\s*\{(.*?)^\}", text, re.S | re.M)
+    if first_fn is None or body is None:
+        return list(FALLBACK_OPTIONS), "fallback (no build() in build.sh)"
+    prelude = "\n".join(ln for ln in text[: first_fn.start()].splitlines()
+                        if re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", ln) or ln.startswith((" ", "\t", ")")))
+    joined = body.group(1).replace("\\\n", " ")
+    line = next((ln for ln in joined.splitlines() if "-m PyInstaller" in ln), None)
+    if line is None:
+        return list(FALLBACK_OPTIONS), "fallback (no PyInstaller call in build())"
+    command = "printf '%s\\0'" + line.split("-m PyInstaller", 1)[1]
+    script = f"set -u\nwork=/nonexistent-work\n{prelude}\n{command}\n"
+    proc = subprocess.run(["bash", "-c", script], cwd=REPO, capture_output=True, text=True, timeout=30)
+    tokens = [t for t in proc.stdout.split("\0") if t]
+    if proc.returncode != 0 or not tokens:
+        why = proc.stderr.strip() or "no output"
+        return list(FALLBACK_OPTIONS), f"fallback (could not expand build.sh's options: {why})"
+    if tokens[-1].endswith(".py"):
+        tokens = tokens[:-1]
+    out: list[str] = []
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        name = tok.split("=", 1)[0]
+        if name in _LOCATION:
+            i += 1 if "=" in tok else 2
+            continue
+        out.append(tok)
+        i += 1
+    return out, "build.sh"
+
+
+def build_empty_bundle(work: Path) -> tuple[Path, list[str], str]:
+    """Build the empty onedir bundle under ``work``; return its executable, the options, their origin."""
+    options, origin = build_sh_options()
+    work.mkdir(parents=True, exist_ok=True)
+    script = work / "empty.py"
+    script.write_text('print("{}")\n')
+    cmd = [sys.executable, "-m", "PyInstaller", *options, "--log-level", "WARN", "--name", "empty",
+           "--distpath", str(work / "dist"), "--workpath", str(work / "build"),
+           "--specpath", str(work), str(script)]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=900)
+    if proc.returncode != 0:
+        raise RuntimeError(f"building the empty bundle failed:\n{proc.stderr[-2000:]}")
+    return work / "dist" / "empty" / "empty", options, origin
+
+
+def pyinstaller_version() -> str:
+    try:
+        return importlib.metadata.version("pyinstaller")
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"

@@ -1,0 +1,317 @@
+"""Turn the raw samples into the figures: tables (Markdown, also printed), targets, the plot."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .floor import pyinstaller_version
+from .scenarios import BRIDGE, SIDES
+
+REPO = Path(__file__).resolve().parent.parent
+MIB = 1024
+# The targets: (key, description). Checked and reported, never asserted.
+TARGETS = (
+    ("add_vs_ref", f"`{BRIDGE}` ADD median ≤ 4× the reference"),
+    ("add_vs_floor", f"`{BRIDGE}` ADD median ≤ 1.5× our empty-program floor"),
+    ("del_vs_ref", f"`{BRIDGE}` DEL median ≤ 3× the reference"),
+    ("concurrent", "32 concurrent ADDs: no failure, p99 < 1 s"),
+    ("flat", "filling a /24: median of the last 50 ADDs ≤ 1.2× the first 50"),
+    ("memory", "peak RSS of one plugin process ≤ 40 MiB"),
+)
+
+
+def quantile(xs: list[float], q: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default), NaN when empty."""
+    if not xs:
+        return float("nan")
+    s = sorted(xs)
+    pos = (len(s) - 1) * q
+    lo = int(pos)
+    hi = min(lo + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (pos - lo)
+
+
+def summary(xs: list[float]) -> dict[str, float]:
+    return {"n": len(xs), "median": quantile(xs, 0.5), "p90": quantile(xs, 0.9), "p99": quantile(xs, 0.99)}
+
+
+def ms(x: float | None) -> str:
+    return "–" if x is None or x != x else f"{x * 1000:.1f}"
+
+
+def mib(kib: int | None) -> str:
+    return f"{kib / MIB:.1f} MiB" if kib else "–"
+
+
+def ratio(a: float | None, b: float | None) -> str:
+    if a is None or b is None or a != a or b != b or b == 0:
+        return "–"
+    return f"{a / b:.2f}×"
+
+
+def _cmd(argv: list[str]) -> str:
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def machine() -> dict[str, str]:
+    """What the figures depend on, printed beside them."""
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    distro = ""
+    try:
+        for line in Path("/etc/os-release").read_text().splitlines():
+            if line.startswith("PRETTY_NAME="):
+                distro = line.split("=", 1)[1].strip('"')
+    except OSError:
+        pass
+    commit = _cmd(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])
+    return {
+        "nproc": str(os.cpu_count()),
+        "cpu": cpu or platform.processor(),
+        "kernel": platform.release(),
+        "distro": distro,
+        "python": sys.version.split()[0],
+        "pyinstaller": pyinstaller_version(),
+        "reference": "containernetworking-plugins "
+                     + (_cmd(["dpkg-query", "-W", "-f=${Version}", "containernetworking-plugins"]) or "?"),
+        "commit": commit or "?",
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "loadavg": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
+    }
+
+
+def _median_of(samples: list[float | None]) -> float:
+    xs = [x for x in samples if x is not None]
+    return statistics.median(xs) if xs else float("nan")
+
+
+def evaluate(res: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each target: the measured value, its limit and whether it is met (None: not measured)."""
+    out: dict[str, dict[str, Any]] = {}
+    lat = res.get("latency", {}).get(BRIDGE, {})
+
+    def med(side: str, verb: str) -> float:
+        return quantile(lat.get(side, {}).get(verb, []), 0.5)
+
+    def put(key: str, value: float, limit: float, text: str) -> None:
+        met = None if value != value else value <= limit
+        out[key] = {"value": value, "limit": limit, "text": text, "met": met}
+
+    a_o, a_r, d_o, d_r = med("ours", "ADD"), med("ref", "ADD"), med("ours", "DEL"), med("ref", "DEL")
+    put("add_vs_ref", a_o / a_r if a_r else float("nan"), 4.0,
+        f"{ratio(a_o, a_r)} ({ms(a_o)} vs {ms(a_r)} ms)")
+    floor = quantile(res.get("floor", {}).get("samples", {}).get("empty bundle", []), 0.5)
+    put("add_vs_floor", a_o / floor if floor == floor and floor else float("nan"), 1.5,
+        f"{ratio(a_o, floor)} ({ms(a_o)} vs {ms(floor)} ms)")
+    put("del_vs_ref", d_o / d_r if d_r else float("nan"), 3.0,
+        f"{ratio(d_o, d_r)} ({ms(d_o)} vs {ms(d_r)} ms)")
+    c32 = res.get("concurrency", {}).get("levels", {}).get("32", {}).get("ours", {}).get("ADD")
+    if c32 is not None:
+        p99 = quantile(c32["latencies"], 0.99)
+        value = p99 if c32["failures"] == 0 else float("inf")
+        put("concurrent", value, 1.0, f"{c32['failures']} failures, p99 {ms(p99)} ms")
+    else:
+        put("concurrent", float("nan"), 1.0, "not measured")
+    fill = res.get("fill", {}).get("sides", {}).get("ours", {}).get("ADD")
+    if fill:
+        k = max(1, min(50, len(fill) // 2))
+        first, last = _median_of(fill[:k]), _median_of(fill[-k:])
+        put("flat", last / first if first == first and first else float("nan"), 1.2,
+            f"{ratio(last, first)} (last {k}: {ms(last)} ms, first {k}: {ms(first)} ms)")
+    else:
+        put("flat", float("nan"), 1.2, "not measured")
+    peaks = res.get("memory", {}).get("peak_kib", {}).get("ours", {})
+    if peaks:
+        worst = max(peaks, key=lambda p: peaks[p])
+        put("memory", peaks[worst] / MIB, 40.0, f"{peaks[worst] / MIB:.1f} MiB (`{worst}`)")
+    else:
+        put("memory", float("nan"), 40.0, "not measured")
+    return out
+
+
+def markdown(res: dict[str, Any]) -> str:
+    """The whole report as Markdown (also what the terminal shows)."""
+    m = res["machine"]
+    cfg = res["config"]
+    lines: list[str] = []
+    add = lines.append
+    add(f"Run of {m['date']}{' (quick mode: few iterations, not figures to quote)' if cfg['quick'] else ''}: "
+        f"{m['nproc']} CPUs ({m['cpu']}), kernel {m['kernel']}, {m['distro']}, Python {m['python']}, "
+        f"PyInstaller {m['pyinstaller']}, reference {m['reference']}, pycni {m['commit']}; "
+        f"load average {m['loadavg']} at the start, {res.get('loadavg_end', '?')} at the end.")
+    add("")
+    unavailable = {s: [t for t, ok in res["available"][s].items() if not ok] for s in SIDES}
+    for s in SIDES:
+        if unavailable[s]:
+            add(f"Not measured for {s}: {', '.join(unavailable[s])} (VERSION did not answer).")
+            add("")
+    add(f"Sources: ours `{cfg['ours']}`, reference `{cfg['ref']}`. Times in ms; a chain's time is the sum "
+        "of its plugin processes, spawn to exit.")
+    add("")
+
+    lat = res.get("latency", {})
+    if lat:
+        add(f"**One pod at a time** ({cfg['iterations']} pods per chain and side):")
+        add("")
+        add("| chain | verb | ours median | p90 | p99 | reference median | p90 | p99 | ours/ref |")
+        add("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for chain, sides in lat.items():
+            for verb in ("ADD", "CHECK", "DEL"):
+                o, r = summary(sides["ours"][verb]), summary(sides["ref"][verb])
+                add(f"| `{chain}` | {verb} | {ms(o['median'])} | {ms(o['p90'])} | {ms(o['p99'])} | "
+                    f"{ms(r['median'])} | {ms(r['p90'])} | {ms(r['p99'])} | "
+                    f"{ratio(o['median'], r['median'])} |")
+        add("")
+        pp = res.get("per_plugin", {})
+        rows = []
+        for chain, sides in pp.items():
+            if "+" not in chain:
+                continue
+            for key in sorted(set(sides["ours"]) | set(sides["ref"])):
+                o, r = quantile(sides["ours"].get(key, []), 0.5), quantile(sides["ref"].get(key, []), 0.5)
+                rows.append(f"| `{chain}` | {key} | {ms(o)} | {ms(r)} | {ratio(o, r)} |")
+        if rows:
+            add("Per plugin process (median; `bridge` includes the `host-local` it delegates to):")
+            add("")
+            add("| chain | verb and plugin | ours | reference | ours/ref |")
+            add("| --- | --- | ---: | ---: | ---: |")
+            lines.extend(rows)
+            add("")
+
+    floor = res.get("floor", {})
+    if floor.get("samples"):
+        add("**Start-up floors** (the same iterations, interleaved with the pods):")
+        add("")
+        add("| program | median | p90 | p99 | peak RSS |")
+        add("| --- | ---: | ---: | ---: | ---: |")
+        floor_rss = res.get("memory", {}).get("floor_peak_kib", {})
+        for label, xs in floor["samples"].items():
+            s = summary(xs)
+            add(f"| {label} | {ms(s['median'])} | {ms(s['p90'])} | {ms(s['p99'])} | "
+                f"{mib(floor_rss.get(label))} |")
+        add("")
+        add(f"The empty bundle is built with build.sh's PyInstaller options ({floor.get('origin', '?')}): "
+            f"`{' '.join(floor.get('options', []))}`.")
+        add("")
+
+    conc = res.get("concurrency", {})
+    if conc.get("levels"):
+        add(f"**Pods at once** (`{conc['chain']}`; total = wall time of one round, median over rounds):")
+        add("")
+        add("| pods | verb | ours total | ours p99 per pod | ours failures | reference total | "
+            "reference p99 | reference failures | total ours/ref |")
+        add("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for level, sides in conc["levels"].items():
+            for verb in ("ADD", "DEL"):
+                o = sides.get("ours", {}).get(verb)
+                r = sides.get("ref", {}).get(verb)
+                cells = []
+                for x in (o, r):
+                    if x is None:
+                        cells += ["–", "–", "–"]
+                    else:
+                        cells += [ms(quantile(x["totals"], 0.5)), ms(quantile(x["latencies"], 0.99)),
+                                  str(x["failures"])]
+                tot = ratio(quantile(o["totals"], 0.5) if o else None,
+                            quantile(r["totals"], 0.5) if r else None)
+                add(f"| {level} | {verb} | {' | '.join(cells)} | {tot} |")
+        add("")
+
+    fill = res.get("fill", {})
+    if fill.get("sides"):
+        n = fill["pods"]
+        k = max(1, min(50, n // 2))
+        add(f"**Filling a /24** one pod at a time ({n} pods, `{fill['chain']}`), then emptying it "
+            f"(median of the first and last {k}; plot: `{res.get('png_name', '')}`):")
+        add("")
+        add(f"| side | verb | first {k} | last {k} | last/first |")
+        add("| --- | --- | ---: | ---: | ---: |")
+        for side, verbs in fill["sides"].items():
+            for verb, xs in verbs.items():
+                a, b = _median_of(xs[:k]), _median_of(xs[-k:])
+                add(f"| {side} | {verb} | {ms(a)} | {ms(b)} | {ratio(b, a)} |")
+        add("")
+
+    mem = res.get("memory", {})
+    peaks = mem.get("peak_kib", {})
+    if peaks:
+        add(f"**Peak memory** of one plugin process (largest `ru_maxrss` over {cfg['memory_cycles']} pod "
+            f"cycles of every chain, read through {mem['method']}; `bridge` counts the `host-local` it "
+            "runs):")
+        add("")
+        add("| plugin | ours | reference | ours/ref |")
+        add("| --- | ---: | ---: | ---: |")
+        for plugin in sorted(set(peaks.get("ours", {})) | set(peaks.get("ref", {}))):
+            o, r = peaks.get("ours", {}).get(plugin), peaks.get("ref", {}).get(plugin)
+            add(f"| `{plugin}` | {mib(o)} | {mib(r)} | {ratio(o, r)} |")
+        add("")
+
+    add("**Targets** (reported, not enforced):")
+    add("")
+    add("| target | measured | met |")
+    add("| --- | --- | :---: |")
+    for key, text in TARGETS:
+        t = res["targets"].get(key, {"text": "not measured", "met": None})
+        add(f"| {text} | {t['text']} | {'yes' if t['met'] else 'n/a' if t['met'] is None else '**no**'} |")
+    add("")
+    fails = res["failures"]
+    add(f"Failures: ours {sum(fails['ours'].values())}, reference {sum(fails['ref'].values())} "
+        f"(of {res['calls']['ours']} and {res['calls']['ref']} plugin processes).")
+    for e in res.get("errors", [])[:10]:
+        add(f"- `{e[:300]}`")
+    return "\n".join(lines) + "\n"
+
+
+def plot(res: dict[str, Any], path: Path) -> bool:
+    """Latency against pod index while filling and emptying the /24, both sides; False if no data."""
+    fill = res.get("fill", {})
+    if not fill.get("sides"):
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 1, figsize=(9, 6.5), sharex=True)
+    colors = {"ours": "tab:blue", "ref": "tab:orange"}
+    labels = {"ours": "pycni", "ref": "reference (Go)"}
+    floor = quantile(res.get("floor", {}).get("samples", {}).get("empty bundle", []), 0.5)
+    for ax, verb in zip(axes, ("ADD", "DEL"), strict=True):
+        for side, verbs in fill["sides"].items():
+            xs = [i for i, v in enumerate(verbs[verb]) if v is not None]
+            ys = [verbs[verb][i] * 1000 for i in xs]
+            ax.plot(xs, ys, ".", markersize=3, color=colors[side], alpha=0.5)
+            k = 9
+            smooth = [statistics.median(ys[max(0, j - k // 2): j + k // 2 + 1]) for j in range(len(ys))]
+            ax.plot(xs, smooth, "-", color=colors[side], label=f"{labels[side]} (running median of {k})")
+        if floor == floor:
+            ax.axhline(floor * 1000, color="gray", linestyle="--", linewidth=1,
+                       label="our empty-program floor")
+        ax.set_ylabel(f"{verb} latency (ms)")
+        ax.set_ylim(bottom=0)
+        ax.grid(True, alpha=0.3)
+        ax.legend(loc="upper right", fontsize=8)
+    axes[1].set_xlabel("pod index (filling a /24, then emptying it in the same order)")
+    m = res["machine"]
+    fig.suptitle(f"{fill['chain']}: latency per pod — {m['nproc']} CPUs, {m['cpu']}, {m['date']}",
+                 fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True

@@ -1,0 +1,359 @@
+"""The measurements. Ours and the reference run interleaved on identical configs.
+
+Interleaving (pod i of ours, then pod i of the reference, the order flipping every iteration) makes
+both sides see the same machine: noise from other work on the host lands on both, not on whichever
+side happened to run while it lasted.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import secrets
+import shutil
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import spawn
+from .chain import ChainRun, Driver, NetList, Pod
+from .host import Host, ifb_name
+
+SIDES = ("ours", "ref")
+TYPES = ("loopback", "bridge", "host-local", "bandwidth")
+LOOPBACK = "loopback"
+BRIDGE = "bridge+host-local"
+SHAPED = "bridge+host-local+bandwidth"
+CHAINS = (LOOPBACK, BRIDGE, SHAPED)
+CNI_VERSION = "1.0.0"  # the newest both sides speak (the reference 1.1.1 stops at 1.0.0)
+# What containerd's CRI passes for the kubernetes.io/{ingress,egress}-bandwidth annotations
+# 1M and 2M: rates in bit/s, bursts of MaxUint32.
+BANDWIDTH_CAP = {"ingressRate": 1_000_000, "ingressBurst": 4294967295,
+                 "egressRate": 2_000_000, "egressBurst": 4294967295}
+MAX_ERRORS = 20
+FLOOR_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def order(i: int) -> tuple[str, ...]:
+    return SIDES if i % 2 == 0 else SIDES[::-1]
+
+
+def snapshot(src: str, dst: Path) -> str:
+    """Copy the plugin executables of ``src`` (and a bundle they link to) into ``dst``/bin.
+
+    Both sides then run from the same filesystem, and a rebuild of dist/ during the run cannot swap
+    the executables under the bench. Symlinks into a bundle stay symlinks, so a multi-call bundle
+    still sees its plugin name in argv[0] and finds its libraries beside the link's target.
+    """
+    bin_dir = dst / "bin"
+    bin_dir.mkdir(parents=True)
+    copied: dict[str, Path] = {}
+    src_real = os.path.realpath(src)
+    for t in TYPES:
+        p = os.path.join(src, t)
+        if not os.path.exists(p):
+            continue
+        real = os.path.realpath(p)
+        bundle = os.path.dirname(real)
+        if os.path.islink(p) and bundle != src_real:
+            if bundle not in copied:
+                target = dst / f"bundle{len(copied)}" / os.path.basename(bundle)
+                shutil.copytree(bundle, target, symlinks=True)
+                copied[bundle] = target
+            os.symlink(copied[bundle] / os.path.basename(real), bin_dir / t)
+        else:
+            shutil.copy2(real, bin_dir / t)
+    return str(bin_dir)
+
+
+@dataclass
+class Recorder:
+    """Failures and errors, gathered from every chain the bench runs."""
+
+    failures: dict[str, dict[str, int]] = field(default_factory=lambda: {s: {} for s in SIDES})
+    errors: list[str] = field(default_factory=list)
+    calls: dict[str, int] = field(default_factory=lambda: {s: 0 for s in SIDES})
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def note(self, side: str, where: str, run: ChainRun) -> None:
+        with self.lock:
+            self.calls[side] += len(run.calls)
+            if not run.ok:
+                key = f"{where} {run.verb}"
+                self.failures[side][key] = self.failures[side].get(key, 0) + 1
+                if len(self.errors) < MAX_ERRORS:
+                    self.errors.append(f"{side} {key}: {run.error}")
+
+    def total_failures(self, side: str | None = None) -> int:
+        sides = SIDES if side is None else (side,)
+        return sum(sum(self.failures[s].values()) for s in sides)
+
+
+class Bench:
+    """One run: both drivers, the host registry, and the results as plain data."""
+
+    def __init__(self, host: Host, ours: str, ref: str, *, use_snapshot: bool = True,
+                 timeout: float = spawn.DEFAULT_TIMEOUT):
+        self.host = host
+        self.source = {"ours": os.path.abspath(ours), "ref": os.path.abspath(ref)}
+        dirs = dict(self.source)
+        if use_snapshot:
+            dirs = {s: snapshot(d, host.tmp / f"plugins-{s}") for s, d in self.source.items()}
+        self.drivers = {s: Driver(d, timeout=timeout) for s, d in dirs.items()}
+        self.rec = Recorder()
+        self.available = {s: self._probe(s) for s in SIDES}
+        self.results: dict[str, Any] = {}
+
+    def _probe(self, side: str) -> dict[str, bool]:
+        """Which plugin types a side can serve at all: VERSION must answer."""
+        found = {}
+        for t in TYPES:
+            path = os.path.join(self.drivers[side].bin_dir, t)
+            if not os.access(path, os.X_OK):
+                found[t] = False
+                continue
+            ex = self.drivers[side].version(t)
+            found[t] = ex.rc == 0 and b"supportedVersions" in ex.stdout
+        return found
+
+    def usable(self, side: str, chain: str) -> bool:
+        return all(self.available[side][t] for t in chain_types(chain))
+
+    # ------------------------------------------------------------------ building blocks
+    def netlist(self, chain: str, side: str) -> NetList:
+        """A fresh list: for bridge chains its own bridge, /24 and host-local dataDir."""
+        name = f"pcbench-{side}-{secrets.token_hex(4)}"
+        if chain == LOOPBACK:
+            return NetList(name, CNI_VERSION, ({"type": "loopback"},))
+        subnet = self.host.subnet()
+        hosts = list(subnet.hosts())
+        bridge: dict[str, Any] = {
+            "type": "bridge", "bridge": self.host.bridge_name(), "mtu": 1500, "isGateway": True,
+            "ipMasq": False, "hairpinMode": False,
+            "ipam": {"type": "host-local", "subnet": str(subnet), "gateway": str(hosts[0]),
+                     "routes": [{"dst": "0.0.0.0/0"}],
+                     "dataDir": str(self.host.directory(f"ipam-{side}"))},
+        }
+        plugins: tuple[dict[str, Any], ...] = (bridge,)
+        if chain == SHAPED:
+            plugins += ({"type": "bandwidth", "capabilities": {"bandwidth": True}},)
+        return NetList(name, CNI_VERSION, plugins)
+
+    def pod(self, netlist: NetList, netns: str, index: int) -> Pod:
+        """A pod as containerd's CRI describes it to CNI (64-hex sandbox id, K8S_POD_* args)."""
+        cid = secrets.token_hex(32)
+        args = (f"IgnoreUnknown=1;K8S_POD_NAMESPACE=bench;K8S_POD_NAME=pod-{index};"
+                f"K8S_POD_INFRA_CONTAINER_ID={cid};K8S_POD_UID={uuid.uuid4()}")
+        caps: dict[str, Any] = {}
+        if "bandwidth" in netlist.types:
+            caps["bandwidth"] = dict(BANDWIDTH_CAP)
+            self.host.register_link(ifb_name(netlist.name, cid))
+        return Pod(cid, netns, "eth0", args, caps)
+
+    # ------------------------------------------------------------------ scenarios
+    def latency(self, iterations: int, warmup: int, floors: dict[str, list[str]]) -> None:
+        """ADD, CHECK, DEL of one pod after another, per chain; the floor programs in between.
+
+        Each side reuses one namespace per chain: every cycle leaves it as it found it, and creating
+        and destroying a namespace per pod would add the kernel's asynchronous namespace teardown
+        to the noise of the very calls being measured.
+        """
+        chains = [c for c in CHAINS if self.usable("ref", c) or self.usable("ours", c)]
+        lists = {(c, s): self.netlist(c, s) for c in chains for s in SIDES}
+        ns = dict(zip(lists, self.host.add_netns(len(lists)), strict=True))
+        samples: dict[str, Any] = {c: {s: {"ADD": [], "CHECK": [], "DEL": []} for s in SIDES}
+                                   for c in chains}
+        per_plugin: dict[str, Any] = {c: {s: {} for s in SIDES} for c in chains}
+        floor_samples: dict[str, list[float]] = {k: [] for k in floors}
+        log(f"latency: {iterations} pod cycles per chain and side ({warmup} warm-up), chains {chains}")
+        last = time.monotonic()
+        for i in range(-warmup, iterations):
+            keep = i >= 0
+            for chain in chains:
+                for side in order(i):
+                    if not self.usable(side, chain):
+                        continue
+                    netlist = lists[chain, side]
+                    runs = self.cycle(side, netlist, self.pod(netlist, ns[chain, side], i), chain)
+                    if keep:
+                        for run in runs:
+                            if run.ok:
+                                samples[chain][side][run.verb].append(run.seconds)
+                                for call in run.calls:
+                                    per_plugin[chain][side].setdefault(f"{run.verb} {call.plugin}", []) \
+                                        .append(call.seconds)
+            for label, argv in floors.items():
+                ex = spawn.run(argv[0], FLOOR_ENV, b"{}", argv=argv)
+                if keep and ex.rc == 0:
+                    floor_samples[label].append(ex.seconds)
+            if time.monotonic() - last > 15:
+                last = time.monotonic()
+                log(f"latency: {i + 1}/{iterations}")
+        self.host.del_netns(list(ns.values()))
+        self.results["latency"] = samples
+        self.results["per_plugin"] = per_plugin
+        self.results["floor"] = {"samples": floor_samples}
+
+    def memory(self, cycles: int, floors: dict[str, list[str]]) -> None:
+        """Peak RSS of each plugin process, over ``cycles`` pod cycles of every chain, and of the floors.
+
+        A separate phase, because the figure has to be taken through a small helper (see
+        ``spawn.peak_rss_helper``) that must not sit inside the timed calls.
+        """
+        helper = spawn.peak_rss_helper()
+        how = (f"GNU time ({helper})" if helper else
+               "wait4 of the bench's own child: an upper bound, it includes the bench's RSS at spawn")
+        log(f"memory: {cycles} pod cycles per chain and side, peak RSS via {how}")
+        drivers = {s: Driver(d.bin_dir, d.timeout, rss_helper=helper) for s, d in self.drivers.items()}
+        chains = [c for c in CHAINS if self.usable("ref", c) or self.usable("ours", c)]
+        lists = {(c, s): self.netlist(c, s) for c in chains for s in SIDES}
+        ns = dict(zip(lists, self.host.add_netns(len(lists)), strict=True))
+        peaks: dict[str, dict[str, int]] = {s: {} for s in SIDES}
+        for i in range(cycles):
+            for chain in chains:
+                for side in order(i):
+                    if not self.usable(side, chain):
+                        continue
+                    netlist = lists[chain, side]
+                    pod = self.pod(netlist, ns[chain, side], i)
+                    for run in self.cycle(side, netlist, pod, f"memory {chain}", drivers[side]):
+                        for c in run.calls:
+                            peaks[side][c.plugin] = max(peaks[side].get(c.plugin, 0), c.maxrss_kib)
+        floor_peaks: dict[str, int] = {}
+        for label, argv in floors.items():
+            for _ in range(max(1, cycles)):
+                ex = spawn.run(argv[0], FLOOR_ENV, b"{}", argv=argv, rss_helper=helper)
+                floor_peaks[label] = max(floor_peaks.get(label, 0), ex.maxrss_kib)
+        self.host.del_netns(list(ns.values()))
+        self.results["memory"] = {"method": how, "exact": helper is not None, "peak_kib": peaks,
+                                  "floor_peak_kib": floor_peaks}
+
+    def cycle(self, side: str, netlist: NetList, pod: Pod, where: str,
+              driver: Driver | None = None) -> list[ChainRun]:
+        """ADD, CHECK, DEL of one pod; after a failed ADD only the DEL a runtime would send."""
+        driver = driver or self.drivers[side]
+        add = driver.add(netlist, pod)
+        self.rec.note(side, where, add)
+        runs = [add]
+        if add.ok:
+            check = driver.check(netlist, pod, add.result)
+            self.rec.note(side, where, check)
+            runs.append(check)
+        delete = driver.delete(netlist, pod, add.result)
+        self.rec.note(side, where, delete)
+        runs.append(delete)
+        return runs
+
+    def concurrency(self, levels: list[int], samples_per_level: int) -> None:
+        """``level`` pods ADDed at once, then DELed at once; the total and each pod's latency."""
+        chain = BRIDGE
+        sides = [s for s in SIDES if self.usable(s, chain)]
+        if not sides or not levels:
+            return
+        lists = {s: self.netlist(chain, s) for s in sides}
+        pools = {s: self.host.add_netns(max(levels)) for s in sides}
+        for s in sides:  # the first ADD creates the bridge: keep that out of the figures
+            pod = self.pod(lists[s], pools[s][0], 0)
+            self.cycle(s, lists[s], pod, "warm-up")
+        out: dict[str, Any] = {}
+        for level in levels:
+            rounds = max(1, math.ceil(samples_per_level / level))
+            log(f"concurrency: {level} pods at once, {rounds} rounds")
+            res = {s: {v: {"totals": [], "latencies": [], "failures": 0} for v in ("ADD", "DEL")}
+                   for s in sides}
+            for r in range(rounds):
+                for side in order(r):
+                    if side not in sides:
+                        continue
+                    driver, netlist = self.drivers[side], lists[side]
+                    pods = [self.pod(netlist, pools[side][k], k) for k in range(level)]
+                    where = f"{level} at once"
+                    adds, total = parallel(level, lambda k, d=driver, n=netlist, p=pods: d.add(n, p[k]))
+                    self._gather(res[side]["ADD"], side, where, adds, total)
+                    dels, total = parallel(
+                        level, lambda k, d=driver, n=netlist, p=pods, a=adds: d.delete(n, p[k], a[k].result))
+                    self._gather(res[side]["DEL"], side, where, dels, total)
+            out[str(level)] = res
+        for s in sides:
+            self.host.del_netns(pools[s])
+        self.results["concurrency"] = {"chain": chain, "levels": out}
+
+    def _gather(self, into: dict[str, Any], side: str, where: str, runs: list[ChainRun],
+                total: float) -> None:
+        into["totals"].append(total)
+        for run in runs:
+            self.rec.note(side, where, run)
+            if run.ok:
+                into["latencies"].append(run.seconds)
+            else:
+                into["failures"] += 1
+
+    def fill(self, pods: int) -> None:
+        """Fill a /24 one pod at a time, then empty it: the cost of pod i must not grow with i."""
+        chain = BRIDGE
+        sides = [s for s in SIDES if self.usable(s, chain)]
+        if not sides or pods <= 0:
+            return
+        log(f"fill: {pods} pods into one /24 per side, then out again")
+        lists = {s: self.netlist(chain, s) for s in sides}
+        paths = {s: self.host.add_netns(pods) for s in sides}
+        res: dict[str, Any] = {s: {"ADD": [None] * pods, "DEL": [None] * pods} for s in sides}
+        added: dict[str, list[tuple[Pod, ChainRun]]] = {s: [] for s in sides}
+        for i in range(pods):
+            for side in order(i):
+                if side not in sides:
+                    continue
+                pod = self.pod(lists[side], paths[side][i], i)
+                run = self.drivers[side].add(lists[side], pod)
+                self.rec.note(side, "fill", run)
+                added[side].append((pod, run))
+                if run.ok:
+                    res[side]["ADD"][i] = run.seconds
+        for i in range(pods):
+            for side in order(i):
+                if side not in sides:
+                    continue
+                pod, add = added[side][i]
+                run = self.drivers[side].delete(lists[side], pod, add.result)
+                self.rec.note(side, "empty", run)
+                if run.ok:
+                    res[side]["DEL"][i] = run.seconds
+        for s in sides:
+            self.host.del_netns(paths[s])
+        self.results["fill"] = {"chain": chain, "pods": pods, "sides": res}
+
+
+def chain_types(chain: str) -> tuple[str, ...]:
+    return tuple(chain.split("+"))
+
+
+def parallel(n: int, fn: Callable[[int], ChainRun]) -> tuple[list[ChainRun], float]:
+    """Run ``fn(0..n-1)`` on ``n`` threads released together; the results and the wall time."""
+    results: list[ChainRun | None] = [None] * n
+    barrier = threading.Barrier(n + 1)
+
+    def worker(k: int) -> None:
+        barrier.wait()
+        try:
+            results[k] = fn(k)
+        except Exception as exc:  # a driver error is a failed pod, not a crashed bench
+            results[k] = ChainRun("?", False, [], error=f"{type(exc).__name__}: {exc}")
+
+    threads = [threading.Thread(target=worker, args=(k,), daemon=True) for k in range(n)]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    t0 = time.perf_counter()
+    for t in threads:
+        t.join()
+    total = time.perf_counter() - t0
+    return [r if r is not None else ChainRun("?", False, [], error="no result") for r in results], total
