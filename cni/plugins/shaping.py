@@ -13,9 +13,8 @@ large that traffic runs unshaped for minutes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from cni.contract.errors import INVALID_CONFIG, CNIError
+from cni.record import Record
 
 U32_MAX = 0xFFFFFFFF
 TIME_UNITS_PER_SEC = 1_000_000  # tc's time unit is the microsecond
@@ -33,15 +32,17 @@ KEYS = ("ingressRate", "ingressBurst", "egressRate", "egressBurst")
 RUNTIME_PATH = "runtimeConfig.bandwidth"
 
 
-@dataclass(frozen=True)
-class Limits:
-    """The four configured figures, in bits per second and bits; `source` names where they came from."""
+class Limits(Record):
+    """The four configured figures, in bits per second and bits; `source` names where they came from
+    ("" for the top level, RUNTIME_PATH for the runtime's capability)."""
 
-    ingress_rate: int = 0
-    ingress_burst: int = 0
-    egress_rate: int = 0
-    egress_burst: int = 0
-    source: str = ""  # "" for the top level, RUNTIME_PATH for the runtime's capability
+    __slots__ = ("ingress_rate", "ingress_burst", "egress_rate", "egress_burst", "source")
+    _defaults = {"ingress_rate": 0, "ingress_burst": 0, "egress_rate": 0, "egress_burst": 0, "source": ""}
+    ingress_rate: int
+    ingress_burst: int
+    egress_rate: int
+    egress_burst: int
+    source: str
 
     def is_zero(self) -> bool:
         return not (self.ingress_rate or self.ingress_burst or self.egress_rate or self.egress_burst)
@@ -55,13 +56,13 @@ class Limits:
         return self.egress_rate > 0 and self.egress_burst > 0
 
 
-@dataclass(frozen=True)
-class Bucket:
+class Bucket(Record):
     """One tbf: rate in bytes/s, burst in bytes, buffer in ticks, limit in bytes.
 
     `requested_burst` is what the config asked for (bytes); `clamped` says the cap applied.
     """
 
+    __slots__ = ("rate", "burst", "buffer", "limit", "requested_burst", "clamped")
     rate: int
     burst: int
     buffer: int
