@@ -1,0 +1,271 @@
+"""host-local as built executables: every verb, interoperation with the reference plugin on one data
+directory, parallel calls, and ADDs killed at random moments.
+
+Every test has its own dataDir under the `state_dir` fixture; the host's /var/lib/cni is never used.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.root
+
+REF_VERSION = "1.0.0"  # the newest version the reference plugin (1.1.1) speaks
+BOOKKEEPING = {"lock", "last_reserved_ip.0", "last_reserved_ip.1"}
+
+
+def netconf(data: Path, version: str = "1.1.0", name: str = "hl", **ipam) -> dict:
+    return {"cniVersion": version, "name": name, "type": "bridge",
+            "ipam": {"type": "host-local", "dataDir": str(data), **ipam}}
+
+
+def dual(data: Path, version: str = "1.1.0", v4: str = "10.1.2.0/24", v6: str = "2001:db8:1::/64") -> dict:
+    return netconf(data, version, ranges=[[{"subnet": v4}], [{"subnet": v6}]])
+
+
+def files(data: Path, name: str = "hl") -> dict[str, bytes]:
+    d = data / name
+    return {p.name: p.read_bytes() for p in sorted(d.iterdir())} if d.exists() else {}
+
+
+def reservations(data: Path, name: str = "hl") -> dict[str, bytes]:
+    return {n: b for n, b in files(data, name).items() if n not in BOOKKEEPING}
+
+
+def addresses(outcome) -> list[str]:
+    outcome.check()
+    return [ip["address"] for ip in outcome.json["ips"]]
+
+
+@pytest.fixture
+def run_plugin(run_plugin):
+    """run_plugin with a CNI_NETNS for ADD and CHECK: IPAM never enters it, but skel requires one."""
+
+    def run(plugin, command, config, **kw):
+        if command in ("ADD", "CHECK"):
+            kw.setdefault("netns", "/var/run/netns/host-local-test")
+        return run_plugin(plugin, command, config, **kw)
+
+    return run
+
+
+@pytest.fixture
+def ours(bin_dir: Path) -> Path:
+    return bin_dir / "host-local"
+
+
+@pytest.fixture
+def ref(ref_bin_dir: Path) -> Path:
+    return ref_bin_dir / "host-local"
+
+
+@pytest.fixture
+def data(state_dir: Path) -> Path:
+    return state_dir / "ipam"
+
+
+# ---- the verbs -------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("label", "ranges", "expect"), [
+    ("v4", [[{"subnet": "10.1.2.0/24"}]], ["10.1.2.2/24"]),
+    ("v6", [[{"subnet": "2001:db8:1::/64"}]], ["2001:db8:1::2/64"]),
+    ("dual", [[{"subnet": "10.1.2.0/24"}], [{"subnet": "2001:db8:1::/64"}]],
+     ["10.1.2.2/24", "2001:db8:1::2/64"]),
+])
+def test_add_check_del(run_plugin, ours, data, label, ranges, expect):
+    conf = netconf(data, ranges=ranges, routes=[{"dst": "0.0.0.0/0"}])
+    out = run_plugin(ours, "ADD", conf, container_id="c1").check()
+    assert out.json == {"cniVersion": "1.1.0",
+                        "ips": [{"address": a, "gateway": a.split("/")[0][:-1] + "1"} for a in expect],
+                        "routes": [{"dst": "0.0.0.0/0"}]}
+    assert reservations(data) == {a.split("/")[0]: b"c1\r\neth0" for a in expect}
+    assert run_plugin(ours, "CHECK", conf, container_id="c1").check().stdout == ""
+    assert run_plugin(ours, "CHECK", conf, container_id="c2").expect_error(999).msg == (
+        "host-local: Failed to find address added by container c2")
+    for _ in range(2):
+        assert run_plugin(ours, "DEL", conf, container_id="c1", netns="").check().stdout == ""
+    assert set(files(data)) == {"lock"} | {f"last_reserved_ip.{i}" for i in range(len(ranges))}
+    run_plugin(ours, "CHECK", conf, container_id="c1").expect_error(999)
+
+
+def test_errors_exit_non_zero_with_json(run_plugin, ours, data):
+    out = run_plugin(ours, "ADD", netconf(data, subnet="10.1.2.1/24")).expect_error(7)
+    assert out.msg == ("invalid range set 0: Network has host bits set. For a subnet mask of length 24 "
+                       "the network address is 10.1.2.0")
+    out = run_plugin(ours, "ADD", netconf(data, subnet="10.1.2.0/24"), cni_args="IP=10.1.2.1")
+    out.expect_error(999)
+    assert out.msg == "failed to allocate for range 0: requested ip 10.1.2.1 is subnet's gateway"
+    assert not data.joinpath("hl").exists() or reservations(data) == {}
+
+
+def test_gc(run_plugin, ours, data):
+    conf = dual(data)
+    for cid in ("a", "b", "c"):
+        run_plugin(ours, "ADD", conf, container_id=cid).check()
+    run_plugin(ours, "ADD", conf, container_id="a", ifname="net1").check()
+    gc = dict(conf, **{"cni.dev/valid-attachments": [{"containerID": "a", "ifname": "eth0"},
+                                                      {"containerID": "c", "ifname": "eth0"}]})
+    assert run_plugin(ours, "GC", gc, container_id=None, ifname=None, netns=None).check().stdout == ""
+    assert reservations(data) == {"10.1.2.2": b"a\r\neth0", "2001:db8:1::2": b"a\r\neth0",
+                                  "10.1.2.4": b"c\r\neth0", "2001:db8:1::4": b"c\r\neth0"}
+    # As cnitool sends it: no list at all, so nothing is valid.
+    run_plugin(ours, "GC", conf, container_id=None, ifname=None, netns=None).check()
+    assert set(files(data)) == BOOKKEEPING
+
+
+def test_status(run_plugin, ours, data, state_dir):
+    conf = netconf(data, ranges=[[{"subnet": "10.1.2.0/24"}], [{"subnet": "10.1.3.0/30"}]])
+    env = {"container_id": None, "ifname": None, "netns": None}
+    assert run_plugin(ours, "STATUS", conf, **env).check().stdout == ""
+    run_plugin(ours, "ADD", conf, container_id="a").check()
+    out = run_plugin(ours, "STATUS", conf, **env).expect_error(50)
+    assert out.msg == "host-local: no free addresses left in range set 1 (10.1.3.1-10.1.3.2)"
+    run_plugin(ours, "DEL", conf, container_id="a").check()
+    run_plugin(ours, "STATUS", conf, **env).check()
+
+    # The data directory on a read-only mount, in a private mount namespace.
+    wrapper = state_dir / "ro-host-local"
+    script = 'mount --bind "$0" "$0" && mount -o remount,ro,bind "$0" "$0" && exec "$1"'
+    wrapper.write_text(f"#!/bin/sh\nexec unshare -m --propagation private sh -c '{script}' "
+                       f"'{data}' '{ours}'\n")
+    wrapper.chmod(0o755)
+    out = run_plugin(wrapper, "STATUS", conf, cni_path=ours.parent, **env).expect_error(50)
+    assert "cannot be written" in out.msg and "Read-only file system" in out.msg
+    out = run_plugin(wrapper, "ADD", conf, cni_path=ours.parent, container_id="b").expect_error(5)
+    assert "Read-only file system" in out.msg
+    run_plugin(ours, "STATUS", conf, **env).check()
+
+
+# ---- with the reference plugin ------------------------------------------------------------------------
+def test_alternating_with_the_reference(run_plugin, ours, ref, data):
+    conf = dual(data, REF_VERSION)
+    assert addresses(run_plugin(ref, "ADD", conf, container_id="r1")) == ["10.1.2.2/24", "2001:db8:1::2/64"]
+    assert addresses(run_plugin(ours, "ADD", conf, container_id="o1")) == ["10.1.2.3/24", "2001:db8:1::3/64"]
+    assert addresses(run_plugin(ref, "ADD", conf, container_id="r2")) == ["10.1.2.4/24", "2001:db8:1::4/64"]
+    assert files(data) == {
+        "10.1.2.2": b"r1\r\neth0", "10.1.2.3": b"o1\r\neth0", "10.1.2.4": b"r2\r\neth0",
+        "2001:db8:1::2": b"r1\r\neth0", "2001:db8:1::3": b"o1\r\neth0", "2001:db8:1::4": b"r2\r\neth0",
+        "last_reserved_ip.0": b"10.1.2.4", "last_reserved_ip.1": b"2001:db8:1::4", "lock": b""}
+    # Each checks and releases what the other reserved; round robin goes on across them.
+    run_plugin(ours, "CHECK", conf, container_id="r1").check()
+    run_plugin(ref, "CHECK", conf, container_id="o1").check()
+    run_plugin(ours, "DEL", conf, container_id="r1").check()
+    run_plugin(ref, "DEL", conf, container_id="o1").check()
+    run_plugin(ours, "ADD", conf, container_id="r2").expect_error(999)        # duplicate, seen in Go's files
+    assert addresses(run_plugin(ours, "ADD", conf, container_id="o2")) == ["10.1.2.5/24", "2001:db8:1::5/64"]
+    assert addresses(run_plugin(ref, "ADD", conf, container_id="r3")) == ["10.1.2.6/24", "2001:db8:1::6/64"]
+    assert reservations(data) == {
+        "10.1.2.4": b"r2\r\neth0", "10.1.2.5": b"o2\r\neth0", "10.1.2.6": b"r3\r\neth0",
+        "2001:db8:1::4": b"r2\r\neth0", "2001:db8:1::5": b"o2\r\neth0", "2001:db8:1::6": b"r3\r\neth0"}
+    # An address the reference reserved is taken for us, and the other way round.
+    run_plugin(ours, "ADD", conf, container_id="o3", cni_args="IP=10.1.2.6").expect_error(999)
+    run_plugin(ref, "ADD", conf, container_id="r4", cni_args="IP=10.1.2.5").expect_error()
+    for cid, plugin in (("r2", ours), ("o2", ref), ("r3", ours)):
+        run_plugin(plugin, "DEL", conf, container_id=cid).check()
+    assert set(files(data)) == BOOKKEEPING
+
+
+def test_reference_reads_our_older_format_release(run_plugin, ours, ref, data):
+    """Files holding only the container ID (older plugins) are released by both."""
+    conf = netconf(data, REF_VERSION, subnet="10.1.2.0/24")
+    run_plugin(ours, "ADD", conf, container_id="x").check()
+    (data / "hl" / "10.1.2.50").write_bytes(b"legacy-a")
+    (data / "hl" / "10.1.2.51").write_bytes(b"legacy-b\n")
+    run_plugin(ref, "DEL", conf, container_id="legacy-a").check()
+    run_plugin(ours, "DEL", conf, container_id="legacy-b").check()
+    assert reservations(data) == {"10.1.2.2": b"x\r\neth0"}
+
+
+def parallel(jobs, workers: int = 32) -> list:
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(lambda job: job(), jobs))
+
+
+def test_concurrent_with_the_reference(run_plugin, ours, ref, data):
+    conf = dual(data, REF_VERSION)
+    plugins = [ours if i % 2 else ref for i in range(64)]
+    outs = parallel([lambda i=i, p=p: run_plugin(p, "ADD", conf, container_id=f"c{i}")
+                     for i, p in enumerate(plugins)])
+    got = [addresses(o) for o in outs]
+    v4 = [a[0] for a in got]
+    v6 = [a[1] for a in got]
+    assert len(set(v4)) == 64 and len(set(v6)) == 64
+    assert reservations(data) == {
+        **{a.split("/")[0]: f"c{i}\r\neth0".encode() for i, a in enumerate(v4)},
+        **{a.split("/")[0]: f"c{i}\r\neth0".encode() for i, a in enumerate(v6)}}
+    # Released crosswise, in parallel: ours DELs what the reference took and the other way round.
+    parallel([lambda i=i, p=p: run_plugin(p, "DEL", conf, container_id=f"c{i}").check()
+              for i, p in enumerate(reversed(plugins))])
+    assert set(files(data)) == BOOKKEEPING
+
+
+# ---- ours alone, in parallel, and killed -------------------------------------------------------------
+def test_64_parallel_adds_and_dels(run_plugin, ours, data):
+    conf = dual(data)
+    outs = parallel([lambda i=i: run_plugin(ours, "ADD", conf, container_id=f"p{i}") for i in range(64)])
+    got = [addresses(o) for o in outs]
+    assert len({a[0] for a in got}) == 64 and len({a[1] for a in got}) == 64
+    assert len(reservations(data)) == 128
+    parallel([lambda i=i: run_plugin(ours, "DEL", conf, container_id=f"p{i}", netns="").check()
+              for i in range(64)])
+    assert set(files(data)) == BOOKKEEPING
+    assert sorted(os.listdir(data / "hl")) == sorted(BOOKKEEPING)   # no temporary files either
+
+
+def test_adds_killed_at_random_moments(run_plugin, ours, data):
+    conf = dual(data, v4="10.1.0.0/16")
+    stdin = json.dumps(conf).encode()
+    start = time.perf_counter()
+    run_plugin(ours, "ADD", conf, container_id="warm").check()
+    one_call = time.perf_counter() - start
+    run_plugin(ours, "DEL", conf, container_id="warm").check()
+
+    env = {k: os.environ[k] for k in ("PATH",) if k in os.environ}
+    rng = random.Random(1234)
+    results: dict[str, list[str]] = {}
+    killed = 0
+    for batch in range(6):
+        procs = []
+        for i in range(16):
+            cid = f"k{batch}-{i}"
+            cni = {"CNI_COMMAND": "ADD", "CNI_CONTAINERID": cid, "CNI_NETNS": "/x", "CNI_IFNAME": "eth0",
+                   "CNI_PATH": str(ours.parent), "CNI_ARGS": ""}
+            p = subprocess.Popen([str(ours)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, env={**env, **cni})
+            p.stdin.write(stdin)
+            p.stdin.close()
+            procs.append((cid, p, time.perf_counter() + rng.uniform(0, 2.5 * one_call)))
+        for _, p, deadline in sorted(procs, key=lambda t: t[2]):
+            time.sleep(max(0.0, deadline - time.perf_counter()))
+            p.send_signal(signal.SIGKILL)
+        for cid, p, _ in procs:
+            out = p.stdout.read()
+            p.stdout.close()
+            p.stderr.close()
+            if p.wait() == 0:
+                results[cid] = [ip["address"].split("/")[0] for ip in json.loads(out)["ips"]]
+            else:
+                killed += 1
+    # The runtime keeps the attachments whose ADD succeeded; GC releases everything else.
+    valid = [{"containerID": cid, "ifname": "eth0"} for cid in results]
+    gc = dict(conf, **{"cni.dev/valid-attachments": valid})
+    run_plugin(ours, "GC", gc, container_id=None, ifname=None, netns=None).check()
+
+    left = reservations(data)
+    expected = {ip: f"{cid}\r\neth0".encode() for cid, ips in results.items() for ip in ips}
+    assert left == expected
+    handed_out = [ip for ips in results.values() for ip in ips]
+    assert len(handed_out) == len(set(handed_out)) == 2 * len(results)
+    assert not [n for n in os.listdir(data / "hl") if n.startswith(".")]
+    assert 0 < killed < 96, f"{killed} of 96 ADDs killed: the kill timing did not interrupt a mix"
+    # The directory stays usable: a new ADD gets addresses nobody holds.
+    fresh = addresses(run_plugin(ours, "ADD", conf, container_id="after"))
+    assert not {a.split("/")[0] for a in fresh} & set(handed_out)
