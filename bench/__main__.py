@@ -48,10 +48,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help=f"also put the tables into README.md between {README_BEGIN} and {README_END}")
     a = p.parse_args(argv)
     quick = a.quick
-    a.iterations = a.iterations if a.iterations is not None else (8 if quick else 200)
+    a.iterations = a.iterations if a.iterations is not None else (5 if quick else 200)
     a.warmup = 1 if quick else 5
     a.memory_cycles = 1 if quick else 5
-    a.fill = min(250, a.fill if a.fill is not None else (20 if quick else 250))
+    a.fill = min(250, a.fill if a.fill is not None else (12 if quick else 250))
     a.concurrent_samples = a.concurrent_samples if a.concurrent_samples is not None else (1 if quick else 96)
     a.levels = [int(x) for x in a.levels.split(",") if x.strip()]
     a.stem = "quick" if quick else "latest"
@@ -67,25 +67,35 @@ def run(args: argparse.Namespace, host: Host) -> dict[str, Any]:
     if not any(bench.available["ref"].values()):
         raise SystemExit(f"no reference plugin answers VERSION in {args.ref}")
 
+    phases: dict[str, float] = {}
+
+    def phase(name: str, fn: Any, *a: Any) -> None:
+        t = time.monotonic()
+        fn(*a)
+        phases[name] = round(time.monotonic() - t, 1)
+
     floors: dict[str, list[str]] = {}
     floor_info: dict[str, Any] = {}
     if not args.no_floor:
         log("building the empty bundle with build.sh's PyInstaller options")
         t = time.monotonic()
         exe, options, origin = floor.build_empty_bundle(host.tmp / "floor")
-        floor_info = {"options": options, "origin": origin, "build_seconds": time.monotonic() - t}
+        floor_info = {"options": options, "origin": origin}
+        phases["floor build"] = round(time.monotonic() - t, 1)
         floors["empty bundle"] = [str(exe)]
     floors["python3 -I -S printing {}"] = [sys.executable, "-I", "-S", "-c", 'print("{}")']
     floors["/bin/true (spawn cost)"] = ["/bin/true"]
 
-    bench.latency(args.iterations, args.warmup, floors)
+    phase("latency", bench.latency, args.iterations, args.warmup, floors)
     bench.results["floor"].update(floor_info)
-    bench.memory(args.memory_cycles, floors)
-    bench.concurrency(args.levels, args.concurrent_samples)
-    bench.fill(args.fill)
+    phase("memory", bench.memory, args.memory_cycles, floors)
+    phase("concurrency", bench.concurrency, args.levels, args.concurrent_samples)
+    phase("fill", bench.fill, args.fill)
+    log("phases (s): " + ", ".join(f"{k} {v}" for k, v in phases.items()))
 
     res = bench.results
     res["machine"] = machine
+    res["phases"] = phases
     res["loadavg_end"] = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     res["config"] = {"quick": args.quick, "iterations": args.iterations, "warmup": args.warmup,
                      "fill": args.fill, "memory_cycles": args.memory_cycles, "levels": args.levels,

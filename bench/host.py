@@ -40,7 +40,7 @@ class Host:
 
     def __init__(self) -> None:
         self.run_id = secrets.token_hex(3)
-        self.tmp = Path(tempfile.mkdtemp(prefix=f"pycni-bench-{self.run_id}-"))
+        self.tmp = Path(tempfile.mkdtemp(prefix=f"pycni-benchrun-{self.run_id}-"))
         self.netns: set[str] = set()
         self.links: set[str] = set()
         self._subnets: set[ipaddress.IPv4Network] = set()

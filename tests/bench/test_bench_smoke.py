@@ -1,0 +1,65 @@
+"""The benchmark runs end to end in quick mode: tables, plot, no failed call, nothing left behind.
+
+No latency is asserted here (the figures of a quick run on a busy machine mean little); the targets
+are reported by the full run, ``sudo python3 -m bench``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+NETNS_DIR = Path("/var/run/netns")
+TIMEOUT = 300
+
+
+def _ours() -> set[str]:
+    """Namespaces and links with the bench's prefixes currently on the host."""
+    names = {f"netns {p.name}" for p in NETNS_DIR.glob("pcbench-*")} if NETNS_DIR.is_dir() else set()
+    names |= {f"link {p.name}" for p in Path("/sys/class/net").glob("pcbb*")}
+    names |= {f"dir {p}" for p in Path(os.environ.get("TMPDIR", "/tmp")).glob("pycni-benchrun-*")}
+    return names
+
+
+@pytest.mark.root
+def test_quick_run_produces_tables_and_plot(bin_dir: Path, ref_bin_dir: Path, tmp_path: Path) -> None:
+    before = _ours()
+    out = tmp_path / "results"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CNI_")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--ours", str(bin_dir), "--ref", str(ref_bin_dir),
+         "--out", str(out)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=TIMEOUT)
+    report = f"exit {proc.returncode}\nstdout:\n{proc.stdout[-6000:]}\nstderr:\n{proc.stderr[-6000:]}"
+    assert proc.returncode == 0, report
+
+    res = json.loads((out / "quick.json").read_text())
+    assert res["failures"] == {"ours": {}, "ref": {}}, report
+    assert res["errors"] == [], report
+    assert res["available"]["ours"]["loopback"], "our loopback did not answer VERSION"
+    assert all(res["available"]["ref"].values()), res["available"]["ref"]
+    for chain, sides in res["latency"].items():
+        for verb in ("ADD", "CHECK", "DEL"):
+            assert len(sides["ref"][verb]) == res["config"]["iterations"], (chain, verb)
+            if all(res["available"]["ours"][t] for t in chain.split("+")):
+                assert len(sides["ours"][verb]) == res["config"]["iterations"], (chain, verb)
+    assert res["floor"]["samples"]["empty bundle"], "the empty bundle was not timed"
+    assert set(res["concurrency"]["levels"]) == {"1", "8", "32"}
+    fill = res["fill"]["sides"]["ref"]
+    assert None not in fill["ADD"] and None not in fill["DEL"]
+    assert res["memory"]["peak_kib"]["ref"]["bridge"] > 0
+
+    md = (out / "quick.md").read_text()
+    for heading in ("One pod at a time", "Start-up floors", "Pods at once", "Filling a /24",
+                    "Peak memory", "Targets"):
+        assert heading in md, heading
+    assert "| `bridge+host-local` | ADD |" in md
+    assert (out / "quick-fill.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    assert _ours() - before == set(), "the bench left namespaces, bridges or its work directory behind"
