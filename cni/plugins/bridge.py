@@ -60,12 +60,12 @@ class _Undo:
 def add(req: Request) -> Result:
     conf = bridge_config.load(req.config, req.args)
     undo = _Undo()
-    try:
-        with Handle() as host, netns.open_handle(req.netns) as cont:
+    with Handle() as host, netns.open_handle(req.netns) as cont:
+        try:
             return _add(req, conf, host, cont, undo)
-    except BaseException:
-        undo.run()
-        raise
+        except BaseException:
+            undo.run()  # while the handles are open: the undo steps use them
+            raise
 
 
 def _add(req: Request, conf: bridge_config.BridgeConf, host: Handle, cont: Handle, undo: _Undo) -> Result:

@@ -100,9 +100,18 @@ def ensure_address(h: Handle, dev: link.Link, gw, force: bool) -> None:
 
 
 def freeze_mac(h: Handle, dev: link.Link) -> None:
-    """Set the bridge's MAC to itself: otherwise it follows the lowest port MAC as ports churn."""
+    """Set the bridge's MAC to itself: otherwise it follows the lowest port MAC as ports churn.
+
+    A bridge whose last port went away (e.g. after a failed ADD) has the all-zero MAC, which the
+    kernel refuses; it gets a random locally administered one instead of failing.
+    """
+    mac = dev.mac
+    if not mac or mac == "00:00:00:00:00:00":
+        raw = bytearray(os.urandom(6))
+        raw[0] = (raw[0] & 0xFE) | 0x02
+        mac = ":".join(f"{b:02x}" for b in raw)
     try:
-        link.set_link(h, dev.index, mac=dev.mac)
+        link.set_link(h, dev.index, mac=mac)
     except OSError as e:
         raise fail(f"could not set bridge's mac: {e}", e) from None
 

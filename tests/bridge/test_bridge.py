@@ -1,0 +1,568 @@
+"""Our bridge through libcni (cnitool), every option, with the kernel's state read back."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from helpers import addresses, bridge_json, delete_link, ip_json, link, link_exists, unique_subnet_v4
+from helpers import unique_subnet_v6 as _v6
+
+from .conftest import iptables_lines, masq_rules_nft, spoof_rules
+
+pytestmark = pytest.mark.root
+VERSIONS = ["0.3.1", "0.4.0", "1.0.0"]  # libcni 1.1.2 (cnitool) stops at 1.0.0; 1.1.0 below
+
+
+def v6() -> ipaddress.IPv6Network:
+    return _v6(64)
+
+
+def hl(*subnets, **extra) -> dict:
+    """host-local with one range set per subnet."""
+    return {"type": "host-local", "ranges": [[{"subnet": str(s)}] for s in subnets], **extra}
+
+
+def sysctl(ns, key: str) -> str:
+    return ns.exec("cat", f"/proc/sys/{key}").stdout.strip()
+
+
+def port(name: str) -> dict:
+    (p,) = [p for p in bridge_json("-d", "link", "show", "dev", name)]
+    return p
+
+
+def vlans(ifname: str) -> list[dict]:
+    out = bridge_json("vlan", "show", "dev", ifname)
+    return out[0]["vlans"] if out else []
+
+
+def routes(ns, family: str = "-4") -> list[dict]:
+    return ip_json(family, "route", "show", netns=ns)
+
+
+def assert_gone(ns, result: dict, data_dir: Path, network: str) -> None:
+    assert not link_exists("eth0", ns)
+    assert not link_exists(result["interfaces"][1]["name"])
+    for ip in result.get("ips", []):
+        assert not (data_dir / network / ip["address"].split("/")[0]).exists()
+
+
+# ---- the basic attachment, every version, v4 / v6 / dual ------------------------------------
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("families", ["4", "6", "46"])
+def test_add_check_del(version, families, ours, net, netns, bridge_name):
+    subnets = ([unique_subnet_v4()] if "4" in families else []) + ([v6()] if "6" in families else [])
+    n = net({"type": "bridge", "bridge": bridge_name, "isDefaultGateway": True, "ipam": hl(*subnets)},
+            version)
+    ns = netns()
+    res = n("add", ns, ours).check().json
+    assert res["cniVersion"] == version
+    br, host, cont = res["interfaces"]
+    assert br["name"] == bridge_name and host["name"].startswith("veth") and cont["name"] == "eth0"
+    assert cont["sandbox"] == ns.path
+    assert all(len(i["mac"]) == 17 for i in res["interfaces"])
+    assert [ipaddress.ip_interface(i["address"]).network for i in res["ips"]] == subnets
+    assert all(i["interface"] == 2 for i in res["ips"])
+    assert ("version" in res["ips"][0]) == (version < "1.0.0")
+    # kernel: bridge, port, container addresses, routes, gateways, sysctls
+    assert link(bridge_name)["linkinfo"]["info_kind"] == "bridge"
+    assert link(bridge_name)["address"] == br["mac"]
+    h = link(host["name"])
+    assert h["master"] == bridge_name and h["operstate"] == "UP" and h["address"] == host["mac"]
+    c = link("eth0", ns)
+    assert c["linkinfo"]["info_kind"] == "veth" and c["address"] == cont["mac"] and c["operstate"] == "UP"
+    got = set(addresses("eth0", ns))
+    assert got == {i["address"] for i in res["ips"]}
+    for s in subnets:
+        gw = f"{s[1]}/{s.prefixlen}"
+        assert gw in addresses(bridge_name)
+        fam = "-4" if s.version == 4 else "-6"
+        default = [r for r in routes(ns, fam) if r["dst"] == "default"]
+        assert default and default[0]["gateway"] == str(s[1])
+    assert sysctl(ns, "net/ipv4/conf/eth0/arp_notify") == "1"
+    assert sysctl(ns, "net/ipv6/conf/eth0/accept_dad") == "0"
+    if "6" in families:
+        assert Path("/proc/sys/net/ipv6/conf/all/forwarding").read_text().strip() == "1"
+    if version >= "0.4.0":
+        assert n("check", ns, ours).check().stdout == ""
+    n("del", ns, ours).check()
+    assert_gone(ns, res, n.data_dir, n.name)
+    assert link_exists(bridge_name)  # the bridge stays
+    n("del", ns, ours).check()  # idempotent
+
+
+@pytest.mark.parametrize("families", ["4", "6", "46"])
+def test_spec_110_direct(families, ours, net, netns, bridge_name, run_plugin):
+    """1.1.0, which libcni 1.1.2 cannot relay: ADD, CHECK, STATUS, GC, DEL straight to the plugin."""
+    subnets = ([unique_subnet_v4()] if "4" in families else []) + ([v6()] if "6" in families else [])
+    n = net({"type": "bridge", "bridge": bridge_name, "mtu": 1450, "isDefaultGateway": True,
+             "ipam": hl(*subnets)}, "1.1.0")
+    ns = netns()
+    call = dict(cni_path=ours, netns=ns, container_id="pcb-direct")
+    res = run_plugin("bridge", "ADD", n.plugin_stdin(), **call).check().json
+    assert res["cniVersion"] == "1.1.0"
+    assert [i.get("mtu") for i in res["interfaces"]] == [1450, 1450, 1450]
+    assert {i["address"] for i in res["ips"]} == set(addresses("eth0", ns))
+    assert len([r for r in res["routes"] if r["dst"] in ("0.0.0.0/0", "::/0")]) == len(subnets)
+    run_plugin("bridge", "CHECK", n.plugin_stdin(prevResult=res), **call).check()
+    run_plugin("bridge", "STATUS", n.plugin_stdin(), cni_path=ours, container_id="", ifname="").check()
+    run_plugin("bridge", "DEL", n.plugin_stdin(prevResult=res), **call).check()
+    run_plugin("bridge", "DEL", n.plugin_stdin(), **call).check()
+    assert not link_exists("eth0", ns)
+    run_plugin("bridge", "GC", n.plugin_stdin(), cni_path=ours, container_id="", ifname="").check()
+
+
+def test_check_reports_drift(ours, net, netns, bridge_name):
+    n = net({"type": "bridge", "bridge": bridge_name, "isDefaultGateway": True,
+             "ipam": hl(unique_subnet_v4())})
+    ns = netns()
+    res = n("add", ns, ours).check().json
+    ns.exec("ip", "route", "del", "default")
+    assert "0.0.0.0/0" in n("check", ns, ours).expect_error().msg
+    ns.exec("ip", "addr", "flush", "dev", "eth0")
+    assert res["ips"][0]["address"] in n("check", ns, ours).expect_error().msg
+    subprocess.run(["ip", "link", "set", res["interfaces"][1]["name"], "nomaster"], check=True)
+    assert "veth" in n("check", ns, ours).expect_error().msg
+    n("del", ns, ours).check()
+
+
+def test_two_ranges_of_one_family(ours, net, netns, bridge_name):
+    a, b = unique_subnet_v4(), unique_subnet_v4()
+    n = net({"type": "bridge", "bridge": bridge_name, "ipam": hl(a, b)})
+    ns = netns()
+    res = n("add", ns, ours).check().json
+    assert len(res["ips"]) == 2 and set(addresses("eth0", ns)) == {i["address"] for i in res["ips"]}
+    n("del", ns, ours).check()
+    # as the reference: one bridge holds one IPv4 gateway, a second one is a conflict
+    g = net({**n.conf, "isGateway": True})
+    assert "already has an IP address" in g("add", ns, ours).expect_error().msg
+    assert not link_exists("eth0", ns) and not list((n.data_dir / g.name).glob("198.*"))
+
+
+def test_result_020_refuses_two_addresses_per_family(ours, net, netns, bridge_name):
+    n = net({"type": "bridge", "bridge": bridge_name, "ipam": hl(unique_subnet_v4(), unique_subnet_v4())},
+            "0.2.0")
+    ns = netns()
+    out = n("add", ns, ours)
+    assert out.rc != 0
+    n("del", ns, ours).check()
+    assert not link_exists("eth0", ns)
+
+
+# ---- link options ------------------------------------------------------------------------------
+def test_mtu_hairpin_isolation(ours, net, netns, bridge_name):
+    n = net({"type": "bridge", "bridge": bridge_name, "mtu": 1400, "hairpinMode": True, "portIsolation": True,
+             "ipam": hl(unique_subnet_v4())})
+    ns = netns()
+    res = n("add", ns, ours).check().json
+    host = res["interfaces"][1]["name"]
+    assert link(bridge_name)["mtu"] == 1400 and link(host)["mtu"] == 1400 and link("eth0", ns)["mtu"] == 1400
+    p = port(host)
+    assert p["hairpin"] is True and p["isolated"] is True
+    n("del", ns, ours).check()
+
+
+def test_defaults_leave_port_plain(ours, net, netns, bridge_name):
+    n = net({"type": "bridge", "bridge": bridge_name, "ipam": hl(unique_subnet_v4())})
+    ns = netns()
+    res = n("add", ns, ours).check().json
+    p = port(res["interfaces"][1]["name"])
+    assert p["hairpin"] is False and p["isolated"] is False
+    assert "PROMISC" not in link(bridge_name)["flags"]
+    assert link(bridge_name)["linkinfo"]["info_data"]["vlan_filtering"] == 0
+    assert addresses(bridge_name) == []  # not a gateway
+    n("del", ns, ours).check()
+
+
+def test_promisc(ours, net, netns, bridge_name):
+    n = net({"type": "bridge", "bridge": bridge_name, "promiscMode": True, "ipam": hl(unique_subnet_v4())})
+    ns = netns()
+    n("add", ns, ours).check()
+    assert "PROMISC" in link(bridge_name)["flags"]
+    n("check", ns, ours).check()
+    n("del", ns, ours).check()
+
+
+def test_hairpin_and_promisc_exclusive(ours, net, netns, bridge_name):
+    n = net({"type": "bridge", "bridge": bridge_name, "promiscMode": True, "hairpinMode": True,
+             "ipam": hl(unique_subnet_v4())})
+    ns = netns()
+    out = n("add", ns, ours).expect_error(7)
+    assert "hairpin" in out.msg
+    assert not link_exists(bridge_name) and not link_exists("eth0", ns)
+
+
+def test_existing_bridge_is_reused_and_not_a_bridge_fails(ours, net, netns, bridge_name):
+    subprocess.run(["ip", "link", "add", bridge_name, "type", "bridge"], check=True)
+    n = net({"type": "bridge", "bridge": bridge_name, "ipam": hl(unique_subnet_v4())})
+    ns = netns()
+    n("add", ns, ours).check()
+    n("del", ns, ours).check()
+    delete_link(bridge_name)
+    subprocess.run(["ip", "link", "add", bridge_name, "type", "veth", "peer", "name", bridge_name + "p"],
+                   check=True)
+    out = n("add", ns, ours).expect_error()
+    assert "not a bridge" in out.msg
+    assert not link_exists("eth0", ns)
+    assert not list((n.data_dir / n.name).glob("198.*"))  # nothing reserved
+
+
+def test_ifname_taken(ours, net, netns, bridge_name):
+    n = net({"type": "bridge", "bridge": bridge_name, "ipam": hl(unique_subnet_v4())})
+    ns = netns()
+    ns.exec("ip", "link", "add", "eth0", "type", "veth", "peer", "name", "eth0p")
+    out = n("add", ns, ours).expect_error()
+    assert "eth0" in out.msg and "already exists" in out.msg
+    assert link(bridge_name)
+    assert not [p for p in bridge_json("link", "show") if p.get("master") == bridge_name]
+
+
+def test_mtu_too_small_is_config_error(ours, net, netns, bridge_name):
+    n = net({"type": "bridge", "bridge": bridge_name, "mtu": 20, "ipam": hl(unique_subnet_v4())})
+    assert n("add", netns(), ours).expect_error(7)
+
+
+# ---- VLANs ------------------------------------------------------------------------------------
+def _kernel_has_vlan_filtering() -> bool:
+    name = "pcbvlanprobe"
+    ok = subprocess.run(["ip", "link", "add", name, "type", "bridge", "vlan_filtering", "1"],
+                        capture_output=True).returncode == 0
+    if ok:
+        subprocess.run(["ip", "link", "del", name], capture_output=True)
+    return ok
+
+
+needs_vlan_filtering = pytest.mark.skipif(
+    not _kernel_has_vlan_filtering() if __import__("os").geteuid() == 0 else True,
+    reason="this kernel has no bridge VLAN filtering (CONFIG_BRIDGE_VLAN_FILTERING)")
+
+
+@needs_vlan_filtering
+def test_vlan_access_port_with_gateway(ours, net, netns, bridge_name):
+    subnet = unique_subnet_v4()
+    n = net({"type": "bridge", "bridge": bridge_name, "vlan": 100, "isGateway": True, "ipam": hl(subnet)})
+    ns = netns()
+    res = n("add", ns, ours).check().json
+    assert len(res["interfaces"]) == 4 and res["interfaces"][3]["name"] == f"{bridge_name}.100"
+    assert link(bridge_name)["linkinfo"]["info_data"]["vlan_filtering"] == 1
+    assert vlans(res["interfaces"][1]["name"]) == [{"vlan": 100, "flags": ["PVID", "Egress Untagged"]}]
+    gw_if = f"{bridge_name}.100"
+    assert f"{subnet[1]}/24" in addresses(gw_if) and addresses(bridge_name) == []
+    peer = [p for p in bridge_json("link", "show") if p.get("master") == bridge_name
+            and p["ifname"] != res["interfaces"][1]["name"]]
+    assert len(peer) == 1
+    assert vlans(peer[0]["ifname"]) == [{"vlan": 100, "flags": ["PVID", "Egress Untagged"]}]
+    n("del", ns, ours).check()
+    delete_link(gw_if)
+
+
+@needs_vlan_filtering
+def test_vlan_preserve_default(ours, net, netns, bridge_name):
+    n = net({"type": "bridge", "bridge": bridge_name, "vlan": 7, "preserveDefaultVlan": True, "ipam": {}})
+    ns = netns()
+    res = n("add", ns, ours).check().json
+    got = {v["vlan"]: v.get("flags", []) for v in vlans(res["interfaces"][1]["name"])}
+    assert set(got) == {1, 7} and "PVID" in got[7]
+    n("del", ns, ours).check()
+
+
+@needs_vlan_filtering
+@pytest.mark.parametrize("preserve, vids", [(False, {101, 200, 201, 202}), (True, {1, 101, 200, 201, 202})])
+def test_vlan_trunk(preserve, vids, ours, net, netns, bridge_name):
+    n = net({"type": "bridge", "bridge": bridge_name, "ipam": {}, "preserveDefaultVlan": preserve,
+             "vlanTrunk": [{"id": 101}, {"minID": 200, "maxID": 202}]})
+    ns = netns()
+    res = n("add", ns, ours).check().json
+    got = vlans(res["interfaces"][1]["name"])
+    assert {v["vlan"] for v in got} == vids
+    assert all("PVID" not in v.get("flags", []) for v in got if v["vlan"] != 1)
+    assert link(bridge_name)["linkinfo"]["info_data"]["vlan_filtering"] == 1
+    n("del", ns, ours).check()
+
+
+@needs_vlan_filtering
+def test_vlan_and_trunk(ours, net, netns, bridge_name):
+    n = net({"type": "bridge", "bridge": bridge_name, "ipam": {}, "vlan": 30, "vlanTrunk": [{"id": 40}]})
+    ns = netns()
+    res = n("add", ns, ours).check().json
+    got = {v["vlan"]: v.get("flags", []) for v in vlans(res["interfaces"][1]["name"])}
+    assert set(got) == {30, 40} and "PVID" in got[30] and "PVID" not in got[40]
+    n("del", ns, ours).check()
+
+
+@pytest.mark.parametrize("trunk", [[{"id": 0}], [{"minID": 5}], [{"minID": 9, "maxID": 3}], [{"id": 4095}]])
+def test_vlan_trunk_validation(trunk, ours, net, netns, bridge_name):
+    n = net({"type": "bridge", "bridge": bridge_name, "ipam": {}, "vlanTrunk": trunk})
+    n("add", netns(), ours).expect_error(7)
+    assert not link_exists(bridge_name)
+
+
+@pytest.mark.parametrize("vlan", [-1, 4095])
+def test_vlan_validation(vlan, ours, net, netns, bridge_name):
+    n = net({"type": "bridge", "bridge": bridge_name, "ipam": {}, "vlan": vlan})
+    n("add", netns(), ours).expect_error(7)
+
+
+# ---- L2, MACs, container interface ----------------------------------------------------------------
+def test_layer2_only(ours, net, netns, bridge_name):
+    n = net({"type": "bridge", "bridge": bridge_name, "ipam": {},
+             "dns": {"nameservers": ["192.0.2.53"], "search": ["example.org"]}})
+    ns = netns()
+    res = n("add", ns, ours).check().json
+    assert "ips" not in res and len(res["interfaces"]) == 3
+    assert res["dns"] == {"nameservers": ["192.0.2.53"], "search": ["example.org"]}
+    assert link("eth0", ns)["operstate"] == "UP" and addresses("eth0", ns) == []
+    n("check", ns, ours).check()
+    n("del", ns, ours).check()
+    assert not link_exists("eth0", ns)
+
+
+def test_dns_overrides_ipam(ours, net, netns, bridge_name, tmp_path):
+    resolv = tmp_path / "resolv.conf"
+    resolv.write_text("nameserver 192.0.2.1\n")
+    n = net({"type": "bridge", "bridge": bridge_name,
+             "ipam": hl(unique_subnet_v4(), resolvConf=str(resolv))})
+    ns = netns()
+    assert n("add", ns, ours).check().json["dns"] == {"nameservers": ["192.0.2.1"]}
+    n("del", ns, ours).check()
+    m = net({**n.conf, "dns": {"nameservers": ["198.51.100.1"]}})
+    assert m("add", ns, ours).check().json["dns"] == {"nameservers": ["198.51.100.1"]}
+    m("del", ns, ours).check()
+
+
+@pytest.mark.parametrize("source", ["runtimeConfig", "args", "CNI_ARGS"])
+def test_container_mac(source, ours, net, netns, bridge_name):
+    mac = "02:12:34:56:78:9a"
+    plugin = {"type": "bridge", "bridge": bridge_name, "ipam": hl(unique_subnet_v4())}
+    kw = {}
+    if source == "runtimeConfig":
+        plugin["capabilities"] = {"mac": True}
+        kw["cap_args"] = {"mac": mac}
+    elif source == "args":
+        plugin["args"] = {"cni": {"mac": mac}}
+    else:
+        kw["cni_args"] = {"IgnoreUnknown": "1", "MAC": mac}
+    n = net(plugin)
+    ns = netns()
+    res = n("add", ns, ours, **kw).check().json
+    assert res["interfaces"][2]["mac"] == mac and link("eth0", ns)["address"] == mac
+    n("check", ns, ours, **kw).check()
+    n("del", ns, ours, **kw).check()
+
+
+def test_runtime_mac_beats_args(ours, net, netns, bridge_name):
+    n = net({"type": "bridge", "bridge": bridge_name, "ipam": {}, "capabilities": {"mac": True},
+             "args": {"cni": {"mac": "02:00:00:00:00:02"}}})
+    ns = netns()
+    res = n("add", ns, ours, cap_args={"mac": "02:00:00:00:00:01"},
+            cni_args="IgnoreUnknown=1;MAC=02:00:00:00:00:03").check().json
+    assert res["interfaces"][2]["mac"] == "02:00:00:00:00:01"
+    n("del", ns, ours).check()
+
+
+def test_disable_container_interface(ours, net, netns, bridge_name):
+    n = net({"type": "bridge", "bridge": bridge_name, "ipam": {}, "disableContainerInterface": True})
+    ns = netns()
+    res = n("add", ns, ours).check().json
+    assert "UP" not in link("eth0", ns)["flags"]
+    assert link(res["interfaces"][1]["name"])["master"] == bridge_name
+    n("del", ns, ours).check()
+
+
+def test_disable_container_interface_with_ipam_is_error(ours, net, netns, bridge_name):
+    n = net({"type": "bridge", "bridge": bridge_name, "disableContainerInterface": True,
+             "ipam": hl(unique_subnet_v4())})
+    n("add", netns(), ours).expect_error(7)
+    assert not link_exists(bridge_name)
+
+
+def test_enabledad(ours, net, netns, bridge_name):
+    n = net({"type": "bridge", "bridge": bridge_name, "enabledad": True, "isGateway": True, "ipam": hl(v6())})
+    ns = netns()
+    res = n("add", ns, ours).check().json
+    assert sysctl(ns, "net/ipv6/conf/eth0/accept_dad") == "1"
+    assert sysctl(ns, "net/ipv6/conf/eth0/enhanced_dad") == "1"
+    flags = next(a for a in ip_json("addr", "show", "dev", "eth0", netns=ns)[0]["addr_info"]
+             if a["local"] == res["ips"][0]["address"].split("/")[0])
+    assert not flags.get("tentative")  # ADD waited for DAD to settle
+    n("del", ns, ours).check()
+
+
+def test_ipv6_disabled_in_container_is_enabled(ours, net, netns, bridge_name):
+    ns = netns()
+    ns.exec("sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1",
+            "net.ipv6.conf.lo.disable_ipv6=1")
+    n = net({"type": "bridge", "bridge": bridge_name, "ipam": hl(v6())})
+    res = n("add", ns, ours).check().json
+    assert res["ips"][0]["address"] in addresses("eth0", ns)
+    assert sysctl(ns, "net/ipv6/conf/lo/disable_ipv6") == "0"
+    n("del", ns, ours).check()
+
+
+# ---- gateway addresses ---------------------------------------------------------------------
+def test_force_address(ours, net, netns, bridge_name):
+    old, new = unique_subnet_v4(), unique_subnet_v4()
+    subprocess.run(["ip", "link", "add", bridge_name, "type", "bridge"], check=True)
+    subprocess.run(["ip", "addr", "add", f"{old[1]}/24", "dev", bridge_name], check=True)
+    ns = netns()
+    n = net({"type": "bridge", "bridge": bridge_name, "isGateway": True, "ipam": hl(new)})
+    out = n("add", ns, ours).expect_error()
+    assert "already has an IP address different from" in out.msg
+    assert not link_exists("eth0", ns) and not list((n.data_dir / n.name).glob("198.*"))
+    m = net({**n.conf, "forceAddress": True})
+    m("add", ns, ours).check()
+    assert addresses(bridge_name) == [f"{new[1]}/24"]
+    m("del", ns, ours).check()
+
+
+def test_ipv6_gateways_may_coexist(ours, net, netns, bridge_name):
+    a, b = v6(), v6()
+    n1 = net({"type": "bridge", "bridge": bridge_name, "isGateway": True, "ipam": hl(a)})
+    n2 = net({"type": "bridge", "bridge": bridge_name, "isGateway": True, "ipam": hl(b)})
+    ns1, ns2 = netns(), netns()
+    n1("add", ns1, ours).check()
+    n2("add", ns2, ours).check()
+    assert {f"{a[1]}/64", f"{b[1]}/64"} <= set(addresses(bridge_name))
+    n1("del", ns1, ours).check()
+    n2("del", ns2, ours).check()
+
+
+def test_stable_bridge_mac(ours, net, netns, bridge_name):
+    n = net({"type": "bridge", "bridge": bridge_name, "isGateway": True, "ipam": hl(unique_subnet_v4())})
+    ns1, ns2 = netns(), netns()
+    mac = n("add", ns1, ours).check().json["interfaces"][0]["mac"]
+    n("add", ns2, ours).check()
+    n("del", ns1, ours).check()
+    assert link(bridge_name)["address"] == mac
+    n("del", ns2, ours).check()
+
+
+# ---- failure after IPAM ------------------------------------------------------------------------
+def test_failure_after_ipam_releases_address(ours, net, netns, bridge_name):
+    """A route IPAM hands out that the kernel refuses: the address is released, the veth removed."""
+    subnet = unique_subnet_v4()
+    n = net({"type": "bridge", "bridge": bridge_name, "isGateway": True, "ipMasq": True,
+             "ipam": hl(subnet, routes=[{"dst": "203.0.113.0/24", "gw": "192.0.2.1"}])})
+    ns = netns()
+    out = n("add", ns, ours).expect_error()
+    assert "failed to add route" in out.msg and "203.0.113.0/24" in out.msg
+    assert not link_exists("eth0", ns)
+    assert not [p for p in bridge_json("link", "show") if p.get("master") == bridge_name]
+    assert not list((n.data_dir / n.name).glob("198.*"))
+    assert iptables_lines(n.name) == []
+
+
+# ---- ipMasq ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("backend", [None, "iptables", "nftables"])
+def test_ipmasq(backend, ours, net, netns, bridge_name):
+    a, b = unique_subnet_v4(), v6()
+    plugin = {"type": "bridge", "bridge": bridge_name, "isGateway": True, "ipMasq": True, "ipam": hl(a, b)}
+    if backend:
+        plugin["ipMasqBackend"] = backend
+    n = net(plugin)
+    ns = netns()
+    res = n("add", ns, ours).check().json
+    ip4, ip6 = (i["address"] for i in res["ips"])
+    cid = n.ids[0]
+    if backend == "nftables":
+        rules = masq_rules_nft(n.name)
+        assert len(rules) == 2 and all(f"id: {cid}" in r["comment"] for r in rules)
+        assert iptables_lines(n.name) == [] and iptables_lines(n.name, 6) == []
+    else:
+        from cni.net.firewall import chain_name
+        chain = chain_name(n.name, cid)
+        v4 = iptables_lines(n.name)
+        assert f":{chain} - [0:0]" in v4
+        assert any(line.startswith(f"-A POSTROUTING -s {ip4.split('/')[0]}/32") and line.endswith(chain)
+                   for line in v4)
+        assert any(f"-d {a}" in line and line.endswith("ACCEPT") for line in v4)
+        assert any("! -d 224.0.0.0/4" in line and line.endswith("MASQUERADE") for line in v4)
+        v6lines = iptables_lines(n.name, 6)
+        assert any(f"-s {ip6.split('/')[0]}/128" in line for line in v6lines)
+        assert any("! -d ff00::/8" in line for line in v6lines)
+        assert masq_rules_nft(n.name) == []
+    n("del", ns, ours).check()
+    assert iptables_lines(n.name) == [] and iptables_lines(n.name, 6) == [] and masq_rules_nft(n.name) == []
+
+
+@pytest.mark.parametrize("backend", ["iptables", "nftables"])
+@pytest.mark.parametrize("how", ["netns-deleted", "no-netns", "iface-gone", "no-cache"])
+def test_del_removes_masq_rules_whatever_is_gone(backend, how, ours, net, netns, bridge_name, run_plugin):
+    n = net({"type": "bridge", "bridge": bridge_name, "isGateway": True, "ipMasq": True,
+             "ipMasqBackend": backend, "macspoofchk": True, "ipam": hl(unique_subnet_v4())})
+    ns = netns()
+    res = n("add", ns, ours).check().json
+    cid = n.ids[0]
+    assert iptables_lines(n.name) or masq_rules_nft(n.name)
+    assert spoof_rules(cid)
+    path = ns.path
+    if how == "netns-deleted":
+        subprocess.run(["ip", "netns", "del", ns.name], check=True)
+    elif how == "no-netns":
+        path = ""
+    elif how == "iface-gone":
+        ns.exec("ip", "link", "del", "eth0")
+    else:
+        for f in (n.state / "cache").rglob("*"):
+            if f.is_file():
+                f.unlink()
+    for _ in range(2):
+        n("del", path, ours, container_id=cid).check()
+        assert iptables_lines(n.name) == [] and masq_rules_nft(n.name) == []
+        assert spoof_rules(cid) == []
+        assert not (n.data_dir / n.name / res["ips"][0]["address"].split("/")[0]).exists()
+    if how == "no-netns":
+        n("del", ns.path, ours, container_id=cid).check()
+    assert not link_exists(res["interfaces"][1]["name"])
+
+
+def test_macspoofchk(ours, net, netns, bridge_name):
+    n = net({"type": "bridge", "bridge": bridge_name, "macspoofchk": True, "ipam": hl(unique_subnet_v4())})
+    ns = netns()
+    res = n("add", ns, ours).check().json
+    cid = n.ids[0]
+    rules = spoof_rules(cid)
+    host, mac = res["interfaces"][1]["name"], res["interfaces"][2]["mac"]
+    text = json.dumps(rules)
+    assert len(rules) == 4 and host in text and mac in text and '"drop"' in text
+    n("del", ns, ours).check()
+    assert spoof_rules(cid) == []
+
+
+# ---- STATUS and GC ---------------------------------------------------------------------------
+def test_status(ours, net, run_plugin, bridge_name, tmp_path):
+    n = net({"type": "bridge", "bridge": bridge_name, "ipam": hl(unique_subnet_v4())}, "1.1.0")
+    run_plugin("bridge", "STATUS", n.plugin_stdin(), cni_path=ours, container_id="", ifname="").check()
+    l2 = net({"type": "bridge", "bridge": bridge_name, "ipam": {}}, "1.1.0")
+    run_plugin("bridge", "STATUS", l2.plugin_stdin(), cni_path=ours, container_id="", ifname="").check()
+    bad = net({"type": "bridge", "bridge": bridge_name, "ipam": {"type": "no-such-ipam"}}, "1.1.0")
+    run_plugin("bridge", "STATUS", bad.plugin_stdin(), cni_path=ours, container_id="",
+               ifname="").expect_error()
+
+
+@pytest.mark.parametrize("backend", ["iptables", "nftables"])
+def test_gc_removes_stale_masq_rules(backend, ours, net, netns, run_plugin, bridge_name):
+    n = net({"type": "bridge", "bridge": bridge_name, "isGateway": True, "ipMasq": True,
+             "ipMasqBackend": backend, "ipam": hl(unique_subnet_v4())})
+    n.version = "1.1.0"  # GC needs 1.1.0; cnitool (libcni 1.1.2) drives ADD/DEL at 1.0.0
+    ns1, ns2 = netns(), netns()
+    n("add", ns1, ours).check()
+    n("add", ns2, ours).check()
+    keep, stale = n.ids
+    valid = [{"containerID": keep, "ifname": "eth0"}]
+    run_plugin("bridge", "GC", n.plugin_stdin(**{"cni.dev/valid-attachments": valid}), cni_path=ours,
+               container_id="", ifname="").check()
+    if backend == "nftables":
+        assert [r["comment"].rsplit("id: ", 1)[1] for r in masq_rules_nft(n.name)] == [keep]
+    else:
+        from cni.net.firewall import chain_name
+        text = "\n".join(iptables_lines(n.name))
+        assert chain_name(n.name, keep) in text and chain_name(n.name, stale) not in text
+    # the stale attachment's address is released by host-local's GC when it supports GC
+    n("del", ns1, ours).check()
+    n("del", ns2, ours).check()
+    assert iptables_lines(n.name) == [] and masq_rules_nft(n.name) == []
