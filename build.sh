@@ -38,7 +38,7 @@ deps() {
     fi
   fi
   "$PYTHON" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
-    "pyinstaller>=6" "pytest>=7" "jsonschema>=4.18" "ruff>=0.5" "matplotlib>=3.6"
+    "pyinstaller>=6" "pytest>=7" "jsonschema>=4.18" "ruff>=0.5" "matplotlib>=3.6" "grpcio>=1.50" "grpcio-tools>=1.50"
 }
 
 build() {

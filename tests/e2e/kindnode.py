@@ -1,0 +1,374 @@
+"""An emulated kind node: Debian's containerd and runc in a network and mount namespace of their own.
+
+A kind node is a container: its own network namespace (the pod bridge, routes and NAT rules live
+there), containerd with the CRI plugin reading ``/etc/cni/net.d`` and executing ``/opt/cni/bin``.
+We reproduce that without Docker:
+
+- ``ip netns add`` gives the node its network namespace; deleting it at the end removes every link
+  and rule the plugins made there.
+- containerd is started through ``ip netns exec`` (which also gives it a private, slave mount
+  namespace) by a short shell that first bind-mounts private directories of this node over
+  ``/opt/cni/bin``, ``/etc/cni/net.d``, ``/var/lib/cni`` and ``/run/containerd``. So containerd,
+  its shims, ``ctr`` (run inside the same namespaces with nsenter) and the plugins they execute see
+  the kind-node paths, while the host's own directories are never read or written. Mounts made in
+  there (container root filesystems, the pods' network namespaces) never reach the host and vanish
+  with the last process of the node.
+- Everything else (containerd ``root``, ``state``, sockets) is under the node's temporary directory.
+
+``stop()`` is safe to call at any point of a failed start and tears down in an order that always
+ends with nothing left: tasks killed through containerd, containerd stopped, any shim or container
+process of the node killed, the network namespace deleted, the temporary directory removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from helpers import add_netns, del_netns, netns_exists, unique_name
+
+# Host paths a kind node's containerd and go-cni use, each replaced by a private directory.
+NODE_PATHS = {
+    "opt-cni-bin": "/opt/cni/bin",
+    "etc-cni-net.d": "/etc/cni/net.d",
+    "var-lib-cni": "/var/lib/cni",
+    "run-containerd": "/run/containerd",
+}
+START_TIMEOUT = 30.0
+CTR_TIMEOUT = 60.0
+
+
+def _config(tmp: Path, sandbox_image: str) -> str:
+    """containerd 1.6 config: private root/state/sockets, CRI as on a kind node (CNI paths are the
+    defaults, which the node's mounts make private), plus the two settings these machines need."""
+    return f"""\
+version = 2
+root = "{tmp}/root"
+state = "{tmp}/state"
+disabled_plugins = [
+  "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",
+  "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper",
+  "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing",
+]
+
+[grpc]
+  address = "{tmp}/containerd.sock"
+
+[ttrpc]
+  address = "{tmp}/containerd.sock.ttrpc"
+
+[debug]
+  level = "info"
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = "{tmp}/opt"
+
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "{sandbox_image}"
+  restrict_oom_score_adj = true
+  netns_mounts_under_state_dir = true
+  disable_tcp_service = true
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "/opt/cni/bin"
+    conf_dir = "/etc/cni/net.d"
+    max_conf_num = 1
+"""
+
+
+def _boot_script(tmp: Path) -> str:
+    """Run in the node's netns and a new slave mount namespace: a sysfs of the node's own (so
+    /sys/class/net shows the node's links, as in a kind node container) with the host's cgroup
+    hierarchy carried over (runc needs it), the kind-node paths bound to private directories, then
+    containerd. ``mount -n`` keeps libmount from writing /run/mount on the host."""
+    binds = "\n".join(f"mount -n --bind {shlex.quote(str(tmp / 'node' / k))} {shlex.quote(v)}"
+                      for k, v in NODE_PATHS.items())
+    cg = shlex.quote(str(tmp / "cgroup"))
+    return f"""set -e
+ip link set lo up
+mkdir -p {cg}
+mount -n --rbind /sys/fs/cgroup {cg}
+mount -n -t sysfs sysfs /sys
+mount -n --rbind {cg} /sys/fs/cgroup
+{binds}
+exec containerd --config {shlex.quote(str(tmp / 'config.toml'))}
+"""
+
+
+def _children(pids: set[int]) -> set[int]:
+    """All descendants of ``pids`` (from /proc's parent links)."""
+    parent: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        parent[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found: set[int] = set()
+    frontier = set(pids)
+    while frontier:
+        nxt = {p for p, pp in parent.items() if pp in frontier and p not in found}
+        found |= nxt
+        frontier = nxt
+    return found
+
+
+def _ns_id(pid: int, kind: str) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/ns/{kind}")
+    except OSError:
+        return None
+
+
+def _procs_in_mount_ns(ns_id: str) -> set[int]:
+    return {int(p) for p in os.listdir("/proc") if p.isdigit() and _ns_id(int(p), "mnt") == ns_id}
+
+
+def _kill(pids: set[int]) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _state(pid: int) -> str | None:
+    """The process state letter (R, S, D, Z...), None when the pid is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
+def _describe(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        cmd = "?"
+    return f"{pid} ({_state(pid)}) {cmd}"
+
+
+def _wait_gone(pids: set[int], timeout: float) -> set[int]:
+    """Wait until every pid has exited; a zombie counts as gone (its parent, which may be an init
+    that never reaps, holds only the exit status)."""
+    deadline = time.monotonic() + timeout
+    alive = set(pids)
+    while alive and time.monotonic() < deadline:
+        alive = {p for p in alive if _state(p) not in (None, "Z", "X")}
+        if alive:
+            time.sleep(0.05)
+    return alive
+
+
+@dataclass
+class KindNode:
+    """One emulated node. Make it with :meth:`start`; always call :meth:`stop`."""
+
+    name: str
+    tmp: Path
+    sandbox_image: str
+    proc: subprocess.Popen | None = None
+    mnt_ns: str | None = None
+    made_dirs: list[Path] = field(default_factory=list)
+    log_file: Path | None = None
+
+    # ------------------------------------------------------------ paths
+    @property
+    def socket(self) -> Path:
+        return self.tmp / "containerd.sock"
+
+    @property
+    def bin_dir(self) -> Path:
+        """The host path of the node's /opt/cni/bin."""
+        return self.tmp / "node" / "opt-cni-bin"
+
+    @property
+    def conf_dir(self) -> Path:
+        """The host path of the node's /etc/cni/net.d."""
+        return self.tmp / "node" / "etc-cni-net.d"
+
+    @property
+    def cni_state(self) -> Path:
+        """The host path of the node's /var/lib/cni (host-local's default dataDir, libcni's cache)."""
+        return self.tmp / "node" / "var-lib-cni"
+
+    @property
+    def netns_path(self) -> str:
+        return f"/var/run/netns/{self.name}"
+
+    # ------------------------------------------------------------ life cycle
+    @classmethod
+    def start(cls, *, sandbox_image: str, parent: Path | None = None) -> KindNode:
+        """Start containerd as a node; on any failure the partial node is torn down and re-raised."""
+        for tool in ("containerd", "ctr", "runc", "nsenter", "ip"):
+            if shutil.which(tool) is None:
+                raise RuntimeError(f"`{tool}` not found (Debian packages containerd, runc, util-linux)")
+        tmp = Path(tempfile.mkdtemp(prefix="pycni-node-", dir=parent))
+        node = cls(name=unique_name("pycni-kn-", 8), tmp=tmp, sandbox_image=sandbox_image)
+        try:
+            node._start()
+        except BaseException:
+            node.stop()
+            raise
+        return node
+
+    def _ensure_mountpoint(self, path: Path) -> None:
+        """Bind mounts need an existing target; create missing ones (removed again by stop())."""
+        missing = []
+        p = path
+        while not p.exists():
+            missing.append(p)
+            p = p.parent
+        if missing:
+            path.mkdir(parents=True)
+            self.made_dirs.append(missing[-1])
+
+    def _start(self) -> None:
+        for key, target in NODE_PATHS.items():
+            (self.tmp / "node" / key).mkdir(parents=True)
+            self._ensure_mountpoint(Path(target))
+        (self.tmp / "config.toml").write_text(_config(self.tmp, self.sandbox_image))
+        add_netns(self.name)
+        self.log_file = self.tmp / "containerd.log"
+        with self.log_file.open("wb") as log:
+            self.proc = subprocess.Popen(
+                ["unshare", "--mount", "--propagation", "slave", "nsenter", f"--net={self.netns_path}",
+                 "sh", "-c", _boot_script(self.tmp)],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"containerd exited {self.proc.returncode}:\n{self.log_tail()}")
+            if self.socket.exists():
+                if self.mnt_ns is None:
+                    self.mnt_ns = _ns_id(self.proc.pid, "mnt")
+                probe = self.ctr("version", check=False, timeout=10)
+                if probe.returncode == 0:
+                    return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"containerd did not answer within {START_TIMEOUT}s:\n{self.log_tail()}")
+            time.sleep(0.1)
+
+    def log_tail(self, lines: int = 40) -> str:
+        if self.log_file is None or not self.log_file.exists():
+            return "<no log>"
+        return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+
+    # ------------------------------------------------------------ commands inside the node
+    def enter_argv(self) -> list[str]:
+        """argv prefix running a command in the node's mount and network namespaces."""
+        if self.proc is None or self.proc.poll() is not None:
+            raise RuntimeError(f"node {self.name}: containerd is not running")
+        return ["nsenter", f"--target={self.proc.pid}", "--mount", "--net", "--"]
+
+    def run(self, *argv: str, check: bool = True, timeout: float = CTR_TIMEOUT,
+            input: str | None = None) -> subprocess.CompletedProcess[str]:
+        """Run a command as the node sees the world (its mounts, its network)."""
+        full = [*self.enter_argv(), *argv]
+        try:
+            proc = subprocess.run(full, capture_output=True, text=True, timeout=timeout, input=input)
+        except subprocess.TimeoutExpired as exc:
+            raise AssertionError(f"{full} timed out after {timeout}s\nstdout={exc.stdout!r}\n"
+                                 f"stderr={exc.stderr!r}") from None
+        if check and proc.returncode != 0:
+            raise AssertionError(f"{full} exited {proc.returncode}\nstdout={proc.stdout!r}\n"
+                                 f"stderr={proc.stderr!r}\ncontainerd log:\n{self.log_tail()}")
+        return proc
+
+    def ctr(self, *args: str, namespace: str = "default", check: bool = True,
+            timeout: float = CTR_TIMEOUT) -> subprocess.CompletedProcess[str]:
+        return self.run("ctr", f"--address={self.socket}", f"--namespace={namespace}", *args,
+                        check=check, timeout=timeout)
+
+    def ctr_popen(self, *args: str, namespace: str = "default", **kw) -> subprocess.Popen:
+        """A long-running ctr (``ctr run`` in the foreground, which owns the container's CNI DEL)."""
+        argv = [*self.enter_argv(), "ctr", f"--address={self.socket}", f"--namespace={namespace}", *args]
+        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, **kw)
+
+    def import_image(self, archive: Path, *, namespace: str = "default") -> None:
+        self.ctr("images", "import", str(archive), namespace=namespace, timeout=120)
+
+    def task_pid(self, container_id: str, *, namespace: str = "default") -> int | None:
+        """The host pid of a container's init, or None while it has no running task."""
+        out = self.ctr("tasks", "ls", "-q", namespace=namespace, check=False).stdout.split()
+        if container_id not in out:
+            return None
+        info = self.ctr("tasks", "ps", container_id, namespace=namespace, check=False).stdout.split()
+        pids = [int(x) for x in info if x.isdigit()]
+        return pids[0] if pids else None
+
+    # ------------------------------------------------------------ teardown
+    def _stop_tasks(self) -> None:
+        """Kill and delete every task and container the node still has (ctr and CRI namespaces)."""
+        namespaces = self.ctr("namespaces", "ls", "-q", check=False, timeout=15).stdout.split()
+        for ns in namespaces:
+            for task in self.ctr("tasks", "ls", "-q", namespace=ns, check=False, timeout=15).stdout.split():
+                self.ctr("tasks", "kill", "-s", "SIGKILL", task, namespace=ns, check=False, timeout=15)
+                self.ctr("tasks", "delete", "-f", task, namespace=ns, check=False, timeout=15)
+            for c in self.ctr("containers", "ls", "-q", namespace=ns, check=False, timeout=15).stdout.split():
+                self.ctr("containers", "delete", c, namespace=ns, check=False, timeout=15)
+
+    def stop(self) -> None:
+        """Tear everything down; never raises for what is already gone."""
+        errors: list[str] = []
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                self._stop_tasks()
+            except Exception as exc:  # containerd may be wedged; the kills below still run
+                errors.append(f"stopping tasks: {exc}")
+        shims: set[int] = set()
+        if self.mnt_ns is not None:
+            shims = _procs_in_mount_ns(self.mnt_ns)
+        if self.proc is not None:
+            shims.discard(self.proc.pid)
+            if self.proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self.proc.pid, signal.SIGTERM)
+                try:
+                    self.proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait(timeout=10)
+        # Shims outlive containerd by design; their containers are their children.
+        if self.mnt_ns is not None:
+            shims |= _procs_in_mount_ns(self.mnt_ns)
+        victims = shims | _children(shims)
+        _kill(victims - shims)
+        _kill(shims)
+        left = _wait_gone(victims, 10)
+        if left:
+            errors.append("processes still alive: " + ", ".join(_describe(p) for p in sorted(left)))
+        if netns_exists(self.name):
+            del_netns(self.name)
+        if not os.environ.get("PYCNI_KEEP_TMP"):
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        for d in reversed(self.made_dirs):
+            with contextlib.suppress(OSError):
+                # Only the empty directories created as mount points; the mounts were never visible here.
+                for sub in sorted(d.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+                    sub.rmdir()
+                d.rmdir()
+        self.made_dirs.clear()
+        if errors:
+            raise RuntimeError(f"node {self.name} teardown: " + "; ".join(errors))
+
+    # ------------------------------------------------------------ CNI config
+    def write_netconf(self, config: dict, filename: str) -> Path:
+        """Write a config into the node's /etc/cni/net.d atomically (temp name + rename)."""
+        path = self.conf_dir / filename
+        tmp = self.conf_dir / f".{filename}.tmp"
+        tmp.write_text(json.dumps(config, indent=2))
+        tmp.rename(path)
+        return path

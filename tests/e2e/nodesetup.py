@@ -1,0 +1,59 @@
+"""Preparing a node as the README tells a kind user: plugins into /opt/cni/bin, the config list
+into /etc/cni/net.d (both the node's private directories here)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+OUR_TYPES = ("bridge", "host-local", "bandwidth", "loopback")
+# What the kind node image ships in /opt/cni/bin (REFERENCE.md §4); ours are installed over them.
+KIND_SHIPPED = ("host-local", "loopback", "ptp", "portmap")
+REF_DIR = Path("/usr/lib/cni")
+INSTALL_NETCONF = REPO / "conf" / "install-netconf.sh"
+EXAMPLE = REPO / "conf" / "examples" / "10-pycni-cbr0.conflist"
+
+
+def install_plugins(dest: Path, chain: tuple[str, Path]) -> None:
+    """Fill a node's /opt/cni/bin as a kind user would: the kind image's plugins, then ours."""
+    mode, src = chain
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in KIND_SHIPPED:
+        if (REF_DIR / name).exists():
+            shutil.copy2(REF_DIR / name, dest / name)
+    if mode == "reference":
+        for name in OUR_TYPES:
+            shutil.copy2(REF_DIR / name, dest / name)
+        return
+    if src.resolve() == (REPO / "dist" / "bin").resolve():
+        proc = subprocess.run(["bash", str(REPO / "build.sh"), "install", str(dest)], cwd=REPO,
+                              capture_output=True, text=True, timeout=600)
+        if proc.returncode != 0:
+            raise AssertionError(f"./build.sh install {dest} failed:\n{proc.stdout}\n{proc.stderr}")
+    else:
+        for name in OUR_TYPES:
+            target = (src / name).resolve()
+            (dest / name).unlink(missing_ok=True)
+            (dest / name).symlink_to(target)
+
+
+def render_netconf(pod_cidr: str, conf_dir: Path, env: dict[str, str] | None = None) -> Path:
+    """``conf/install-netconf.sh POD_CIDR DIR``; returns the file it wrote (the only one in DIR)."""
+    if not INSTALL_NETCONF.exists():
+        pytest.skip(f"{INSTALL_NETCONF.relative_to(REPO)} missing")
+    if not EXAMPLE.exists() and "PYCNI_NETCONF_TEMPLATE" not in (env or os.environ):
+        pytest.skip(f"the example list {EXAMPLE.relative_to(REPO)} is not written yet")
+    before = set(conf_dir.iterdir()) if conf_dir.exists() else set()
+    proc = subprocess.run(["sh", str(INSTALL_NETCONF), pod_cidr, str(conf_dir)], capture_output=True,
+                          text=True, timeout=60, env={**os.environ, **(env or {})})
+    if proc.returncode != 0:
+        raise AssertionError(f"install-netconf.sh {pod_cidr} failed:\n{proc.stdout}\n{proc.stderr}")
+    new = sorted(set(conf_dir.iterdir()) - before)
+    assert len(new) <= 1, f"install-netconf.sh wrote more than one file: {new}"
+    written = new[0] if new else Path(proc.stdout.strip().splitlines()[-1])
+    return written

@@ -1,0 +1,148 @@
+"""The kubelet's path: CRI RunPodSandbox / PodSandboxStatus / StopPodSandbox / RemovePodSandbox and
+Status against containerd's CRI plugin, which runs the node's first config list (plus `loopback`)
+from /etc/cni/net.d and /opt/cni/bin, and turns the pod's bandwidth annotations into the
+`bandwidth` capability.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+from collections.abc import Iterator
+
+import pytest
+from cri import CriClient
+from helpers import ip_json, tc_json, unique_name
+from kindnode import KindNode
+from nodecheck import (
+    assert_reaches,
+    cached_results,
+    ipv4_of,
+    links_of_kind,
+    network_name,
+    peer_veth,
+    reservations,
+    shaping_qdiscs,
+    wait_for,
+)
+from nodesetup import render_netconf
+
+grpc = pytest.importorskip("grpc", reason="grpcio missing (pip install grpcio grpcio-tools)")
+
+POD_CIDR = ipaddress.IPv4Network("10.244.2.0/24")
+GATEWAY = str(POD_CIDR.network_address + 1)
+BANDWIDTH = {"kubernetes.io/ingress-bandwidth": "1M", "kubernetes.io/egress-bandwidth": "2M"}
+MBIT = 1_000_000
+
+
+@pytest.fixture(scope="module")
+def node(node_factory) -> KindNode:
+    return node_factory(str(POD_CIDR), namespaces=("k8s.io",))
+
+
+@pytest.fixture(scope="module")
+def network(node: KindNode) -> str:
+    (conf,) = [p for p in node.conf_dir.iterdir() if not p.name.startswith(".")]
+    return network_name(conf)
+
+
+@pytest.fixture
+def pods(node: KindNode, cri_factory) -> Iterator:
+    """Factory: ``pods(annotations=None) -> sandbox id``; every pod is stopped and removed afterwards,
+    as the kubelet would."""
+    cri = cri_factory(node)
+    made: list[str] = []
+
+    def run(annotations: dict[str, str] | None = None) -> str:
+        sid = cri.run_pod(unique_name("pod-", 8), annotations=annotations)
+        made.append(sid)
+        return sid
+
+    run.cri = cri  # type: ignore[attr-defined]
+    try:
+        yield run
+    finally:
+        for sid in made:
+            for call in (cri.stop_pod, cri.remove_pod):
+                with contextlib.suppress(grpc.RpcError):
+                    call(sid)
+
+
+def _rate_bits(qdisc: dict) -> int:
+    """tbf's rate from ``tc -j`` (bytes per second there) in bits per second."""
+    return int(qdisc["options"]["rate"]) * 8
+
+
+def test_network_ready_follows_the_config(node_factory, cri_factory) -> None:
+    """A node starts NotReady for networking until a config list appears, as on kind with
+    disableDefaultCNI; the README's install-netconf.sh is what makes it Ready."""
+    bare = node_factory(None, namespaces=("k8s.io",))
+    cri = cri_factory(bare)
+    cond = cri.conditions()
+    assert cond["RuntimeReady"].status
+    assert not cond["NetworkReady"].status, "NetworkReady without any CNI config"
+    render_netconf(str(POD_CIDR), bare.conf_dir)
+    wait_for(lambda: cri.conditions()["NetworkReady"].status, 15, "NetworkReady after writing the config")
+    sid = cri.run_pod(unique_name("pod-", 8))
+    try:
+        assert ipaddress.ip_address(cri.sandbox(sid).ip) in POD_CIDR
+    finally:
+        cri.stop_pod(sid)
+        cri.remove_pod(sid)
+    bare.stop()
+
+
+def test_pod_gets_network_and_bandwidth(node: KindNode, network: str, pods) -> None:
+    cri: CriClient = pods.cri
+    assert cri.conditions()["NetworkReady"].status
+    sid = pods(BANDWIDTH)
+    sb = cri.sandbox(sid)
+    pod_ns = f"/proc/{sb.pid}/ns/net"
+
+    # Address: reported to the kubelet, configured on eth0, reserved by host-local.
+    ip = ipaddress.ip_address(sb.ip)
+    assert ip in POD_CIDR and str(ip) != GATEWAY
+    assert [str(a.ip) for a in ipv4_of(pod_ns)] == [sb.ip]
+    assert reservations(node, network) == [sb.ip]
+    # loopback ran too (containerd always adds it).
+    lo = ip_json("link", "show", "dev", "lo", netns=pod_ns)[0]
+    assert "UP" in lo["flags"]
+    assert_reaches(pod_ns, GATEWAY, "pod -> gateway")
+    assert_reaches(node.netns_path, sb.ip, "node -> pod")
+
+    # Ingress (to the pod): a token bucket on the node side of the veth.
+    veth = peer_veth(node, pod_ns)["ifname"]
+    qdiscs = tc_json("qdisc", "show", "dev", veth, netns=node.netns_path)
+    tbf = [q for q in qdiscs if q["kind"] == "tbf"]
+    assert len(tbf) == 1 and _rate_bits(tbf[0]) == 1 * MBIT, qdiscs
+    # Egress (from the pod): the veth's ingress is redirected to an ifb with its own token bucket.
+    assert any(q["kind"] in ("ingress", "clsact") for q in qdiscs), qdiscs
+    ifbs = links_of_kind(node.netns_path, "ifb")
+    assert len(ifbs) == 1, ifbs
+    ifb_tbf = [q for q in tc_json("qdisc", "show", "dev", ifbs[0]["ifname"], netns=node.netns_path)
+               if q["kind"] == "tbf"]
+    assert len(ifb_tbf) == 1 and _rate_bits(ifb_tbf[0]) == 2 * MBIT, ifb_tbf
+    filters = tc_json("filter", "show", "dev", veth, "parent", "ffff:", netns=node.netns_path)
+    assert ifbs[0]["ifname"] in str(filters), f"no redirect from {veth} to the ifb: {filters}"
+
+    # StopPodSandbox releases everything; a second stop and RemovePodSandbox are no-ops.
+    cri.stop_pod(sid)
+    assert reservations(node, network) == []
+    assert links_of_kind(node.netns_path, "veth") == []
+    assert links_of_kind(node.netns_path, "ifb") == []
+    assert shaping_qdiscs(node.netns_path) == []
+    assert not [n for n in cached_results(node) if sid in n]
+    cri.stop_pod(sid)
+    cri.remove_pod(sid)
+    with pytest.raises(grpc.RpcError) as err:
+        cri.status(sid)
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_pods_reach_each_other(node: KindNode, network: str, pods) -> None:
+    cri: CriClient = pods.cri
+    a, b = (cri.sandbox(pods()) for _ in range(2))
+    assert a.ip != b.ip
+    assert sorted([a.ip, b.ip]) == reservations(node, network)
+    assert_reaches(f"/proc/{a.pid}/ns/net", b.ip, "pod a -> pod b")
+    assert_reaches(f"/proc/{b.pid}/ns/net", a.ip, "pod b -> pod a")
