@@ -229,31 +229,45 @@ def test_adds_killed_at_random_moments(run_plugin, ours, data):
     run_plugin(ours, "DEL", conf, container_id="warm").check()
 
     env = {k: os.environ[k] for k in ("PATH",) if k in os.environ}
+
+    def launch(cid: str) -> subprocess.Popen:
+        cni = {"CNI_COMMAND": "ADD", "CNI_CONTAINERID": cid, "CNI_NETNS": "/x", "CNI_IFNAME": "eth0",
+               "CNI_PATH": str(ours.parent), "CNI_ARGS": ""}
+        p = subprocess.Popen([str(ours)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, env={**env, **cni})
+        p.stdin.write(stdin)
+        p.stdin.close()
+        return p
+
+    # A new ADD every half call; two in three are killed somewhere between their start and well after
+    # a lone call would have finished, so kills land at every stage; the others run to the end.
     rng = random.Random(1234)
+    count = 96
+    t0 = time.perf_counter() + 0.05
+    events = []
+    for i in range(count):
+        start = t0 + i * one_call / 2
+        events.append((start, 0, i))
+        if rng.random() < 2 / 3:
+            events.append((start + rng.uniform(0.0, 1.5) * one_call, 1, i))
+    procs: dict[int, subprocess.Popen] = {}
+    for when, kill, i in sorted(events):
+        time.sleep(max(0.0, when - time.perf_counter()))
+        if kill:
+            procs[i].send_signal(signal.SIGKILL)
+        else:
+            procs[i] = launch(f"k{i}")
     results: dict[str, list[str]] = {}
     killed = 0
-    for batch in range(6):
-        procs = []
-        for i in range(16):
-            cid = f"k{batch}-{i}"
-            cni = {"CNI_COMMAND": "ADD", "CNI_CONTAINERID": cid, "CNI_NETNS": "/x", "CNI_IFNAME": "eth0",
-                   "CNI_PATH": str(ours.parent), "CNI_ARGS": ""}
-            p = subprocess.Popen([str(ours)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, env={**env, **cni})
-            p.stdin.write(stdin)
-            p.stdin.close()
-            procs.append((cid, p, time.perf_counter() + rng.uniform(0, 2.5 * one_call)))
-        for _, p, deadline in sorted(procs, key=lambda t: t[2]):
-            time.sleep(max(0.0, deadline - time.perf_counter()))
-            p.send_signal(signal.SIGKILL)
-        for cid, p, _ in procs:
-            out = p.stdout.read()
-            p.stdout.close()
-            p.stderr.close()
-            if p.wait() == 0:
-                results[cid] = [ip["address"].split("/")[0] for ip in json.loads(out)["ips"]]
-            else:
-                killed += 1
+    for i, p in procs.items():
+        out = p.stdout.read()
+        p.stdout.close()
+        if p.wait() == 0:
+            results[f"k{i}"] = [ip["address"].split("/")[0] for ip in json.loads(out)["ips"]]
+        else:
+            killed += 1
+    owners = {v.split(b"\r\n")[0].decode() for v in reservations(data).values()}
+    orphans = len(owners - set(results))
     # The runtime keeps the attachments whose ADD succeeded; GC releases everything else.
     valid = [{"containerID": cid, "ifname": "eth0"} for cid in results]
     gc = dict(conf, **{"cni.dev/valid-attachments": valid})
@@ -265,7 +279,8 @@ def test_adds_killed_at_random_moments(run_plugin, ours, data):
     handed_out = [ip for ips in results.values() for ip in ips]
     assert len(handed_out) == len(set(handed_out)) == 2 * len(results)
     assert not [n for n in os.listdir(data / "hl") if n.startswith(".")]
-    assert 0 < killed < 96, f"{killed} of 96 ADDs killed: the kill timing did not interrupt a mix"
+    assert 0 < killed < count, f"{killed} of {count} ADDs killed: the kill timing did not make a mix"
+    print(f"{killed} of {count} ADDs killed ({orphans} after reserving), {len(results)} completed")
     # The directory stays usable: a new ADD gets addresses nobody holds.
     fresh = addresses(run_plugin(ours, "ADD", conf, container_id="after"))
     assert not {a.split("/")[0] for a in fresh} & set(handed_out)
