@@ -58,9 +58,12 @@ def check_netns(path: str, env: Mapping[str, str], missing_ok: bool = False) -> 
             return
         raise CNIError(UNKNOWN_CONTAINER, f"failed to open netns {path!r}: {e.strerror}",
                        "CNI_NETNS names no network namespace") from None
+    own = os.stat("/proc/self/ns/net")
+    if target.st_dev != own.st_dev and not missing_ok:  # every namespace lives on the one nsfs
+        raise CNIError(UNKNOWN_CONTAINER, f"failed to open netns {path!r}: not a network namespace",
+                       "CNI_NETNS names no network namespace")
     if env.get("CNI_NETNS_OVERRIDE", "").lower() in ("1", "true"):  # skel: "1" or "true", any case
         return
-    own = os.stat("/proc/self/ns/net")
     if (target.st_dev, target.st_ino) == (own.st_dev, own.st_ino):
         raise CNIError(INVALID_NETNS, "plugin's netns and netns from CNI_NETNS should not be the same",
                        f"CNI_NETNS={path}")

@@ -478,6 +478,17 @@ def test_missing_netns_is_code_3_for_plugins_that_need_one(tmp_path):
     assert plugin.calls == []
 
 
+def test_a_file_that_is_no_namespace_is_code_3(tmp_path):
+    plugin = FakePlugin(NEEDS_NETNS=True)
+    regular = tmp_path / "netns"
+    regular.write_text("")
+    with pytest.raises(CNIError) as exc:
+        serve(plugin, "CHECK", conf(), CNI_NETNS=str(regular))
+    assert exc.value.code == UNKNOWN_CONTAINER
+    assert "not a network namespace" in exc.value.msg
+    assert plugin.calls == []
+
+
 def test_own_netns_is_code_8_for_plugins_that_need_one():
     plugin = FakePlugin(NEEDS_NETNS=True)
     with pytest.raises(CNIError) as exc:
