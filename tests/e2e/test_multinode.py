@@ -1,0 +1,248 @@
+"""The Kubernetes network model across nodes, with our chain on every node.
+
+Three "nodes" are network namespaces on one underlay (a bridge in an underlay namespace, like kind's
+docker network), each running the chain through libcni (`cnitool`, executed *inside* the node's
+namespace, so the bridge, the routes and any NAT rules are the node's own) with its own pod CIDR out
+of one cluster CIDR, and routes to the other nodes' pod CIDRs via their underlay addresses (what
+kindnetd installs on kind). Pods are namespaces attached to their node's bridge. A small TCP server
+in each receiving pod answers with the address it saw the connection come from, so every check is
+made by the receiver.
+
+- every pod reaches every pod on every node, and the receiver sees the sender's pod address;
+- each node reaches its pods;
+- with ``ipMasq`` (and the node's exemption for the cluster CIDR, see the README), traffic leaving
+  the cluster CIDR reaches an external namespace from the node's underlay address, while traffic
+  inside the cluster CIDR keeps the pod address.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from helpers import Outcome, parse_json, unique_ifname
+from nodesetup import render_netconf
+
+CLUSTER_CIDR = ipaddress.IPv4Network("10.244.0.0/16")
+UNDERLAY = ipaddress.IPv4Network("172.18.0.0/24")
+EXTERNAL_IP = "172.18.0.100"
+NODES = 3
+PODS_PER_NODE = 2
+PORT = 8080
+PROBE_TIMEOUT = 3.0
+
+# The echo server: accept, answer with the peer's address, repeat. It prints "ready" once listening.
+SERVER = f"""
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", {PORT}))
+s.listen(64)
+print("ready", flush=True)
+while True:
+    c, peer = s.accept()
+    with c:
+        c.sendall(peer[0].encode())
+"""
+
+# The client: connect to every target given as argv, print {target: seen-as | "error: ..."} as JSON.
+CLIENT = f"""
+import json, socket, sys
+out = {{}}
+for target in sys.argv[1:]:
+    try:
+        with socket.create_connection((target, {PORT}), timeout={PROBE_TIMEOUT}) as c:
+            out[target] = c.recv(64).decode()
+    except OSError as exc:
+        out[target] = "error: " + str(exc)
+print(json.dumps(out))
+"""
+
+
+@dataclass
+class Node:
+    name: str
+    ns: object  # NetNS
+    underlay_ip: str
+    pod_cidr: ipaddress.IPv4Network
+    conf_dir: Path
+    state: Path
+    pods: list = field(default_factory=list)
+
+    @property
+    def gateway(self) -> str:
+        return str(self.pod_cidr.network_address + 1)
+
+
+@dataclass
+class Pod:
+    node: Node
+    ns: object  # NetNS
+    ip: str
+
+
+def _in_ns(ns, *argv: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(["ip", "netns", "exec", ns.name, *argv], capture_output=True, text=True,
+                          timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"in {ns.name}: {list(argv)} exited {proc.returncode}\n"
+                             f"{proc.stdout}{proc.stderr}")
+    return proc
+
+
+def _ip(*argv: str) -> None:
+    proc = subprocess.run(["ip", *argv], capture_output=True, text=True, timeout=30)
+    if proc.returncode != 0:
+        raise AssertionError(f"ip {' '.join(argv)}: {proc.stderr}")
+
+
+def _plug(underlay, bridge: str, ns, ip: str) -> None:
+    """A veth from ``ns`` (named eth0 there, like a kind node's) to the underlay bridge."""
+    outer, inner = unique_ifname("pul"), unique_ifname("pun")
+    _ip("link", "add", outer, "netns", underlay.name, "type", "veth", "peer", "name", inner, "netns", ns.name)
+    _ip("-n", underlay.name, "link", "set", outer, "master", bridge, "up")
+    _ip("-n", ns.name, "link", "set", inner, "name", "eth0")
+    _ip("-n", ns.name, "addr", "add", f"{ip}/{UNDERLAY.prefixlen}", "dev", "eth0")
+    _ip("-n", ns.name, "link", "set", "eth0", "up")
+    _ip("-n", ns.name, "link", "set", "lo", "up")
+
+
+def _cnitool_in_node(cnitool, node: Node, cmd: str, network: str, pod_ns, cni_path: Path) -> Outcome:
+    """libcni in the node's namespace, as the node's runtime would run it."""
+    env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "CNI_PATH": str(cni_path),
+           "NETCONFPATH": str(node.conf_dir), "CNI_IFNAME": "eth0",
+           "CNI_CACHE_DIR": str(node.state / "cache")}
+    argv = ["ip", "netns", "exec", node.ns.name, str(cnitool.binary), cmd, network, pod_ns.path]
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+    return Outcome(proc.returncode, proc.stdout, proc.stderr, parse_json(proc.stdout), tuple(argv), env)
+
+
+@dataclass
+class Cluster:
+    nodes: list[Node]
+    external: object  # NetNS
+    servers: list[subprocess.Popen]
+
+    @property
+    def pods(self) -> list[Pod]:
+        return [p for n in self.nodes for p in n.pods]
+
+    def serve(self, ns) -> None:
+        proc = subprocess.Popen(["ip", "netns", "exec", ns.name, sys.executable, "-I", "-c", SERVER],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.servers.append(proc)
+        line = proc.stdout.readline().strip() if proc.stdout else ""
+        if line != "ready":
+            raise AssertionError(f"echo server in {ns.name} did not start: {line!r} {proc.stderr.read()}")
+
+    def probe(self, ns, targets: list[str]) -> dict[str, str]:
+        """From ``ns``, connect to every target; what each receiver saw as the source address."""
+        proc = _in_ns(ns, sys.executable, "-I", "-c", CLIENT, *targets,
+                      timeout=PROBE_TIMEOUT * len(targets) + 30)
+        return json.loads(proc.stdout)
+
+
+@pytest.fixture
+def make_cluster(netns, cnitool, chain_plugins, state_dir: Path) -> Iterator:
+    """``make_cluster(ip_masq: bool) -> Cluster``: 3 nodes on an underlay, 2 pods each, echo servers
+    in every pod and in the external namespace. Namespaces (and so every link, route and rule in
+    them) go with the ``netns`` fixture; the servers are killed here."""
+    servers: list[subprocess.Popen] = []
+    _mode, cni_path = chain_plugins
+
+    def make(ip_masq: bool) -> Cluster:
+        underlay = netns("pycni-ul-")
+        bridge = "ul0"
+        _ip("-n", underlay.name, "link", "add", bridge, "type", "bridge")
+        _ip("-n", underlay.name, "link", "set", bridge, "up")
+        external = netns("pycni-ext-")
+        _plug(underlay, bridge, external, EXTERNAL_IP)
+        hosts = list(UNDERLAY.hosts())
+        nodes = []
+        for i in range(NODES):
+            ns = netns("pycni-node-")
+            node = Node(name=f"node{i}", ns=ns, underlay_ip=str(hosts[1 + i]),
+                        pod_cidr=list(CLUSTER_CIDR.subnets(new_prefix=24))[i],
+                        conf_dir=state_dir / f"node{i}" / "net.d", state=state_dir / f"node{i}")
+            _plug(underlay, bridge, ns, node.underlay_ip)
+            conf = render_netconf(str(node.pod_cidr), node.conf_dir)
+            data = json.loads(conf.read_text())
+            for plugin in data["plugins"]:
+                if plugin["type"] == "bridge":
+                    plugin["ipMasq"] = ip_masq
+                    # host-local's state under the test's directory, not the host's /var/lib/cni.
+                    plugin["ipam"]["dataDir"] = str(node.state / "ipam")
+            conf.write_text(json.dumps(data))
+            nodes.append(node)
+        network = json.loads(conf.read_text())["name"]
+        # The routes kindnetd would install: every other node's pod CIDR via that node.
+        for node in nodes:
+            for other in nodes:
+                if other is not node:
+                    _ip("-n", node.ns.name, "route", "add", str(other.pod_cidr), "via", other.underlay_ip)
+            if ip_masq:
+                # The node's exemption: pod traffic to the cluster CIDR is never masqueraded.
+                _in_ns(node.ns, "iptables", "-w", "-t", "nat", "-I", "POSTROUTING", "1", "-s",
+                       str(node.pod_cidr), "-d", str(CLUSTER_CIDR), "-j", "RETURN")
+        cluster = Cluster(nodes, external, servers)
+        for node in nodes:
+            for _ in range(PODS_PER_NODE):
+                pod_ns = netns("pycni-pod-")
+                out = _cnitool_in_node(cnitool, node, "add", network, pod_ns, cni_path)
+                assert out.ok, f"ADD on {node.name}:\n{out.describe()}"
+                ips = [ipaddress.ip_interface(i["address"]) for i in out.json.get("ips", [])]
+                assert len(ips) == 1 and ips[0].ip in node.pod_cidr, f"{node.name}: {out.json}"
+                node.pods.append(Pod(node, pod_ns, str(ips[0].ip)))
+        for pod in cluster.pods:
+            cluster.serve(pod.ns)
+        cluster.serve(external)
+        return cluster
+
+    try:
+        yield make
+    finally:
+        for proc in servers:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def test_every_pod_reaches_every_pod_without_nat(make_cluster) -> None:
+    cluster = make_cluster(ip_masq=False)
+    pods = cluster.pods
+    assert len({p.ip for p in pods}) == NODES * PODS_PER_NODE
+    failures = []
+    for src in pods:
+        seen = cluster.probe(src.ns, [p.ip for p in pods if p is not src])
+        for dst, saw in seen.items():
+            if saw != src.ip:
+                failures.append(f"{src.node.name}/{src.ip} -> {dst}: receiver saw {saw!r}")
+    assert not failures, "\n".join(failures)
+
+
+def test_each_node_reaches_its_pods(make_cluster) -> None:
+    cluster = make_cluster(ip_masq=False)
+    for node in cluster.nodes:
+        seen = cluster.probe(node.ns, [p.ip for p in node.pods])
+        # The node's own address on the pod network (the bridge's gateway) is the source.
+        assert seen == {p.ip: node.gateway for p in node.pods}, f"{node.name}: {seen}"
+
+
+def test_ip_masq_only_for_traffic_leaving_the_cluster(make_cluster) -> None:
+    cluster = make_cluster(ip_masq=True)
+    failures = []
+    for src in cluster.pods:
+        seen = cluster.probe(src.ns, [EXTERNAL_IP] + [p.ip for p in cluster.pods if p is not src])
+        if seen[EXTERNAL_IP] != src.node.underlay_ip:
+            failures.append(f"{src.ip} -> external: seen as {seen[EXTERNAL_IP]!r}, "
+                            f"expected the node's {src.node.underlay_ip}")
+        for dst, saw in seen.items():
+            if dst != EXTERNAL_IP and saw != src.ip:
+                failures.append(f"{src.ip} -> pod {dst}: seen as {saw!r} (masqueraded inside the cluster)")
+    assert not failures, "\n".join(failures)
