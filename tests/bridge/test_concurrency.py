@@ -29,7 +29,7 @@ def test_parallel_first_adds_and_dels(ours, net, bridge_name):
         assert not failed, "\n\n".join(failed)
         ips = [ipaddress.ip_interface(a.json["ips"][0]["address"]) for a in adds]
         assert len(set(ips)) == N and all(ip.network == subnet for ip in ips)
-        for p, ip in zip(paths, ips):
+        for p, ip in zip(paths, ips, strict=True):
             assert addresses("eth0", p) == [str(ip)]
         assert addresses(bridge_name) == [f"{subnet[1]}/{subnet.prefixlen}"]
         ports = [p for p in bridge_json("link", "show") if p.get("master") == bridge_name]
