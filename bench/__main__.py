@@ -149,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     if os.geteuid() != 0:
         print("the bench needs root (network namespaces, links): sudo python3 -m bench", file=sys.stderr)
         return 2
-    for sig in (signal.SIGTERM, signal.SIGHUP):
+    # SIGINT too: a shell starts background jobs with SIGINT ignored, and Python then leaves it so.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _interrupt)
     host = Host()
     rc = 0

@@ -107,7 +107,7 @@ class Bench:
         self.source = {"ours": os.path.abspath(ours), "ref": os.path.abspath(ref)}
         dirs = dict(self.source)
         if use_snapshot:
-            dirs = {s: snapshot(d, host.tmp / f"plugins-{s}") for s, d in self.source.items()}
+            dirs = {s: snapshot(d, host.directory(f"plugins-{s}")) for s, d in self.source.items()}
         self.drivers = {s: Driver(d, timeout=timeout) for s, d in dirs.items()}
         self.rec = Recorder()
         self.available = {s: self._probe(s) for s in SIDES}
