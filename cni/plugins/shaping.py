@@ -5,10 +5,11 @@ No kernel here: the scheduler's ticks per microsecond (15.625 on current kernels
 
 The arithmetic is the reference plugin's (rate and burst in bytes, bucket time in whole
 microseconds, then ticks; limit = 25 ms of traffic at the rate + the burst), with one
-deliberate difference: the bucket is capped (`bucket_cap`). Runtimes send a huge burst when a
-pod gives only a rate (containerd 2^32-1 bits, CRI-O 2^35-9 bits); the reference then
-overflows the kernel's 32-bit tick field and installs an arbitrary bucket, or a bucket so
-large that traffic runs unshaped for minutes.
+deliberate difference. Runtimes send a huge burst when a pod gives only a rate (containerd
+2^32-1 bits, CRI-O 2^35-9 bits), meaning "no burst given"; the reference then overflows the
+kernel's 32-bit tick field and installs an arbitrary bucket (below ~15.6 Mbit/s), or a 512 MiB
+bucket that lets a pod run unshaped for many seconds and queue as long. Such bursts, and any
+other the tick field cannot time, get `default_burst` instead: 100 ms of the rate.
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ U32_MAX = 0xFFFFFFFF
 TIME_UNITS_PER_SEC = 1_000_000  # tc's time unit is the microsecond
 LATENCY_USEC = 25_000  # the reference's fixed queueing latency: 25 ms
 
-# The bucket never holds more than this much time at the configured rate ...
-MAX_BUCKET_SECONDS = 1
-# ... but may always hold this many bytes, so a full-size GSO packet fits at low rates.
-MIN_BUCKET_CAP = 65_536
+# A burst of this many bits or more is a runtime's "no burst given" (containerd's value; CRI-O's is larger).
+RUNTIME_BURST_BITS = 2**32 - 1
+# The bucket installed instead: this fraction of a second at the rate ...
+DEFAULT_BUCKET_DIVISOR = 10  # 100 ms
+# ... but at least this many bytes, so a full-size frame (jumbo frames included) always fits.
+MIN_DEFAULT_BUCKET = 16_384
 
 IFB_PREFIX = "bwp"
 IFB_NAME_LEN = 15
@@ -59,7 +62,7 @@ class Limits(Record):
 class Bucket(Record):
     """One tbf: rate in bytes/s, burst in bytes, buffer in ticks, limit in bytes.
 
-    `requested_burst` is what the config asked for (bytes); `clamped` says the cap applied.
+    `requested_burst` is what the config asked for (bytes); `clamped` says `default_burst` replaced it.
     """
 
     __slots__ = ("rate", "burst", "buffer", "limit", "requested_burst", "clamped")
@@ -159,28 +162,35 @@ def max_timed_burst(rate: int, tick_in_usec: float) -> int:
     return max(guess, 0)
 
 
-def bucket_cap(rate: int, tick_in_usec: float) -> int:
-    """The most a bucket may hold at `rate` bytes/s.
+def default_burst(rate: int, tick_in_usec: float) -> int:
+    """The bucket (bytes) for a runtime's "no burst given": 100 ms at `rate` bytes/s, at least 16 KiB.
 
-    MAX_BUCKET_SECONDS of traffic, or MIN_BUCKET_CAP bytes if that is more; never more than the
-    32-bit tick field can time, nor than leaves the limit (latency bytes + burst) in 32 bits.
+    Never more than the 32-bit tick field can time, nor than leaves the limit (25 ms of traffic +
+    the burst) in 32 bits.
     """
-    cap = max(rate * MAX_BUCKET_SECONDS, MIN_BUCKET_CAP)
-    return min(cap, max_timed_burst(rate, tick_in_usec), U32_MAX - _latency_bytes(rate))
+    burst = max(rate // DEFAULT_BUCKET_DIVISOR, MIN_DEFAULT_BUCKET)
+    return min(burst, max_timed_burst(rate, tick_in_usec), U32_MAX - _latency_bytes(rate))
 
 
 def bucket(rate_bits: int, burst_bits: int, tick_in_usec: float) -> Bucket:
-    """The tbf for a validated rate (bits/s) and burst (bits)."""
+    """The tbf for a validated rate (bits/s) and burst (bits).
+
+    The burst is used as given, as the reference uses it, unless it is a runtime's "no burst
+    given" (RUNTIME_BURST_BITS or more) or too long for the tick field; then `default_burst`.
+    """
     rate = rate_bits // 8
     requested = burst_bits // 8
-    burst = min(requested, bucket_cap(rate, tick_in_usec))
+    burst = requested
+    unusable = ticks(rate, requested, tick_in_usec) > U32_MAX or _latency_bytes(rate) + requested > U32_MAX
+    if burst_bits >= RUNTIME_BURST_BITS or unusable:
+        burst = min(requested, default_burst(rate, tick_in_usec))
     return Bucket(
         rate=rate,
         burst=burst,
         buffer=ticks(rate, burst, tick_in_usec),
         limit=_latency_bytes(rate) + burst,
         requested_burst=requested,
-        clamped=burst < requested,
+        clamped=burst != requested,
     )
 
 

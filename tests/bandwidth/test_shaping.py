@@ -93,7 +93,7 @@ FIGURES = [
     ((8, 8), (1, 1, 15_625_000, 1)),  # the reference suite's smallest case
     ((1_000_000, 128_000), (125_000, 16_000, 2_000_000, 19_125)),
     ((3_000_000, 128_000), (375_000, 16_000, 666_656, 25_375)),  # tc says 666666: it keeps the µs fraction
-    ((8000, 16000), (1000, 2000, 31_250_000, 2025)),  # reference integration test; 64 KiB floor keeps it
+    ((8000, 16000), (1000, 2000, 31_250_000, 2025)),  # the reference's integration test
     ((100_000_000, 100_000_000), (12_500_000, 12_500_000, 15_625_000, 12_812_500)),
 ]
 
@@ -108,12 +108,33 @@ def test_figures(config, want):
     assert abs(b.latency_usec(TICK) - (25_000 if b.rate > 40 else 0)) < 2
 
 
-@pytest.mark.parametrize("rate", [1_000_000, 10_000_000, 100_000_000, 1_000_000_000])
-def test_containerd_burst_becomes_one_second(rate):
+# containerd's burst -> (burst B, buffer ticks, limit B): 100 ms of the rate, at least 16 KiB
+CONTAINERD_FIGURES = [
+    (1_000_000, (16_384, 2_048_000, 19_509)),  # 12.5 kB would be under the 16 KiB floor
+    (10_000_000, (125_000, 1_562_500, 156_250)),
+    (100_000_000, (1_250_000, 1_562_500, 1_562_500)),
+    (1_000_000_000, (12_500_000, 1_562_500, 15_625_000)),
+]
+
+
+@pytest.mark.parametrize("rate, want", CONTAINERD_FIGURES)
+def test_containerd_burst_becomes_100_ms(rate, want):
     b = bucket(rate, CONTAINERD, TICK)
     assert b.clamped and b.requested_burst == 536_870_911
-    assert (b.rate, b.burst, b.buffer, b.limit) == (rate // 8, rate // 8, 15_625_000, rate // 8 * 41 // 40)
-    assert abs(b.latency_usec(TICK) - 25_000) < 1
+    assert (b.rate, b.burst, b.buffer, b.limit) == (rate // 8, *want)
+    assert abs(b.latency_usec(TICK) - 25_000) < 2
+
+
+def test_large_explicit_burst_is_kept():
+    b = bucket(10_000_000, 100_000_000, TICK)  # ten seconds' worth, written by an operator
+    assert not b.clamped and b.burst == 12_500_000
+    assert (b.rate, b.buffer, b.limit) == reference_bucket(10_000_000, 100_000_000, TICK)
+
+
+def test_burst_the_tick_field_cannot_time_gets_the_default():
+    b = bucket(8000, 4_000_000_000, TICK)  # 500 MB at 1 kB/s: 500000 s, the reference wraps it
+    assert b.clamped and b.burst == 16_384 and b.buffer == 16_384_000 * 15.625
+    assert reference_bucket(8000, 4_000_000_000, TICK)[1] != b.buffer
 
 
 def test_reference_wraps_containerd_burst_at_1_mbit():
@@ -127,19 +148,19 @@ def test_reference_wraps_containerd_burst_at_1_mbit():
 
 def test_crio_burst_at_10_gbit():
     b = bucket(10_000_000_000, CRIO, TICK)
-    assert b.clamped and b.burst == 1_250_000_000 and b.buffer == 15_625_000
-    assert b.limit == 1_250_000_000 + 31_250_000
+    assert b.clamped and b.burst == 125_000_000 and b.buffer == 1_562_500
+    assert b.limit == 125_000_000 + 31_250_000
 
 
 def test_tiny_rate_huge_burst_fits_the_tick_field():
-    b = bucket(8, CONTAINERD, TICK)  # 1 byte/s: even the 64 KiB floor would need 65536 s
+    b = bucket(8, CONTAINERD, TICK)  # 1 byte/s: even the 16 KiB floor would need 16384 s
     assert b.clamped and b.buffer <= U32 and b.burst == 274
     assert shaping.ticks(1, 275, TICK) > U32
 
 
 def test_floor_keeps_small_rates_usable():
-    b = bucket(100_000, CONTAINERD, TICK)  # 12.5 kB/s: one second would be below a GSO packet
-    assert b.burst == 65_536 and b.clamped
+    b = bucket(100_000, CONTAINERD, TICK)  # 12.5 kB/s: 100 ms would be 1250 bytes, under a frame
+    assert b.burst == 16_384 and b.clamped
 
 
 def test_burst_over_40_gbit_keeps_limit_in_32_bits():
@@ -153,8 +174,10 @@ def test_every_bucket_fits_the_kernel_and_matches_the_reference_when_unclamped(r
     b = bucket(rate, burst, TICK)
     assert 0 < b.burst <= b.requested_burst
     assert 0 <= b.buffer <= U32 and 0 < b.limit <= U32
-    assert b.burst <= max(b.rate, shaping.MIN_BUCKET_CAP)
-    if not b.clamped:
+    if b.clamped:
+        assert burst >= shaping.RUNTIME_BURST_BITS or shaping.ticks(b.rate, b.requested_burst, TICK) > U32
+        assert b.burst <= max(b.rate // 10, shaping.MIN_DEFAULT_BUCKET)
+    else:
         assert (b.rate, b.buffer, b.limit) == reference_bucket(rate, burst, TICK)
 
 
