@@ -86,11 +86,13 @@ class Chain:
         return Outcome(proc.returncode, proc.stdout, proc.stderr, parse_json(proc.stdout), tuple(argv), env)
 
 
-def plugin_dir(base: Path, bandwidth: Path) -> Path:
-    """A CNI_PATH with the reference ptp, bridge and host-local, and the given bandwidth executable."""
+def plugin_dir(base: Path, bandwidth: Path, ours: Path | None = None) -> Path:
+    """A CNI_PATH with the reference ptp, bridge and host-local, and the given bandwidth executable;
+    with `ours` (our bin directory), our bridge and host-local instead of the reference ones."""
     base.mkdir(parents=True, exist_ok=True)
     for name in ("ptp", "bridge", "host-local"):
-        (base / name).symlink_to(REF / name)
+        source = (ours / name).resolve() if ours is not None and name != "ptp" else REF / name
+        (base / name).symlink_to(source)
     (base / "bandwidth").symlink_to(bandwidth)
     return base
 

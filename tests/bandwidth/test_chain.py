@@ -194,10 +194,12 @@ def test_same_figures_as_reference(chain, ref_chain, config):
     assert ifb_of(chain) == ifb_of(ref_chain) or chain.container_id() != ref_chain.container_id()
 
 
-def test_after_reference_bridge(cnitool, bin_dir, netns, bw_state):
+@pytest.mark.parametrize("bridge", ["reference", "ours"])
+def test_after_bridge(cnitool, bin_dir, netns, bw_state, bridge):
     from .conftest import Chain, plugin_dir
 
-    cni_dir = plugin_dir(bw_state / "bin", (bin_dir / "bandwidth").resolve())
+    ours = bin_dir if bridge == "ours" else None
+    cni_dir = plugin_dir(bw_state / "bin", (bin_dir / "bandwidth").resolve(), ours)
     chain = Chain(cnitool, netns("pycni-bwh-"), netns("pycni-bwp-"), cni_dir, bw_state, main="bridge")
     result = add(chain, STATIC)
     veth, ifb = host_veth(result), ifb_of(chain)
