@@ -24,6 +24,7 @@ apt_packages=(
   containernetworking-plugins        # the reference plugins, for side-by-side tests and benchmarks
   golang-go golang-github-appc-cni-dev  # our cnitool test driver over libcni
   containerd runc busybox-static     # the kind-node end-to-end tests
+  time                               # GNU time: the bench reads each plugin's own peak RSS through it
 )
 
 deps() {
