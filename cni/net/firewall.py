@@ -21,11 +21,9 @@ per change, atomic in the kernel. Rule generation is pure (the `*_script` functi
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import json
 import os
-import subprocess
 
 MAX_CHAIN = 28
 NFT_COMMENT_MAX = 128
@@ -47,6 +45,8 @@ class FirewallError(Exception):
 # ---- names -----------------------------------------------------------------------------------
 def hash_with_prefix(length: int, prefix: str, text: str) -> str:
     """(prefix + hex(sha512(text)))[:length], the reference's MustFormatHashWithPrefix."""
+    import hashlib
+
     return (prefix + hashlib.sha512(text.encode()).hexdigest())[:length]
 
 
@@ -94,6 +94,8 @@ def _which(tool: str) -> str | None:
 
 
 def _run(argv: list[str], stdin: str | None = None, what: str = "") -> str:
+    import subprocess
+
     path = _which(argv[0])
     if path is None:
         raise FirewallError(f"{what or argv[0]}: {argv[0]} is not installed")
@@ -305,6 +307,8 @@ def nft_masq_script(ips: list, network: str, ifname: str, container_id: str, sta
 
 def _nft_rules(family: str, table: str, chain: str) -> list[dict] | None:
     """The rules of one chain as nft's JSON objects, or None when the table or chain is missing."""
+    import subprocess
+
     path = _which("nft")
     if path is None:
         return None
@@ -449,6 +453,8 @@ def spoofcheck_teardown_script(listing: str, container_id: str, ifname: str) -> 
 
 
 def teardown_spoofcheck(container_id: str, ifname: str) -> None:
+    import subprocess
+
     path = _which("nft")
     if path is None:
         return

@@ -16,7 +16,7 @@ from cni.contract import delegate
 from cni.contract.errors import INTERNAL, CNIError
 from cni.contract.request import Request
 from cni.contract.result import DNS, Interface, Result
-from cni.net import firewall, link, netns
+from cni.net import link, netns
 from cni.net.netlink import Handle
 
 from . import bridge_config, bridge_gateways
@@ -38,6 +38,14 @@ TYPE = "bridge"
 SCHEMA = "bridge"
 CNI_ARGS_KEYS = frozenset({"MAC"})
 NEEDS_NETNS = True
+
+
+def _fw():
+    """The firewall module, imported only by attachments that use ipMasq or macspoofchk: it pulls
+    in subprocess and hashlib, which a plain ADD does not need."""
+    from cni.net import firewall
+
+    return firewall
 
 
 class _Undo:
@@ -77,9 +85,9 @@ def _add(req: Request, conf: bridge_config.BridgeConf, host: Handle, cont: Handl
     attach_port(host, outer, br, conf, conf.vlan, conf.vlans)
 
     if conf.macspoofchk:
-        _firewall(lambda: firewall.setup_spoofcheck(outer.name, inner.mac, req.container_id, req.ifname))
+        _firewall(lambda: _fw().setup_spoofcheck(outer.name, inner.mac, req.container_id, req.ifname))
         undo.push("remove spoof check",
-                  lambda: firewall.teardown_spoofcheck(req.container_id, req.ifname))
+                  lambda: _fw().teardown_spoofcheck(req.container_id, req.ifname))
 
     result = Result(interfaces=[
         Interface(name=br.name),
@@ -112,8 +120,8 @@ def _add(req: Request, conf: bridge_config.BridgeConf, host: Handle, cont: Handl
         if conf.ip_masq:
             addresses = [ip.address for ip in result.ips]
             undo.push("remove masquerade rules",
-                      lambda: firewall.teardown_masq(req.name, req.ifname, req.container_id))
-            _firewall(lambda: firewall.setup_masq(conf.ip_masq_backend, addresses, req.name,
+                      lambda: _fw().teardown_masq(req.name, req.ifname, req.container_id))
+            _firewall(lambda: _fw().setup_masq(conf.ip_masq_backend, addresses, req.name,
                                                   req.ifname, req.container_id))
     elif not conf.disable_container_interface:
         try:
@@ -136,7 +144,7 @@ def _add(req: Request, conf: bridge_config.BridgeConf, host: Handle, cont: Handl
 def _firewall(step: Callable[[], None]) -> None:
     try:
         step()
-    except firewall.FirewallError as e:
+    except _fw().FirewallError as e:
         raise fail(str(e)) from None
 
 
@@ -157,13 +165,13 @@ def delete(req: Request) -> None:
             errors.append(e)
     if conf.macspoofchk:
         try:
-            firewall.teardown_spoofcheck(req.container_id, req.ifname)
-        except firewall.FirewallError as e:
+            _fw().teardown_spoofcheck(req.container_id, req.ifname)
+        except _fw().FirewallError as e:
             sys.stderr.write(f"bridge: {e}\n")  # as the reference: logged, not fatal
     if conf.ip_masq:
         try:
-            firewall.teardown_masq(req.name, req.ifname, req.container_id)
-        except firewall.FirewallError as e:
+            _fw().teardown_masq(req.name, req.ifname, req.container_id)
+        except _fw().FirewallError as e:
             errors.append(fail(f"failed to remove masquerade rules: {e}"))
     if errors:
         raise errors[0]
@@ -204,8 +212,8 @@ def gc(req: Request) -> None:
     """Remove masquerade rules of attachments not in the valid list, then let IPAM collect."""
     errors: list[CNIError] = []
     try:
-        firewall.gc_masq(req.name, req.valid_attachments())
-    except firewall.FirewallError as e:
+        _fw().gc_masq(req.name, req.valid_attachments())
+    except _fw().FirewallError as e:
         errors.append(CNIError(INTERNAL, f"failed to collect masquerade rules: {e}"))
     if (req.config.get("ipam") or {}).get("type"):
         try:

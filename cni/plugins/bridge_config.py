@@ -7,7 +7,6 @@ parsed CNI_ARGS; nothing here touches the kernel.
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from cni.contract.errors import INVALID_CONFIG, CNIError
 
@@ -26,7 +25,7 @@ class BridgeConf:
         "dns", "mac",
     )  # fmt: skip
 
-    def __init__(self, **values: Any) -> None:
+    def __init__(self, **values: object) -> None:
         for key in self.__slots__:
             setattr(self, key, values.get(key))
 
@@ -44,7 +43,7 @@ def _fail(msg: str, details: str = "") -> CNIError:
     return CNIError(INVALID_CONFIG, msg, details)
 
 
-def collect_trunk(items: list[dict[str, Any]] | None) -> list[int] | None:
+def collect_trunk(items: list[dict[str, object]] | None) -> list[int] | None:
     """The sorted, de-duplicated VLAN IDs of `vlanTrunk`; None when the key is absent.
 
     Follows the reference: `{minID, maxID}` is a range (both needed, 1-4094, min <= max),
@@ -86,7 +85,7 @@ def normalize_mac(mac: str, where: str) -> str:
     return mac
 
 
-def pick_mac(config: dict[str, Any], cni_args: dict[str, str]) -> str | None:
+def pick_mac(config: dict[str, object], cni_args: dict[str, str]) -> str | None:
     """The container MAC: runtimeConfig.mac, else args.cni.mac, else CNI_ARGS MAC."""
     runtime = (config.get("runtimeConfig") or {}).get("mac")
     if runtime:
@@ -100,7 +99,7 @@ def pick_mac(config: dict[str, Any], cni_args: dict[str, str]) -> str | None:
     return None
 
 
-def dns_override(config: dict[str, Any]) -> dict[str, Any] | None:
+def dns_override(config: dict[str, object]) -> dict[str, object] | None:
     """The config's `dns` when any part of it is set (it then replaces IPAM's), else None."""
     dns = config.get("dns")
     if not isinstance(dns, dict):
@@ -110,7 +109,7 @@ def dns_override(config: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def load(config: dict[str, Any], cni_args: dict[str, str], *, for_add: bool = True) -> BridgeConf:
+def load(config: dict[str, object], cni_args: dict[str, str], *, for_add: bool = True) -> BridgeConf:
     """Build a BridgeConf from a schema-checked config; code 7 for combinations that cannot work.
 
     DEL uses `for_add=False`: it must clean up even after the config stopped validating fully
