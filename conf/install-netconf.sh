@@ -3,9 +3,17 @@
 #
 #   conf/install-netconf.sh POD_CIDR [DIR]      e.g. conf/install-netconf.sh 10.244.1.0/24
 #
-# Renders the example list (conf/examples/10-pycni-cbr0.conflist, or $PYCNI_NETCONF_TEMPLATE) with
-# the node's pod CIDR: every IPv4 "subnet" becomes POD_CIDR and every IPv4 "gateway" its first
-# address. With $MTU set, every "mtu" becomes $MTU (kindnet uses the node's eth0 MTU).
+# Renders the example list (conf/examples/10-pycni-cbr0.conflist, or $PYCNI_NETCONF_TEMPLATE) for a
+# Kubernetes node:
+#   - its IPv4 "subnet" becomes POD_CIDR and its IPv4 "gateway" the first address of it;
+#   - "hairpinMode" becomes true (a pod must reach itself through its own Service);
+#   - a `bandwidth` plugin (capability "bandwidth": the kubernetes.io/ingress-bandwidth and
+#     egress-bandwidth annotations) and a `portmap` plugin (capability "portMappings": hostPort) are
+#     appended when the list has none; PYCNI_PORTMAP=0 leaves portmap out (kind's node image ships
+#     portmap in /opt/cni/bin; pycni does not provide it);
+#   - with $MTU set, every "mtu" becomes $MTU (kindnet uses the node's eth0 MTU);
+#   - with $CNI_VERSION set, the list's "cniVersion" becomes it: runtimes built with libcni older
+#     than 1.2 (Debian 12's containerd 1.6) reject spec 1.1.0 results, so use 1.0.0 there.
 # The file goes into DIR (default /etc/cni/net.d) as 00-pycni.conflist (or $PYCNI_NETCONF_NAME):
 # containerd loads only the first config file by name, so ours must sort before kindnet's
 # 10-kindnet.conflist and anything else there. It is written under a hidden temporary name that
@@ -64,9 +72,28 @@ if [ -n "${MTU:-}" ]; then
     || die "MTU='$MTU' is not within 68..65535"
 fi
 
+# Plugins to append: only where the list has none of that type. They go before the "]" that closes
+# "plugins", which must be the list's last key (the last two lines are "]" and "}").
+extra=""
+grep -Eq '"type"[[:space:]]*:[[:space:]]*"bandwidth"' "$template" \
+  || extra="$extra    {\"type\": \"bandwidth\", \"capabilities\": {\"bandwidth\": true}}
+"
+if [ "${PYCNI_PORTMAP:-1}" != 0 ] && ! grep -Eq '"type"[[:space:]]*:[[:space:]]*"portmap"' "$template"; then
+  extra="$extra    {\"type\": \"portmap\", \"capabilities\": {\"portMappings\": true}}
+"
+fi
+
 mkdir -p "$dir"
 tmp=$(mktemp "$dir/.$name.XXXXXX")
-trap 'rm -f "$tmp"' EXIT
+trap 'rm -f "$tmp" "$tmp.r"' EXIT
+case ${CNI_VERSION:-} in
+  ""|0.3.0|0.3.1|0.4.0|1.0.0|1.1.0) ;;
+  *) die "CNI_VERSION='$CNI_VERSION': use 0.3.0, 0.3.1, 0.4.0, 1.0.0 or 1.1.0 (bandwidth needs 0.3.0+)" ;;
+esac
+version_expr='s#^##'  # no-op unless CNI_VERSION is set
+if [ -n "${CNI_VERSION:-}" ]; then
+  version_expr="s#(\"cniVersion\"[[:space:]]*:[[:space:]]*)\"[0-9.]+\"#\\1\"$CNI_VERSION\"#"
+fi
 mtu_expr='s#^##'  # no-op unless MTU is set
 if [ -n "${MTU:-}" ]; then
   mtu_expr="s#(\"mtu\"[[:space:]]*:[[:space:]]*)[0-9]+#\\1$MTU#"
@@ -74,9 +101,37 @@ fi
 sed -E \
   -e "s#(\"subnet\"[[:space:]]*:[[:space:]]*)$v4/[0-9]+\"#\\1\"$cidr\"#" \
   -e "s#(\"gateway\"[[:space:]]*:[[:space:]]*)$v4\"#\\1\"$gateway\"#" \
+  -e "s#(\"hairpinMode\"[[:space:]]*:[[:space:]]*)false#\\1true#" \
   -e "$mtu_expr" \
-  "$template" > "$tmp"
+  -e "$version_expr" \
+  "$template" > "$tmp.r"
+EXTRA=$extra awk '
+  { line[NR] = $0 }
+  END {
+    n = NR
+    while (n > 0 && line[n] ~ /^[[:space:]]*$/) n--
+    close_list = n - 1
+    if (line[n] !~ /^[[:space:]]*}[[:space:]]*$/ || line[close_list] !~ /^[[:space:]]*][[:space:]]*$/) {
+      if (ENVIRON["EXTRA"] != "") { print "last two lines are not ] and }" > "/dev/stderr"; exit 1 }
+      close_list = n + 1
+    }
+    for (i = 1; i <= n; i++) {
+      if (i == close_list - 1 && ENVIRON["EXTRA"] != "") {
+        extra = ENVIRON["EXTRA"]
+        sub(/\n$/, "", extra)
+        gsub(/\n/, ",\n", extra)
+        print line[i] ","
+        print extra
+      } else {
+        print line[i]
+      }
+    }
+  }' "$tmp.r" > "$tmp" || die "cannot append plugins to $template: \"plugins\" must be its last key"
+rm -f "$tmp.r"
 grep -Fq "\"$cidr\"" "$tmp" || die "rendering $template did not place $cidr"
+if command -v python3 >/dev/null 2>&1; then  # a syntax check where an interpreter happens to exist
+  python3 -m json.tool "$tmp" >/dev/null || die "rendering $template did not give valid JSON"
+fi
 chmod 0644 "$tmp"
 mv -f "$tmp" "$dir/$name"
 trap - EXIT

@@ -89,6 +89,14 @@ def chain_plugins(request: pytest.FixtureRequest) -> tuple[str, Path]:
 
 
 @pytest.fixture(scope="session")
+def node_bin_dir(e2e_tmp: Path, chain_plugins) -> Path:
+    """A node's /opt/cni/bin (kind's plugins, then the chain's) for runs outside containerd."""
+    dest = e2e_tmp / "node-bin"
+    install_plugins(dest, chain_plugins)
+    return dest
+
+
+@pytest.fixture(scope="session")
 def node_factory(e2e_tmp: Path, busybox_image: Path, chain_plugins) -> Iterator[Callable[..., KindNode]]:
     """``node_factory(pod_cidr=None, namespaces=("default", "k8s.io"))`` starts a node with the chain
     installed, the image imported and (given a pod CIDR) the rendered config; every node is torn down

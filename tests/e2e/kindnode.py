@@ -43,6 +43,10 @@ NODE_PATHS = {
     "var-lib-cni": "/var/lib/cni",
     "run-containerd": "/run/containerd",
 }
+# Mount points this process created on the host, with the number of live nodes using them. Removing
+# a directory that is a mount point in another node's namespace would detach that node's private
+# mount (the kernel allows it across namespaces), so a directory goes only with its last user.
+_MADE_MOUNTPOINTS: dict[Path, int] = {}
 START_TIMEOUT = 30.0
 CTR_TIMEOUT = 60.0
 
@@ -224,15 +228,20 @@ class KindNode:
         return node
 
     def _ensure_mountpoint(self, path: Path) -> None:
-        """Bind mounts need an existing target; create missing ones (removed again by stop())."""
-        missing = []
+        """Bind mounts need an existing target; create missing ones (removed again by the last
+        node's stop())."""
+        top = None
         p = path
         while not p.exists():
-            missing.append(p)
+            top = p
             p = p.parent
-        if missing:
+        if top is not None:
             path.mkdir(parents=True)
-            self.made_dirs.append(missing[-1])
+            _MADE_MOUNTPOINTS[top] = 0
+        for made in _MADE_MOUNTPOINTS:
+            if path == made or made in path.parents:
+                _MADE_MOUNTPOINTS[made] += 1
+                self.made_dirs.append(made)
 
     def _start(self) -> None:
         for key, target in NODE_PATHS.items():
@@ -354,7 +363,11 @@ class KindNode:
             del_netns(self.name)
         if not os.environ.get("PYCNI_KEEP_TMP"):
             shutil.rmtree(self.tmp, ignore_errors=True)
-        for d in reversed(self.made_dirs):
+        for d in self.made_dirs:
+            _MADE_MOUNTPOINTS[d] -= 1
+            if _MADE_MOUNTPOINTS[d] > 0:
+                continue
+            del _MADE_MOUNTPOINTS[d]
             with contextlib.suppress(OSError):
                 # Only the empty directories created as mount points; the mounts were never visible here.
                 for sub in sorted(d.rglob("*"), key=lambda p: len(p.parts), reverse=True):

@@ -17,6 +17,9 @@ KIND_SHIPPED = ("host-local", "loopback", "ptp", "portmap")
 REF_DIR = Path("/usr/lib/cni")
 INSTALL_NETCONF = REPO / "conf" / "install-netconf.sh"
 EXAMPLE = REPO / "conf" / "examples" / "10-pycni-cbr0.conflist"
+# Debian 12's containerd 1.6 and libcni 1.1.2 (ctr, CRI, our cnitool) know spec versions up to 1.0.0;
+# a kind node's containerd 2.x takes the example's 1.1.0 as it is.
+RUNTIME_CNI_VERSION = "1.0.0"
 
 
 def install_plugins(dest: Path, chain: tuple[str, Path]) -> None:
@@ -49,11 +52,12 @@ def render_netconf(pod_cidr: str, conf_dir: Path, env: dict[str, str] | None = N
     if not EXAMPLE.exists() and "PYCNI_NETCONF_TEMPLATE" not in (env or os.environ):
         pytest.skip(f"the example list {EXAMPLE.relative_to(REPO)} is not written yet")
     before = set(conf_dir.iterdir()) if conf_dir.exists() else set()
+    full_env = {**os.environ, "CNI_VERSION": RUNTIME_CNI_VERSION, **(env or {})}
     proc = subprocess.run(["sh", str(INSTALL_NETCONF), pod_cidr, str(conf_dir)], capture_output=True,
-                          text=True, timeout=60, env={**os.environ, **(env or {})})
+                          text=True, timeout=60, env=full_env)
     if proc.returncode != 0:
         raise AssertionError(f"install-netconf.sh {pod_cidr} failed:\n{proc.stdout}\n{proc.stderr}")
-    new = sorted(set(conf_dir.iterdir()) - before)
-    assert len(new) <= 1, f"install-netconf.sh wrote more than one file: {new}"
-    written = new[0] if new else Path(proc.stdout.strip().splitlines()[-1])
+    written = Path(proc.stdout.strip().splitlines()[-1])
+    assert set(conf_dir.iterdir()) - before <= {written}, "install-netconf.sh left other files behind"
+    assert written.parent == conf_dir and written.is_file(), proc.stdout
     return written

@@ -150,12 +150,12 @@ class Cluster:
 
 
 @pytest.fixture
-def make_cluster(netns, cnitool, chain_plugins, state_dir: Path) -> Iterator:
+def make_cluster(netns, cnitool, node_bin_dir: Path, state_dir: Path) -> Iterator:
     """``make_cluster(ip_masq: bool) -> Cluster``: 3 nodes on an underlay, 2 pods each, echo servers
     in every pod and in the external namespace. Namespaces (and so every link, route and rule in
     them) go with the ``netns`` fixture; the servers are killed here."""
     servers: list[subprocess.Popen] = []
-    _mode, cni_path = chain_plugins
+    cni_path = node_bin_dir
 
     def make(ip_masq: bool) -> Cluster:
         underlay = netns("pycni-ul-")
