@@ -24,9 +24,15 @@ from pathlib import Path
 
 from .ping import ping
 from .runtime import Attachment, Runtime
+from .throughput import tcp_rate
 
 REPO = Path(__file__).resolve().parent.parent
 SYSCTLS = ("/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/ipv6/conf/all/forwarding")
+# pod-a carries kubernetes.io/ingress-bandwidth and egress-bandwidth: 10M; containerd passes them
+# to the chain as the bandwidth capability with its burst of 2^32-1 bits.
+SHAPED_RATE = 10_000_000
+SHAPED_CAPS = {"bandwidth": {"ingressRate": SHAPED_RATE, "ingressBurst": 2**32 - 1,
+                             "egressRate": SHAPED_RATE, "egressBurst": 2**32 - 1}}
 
 
 class Interrupted(Exception):
@@ -110,7 +116,8 @@ class Demo:
             cid = secrets.token_hex(32)
             att = Attachment(container_id=cid, netns=f"/var/run/netns/{ns}", ifname="eth0",
                              cni_args=f"IgnoreUnknown=1;K8S_POD_NAMESPACE=demo;K8S_POD_NAME={pod};"
-                                      f"K8S_POD_INFRA_CONTAINER_ID={cid}")
+                                      f"K8S_POD_INFRA_CONTAINER_ID={cid}",
+                             capability_args=SHAPED_CAPS if i == 0 else {})
             self.attached.append((pod, att))
             started = time.monotonic()
             result = self.runtime.add(att)
@@ -138,10 +145,12 @@ class Demo:
             else:
                 ok(f"{src} -> {label} ({dst}): reply in {rtt:.2f} ms")
 
+        self._bandwidth()
+
         step("CHECK: every plugin compares the system with the ADD result")
         for pod, att in self.attached:
             self.runtime.check(att)
-            ok(f"{pod}: loopback and bridge report no drift")
+            ok(f"{pod}: {', '.join(p['type'] for p in self.conflist['plugins'])} report no drift")
 
         step("DEL: every pod, plugins in reverse order")
         for pod, att in list(self.attached):
@@ -149,6 +158,39 @@ class Demo:
             self.attached.remove((pod, att))
             ok(f"{pod}: deleted")
         self._verify_released()
+
+    def _bandwidth(self) -> None:
+        """Measure pod-a's shaped rate both ways, and an unshaped pair for comparison."""
+        if not any(p["type"] == "bandwidth" for p in self.conflist["plugins"]):
+            return
+        shaped, a = self.attached[0]
+        other = self.attached[1][0]
+        step(f"Bandwidth: {shaped} is annotated {SHAPED_RATE / 1e6:g} Mbit/s each way (burst 2^32-1 bits)")
+        devs = [(i["name"], "towards the pod" if i["name"].startswith("veth") else "from the pod")
+                for i in a.result["interfaces"] if i["name"].startswith(("veth", "bwp"))]
+        for dev, what in devs:
+            tc = subprocess.run(["tc", "qdisc", "show", "dev", dev, "root"], capture_output=True, text=True,
+                                check=False)
+            say(f"   {what:<16} {dev}: {tc.stdout.strip() or 'no qdisc'}")
+        addr = {pod: att.result["ips"][0]["address"].split("/")[0] for pod, att in self.attached}
+        netns_of = {pod: att.netns for pod, att in self.attached}
+        runs = [(other, shaped, f"towards {shaped}", True), (shaped, other, f"from {shaped}", True)]
+        if len(self.attached) > 2:
+            runs.append((other, self.attached[2][0], "no limit", False))
+        for src, dst, label, limited in runs:
+            skip, window = ((256 << 10), 1.5) if limited else ((1 << 20), 0.5)
+            try:
+                rate = tcp_rate(netns_of[src], netns_of[dst], addr[dst], skip=skip, window=window)
+            except (OSError, RuntimeError) as e:
+                self.failures += 1
+                bad(f"TCP {src} -> {dst}: {e}")
+                continue
+            text = f"TCP {src} -> {dst} ({label}): {rate / 1e6:.2f} Mbit/s"
+            if limited and abs(rate / SHAPED_RATE - 1) > 0.15:
+                self.failures += 1
+                bad(text + f", expected {SHAPED_RATE / 1e6:g} within 15 %")
+            else:
+                ok(text)
 
     def _verify_released(self) -> None:
         step("Proof nothing is left of the pods")
@@ -165,6 +207,10 @@ class Demo:
         reserved = sorted(n for n in names if n[0].isdigit() or ":" in n)
         (ok if not reserved else bad)(f"IPAM: {len(reserved)} addresses reserved {reserved or ''}")
         self.failures += bool(reserved)
+        ifbs = [x["ifname"] for x in json.loads(ip("-j", "link", "show", "type", "ifb").stdout or "[]")
+                if x["ifname"].startswith("bwp")]
+        (ok if not ifbs else bad)(f"bandwidth: {len(ifbs)} bwp* IFB devices left {ifbs or ''}")
+        self.failures += bool(ifbs)
 
     # ---- cleanup, whatever happened ------------------------------------------------------------
     def cleanup(self) -> None:

@@ -29,6 +29,7 @@ class Attachment:
     netns: str
     ifname: str
     cni_args: str
+    capability_args: dict = field(default_factory=dict)  # e.g. {"bandwidth": {...}}, as CAP_ARGS
     result: dict | None = None
     done: list[str] = field(default_factory=list)  # plugin types whose ADD ran
 
@@ -49,6 +50,9 @@ class Runtime:
         conf = {**plugin, "name": self.conflist["name"], "cniVersion": self.conflist["cniVersion"]}
         if prev is not None:
             conf["prevResult"] = prev
+        caps = {k: v for k, v in att.capability_args.items() if plugin.get("capabilities", {}).get(k)}
+        if caps:  # libcni hands a capability only to the plugins that declare it
+            conf["runtimeConfig"] = caps
         env = {
             "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
             "CNI_COMMAND": verb, "CNI_CONTAINERID": att.container_id, "CNI_NETNS": att.netns,
