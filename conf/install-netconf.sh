@@ -12,6 +12,7 @@
 #     appended when the list has none; PYCNI_PORTMAP=0 leaves portmap out (kind's node image ships
 #     portmap in /opt/cni/bin; pycni does not provide it);
 #   - with $MTU set, every "mtu" becomes $MTU (kindnet uses the node's eth0 MTU);
+#   - with IP_MASQ=true (or false), every "ipMasq" becomes that;
 #   - with $CNI_VERSION set, the list's "cniVersion" becomes it: runtimes built with libcni older
 #     than 1.2 (Debian 12's containerd 1.6) reject spec 1.1.0 results, so use 1.0.0 there.
 # The file goes into DIR (default /etc/cni/net.d) as 00-pycni.conflist (or $PYCNI_NETCONF_NAME):
@@ -94,6 +95,14 @@ version_expr='s#^##'  # no-op unless CNI_VERSION is set
 if [ -n "${CNI_VERSION:-}" ]; then
   version_expr="s#(\"cniVersion\"[[:space:]]*:[[:space:]]*)\"[0-9.]+\"#\\1\"$CNI_VERSION\"#"
 fi
+case ${IP_MASQ:-} in
+  ""|true|false) ;;
+  *) die "IP_MASQ='$IP_MASQ': use true or false" ;;
+esac
+masq_expr='s#^##'  # no-op unless IP_MASQ is set
+if [ -n "${IP_MASQ:-}" ]; then
+  masq_expr="s#(\"ipMasq\"[[:space:]]*:[[:space:]]*)(true|false)#\\1$IP_MASQ#"
+fi
 mtu_expr='s#^##'  # no-op unless MTU is set
 if [ -n "${MTU:-}" ]; then
   mtu_expr="s#(\"mtu\"[[:space:]]*:[[:space:]]*)[0-9]+#\\1$MTU#"
@@ -104,6 +113,7 @@ sed -E \
   -e "s#(\"hairpinMode\"[[:space:]]*:[[:space:]]*)false#\\1true#" \
   -e "$mtu_expr" \
   -e "$version_expr" \
+  -e "$masq_expr" \
   "$template" > "$tmp.r"
 EXTRA=$extra awk '
   { line[NR] = $0 }

@@ -172,13 +172,13 @@ def make_cluster(netns, cnitool, node_bin_dir: Path, state_dir: Path) -> Iterato
                         pod_cidr=list(CLUSTER_CIDR.subnets(new_prefix=24))[i],
                         conf_dir=state_dir / f"node{i}" / "net.d", state=state_dir / f"node{i}")
             _plug(underlay, bridge, ns, node.underlay_ip)
-            conf = render_netconf(str(node.pod_cidr), node.conf_dir)
+            conf = render_netconf(str(node.pod_cidr), node.conf_dir,
+                                  {"IP_MASQ": "true" if ip_masq else "false"})
             data = json.loads(conf.read_text())
-            for plugin in data["plugins"]:
-                if plugin["type"] == "bridge":
-                    plugin["ipMasq"] = ip_masq
-                    # host-local's state under the test's directory, not the host's /var/lib/cni.
-                    plugin["ipam"]["dataDir"] = str(node.state / "ipam")
+            (bridge_conf,) = [p for p in data["plugins"] if p["type"] == "bridge"]
+            assert bridge_conf["ipMasq"] is ip_masq
+            # host-local's state under the test's directory, not the host's /var/lib/cni.
+            bridge_conf["ipam"]["dataDir"] = str(node.state / "ipam")
             conf.write_text(json.dumps(data))
             nodes.append(node)
         network = json.loads(conf.read_text())["name"]
