@@ -78,8 +78,13 @@ def serve(plugin: ModuleType, req: Request, read_stdin: Callable[[], bytes]) -> 
     return answer.to_json(req.version) if isinstance(answer, Result) else None
 
 
-def about(plugin_type: str) -> str:
-    return f"CNI {plugin_type} plugin (pycni), spec versions {', '.join(versions.SUPPORTED)}"
+def about(plugin_type: str, load: Callable[[str], ModuleType]) -> str:
+    """The description printed when started with no CNI_COMMAND (as skel prints its about text)."""
+    try:
+        supported = plugin_versions(load(plugin_type))
+    except Exception:  # the description must print whatever happens
+        supported = versions.SUPPORTED
+    return f"CNI {plugin_type} plugin (pycni), spec versions {', '.join(supported)}"
 
 
 def main(plugin_type: str, load: Callable[[str], ModuleType], env: Mapping[str, str] | None = None) -> int:
@@ -87,7 +92,7 @@ def main(plugin_type: str, load: Callable[[str], ModuleType], env: Mapping[str, 
     env = os.environ if env is None else env
     out: TextIO = sys.stdout
     if not env.get("CNI_COMMAND"):
-        sys.stderr.write(about(plugin_type) + "\n")
+        sys.stderr.write(about(plugin_type, load) + "\n")
         return 0
     sys.stdout = sys.stderr  # anything printed by accident goes to the log, not to the runtime
     req: Request | None = None

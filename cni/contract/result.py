@@ -139,10 +139,9 @@ class Result(Record):
     def _to_020(self, version: str) -> dict[str, Any]:
         out: dict[str, Any] = {"cniVersion": version}
         for family, key in ((4, "ip4"), (6, "ip6")):
-            ips = [ip for ip in self.ips if ip.version == family]
-            if len(ips) > 1:
-                raise CNIError(INCOMPATIBLE_VERSION,
-                               f"CNI version {version} does not support more than 1 address per family")
+            # As libcni converts: the first address of each family is kept. IPAM refuses to hand
+            # out a second one per family to a 0.1.0/0.2.0 config in the first place.
+            ips = [ip for ip in self.ips if ip.version == family][:1]
             if not ips:
                 continue
             entry: dict[str, Any] = {"ip": str(ips[0].address)}

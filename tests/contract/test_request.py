@@ -530,10 +530,11 @@ def run_main(plugin, env: dict[str, str], stdin: bytes, capsys, monkeypatch) -> 
 
 
 def test_main_without_command_describes_itself_on_stderr(capsys, monkeypatch):
-    rc, out, err = run_main(FakePlugin(), {}, b"", capsys, monkeypatch)
+    rc, out, err = run_main(FakePlugin(VERSIONS=("0.4.0", "1.0.0")), {}, b"", capsys, monkeypatch)
     assert rc == 0
     assert out == ""
     assert "fake" in err and err.count("\n") == 1
+    assert err.rstrip().endswith("spec versions 0.4.0, 1.0.0")  # the plugin's own list
 
 
 def test_main_prints_one_json_object_on_success(capsys, monkeypatch):

@@ -100,13 +100,15 @@ def test_printed_result_is_json_serialisable(version):
 
 @pytest.mark.parametrize("version", LEGACY_02)
 @pytest.mark.parametrize("second", ["10.1.0.6/24", "2001:db8::6/64"])
-def test_02x_refuses_two_addresses_of_one_family(version, second):
+def test_02x_keeps_the_first_address_of_each_family(version, second):
+    """As libcni converts down: a second address of a family is dropped, the first one printed."""
     result = rich()
+    first = {ip.version: str(ip.address) for ip in reversed(result.ips)}
     result.ips.append(IPConfig(ipaddress.ip_interface(second)))
-    with pytest.raises(CNIError) as exc:
-        result.to_json(version)
-    assert exc.value.code == INCOMPATIBLE_VERSION
-    assert f"CNI version {version} does not support more than 1 address per family" in exc.value.msg
+    out = result.to_json(version)
+    assert out["ip4"]["ip"] == first[4]
+    assert out["ip6"]["ip"] == first[6]
+    assert second not in json.dumps(out)
 
 
 @pytest.mark.parametrize("version", LEGACY_02)
