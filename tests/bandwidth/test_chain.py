@@ -103,6 +103,7 @@ def test_static_both_directions(chain, version):
     info, vinfo = link(ifb, chain.host.name), link(veth, chain.host.name)
     assert info["linkinfo"]["info_kind"] == "ifb"
     assert "UP" in info["flags"] and info["mtu"] == vinfo["mtu"]
+    assert info["txqlen"] == max(vinfo["txqlen"], 1000)
     assert result["interfaces"][-1] == {"name": ifb, "mac": info["address"]}
     assert len(result["interfaces"]) == 3 and result["cniVersion"] == version
     assert [q["kind"] for q in tc_json("qdisc", "show", "dev", veth, "ingress", netns=chain.host.name)] == [
