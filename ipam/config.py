@@ -260,8 +260,8 @@ def _canonical_range(raw: _RawRange) -> Range:
 
     start = raw.start
     if start is not None:
-        # Go compares a written IPv6 start with the written end before the end is checked.
-        backwards = (raw.end is not None and version == 6 and raw.end.version == 6 and start > raw.end)
+        # The reference compares the start with a given end before it checks the end.
+        backwards = raw.end is not None and raw.end.version == start.version and start > raw.end
         if start.version != version or start not in network or backwards:
             raise _Invalid(f"RangeStart {ip_name(start)} not in network {network}")
     else:

@@ -21,6 +21,7 @@ from .bridge_config import BridgeConf
 from .bridge_gateways import first_gateways
 
 LOCK_DIR = "/run/pycni"
+LOCK_FILE = f"{LOCK_DIR}/bridge.lock"  # one for all bridges: the sections it guards last milliseconds
 VETH_ATTEMPTS = 10
 PORT_UP_WAITS = (0, 0.05, 0.5, 1.0, 1.0)  # seconds, the reference's schedule
 SETTLE_SECONDS = 5.0
@@ -32,10 +33,10 @@ def fail(msg: str, err: BaseException | str = "") -> CNIError:
 
 @contextmanager
 def bridge_lock(name: str) -> Iterator[None]:
-    """Serialise bridge setup per bridge name across concurrent plugin calls (flock in /run)."""
+    """Serialise bridge setup (of `name`) across concurrent plugin calls (flock in /run)."""
     try:
         os.makedirs(LOCK_DIR, mode=0o755, exist_ok=True)
-        fd = os.open(f"{LOCK_DIR}/bridge-{name}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fd = os.open(LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     except OSError:
         yield  # no writable /run: EEXIST tolerance alone keeps concurrent setup correct
         return

@@ -126,7 +126,7 @@ def test_start_and_end_inside_subnet():
     fails({"subnet": "10.1.2.0/24", "rangeStart": "fd00::1"},
           "invalid range set 0: RangeStart fd00::1 not in network 10.1.2.0/24")
     fails({"subnet": "10.1.2.0/24", "rangeStart": "10.1.2.9", "rangeEnd": "10.1.2.8"},
-          "invalid range set 0: RangeEnd 10.1.2.8 not in network 10.1.2.0/24")
+          "invalid range set 0: RangeStart 10.1.2.9 not in network 10.1.2.0/24")
     fails({"subnet": "fd00::/64", "rangeStart": "fd00::9", "rangeEnd": "fd00::8"},
           "invalid range set 0: RangeStart fd00::9 not in network fd00::/64")
 

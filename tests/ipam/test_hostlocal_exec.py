@@ -284,3 +284,99 @@ def test_adds_killed_at_random_moments(run_plugin, ours, data):
     # The directory stays usable: a new ADD gets addresses nobody holds.
     fresh = addresses(run_plugin(ours, "ADD", conf, container_id="after"))
     assert not {a.split("/")[0] for a in fresh} & set(handed_out)
+
+
+# ---- the same calls to both implementations give the same answers and the same files ----------------
+def _normal(outcome) -> tuple:
+    """What must match: success and result, or the error message (codes differ: the reference says 999)."""
+    if outcome.rc == 0:
+        result = dict(outcome.json or {})
+        if result.get("dns") == {}:
+            del result["dns"]   # the reference prints an empty dns in 1.0.0 results
+        return ("ok", result)
+    return ("error", outcome.msg)
+
+
+R = [[{"subnet": "10.1.2.0/24"}], [{"subnet": "2001:db8:1::/64"}]]
+IP_RANGES = {"runtimeConfig": {"ipRanges": [[{"subnet": "10.7.0.0/24"}]]}}
+TWO_RANGES = [[{"subnet": "10.1.2.0/24", "rangeStart": "10.1.2.2", "rangeEnd": "10.1.2.3"},
+               {"subnet": "10.1.9.0/24", "rangeStart": "10.1.9.8", "rangeEnd": "10.1.9.9"}]]
+# name: (ipam keys, steps); a step is (command, container ID[, ifname[, CNI_ARGS[, more config]]]).
+SCENARIOS = {
+    "exhaust-release-wrap": (
+        {"subnet": "10.1.2.0/29"},
+        [("ADD", c) for c in "abcdef"]
+        + [("DEL", "b"), ("ADD", "g"), ("ADD", "h"), ("DEL", "zz"), ("DEL", "a"), ("ADD", "i")]),
+    "dual-duplicate-second-if": (
+        {"ranges": R},
+        [("ADD", "a"), ("ADD", "a"), ("ADD", "a", "net1"), ("CHECK", "a", "net1"), ("DEL", "a"),
+         ("CHECK", "a"), ("CHECK", "a", "net1"), ("DEL", "a", "net1")]),
+    "multi-range-set": (
+        {"ranges": TWO_RANGES},
+        [("ADD", c) for c in "abcde"] + [("DEL", "b"), ("DEL", "c"), ("ADD", "f"), ("ADD", "g")]),
+    "requested": (
+        {"ranges": R},
+        [("ADD", "a", "eth0", "IP=10.1.2.40"), ("ADD", "b", "eth0", "IP=10.1.2.40"),
+         ("ADD", "c", "eth0", "IP=10.1.2.1"), ("ADD", "d", "eth0", "IP=10.1.9.9"),
+         ("ADD", "e", "eth0", "IP=2001:db8:1::77/64"), ("ADD", "f"),
+         ("ADD", "g", "eth0", "", {"args": {"cni": {"ips": ["10.1.2.90", "2001:db8:1::90"]}}}),
+         ("ADD", "h", "eth0", "", {"runtimeConfig": {"ips": ["10.1.2.91"]}}),
+         ("ADD", "j", "eth0", "", {"runtimeConfig": {"ips": ["10.1.9.1"]}}),
+         ("ADD", "i", "eth0", "IP=10.1.2.7,10.1.2.8")]),
+    "runtime-ip-ranges": (
+        {"subnet": "10.1.2.0/24"},
+        [("ADD", "a", "eth0", "", IP_RANGES), ("ADD", "b"), ("ADD", "c", "eth0", "", IP_RANGES)]),
+    "gateways": (
+        {"ranges": [[{"subnet": "10.1.2.0/29", "gateway": "10.1.2.3"}],
+                    [{"subnet": "2001:db8:1::/126", "gateway": "2001:db8:1::3"}]]},
+        [("ADD", c) for c in "abcd"]),
+    "v6-end": (
+        {"ranges": [[{"subnet": "2001:db8:1::/120", "rangeStart": "2001:db8:1::fe"}]]},
+        [("ADD", c) for c in "abc"]),
+    "routes-and-dns": (
+        {"subnet": "10.1.2.0/24", "resolvConf": "/etc/resolv.conf",
+         "routes": [{"dst": "0.0.0.0/0"}, {"dst": "192.168.0.0/16", "gw": "10.1.2.254"}]},
+        [("ADD", "a")]),
+}
+INVALID = [
+    {"subnet": "10.1.2.1/24"}, {"subnet": "10.1.2.0/31"}, {"subnet": "2001:db8::/127"}, {"subnet": "bad"},
+    {"subnet": "10.1.2.0/24", "rangeStart": "10.1.3.1"}, {"subnet": "10.1.2.0/24", "rangeEnd": "10.1.3.1"},
+    {"subnet": "10.1.2.0/24", "rangeStart": "10.1.2.9", "rangeEnd": "10.1.2.8"},
+    {"subnet": "10.1.2.0/24", "gateway": "nope"}, {"ranges": [[]]}, {"ranges": []}, {},
+    {"ranges": [[{"subnet": "10.1.2.0/24"}, {"subnet": "2001:db8::/64"}]]},
+    {"ranges": [[{"subnet": "10.1.2.0/24"}, {"subnet": "10.1.2.128/25"}]]},
+    {"ranges": [[{"subnet": "10.1.2.0/24"}], [{"subnet": "10.1.0.0/16"}]]},
+    {"ranges": [[{"subnet": "::ffff:10.1.2.0/120"}]]},
+]
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_same_answers_and_files_as_the_reference(run_plugin, ours, ref, state_dir, scenario):
+    ipam, steps = SCENARIOS[scenario]
+    seen = {}
+    for label, plugin in (("ours", ours), ("ref", ref)):
+        data = state_dir / label
+        base = netconf(data, REF_VERSION, **ipam)
+        answers = []
+        for step in steps:
+            command, cid, ifname, cni_args, extra = (*step, *("eth0", "", {})[len(step) - 2:])
+            out = run_plugin(plugin, command, {**base, **extra}, container_id=cid, ifname=ifname,
+                             cni_args=cni_args)
+            answers.append((command, cid, _normal(out)))
+        seen[label] = (answers, files(data))
+    assert seen["ours"][0] == seen["ref"][0]
+    assert seen["ours"][1] == seen["ref"][1]
+
+
+def test_same_config_errors_as_the_reference(run_plugin, ours, ref, state_dir):
+    for ipam in INVALID:
+        for version in (REF_VERSION, "0.2.0"):
+            conf = netconf(state_dir / "d", version, **ipam)
+            theirs = run_plugin(ref, "ADD", conf).expect_error()
+            mine = run_plugin(ours, "ADD", conf).expect_error(7)
+            assert (ipam, mine.msg) == (ipam, theirs.msg)
+    two_v4 = [[{"subnet": "10.1.2.0/24"}], [{"subnet": "10.1.3.0/24"}]]
+    conf = netconf(state_dir / "d", "0.2.0", ranges=two_v4)
+    mine, theirs = run_plugin(ours, "ADD", conf).expect_error(7), run_plugin(ref, "ADD", conf).expect_error()
+    assert mine.msg == theirs.msg
+    assert not (state_dir / "d").exists()
