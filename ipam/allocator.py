@@ -12,11 +12,15 @@ range's gateway, and stops when it comes back to where it started.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-
 from cni.contract.errors import INTERNAL, CNIError
 
-from .config import IPAddress, Range, RangeSet, ip_name, range_for, range_set_str
+from .config import ip_name, range_for, range_set_str
+
+TYPE_CHECKING = False  # typing costs milliseconds to import; annotations are strings here
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
+    from .config import IPAddress, Range, RangeSet
 
 
 def candidates(rs: RangeSet, last_reserved: IPAddress | None) -> Iterator[tuple[IPAddress, Range]]:

@@ -11,11 +11,14 @@ Errors are `CNIError`s with the reference's wording (code 7 for an invalid confi
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Iterable
-from typing import Any
 
 from cni.contract.errors import INVALID_CONFIG, CNIError
 from cni.contract.result import DNS, Route
+
+TYPE_CHECKING = False  # typing costs milliseconds to import; annotations are strings here
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+    from typing import Any
 
 DEFAULT_DATA_DIR = "/var/lib/cni/networks"
 

@@ -13,12 +13,17 @@ import ipaddress
 import os
 
 from cni.contract.errors import INTERNAL, IO_FAILURE, NOT_AVAILABLE, CNIError
-from cni.contract.request import Request
 from cni.contract.result import DNS, IPConfig, Result
 
 from . import allocator, config
-from .config import IPAddress, ip_name, parse_ip
+from .config import ip_name, parse_ip
 from .store import Store
+
+TYPE_CHECKING = False  # typing costs milliseconds to import; annotations are strings here
+if TYPE_CHECKING:
+    from cni.contract.request import Request
+
+    from .config import IPAddress
 
 TYPE = "host-local"
 SCHEMA = "host-local"
