@@ -28,12 +28,6 @@ from nodesetup import OUR_TYPES, REF_DIR, install_plugins, render_netconf
 from ociimage import IMAGE_NAME, build_busybox_image
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if "/e2e/" in str(item.fspath):
-            item.add_marker(pytest.mark.root)
-
-
 @pytest.fixture(scope="session")
 def e2e_tmp() -> Iterator[Path]:
     path = Path(tempfile.mkdtemp(prefix="pycni-e2e-"))

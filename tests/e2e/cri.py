@@ -79,9 +79,13 @@ class CriClient:
         return {c.type: c for c in resp.status.conditions}
 
     def run_pod(self, name: str, *, namespace: str = "default", annotations: dict[str, str] | None = None,
-                labels: dict[str, str] | None = None, log_dir: str = "") -> str:
-        """``RunPodSandbox`` as the kubelet sends it (metadata, hostname, annotations); the sandbox id."""
+                labels: dict[str, str] | None = None, log_dir: str = "",
+                host_ports: dict[int, int] | None = None) -> str:
+        """``RunPodSandbox`` as the kubelet sends it (metadata, hostname, annotations, TCP hostPorts
+        as {container port: host port}); the sandbox id."""
         pb2 = self.pb2
+        ports = [pb2.PortMapping(protocol=pb2.TCP, container_port=c, host_port=h)
+                 for c, h in (host_ports or {}).items()]
         config = pb2.PodSandboxConfig(
             metadata=pb2.PodSandboxMetadata(name=name, uid=str(uuid.uuid4()), namespace=namespace,
                                             attempt=0),
@@ -89,6 +93,7 @@ class CriClient:
             log_directory=log_dir,
             labels=labels or {},
             annotations=annotations or {},
+            port_mappings=ports,
         )
         resp = self.stub.RunPodSandbox(pb2.RunPodSandboxRequest(config=config), timeout=RPC_TIMEOUT)
         return resp.pod_sandbox_id

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -53,8 +55,8 @@ def pods(node: KindNode, cri_factory) -> Iterator:
     cri = cri_factory(node)
     made: list[str] = []
 
-    def run(annotations: dict[str, str] | None = None) -> str:
-        sid = cri.run_pod(unique_name("pod-", 8), annotations=annotations)
+    def run(annotations: dict[str, str] | None = None, host_ports: dict[int, int] | None = None) -> str:
+        sid = cri.run_pod(unique_name("pod-", 8), annotations=annotations, host_ports=host_ports)
         made.append(sid)
         return sid
 
@@ -146,3 +148,38 @@ def test_pods_reach_each_other(node: KindNode, network: str, pods) -> None:
     assert sorted([a.ip, b.ip]) == reservations(node, network)
     assert_reaches(f"/proc/{a.pid}/ns/net", b.ip, "pod a -> pod b")
     assert_reaches(f"/proc/{b.pid}/ns/net", a.ip, "pod b -> pod a")
+
+
+ECHO_SERVER = """
+import socket
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", 8080))
+s.listen(8)
+print("ready", flush=True)
+while True:
+    c, peer = s.accept()
+    with c:
+        c.sendall(b"pod:" + peer[0].encode())
+"""
+
+
+def test_host_port_reaches_the_pod(node: KindNode, network: str, pods) -> None:
+    """hostPort: containerd passes portMappings; `portmap` (kind's) works on our chain's result."""
+    cri: CriClient = pods.cri
+    sb = cri.sandbox(pods(host_ports={8080: 30080}))
+    node_ip = "192.0.2.10"  # a node address outside the pod network, like a kind node's eth0 address
+    node.run("ip", "addr", "replace", f"{node_ip}/32", "dev", "lo")
+    server = subprocess.Popen(["nsenter", f"--net=/proc/{sb.pid}/ns/net", "--", sys.executable, "-I", "-c",
+                               ECHO_SERVER], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+        client = ("import socket\n"
+                  f"c = socket.create_connection(('{node_ip}', 30080), timeout=5)\n"
+                  "print(c.recv(64).decode())")
+        # From the node to its own address: portmap's DNAT in the node's OUTPUT path sends it to the pod.
+        out = node.run(sys.executable, "-I", "-c", client, timeout=30)
+        assert out.stdout.strip() == f"pod:{node_ip}", out.stdout
+    finally:
+        server.kill()
+        server.wait(timeout=10)
