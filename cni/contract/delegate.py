@@ -11,6 +11,8 @@ import json
 import os
 import sys
 
+from cni.childenv import child_env
+
 from .errors import INTERNAL, INVALID_CONFIG, CNIError
 from .request import Request, parse_env
 from .result import Result
@@ -51,7 +53,8 @@ def run(plugin_type: str, req: Request, command: str) -> Result | None:
         return _in_process(plugin_type, env, req)
     import subprocess  # only for a foreign delegate: our own runs in-process
 
-    proc = subprocess.run([executable], input=req.stdin, env=env, stdout=subprocess.PIPE, check=False)
+    proc = subprocess.run([executable], input=req.stdin, env=child_env(env), stdout=subprocess.PIPE,
+                          check=False)
     output = proc.stdout.strip()
     if proc.returncode != 0:
         raise _delegate_error(plugin_type, output)

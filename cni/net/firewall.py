@@ -25,6 +25,8 @@ import ipaddress
 import json
 import os
 
+from cni.childenv import child_env
+
 MAX_CHAIN = 28
 NFT_COMMENT_MAX = 128
 MASQ_TABLE = "cni_plugins_masquerade"
@@ -99,7 +101,8 @@ def _run(argv: list[str], stdin: str | None = None, what: str = "") -> str:
     path = _which(argv[0])
     if path is None:
         raise FirewallError(f"{what or argv[0]}: {argv[0]} is not installed")
-    proc = subprocess.run([path, *argv[1:]], input=stdin, capture_output=True, text=True, check=False)
+    proc = subprocess.run([path, *argv[1:]], input=stdin, capture_output=True, text=True, check=False,
+                          env=child_env())
     if proc.returncode != 0:
         err = proc.stderr.strip().replace("\n", "; ")
         raise FirewallError(f"{what or argv[0]}: {argv[0]} exited {proc.returncode}: {err}")
@@ -313,7 +316,7 @@ def _nft_rules(family: str, table: str, chain: str) -> list[dict] | None:
     if path is None:
         return None
     proc = subprocess.run([path, "-j", "list", "chain", family, table, chain],
-                          capture_output=True, text=True, check=False)
+                          capture_output=True, text=True, check=False, env=child_env())
     if proc.returncode != 0:
         if "No such file or directory" in proc.stderr or "does not exist" in proc.stderr:
             return None
@@ -459,7 +462,7 @@ def teardown_spoofcheck(container_id: str, ifname: str) -> None:
     if path is None:
         return
     proc = subprocess.run([path, "-j", "list", "table", "bridge", SPOOF_TABLE],
-                          capture_output=True, text=True, check=False)
+                          capture_output=True, text=True, check=False, env=child_env())
     if proc.returncode != 0:
         if "No such file or directory" in proc.stderr:
             return
