@@ -46,6 +46,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="run the plugins in place instead of from a private copy")
     p.add_argument("--readme", action="store_true",
                    help=f"also put the tables into README.md between {README_BEGIN} and {README_END}")
+    p.add_argument("--publish", action="store_true",
+                   help="only copy the last full run's tables (<out>/latest.md) into README.md, then stop")
     a = p.parse_args(argv)
     quick = a.quick
     a.iterations = a.iterations if a.iterations is not None else (5 if quick else 200)
@@ -90,11 +92,12 @@ def run(args: argparse.Namespace, host: Host) -> dict[str, Any]:
     bench.results["floor"].update(floor_info)
     phase("memory", bench.memory, args.memory_cycles, floors)
     phase("concurrency", bench.concurrency, args.levels, args.concurrent_samples)
-    phase("fill", bench.fill, args.fill)
+    phase("fill", bench.fill, args.fill, floors.get("empty bundle"))
     log("phases (s): " + ", ".join(f"{k} {v}" for k, v in phases.items()))
 
     res = bench.results
     res["machine"] = machine
+    res["run_id"] = host.run_id
     res["phases"] = phases
     res["loadavg_end"] = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     res["config"] = {"quick": args.quick, "iterations": args.iterations, "warmup": args.warmup,
@@ -146,6 +149,12 @@ def _interrupt(signum: int, frame: Any) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.publish:
+        text = (Path(args.out) / "latest.md").read_text()
+        if not update_readme(text):
+            log(f"README.md has no {README_BEGIN} ... {README_END} section")
+            return 2
+        return 0
     if os.geteuid() != 0:
         print("the bench needs root (network namespaces, links): sudo python3 -m bench", file=sys.stderr)
         return 2

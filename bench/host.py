@@ -1,8 +1,9 @@
 """Everything the bench creates on the host, and the one place that removes it again.
 
-The machine is shared: every name is unique to this run (``pcbench-<hex>`` namespaces, ``pcbb<hex>``
-bridges, subnets of the benchmarking range 198.18.0.0/15 that no route on the host overlaps), and
-cleanup deletes exactly what this run registered, never anything matched by a pattern.
+The machine is shared: every name is unique to this run (``pcbench-<run>-<hex>`` namespaces,
+``pcbb<run><hex>`` bridges, subnets of the benchmarking range 198.18.0.0/15 that no route on the
+host overlaps), and cleanup deletes exactly what this run registered, never anything matched by a
+pattern.
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ class Host:
         return prefix + secrets.token_hex(width // 2)
 
     def bridge_name(self) -> str:
-        name = self.name("pcbb")
+        """``pcbb``, this run's id and random hex (14 characters, under IFNAMSIZ)."""
+        name = self.name(f"pcbb{self.run_id}", 4)
         self.links.add(name)
         return name
 
@@ -88,7 +90,7 @@ class Host:
     # ------------------------------------------------------------------ namespaces
     def add_netns(self, count: int) -> list[str]:
         """Create ``count`` namespaces in one ``ip -batch`` and return their paths."""
-        names = [self.name("pcbench-", 12) for _ in range(count)]
+        names = [self.name(f"pcbench-{self.run_id}-", 8) for _ in range(count)]
         self.netns.update(names)
         ip("-batch", "-", stdin="".join(f"netns add {n}\n" for n in names))
         return [f"{NETNS_DIR}/{n}" for n in names]

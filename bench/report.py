@@ -242,10 +242,12 @@ def markdown(res: dict[str, Any]) -> str:
         add("")
         add(f"| side | verb | first {k} | last {k} | last/first |")
         add("| --- | --- | ---: | ---: | ---: |")
-        for side, verbs in fill["sides"].items():
-            for verb, xs in verbs.items():
-                a, b = _median_of(xs[:k]), _median_of(xs[-k:])
-                add(f"| {side} | {verb} | {ms(a)} | {ms(b)} | {ratio(b, a)} |")
+        rows = [(side, verb, xs) for side, verbs in fill["sides"].items() for verb, xs in verbs.items()]
+        rows += [("empty bundle (the machine's drift)", verb, xs)
+                 for verb, xs in (fill.get("floor") or {}).items() if any(x is not None for x in xs)]
+        for side, verb, xs in rows:
+            a, b = _median_of(xs[:k]), _median_of(xs[-k:])
+            add(f"| {side} | {verb} | {ms(a)} | {ms(b)} | {ratio(b, a)} |")
         add("")
 
     mem = res.get("memory", {})
@@ -291,18 +293,20 @@ def plot(res: dict[str, Any], path: Path) -> bool:
     fig, axes = plt.subplots(2, 1, figsize=(9, 6.5), sharex=True)
     colors = {"ours": "tab:blue", "ref": "tab:orange"}
     labels = {"ours": "pycni", "ref": "reference (Go)"}
-    floor = quantile(res.get("floor", {}).get("samples", {}).get("empty bundle", []), 0.5)
+    k = 9
     for ax, verb in zip(axes, ("ADD", "DEL"), strict=True):
-        for side, verbs in fill["sides"].items():
-            xs = [i for i, v in enumerate(verbs[verb]) if v is not None]
-            ys = [verbs[verb][i] * 1000 for i in xs]
-            ax.plot(xs, ys, ".", markersize=3, color=colors[side], alpha=0.5)
-            k = 9
+        series = [(labels[side], colors[side], verbs[verb], True) for side, verbs in fill["sides"].items()]
+        floor = (fill.get("floor") or {}).get(verb) or []
+        if any(x is not None for x in floor):
+            series.append(("our empty-program floor", "gray", floor, False))
+        for label, color, values, dots in series:
+            xs = [i for i, v in enumerate(values) if v is not None]
+            ys = [values[i] * 1000 for i in xs]
+            if dots:
+                ax.plot(xs, ys, ".", markersize=3, color=color, alpha=0.5)
             smooth = [statistics.median(ys[max(0, j - k // 2): j + k // 2 + 1]) for j in range(len(ys))]
-            ax.plot(xs, smooth, "-", color=colors[side], label=f"{labels[side]} (running median of {k})")
-        if floor == floor:
-            ax.axhline(floor * 1000, color="gray", linestyle="--", linewidth=1,
-                       label="our empty-program floor")
+            ax.plot(xs, smooth, "-" if dots else "--", color=color, linewidth=1.5 if dots else 1,
+                    label=f"{label} (running median of {k})")
         ax.set_ylabel(f"{verb} latency (ms)")
         ax.set_ylim(bottom=0)
         ax.grid(True, alpha=0.3)

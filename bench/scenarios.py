@@ -297,8 +297,12 @@ class Bench:
             else:
                 into["failures"] += 1
 
-    def fill(self, pods: int) -> None:
-        """Fill a /24 one pod at a time, then empty it: the cost of pod i must not grow with i."""
+    def fill(self, pods: int, floor: list[str] | None = None) -> None:
+        """Fill a /24 one pod at a time, then empty it: the cost of pod i must not grow with i.
+
+        ``floor`` (the empty bundle) runs once per pod index too: the machine's own drift over the
+        run, which a shared machine has, shows there and not as a slope of the plugins.
+        """
         chain = BRIDGE
         sides = [s for s in SIDES if self.usable(s, chain)]
         if not sides or pods <= 0:
@@ -307,6 +311,13 @@ class Bench:
         lists = {s: self.netlist(chain, s) for s in sides}
         paths = {s: self.host.add_netns(pods) for s in sides}
         res: dict[str, Any] = {s: {"ADD": [None] * pods, "DEL": [None] * pods} for s in sides}
+        drift: dict[str, list[float | None]] = {"ADD": [None] * pods, "DEL": [None] * pods}
+
+        def tick(verb: str, i: int) -> None:
+            if floor:
+                ex = spawn.run(floor[0], FLOOR_ENV, b"{}", argv=floor)
+                drift[verb][i] = ex.seconds if ex.rc == 0 else None
+
         added: dict[str, list[tuple[Pod, ChainRun]]] = {s: [] for s in sides}
         for i in range(pods):
             for side in order(i):
@@ -318,6 +329,7 @@ class Bench:
                 added[side].append((pod, run))
                 if run.ok:
                     res[side]["ADD"][i] = run.seconds
+            tick("ADD", i)
         for i in range(pods):
             for side in order(i):
                 if side not in sides:
@@ -327,9 +339,10 @@ class Bench:
                 self.rec.note(side, "empty", run)
                 if run.ok:
                     res[side]["DEL"][i] = run.seconds
+            tick("DEL", i)
         for s in sides:
             self.host.del_netns(paths[s])
-        self.results["fill"] = {"chain": chain, "pods": pods, "sides": res}
+        self.results["fill"] = {"chain": chain, "pods": pods, "sides": res, "floor": drift}
 
 
 def chain_types(chain: str) -> tuple[str, ...]:

@@ -19,17 +19,16 @@ NETNS_DIR = Path("/var/run/netns")
 TIMEOUT = 300
 
 
-def _ours() -> set[str]:
-    """Namespaces and links with the bench's prefixes currently on the host."""
-    names = {f"netns {p.name}" for p in NETNS_DIR.glob("pcbench-*")} if NETNS_DIR.is_dir() else set()
-    names |= {f"link {p.name}" for p in Path("/sys/class/net").glob("pcbb*")}
-    names |= {f"dir {p}" for p in Path(os.environ.get("TMPDIR", "/tmp")).glob("pycni-benchrun-*")}
+def _left_by(run_id: str) -> list[str]:
+    """Namespaces, links and the work directory of bench run ``run_id`` still on the host."""
+    names = [f"netns {p.name}" for p in NETNS_DIR.glob(f"pcbench-{run_id}-*")] if NETNS_DIR.is_dir() else []
+    names += [f"link {p.name}" for p in Path("/sys/class/net").glob(f"pcbb{run_id}*")]
+    names += [f"dir {p}" for p in Path(os.environ.get("TMPDIR", "/tmp")).glob(f"pycni-benchrun-{run_id}-*")]
     return names
 
 
 @pytest.mark.root
 def test_quick_run_produces_tables_and_plot(bin_dir: Path, ref_bin_dir: Path, tmp_path: Path) -> None:
-    before = _ours()
     out = tmp_path / "results"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CNI_")}
     proc = subprocess.run(
@@ -62,4 +61,4 @@ def test_quick_run_produces_tables_and_plot(bin_dir: Path, ref_bin_dir: Path, tm
     assert "| `bridge+host-local` | ADD |" in md
     assert (out / "quick-fill.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
-    assert _ours() - before == set(), "the bench left namespaces, bridges or its work directory behind"
+    assert _left_by(res["run_id"]) == [], "the bench left these behind"
