@@ -36,7 +36,7 @@ TMP_PREFIX = ".tmp-"
 SEPARATOR = b"\r\n"
 
 DIR_MODE = 0o755
-FILE_MODE = 0o600
+FILE_MODE = 0o644  # as the reference creates them: 0644 less the umask
 LOCK_MODE = 0o750
 _READ_LIMIT = 65536
 
@@ -170,7 +170,6 @@ class Store:
             except FileExistsError:
                 continue
         try:
-            os.fchmod(fd, FILE_MODE)
             view = memoryview(content)
             while view:
                 view = view[os.write(fd, view):]
@@ -194,7 +193,6 @@ class Store:
         except FileExistsError:
             return False
         try:
-            os.fchmod(fd, FILE_MODE)
             os.write(fd, content)
         except BaseException:
             os.close(fd)

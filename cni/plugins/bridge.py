@@ -67,6 +67,8 @@ class _Undo:
 
 def add(req: Request) -> Result:
     conf = bridge_config.load(req.config, req.args)
+    if conf.layer3:
+        delegate.find(conf.ipam_type, req.path)  # a missing IPAM plugin fails before anything is made
     undo = _Undo()
     with Handle() as host, netns.open_handle(req.netns) as cont:
         try:

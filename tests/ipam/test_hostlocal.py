@@ -17,6 +17,15 @@ from cni.contract.errors import INVALID_CONFIG, NOT_AVAILABLE, CNIError
 from ipam import hostlocal
 
 
+def _umask() -> int:
+    old = os.umask(0)
+    os.umask(old)
+    return old
+
+
+FILE = 0o644 & ~_umask()  # reservation files: the reference's 0644 less the umask
+
+
 @pytest.fixture(autouse=True)
 def umask_022():
     old = os.umask(0o022)
@@ -81,7 +90,7 @@ def test_add_dual_stack_result_and_files(data: Path):
     net = data / "net1"
     assert stat.S_IMODE(net.stat().st_mode) == 0o755
     assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in net.iterdir()} == {
-        "10.1.2.2": 0o600, "2001:db8:1::2": 0o600, "last_reserved_ip.0": 0o600, "last_reserved_ip.1": 0o600,
+        "10.1.2.2": FILE, "2001:db8:1::2": FILE, "last_reserved_ip.0": FILE, "last_reserved_ip.1": FILE,
         "lock": 0o750}
 
 

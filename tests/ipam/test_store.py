@@ -14,6 +14,15 @@ from ipam import store as store_mod
 from ipam.store import Store
 
 
+def _umask() -> int:
+    old = os.umask(0)
+    os.umask(old)
+    return old
+
+
+FILE = 0o644 & ~_umask()  # reservation files: the reference's 0644 less the umask
+
+
 @pytest.fixture(autouse=True)
 def umask_022():
     old = os.umask(0o022)
@@ -56,7 +65,7 @@ def test_layout_modes_and_exact_bytes(data_dir: Path):
     assert mode(net) == 0o755
     assert mode(net / "lock") == 0o750
     for name in ("10.1.2.2", "2001:db8::2", "last_reserved_ip.0", "last_reserved_ip.1"):
-        assert mode(net / name) == 0o600, name
+        assert mode(net / name) == FILE, name
         assert os.lstat(net / name).st_nlink == 1, name
 
 
@@ -231,7 +240,7 @@ def test_without_hard_links_it_falls_back_to_exclusive_create(data_dir: Path, mo
         assert take(st, ["10.0.0.2"], "a") == "10.0.0.2"
         assert take(st, ["10.0.0.2", "10.0.0.3"], "b") == "10.0.0.3"
     assert files(data_dir / "n") == {"10.0.0.2": b"a\r\neth0", "10.0.0.3": b"b\r\neth0", "lock": b""}
-    assert mode(data_dir / "n" / "10.0.0.3") == 0o600
+    assert mode(data_dir / "n" / "10.0.0.3") == FILE
 
 
 def test_lock_is_exclusive_across_processes(data_dir: Path):
