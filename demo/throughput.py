@@ -2,6 +2,8 @@
 
 One thread sends as fast as it can; the caller receives, ignores the first `skip` bytes (a
 token bucket's worth may pass at line rate) and counts the bytes of the next `window` seconds.
+The demo shows a shaped pod's rate with it, and the bandwidth tests hold shaping to the
+configured rate with the same probe.
 """
 
 from __future__ import annotations

@@ -13,8 +13,7 @@ import time
 import pytest
 
 from cni.plugins import shaping
-
-from .traffic import measure
+from demo.throughput import tcp_rate as measure
 
 pytestmark = pytest.mark.root
 
