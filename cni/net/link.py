@@ -11,8 +11,8 @@ import ipaddress
 import struct
 
 from cni.net import netlink as nl
-from cni.net._record import Record
 from cni.net.netlink import Handle
+from cni.record import Record
 
 AF_UNSPEC = 0
 AF_INET = 2
@@ -148,7 +148,7 @@ class Link(Record):
         "vlan_filtering",
         "vlan_id",
     )  # fmt: skip
-    _optional = ("vlan_filtering", "vlan_id")
+    _defaults = {"vlan_filtering": None, "vlan_id": None}
 
     index: int
     name: str

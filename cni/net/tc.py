@@ -11,8 +11,8 @@ import _socket
 import struct
 
 from cni.net import netlink as nl
-from cni.net._record import Record
 from cni.net.netlink import Handle
+from cni.record import Record
 
 RTM_NEWQDISC, RTM_DELQDISC, RTM_GETQDISC = 36, 37, 38
 RTM_NEWTFILTER, RTM_DELTFILTER, RTM_GETTFILTER = 44, 45, 46
@@ -99,7 +99,7 @@ class Qdisc(Record):
     """A queueing discipline; `rate` (bytes/s), `buffer` (ticks), `limit` (bytes): tbf only."""
 
     __slots__ = ("buffer", "handle", "index", "kind", "limit", "parent", "rate")
-    _optional = ("rate", "buffer", "limit")
+    _defaults = {"rate": None, "buffer": None, "limit": None}
     index: int
     kind: str
     handle: int
@@ -201,7 +201,7 @@ class Action(Record):
     """A tc action; for mirred, `eaction` (1 = egress redirect) and `target` ifindex."""
 
     __slots__ = ("eaction", "kind", "target", "verdict")
-    _optional = ("verdict", "eaction", "target")
+    _defaults = {"verdict": None, "eaction": None, "target": None}
     kind: str
     verdict: int | None
     eaction: int | None
@@ -212,7 +212,7 @@ class Filter(Record):
     """A classifier.  u32 lists its hash table ("800:") as a filter without actions."""
 
     __slots__ = ("actions", "classid", "handle", "index", "kind", "parent", "prio", "protocol")
-    _optional = ("classid",)
+    _defaults = {"classid": None}
     index: int
     kind: str
     prio: int

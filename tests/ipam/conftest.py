@@ -6,9 +6,20 @@ the real one.)
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
+
+
+@pytest.fixture(autouse=True)
+def umask_022():
+    """A fixed umask: reservation files are created 0644 less the umask, as the reference does."""
+    old = os.umask(0o022)
+    yield
+    os.umask(old)

@@ -6,7 +6,6 @@ No root needed: every test works in its own temporary data directory.
 from __future__ import annotations
 
 import json
-import os
 import stat
 from pathlib import Path
 
@@ -16,21 +15,7 @@ from cni.contract import dispatch, request
 from cni.contract.errors import INVALID_CONFIG, NOT_AVAILABLE, CNIError
 from ipam import hostlocal
 
-
-def _umask() -> int:
-    old = os.umask(0)
-    os.umask(old)
-    return old
-
-
-FILE = 0o644 & ~_umask()  # reservation files: the reference's 0644 less the umask
-
-
-@pytest.fixture(autouse=True)
-def umask_022():
-    old = os.umask(0o022)
-    yield
-    os.umask(old)
+FILE = 0o644  # reservation files: the reference's 0644 less the umask (022 here)
 
 
 @pytest.fixture

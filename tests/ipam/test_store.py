@@ -13,21 +13,7 @@ from cni.contract.errors import INVALID_CONFIG, IO_FAILURE, CNIError
 from ipam import store as store_mod
 from ipam.store import Store
 
-
-def _umask() -> int:
-    old = os.umask(0)
-    os.umask(old)
-    return old
-
-
-FILE = 0o644 & ~_umask()  # reservation files: the reference's 0644 less the umask
-
-
-@pytest.fixture(autouse=True)
-def umask_022():
-    old = os.umask(0o022)
-    yield
-    os.umask(old)
+FILE = 0o644  # reservation files: the reference's 0644 less the umask (022 here)
 
 
 @pytest.fixture
