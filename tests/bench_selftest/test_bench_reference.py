@@ -119,7 +119,8 @@ def test_reference_bridge_host_local(version, cnitool, ref_bin_dir, netns, netco
 
     # the bridge is the only trace left on the host; without it the host is as before
     delete_link(bridge_name)
-    assert_host_unchanged(before, host_snapshot())
+    assert_host_unchanged(before, host_snapshot(),
+                          mentioning=[bridge_name, subnet.network_address, "pcbnet"])
 
 
 def test_reference_check_reports_missing_address(cnitool, ref_bin_dir, netns, netconf, state_dir,

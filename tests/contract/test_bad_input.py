@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from helpers import HostSnapshot, host_snapshot, unique_name, unique_subnet_v4
+from helpers import HostSnapshot, host_changes, host_snapshot, unique_name, unique_subnet_v4
 
 from .plugin_specs import SPECS, Ctx
 
@@ -218,14 +218,11 @@ def ours(ctx: Ctx) -> tuple[str, ...]:
     return ctx.bridge, ctx.network, ctx.netns.name, prefix, '"ifname": "lo"'
 
 
-def host_changes(before: HostSnapshot, after: HostSnapshot, ctx: Ctx) -> list[str]:
-    """Differences in the host namespace caused by this test.
-
-    The host is shared with whatever else runs on the machine, so a difference counts only when it
-    names one of this test's unique objects; anything created in the container namespace is
-    caught by comparing that namespace, which nothing else touches.
-    """
-    return [line for line in before.diff(after).splitlines() if any(n in line for n in ours(ctx))]
+def changes_by(before: HostSnapshot, after: HostSnapshot, ctx: Ctx) -> list[str]:
+    """Differences in the host namespace naming one of this test's unique objects; anything
+    created in the container namespace is caught by comparing that namespace, which nothing
+    else touches."""
+    return host_changes(before, after, ours(ctx))
 
 
 def test_at_least_forty_cases():
@@ -268,7 +265,7 @@ def test_bad_input(case: Bad, bin_dir, run_plugin, ctx):
     said = f"{answer['msg']} {answer.get('details', '')}"
     for needle in case.needles:
         assert needle.replace("{hex}", hexid) in said, f"{needle!r} not in {said!r}"
-    changes = host_changes(before, after, ctx)
+    changes = changes_by(before, after, ctx)
     assert not changes, "host changed:\n" + "\n".join(changes)
     assert inside_before == inside_after, "container netns changed:\n" + inside_before.diff(inside_after)
     assert state_before == state_after, "IPAM state changed"
@@ -289,4 +286,4 @@ def test_a_failure_inside_the_plugin_is_one_json_object_and_changes_nothing(bin_
     answer = json.loads(out.stdout)
     assert isinstance(answer["code"], int) and answer["msg"]
     assert "Traceback" not in out.stdout
-    assert not host_changes(before, host_snapshot(), ctx)
+    assert not changes_by(before, host_snapshot(), ctx)

@@ -9,6 +9,7 @@ from .kernel import (
     bridge_json,
     del_netns,
     delete_link,
+    host_changes,
     host_snapshot,
     ip_json,
     is_root,
@@ -26,7 +27,7 @@ from .plugin import find_plugin, run_plugin
 __all__ = [
     "Cnitool", "HostSnapshot", "Outcome", "add_netns", "addresses", "assert_host_unchanged",
     "bridge_json", "build_cnitool", "conflist", "del_netns", "delete_link", "find_plugin",
-    "host_snapshot", "ip_json", "is_root", "link", "link_exists", "netns_exists", "ns_exec",
+    "host_changes", "host_snapshot", "ip_json", "is_root", "link", "link_exists", "netns_exists", "ns_exec",
     "parse_json", "run_plugin", "tc_json", "unique_ifname", "unique_name", "unique_subnet_v4",
     "unique_subnet_v6", "write_netconf",
 ]

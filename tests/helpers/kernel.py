@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -228,7 +229,23 @@ def host_snapshot(netns: Any = None, *, firewall: bool = True) -> HostSnapshot:
     return snap
 
 
-def assert_host_unchanged(before: HostSnapshot, after: HostSnapshot) -> None:
-    """Assert two snapshots are equal, naming the differences if not."""
-    if before != after:
-        raise AssertionError("host state changed:\n" + before.diff(after))
+def host_changes(before: HostSnapshot, after: HostSnapshot,
+                 mentioning: Iterable[object] | None = None) -> list[str]:
+    """The differences between two snapshots, or only those naming one of `mentioning`.
+
+    The host is shared with whatever else runs on the machine; a test that names its own unique
+    objects (bridge, subnet, network, container ID) counts only the changes it can have caused.
+    """
+    lines = before.diff(after).splitlines() if before != after else []
+    if mentioning is not None:
+        names = [str(n) for n in mentioning]
+        lines = [line for line in lines if any(n in line for n in names)]
+    return lines
+
+
+def assert_host_unchanged(before: HostSnapshot, after: HostSnapshot,
+                          mentioning: Iterable[object] | None = None) -> None:
+    """Assert two snapshots are equal (in what names `mentioning`, if given), naming the differences."""
+    changes = host_changes(before, after, mentioning)
+    if changes:
+        raise AssertionError("host state changed:\n" + "\n".join(changes))
