@@ -47,7 +47,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--readme", action="store_true",
                    help=f"also put the tables into README.md between {README_BEGIN} and {README_END}")
     p.add_argument("--publish", action="store_true",
-                   help="only copy the last full run's tables (<out>/latest.md) into README.md, then stop")
+                   help="only render the last full run (<out>/latest.json) again into latest.md and "
+                        "README.md, then stop")
     a = p.parse_args(argv)
     quick = a.quick
     a.iterations = a.iterations if a.iterations is not None else (5 if quick else 200)
@@ -150,7 +151,9 @@ def _interrupt(signum: int, frame: Any) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.publish:
-        text = (Path(args.out) / "latest.md").read_text()
+        res = json.loads((Path(args.out) / "latest.json").read_text())
+        text = report.markdown(res)
+        _atomic_write(Path(args.out) / "latest.md", text)
         if not update_readme(text):
             log(f"README.md has no {README_BEGIN} ... {README_END} section")
             return 2

@@ -96,6 +96,12 @@ def machine() -> dict[str, str]:
     }
 
 
+def _shown(path: str) -> str:
+    """A path inside the repository relative to it (README readers have their own checkout)."""
+    p = Path(path)
+    return str(p.relative_to(REPO)) if p.is_relative_to(REPO) else path
+
+
 def _median_of(samples: list[float | None]) -> float:
     xs = [x for x in samples if x is not None]
     return statistics.median(xs) if xs else float("nan")
@@ -156,13 +162,21 @@ def markdown(res: dict[str, Any]) -> str:
         f"PyInstaller {m['pyinstaller']}, reference {m['reference']}, pycni {m['commit']}; "
         f"load average {m['loadavg']} at the start, {res.get('loadavg_end', '?')} at the end.")
     add("")
+    try:
+        busy = float(m["loadavg"].split()[0]) > float(m["nproc"])
+    except (ValueError, IndexError):
+        busy = False
+    if busy:
+        add("The load average was above the CPU count: other work shared the machine, so absolute times "
+            "are inflated; the interleaved ratios suffer less.")
+        add("")
     unavailable = {s: [t for t, ok in res["available"][s].items() if not ok] for s in SIDES}
     for s in SIDES:
         if unavailable[s]:
             add(f"Not measured for {s}: {', '.join(unavailable[s])} (VERSION did not answer).")
             add("")
-    add(f"Sources: ours `{cfg['ours']}`, reference `{cfg['ref']}`. Times in ms; a chain's time is the sum "
-        "of its plugin processes, spawn to exit.")
+    add(f"Sources: ours `{_shown(cfg['ours'])}`, reference `{_shown(cfg['ref'])}`. Times in ms; a chain's "
+        "time is the sum of its plugin processes, spawn to exit.")
     add("")
 
     lat = res.get("latency", {})
@@ -207,7 +221,7 @@ def markdown(res: dict[str, Any]) -> str:
                 f"{mib(floor_rss.get(label))} |")
         add("")
         add(f"The empty bundle is built with build.sh's PyInstaller options ({floor.get('origin', '?')}): "
-            f"`{' '.join(floor.get('options', []))}`.")
+            f"`{' '.join(floor.get('options', [])).replace(str(REPO), '.')}`.")
         add("")
 
     conc = res.get("concurrency", {})
