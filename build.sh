@@ -18,6 +18,9 @@ PYTHON=${PYTHON:-python3}
 # (hashlib falls back to the built-in sha512), bz2/lzma load their libraries through shutil.
 # tests/test_startup.py keeps the plugins from importing any of them.
 EXCLUDES=(tkinter unittest pydoc inspect dataclasses _hashlib _bz2 _lzma)
+# Modules as loose .pyc files instead of a compressed archive (~3 ms less per call), compiled
+# with -OO (no docstrings, no asserts: nothing relies on them).
+FAST=(--debug noarchive --optimize 2)
 
 apt_packages=(
   iproute2 iptables nftables kmod procps
@@ -46,10 +49,10 @@ build() {
   local work
   work=$(mktemp -d)
   trap 'rm -rf "$work"' RETURN
-  "$PYTHON" -m PyInstaller --noconfirm --clean --log-level WARN --onedir --name pycni \
+  "$PYTHON" -m PyInstaller --noconfirm --clean --log-level WARN --onedir --name pycni "${FAST[@]}" \
     --distpath dist --workpath "$work/build" --specpath "$work" \
     --paths "$PWD" --collect-submodules cni --collect-submodules ipam \
-    --add-data "$PWD/conf/schemas:conf/schemas" \
+    --hidden-import json --add-data "$PWD/conf/schemas:conf/schemas" \
     "${EXCLUDES[@]/#/--exclude-module=}" \
     cni/__main__.py
   rm -rf dist/bin && mkdir -p dist/bin
@@ -67,7 +70,7 @@ onefile() {
       > "$work/$t.py"
     "$PYTHON" -m PyInstaller --noconfirm --log-level WARN --onefile --name "$t" \
       --distpath dist/onefile --workpath "$work/build" --specpath "$work" \
-      --paths "$PWD" --collect-submodules cni --collect-submodules ipam \
+      --paths "$PWD" --collect-submodules cni --collect-submodules ipam --hidden-import json \
       --add-data "$PWD/conf/schemas:conf/schemas" "${EXCLUDES[@]/#/--exclude-module=}" "$work/$t.py"
   done
   echo "built dist/onefile: ${TYPES[*]}"

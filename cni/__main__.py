@@ -25,4 +25,9 @@ def entry(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(entry(sys.argv))
+    code = entry(sys.argv)
+    # Skip the interpreter's teardown (~3 ms per call): the answer is written and flushed, files
+    # are closed by the kernel and flocks released with them, and no atexit work is registered.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

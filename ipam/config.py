@@ -370,7 +370,7 @@ def _decode_routes(value: Any) -> list[Route]:
 
 
 def _range_from_file(path: str, read_file: Callable[[str], bytes] | None) -> list[list[_RawRange]]:
-    import json
+    from cni import fastjson
 
     if read_file is None:
         raise CNIError(INVALID_CONFIG, f'failed to read rangeFromFile "{path}": no file reader')
@@ -379,7 +379,7 @@ def _range_from_file(path: str, read_file: Callable[[str], bytes] | None) -> lis
     except OSError as e:
         raise CNIError(INVALID_CONFIG, f'failed to read rangeFromFile "{path}": {e.strerror or e}') from None
     try:
-        obj = json.loads(data)
+        obj = fastjson.loads(data)
     except ValueError as e:
         raise CNIError(INVALID_CONFIG, f'failed to parse rangeFromFile "{path}" as a Range', str(e)) from None
     if not isinstance(obj, dict):

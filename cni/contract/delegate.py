@@ -7,10 +7,10 @@ contract code: identical parsing and answers, without a second process start.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
+from cni import fastjson
 from cni.childenv import child_env
 
 from .errors import INTERNAL, INVALID_CONFIG, CNIError
@@ -61,7 +61,7 @@ def run(plugin_type: str, req: Request, command: str) -> Result | None:
     if command != "ADD":
         return None
     try:
-        raw = json.loads(output)
+        raw = fastjson.loads(output)
     except ValueError:
         text = output[:200].decode(errors="replace")
         raise CNIError(INTERNAL, f"{plugin_type}: answer is not JSON", text) from None
@@ -85,7 +85,7 @@ def _in_process(plugin_type: str, env: dict[str, str], req: Request) -> Result |
 def _delegate_error(plugin_type: str, output: bytes) -> CNIError:
     """Pass the delegate's error on with its own code."""
     try:
-        raw = json.loads(output)
+        raw = fastjson.loads(output)
         return CNIError(int(raw["code"]), str(raw.get("msg", "")), str(raw.get("details", "") or ""))
     except (ValueError, KeyError, TypeError):
         text = output.decode(errors="replace")[:500]

@@ -6,9 +6,10 @@ it owns stdout, so a stray print or a traceback can never corrupt the JSON a run
 
 from __future__ import annotations
 
-import json
 import os
 import sys
+
+from cni import fastjson
 
 from . import schema, versions
 from .errors import INTERNAL, INVALID_NETNS, UNKNOWN_CONTAINER, CNIError
@@ -123,5 +124,5 @@ def _error_version(req: Request | None) -> str:
 
 
 def _emit(out: TextIO, payload: dict[str, Any]) -> None:
-    out.write(json.dumps(payload) + "\n")
+    out.write(fastjson.dumps(payload) + "\n")
     out.flush()

@@ -13,15 +13,16 @@ Unknown keys are kept and ignored, as Go ignores them.
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import sys
+
+from cni import fastjson
 
 from .errors import INVALID_CONFIG, UNSUPPORTED_FIELD, CNIError
 
 TYPE_CHECKING = False  # typing costs ~3 ms to import; annotations are strings here
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 _TYPES: dict[str, Any] = {
@@ -47,7 +48,7 @@ _loaded: dict[str, dict[str, Any]] = {}
 def load(name: str) -> dict[str, Any]:
     if name not in _loaded:
         with open(os.path.join(schema_dir(), f"{name}.json"), "rb") as f:
-            _loaded[name] = json.load(f)
+            _loaded[name] = fastjson.load(f)
     return _loaded[name]
 
 
@@ -76,29 +77,56 @@ def _same(a: Any, b: Any) -> bool:
     return a == b
 
 
-_patterns: dict[str, re.Pattern[str]] = {}
+_patterns: dict[str, Callable[[str], bool]] = {}
 
 
-def _pattern(pattern: str) -> re.Pattern[str]:
-    """Compile a schema pattern with ECMA-262's `$`: Python's also matches before a final newline,
-    so `^[^/:\\s]+$` would let "cbr0\\n" through to the kernel."""
+def _pattern(pattern: str) -> Callable[[str], bool]:
+    """A matcher for a schema pattern, with ECMA-262's `$`: Python's also matches before a final
+    newline, so `^[^/:\\s]+$` would let "cbr0\\n" through to the kernel."""
     if pattern not in _patterns:
-        out: list[str] = []
-        in_class = escaped = False
-        for ch in pattern:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif in_class:
-                in_class = ch != "]"
-            elif ch == "[":
-                in_class = True
-            elif ch == "$":
-                ch = r"\Z"
-            out.append(ch)
-        _patterns[pattern] = re.compile("".join(out))
+        _patterns[pattern] = _without_re(pattern) or _with_re(pattern)
     return _patterns[pattern]
+
+
+def _without_re(pattern: str) -> Callable[[str], bool] | None:
+    """`^[^...]+$` (characters and `\\s` excluded), the form of the patterns checked on every call,
+    matched without importing `re` (~6 ms per call); None for any other pattern."""
+    if not (pattern.startswith("^[^") and pattern.endswith("]+$")):
+        return None
+    body, banned, space = pattern[3:-3], set(), False
+    i = 0
+    while i < len(body):
+        if body[i] == "\\":
+            if body[i + 1:i + 2] != "s":
+                return None
+            space, i = True, i + 2
+        elif body[i] in "[]^-":
+            return None
+        else:
+            banned.add(body[i])
+            i += 1
+    return lambda v: bool(v) and not any(c in banned or (space and c.isspace()) for c in v)
+
+
+def _with_re(pattern: str) -> Callable[[str], bool]:
+    import re
+
+    out: list[str] = []
+    in_class = escaped = False
+    for ch in pattern:
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+        elif ch == "$":
+            ch = r"\Z"
+        out.append(ch)
+    compiled = re.compile("".join(out))
+    return lambda v: compiled.search(v) is not None
 
 
 def _where(path: str) -> str:
@@ -116,14 +144,14 @@ def _check(value: Any, schema: dict[str, Any], root: dict[str, Any], path: str) 
     if types is not None:
         names = types if isinstance(types, list) else [types]
         if not any(_is_type(value, n) for n in names):
-            raise CNIError(INVALID_CONFIG, f"invalid value for {_where(path)}: {json.dumps(value)}",
+            raise CNIError(INVALID_CONFIG, f"invalid value for {_where(path)}: {fastjson.dumps(value)}",
                            f"{_where(path)} must be of type {' or '.join(names)}")
     if "enum" in schema and not any(_same(value, e) for e in schema["enum"]):
-        raise CNIError(UNSUPPORTED_FIELD, f"unsupported value for {_where(path)}: {json.dumps(value)}",
-                       f"{_where(path)} must be one of {json.dumps(schema['enum'])}")
+        raise CNIError(UNSUPPORTED_FIELD, f"unsupported value for {_where(path)}: {fastjson.dumps(value)}",
+                       f"{_where(path)} must be one of {fastjson.dumps(schema['enum'])}")
     if "const" in schema and not _same(value, schema["const"]):
-        raise CNIError(UNSUPPORTED_FIELD, f"unsupported value for {_where(path)}: {json.dumps(value)}",
-                       f"{_where(path)} must be {json.dumps(schema['const'])}")
+        raise CNIError(UNSUPPORTED_FIELD, f"unsupported value for {_where(path)}: {fastjson.dumps(value)}",
+                       f"{_where(path)} must be {fastjson.dumps(schema['const'])}")
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if "minimum" in schema and value < schema["minimum"]:
             raise CNIError(INVALID_CONFIG, f"invalid value for {_where(path)}: {value}",
@@ -133,11 +161,11 @@ def _check(value: Any, schema: dict[str, Any], root: dict[str, Any], path: str) 
                            f"{_where(path)} must be at most {schema['maximum']}")
     if isinstance(value, str):
         if len(value) < schema.get("minLength", 0) or len(value) > schema.get("maxLength", len(value)):
-            raise CNIError(INVALID_CONFIG, f"invalid value for {_where(path)}: {json.dumps(value)}",
+            raise CNIError(INVALID_CONFIG, f"invalid value for {_where(path)}: {fastjson.dumps(value)}",
                            f"{_where(path)} must be {schema.get('minLength', 0)} to "
                            f"{schema.get('maxLength', 'any number of')} characters long")
-        if "pattern" in schema and not _pattern(schema["pattern"]).search(value):
-            raise CNIError(INVALID_CONFIG, f"invalid value for {_where(path)}: {json.dumps(value)}",
+        if "pattern" in schema and not _pattern(schema["pattern"])(value):
+            raise CNIError(INVALID_CONFIG, f"invalid value for {_where(path)}: {fastjson.dumps(value)}",
                            f"{_where(path)} must match {schema['pattern']}")
     if "anyOf" in schema:
         first: CNIError | None = None
@@ -148,14 +176,13 @@ def _check(value: Any, schema: dict[str, Any], root: dict[str, Any], path: str) 
             except CNIError as e:
                 first = first or e
         else:
-            assert first is not None
-            raise first
+            raise first or CNIError(INVALID_CONFIG, f"invalid value for {_where(path)}", "no option fits")
     if isinstance(value, list):
         if len(value) < schema.get("minItems", 0):
-            raise CNIError(INVALID_CONFIG, f"invalid value for {_where(path)}: {json.dumps(value)}",
+            raise CNIError(INVALID_CONFIG, f"invalid value for {_where(path)}: {fastjson.dumps(value)}",
                            f"{_where(path)} needs at least {schema['minItems']} item(s)")
         if "maxItems" in schema and len(value) > schema["maxItems"]:
-            raise CNIError(INVALID_CONFIG, f"invalid value for {_where(path)}: {json.dumps(value)}",
+            raise CNIError(INVALID_CONFIG, f"invalid value for {_where(path)}: {fastjson.dumps(value)}",
                            f"{_where(path)} takes at most {schema['maxItems']} item(s)")
         items = schema.get("items")
         if isinstance(items, dict):

@@ -6,13 +6,17 @@ parsed CNI_ARGS; nothing here touches the kernel.
 
 from __future__ import annotations
 
-import re
-
 from cni.contract.errors import INVALID_CONFIG, CNIError
 
 DEFAULT_BRIDGE = "cni0"
 MIN_MTU = 68
-_MAC_RE = re.compile(r"^[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5}$")
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def _is_mac(mac: str) -> bool:
+    """Six hex byte pairs separated by ':' or '-' (checked without `re`, which costs ~6 ms to import)."""
+    return (len(mac) == 17 and all(sep in ":-" for sep in mac[2::3])
+            and all(mac[i] in _HEX and mac[i + 1] in _HEX for i in range(0, 17, 3)))
 
 
 class BridgeConf:
@@ -75,7 +79,7 @@ def collect_trunk(items: list[dict[str, object]] | None) -> list[int] | None:
 
 def normalize_mac(mac: str, where: str) -> str:
     """A MAC as the kernel prints it (lower case, colons); code 7 naming the source if invalid."""
-    if not _MAC_RE.match(mac):
+    if not _is_mac(mac):
         raise _fail(f"invalid MAC address {mac!r} in {where}",
                     "expected six hex bytes, e.g. c2:11:22:33:44:55")
     mac = mac.replace("-", ":").lower()
