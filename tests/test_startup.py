@@ -19,7 +19,8 @@ from cni.plugins import MODULES  # noqa: E402
 
 # Excluded from the bundle by build.sh, or too slow to import on every call.
 FORBIDDEN = {"inspect", "dataclasses", "typing", "pathlib", "bz2", "lzma", "traceback",
-             "tempfile", "shutil", "jsonschema", "pyroute2", "filelock", "asyncio", "logging"}
+             "tempfile", "shutil", "jsonschema", "pyroute2", "filelock", "asyncio", "logging", "json", "re",
+             "enum", "subprocess", "socket"}
 
 
 def imported_by(module: str) -> set[str]:
