@@ -2,7 +2,7 @@
 # pycni: build the plugin executables, install them, run the demo or the tests.
 #
 #   ./build.sh                 build dist/pycni (one PyInstaller onedir bundle) and dist/bin/<type> links
-#   ./build.sh onefile         also build dist/onefile/<type>, one self-contained file per plugin
+#   ./build.sh onefile [TYPE]  build dist/onefile/<type>, one self-contained file per plugin
 #   ./build.sh install [DIR]   install into DIR (default /opt/cni/bin), atomically, keeping other plugins
 #   ./build.sh deps            install what building and testing need (Debian packages, Python packages)
 #   ./build.sh demo            build, then run the demo: pods on cbr0 from conf/examples (root)
@@ -61,11 +61,12 @@ build() {
 }
 
 onefile() {
-  local work t
+  local work t types=("$@")
+  [ ${#types[@]} -gt 0 ] || types=("${TYPES[@]}")
   work=$(mktemp -d)
   trap 'rm -rf "$work"' RETURN
   mkdir -p dist/onefile
-  for t in "${TYPES[@]}"; do
+  for t in "${types[@]}"; do
     printf 'import sys\nfrom cni.__main__ import entry\nsys.exit(entry(["%s"] + sys.argv[1:]))\n' "$t" \
       > "$work/$t.py"
     "$PYTHON" -m PyInstaller --noconfirm --log-level WARN --onefile --name "$t" \
@@ -73,17 +74,24 @@ onefile() {
       --paths "$PWD" --collect-submodules cni --collect-submodules ipam --hidden-import json \
       --add-data "$PWD/conf/schemas:conf/schemas" "${EXCLUDES[@]/#/--exclude-module=}" "$work/$t.py"
   done
-  echo "built dist/onefile: ${TYPES[*]}"
+  echo "built dist/onefile: ${types[*]}"
 }
 
 # Install without a window in which a runtime could execute a half-written file: the bundle is
 # copied under a temporary name and renamed into place, then each plugin name is switched to it
-# by renaming a new symlink over the old name. Files of other plugins are never touched.
+# by renaming a new symlink over the old name. Files of other plugins are never touched. The
+# bundle the names pointed to before stays (a call may still be running from it); older ones and
+# leftovers of interrupted installs go.
 install_to() {
-  local dest=${1:-/opt/cni/bin} id tmp t
+  local dest=${1:-/opt/cni/bin} id tmp t previous=""
   [ -x dist/pycni/pycni ] || build
   mkdir -p "$dest"
   id=$(cd dist/pycni && find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-12)
+  for t in "${TYPES[@]}"; do
+    if [ -L "$dest/$t" ] && [ -z "$previous" ]; then
+      previous=$(readlink "$dest/$t"); previous=${previous%%/*}
+    fi
+  done
   if [ ! -d "$dest/.pycni-$id" ]; then
     tmp=$(mktemp -d "$dest/.pycni-tmp.XXXXXX")
     cp -a dist/pycni/. "$tmp/"
@@ -94,12 +102,9 @@ install_to() {
     ln -sfn ".pycni-$id/pycni" "$dest/.$t.pycni-new"
     mv -Tf "$dest/.$t.pycni-new" "$dest/$t"
   done
-  # Keep the bundle just replaced (a plugin started from it may still be running); drop older ones.
-  local keep
-  keep=$(ls -1dt "$dest"/.pycni-* 2>/dev/null | grep -v -- "-tmp\." | head -2 || true)
   for d in "$dest"/.pycni-*; do
-    [ -d "$d" ] || continue
-    grep -qxF "$d" <<<"$keep" || rm -rf "$d"
+    [ -e "$d" ] || continue
+    case "${d##*/}" in ".pycni-$id" | "$previous") ;; *) rm -rf "$d" ;; esac
   done
   echo "installed ${TYPES[*]} into $dest (bundle .pycni-$id)"
 }
@@ -108,7 +113,7 @@ cmd=${1:-build}
 [ $# -gt 0 ] && shift
 case "$cmd" in
   build) build ;;
-  onefile) build && onefile ;;
+  onefile) onefile "$@" ;;
   install) install_to "$@" ;;
   deps) deps ;;
   demo) build && exec "$PYTHON" -m demo "$@" ;;
