@@ -24,6 +24,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import sys
 
 from cni.childenv import child_env
 
@@ -244,19 +245,57 @@ def setup_masq_iptables(ips: list, network: str, container_id: str) -> None:
             _run([_RESTORE[family], "-w", "--noflush"], script, f"ipMasq for {network}/{container_id}")
 
 
+def _save(family: int) -> str:
+    return _run([_SAVE[family], "-t", "nat"], None, f"read IPv{family} nat table")
+
+
+def _read_nat(family: int) -> str | None:
+    """One family's `iptables-save -t nat`, or None when that table cannot be read.
+
+    A nat table that cannot be read or initialised (IPv6 disabled, the nat module missing on the
+    legacy backend) holds none of our rules, since no ADD could have put any there; the family
+    is skipped with a note on stderr instead of failing DEL and GC of every attachment forever.
+    """
+    try:
+        return _save(family)
+    except FirewallError as e:
+        sys.stderr.write(f"bridge: IPv{family} masquerade rules skipped, the nat table is unreadable: {e}\n")
+        return None
+
+
+def _remove_chains(family: int, save: str, chains: set[str], what: str) -> None:
+    """Remove `chains` and the POSTROUTING jumps to them from one family (`save`: its nat dump).
+
+    A batch fails as a whole when a concurrent DEL or GC removed part of it first, so a failure
+    reads the table again and retries once; it is an error only while the chains are still there.
+    """
+    script = iptables_masq_teardown_script(save, chains)
+    for retry in (True, False):
+        if script is None:
+            return
+        try:
+            _run([_RESTORE[family], "-w", "--noflush"], script, what)
+            return
+        except FirewallError as e:
+            error = e
+        try:
+            script = iptables_masq_teardown_script(_save(family), chains)
+        except FirewallError:
+            raise error from None
+        if script is not None and not retry:
+            raise error
+
+
 def teardown_masq_iptables(network: str, container_id: str) -> None:
     """Remove the container's chain and jumps in both families, whatever addresses they name."""
     chains = {chain_name(network, container_id)}
     errors = []
     for family in (4, 6):
-        if not _iptables_available(family):
+        save = _read_nat(family) if _iptables_available(family) else None
+        if save is None:
             continue
         try:
-            save = _run([_SAVE[family], "-t", "nat"], None, "read nat table")
-            script = iptables_masq_teardown_script(save, chains)
-            if script:
-                _run([_RESTORE[family], "-w", "--noflush"], script,
-                     f"remove ipMasq of {network}/{container_id}")
+            _remove_chains(family, save, chains, f"remove ipMasq of {network}/{container_id}")
         except FirewallError as e:
             errors.append(str(e))
     if errors:
@@ -267,15 +306,15 @@ def gc_masq_iptables(network: str, valid_ids: set[str]) -> None:
     """Remove the chains (and jumps) of `network` whose container ID is not in `valid_ids`."""
     errors = []
     for family in (4, 6):
-        if not _iptables_available(family):
+        save = _read_nat(family) if _iptables_available(family) else None
+        if save is None:
+            continue
+        stale = {chain for chain, (net, cid) in iptables_masq_owners(save).items()
+                 if net == network and cid not in valid_ids}
+        if not stale:
             continue
         try:
-            save = _run([_SAVE[family], "-t", "nat"], None, "read nat table")
-            stale = {chain for chain, (net, cid) in iptables_masq_owners(save).items()
-                     if net == network and cid not in valid_ids}
-            script = iptables_masq_teardown_script(save, stale) if stale else None
-            if script:
-                _run([_RESTORE[family], "-w", "--noflush"], script, f"garbage-collect ipMasq of {network}")
+            _remove_chains(family, save, stale, f"garbage-collect ipMasq of {network}")
         except FirewallError as e:
             errors.append(str(e))
     if errors:

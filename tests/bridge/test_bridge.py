@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -284,14 +285,11 @@ def test_vlan_trunk(preserve, vids, ours, net, netns, bridge_name):
     n("del", ns, ours).check()
 
 
-@needs_vlan_filtering
-def test_vlan_and_trunk(ours, net, netns, bridge_name):
+def test_vlan_and_trunk_exclusive(ours, net, netns, bridge_name):
+    """An access port or a trunk port, not both (the reference refuses the mix too)."""
     n = net({"type": "bridge", "bridge": bridge_name, "ipam": {}, "vlan": 30, "vlanTrunk": [{"id": 40}]})
-    ns = netns()
-    res = n("add", ns, ours).check().json
-    got = {v["vlan"]: v.get("flags", []) for v in vlans(res["interfaces"][1]["name"])}
-    assert set(got) == {30, 40} and "PVID" in got[30] and "PVID" not in got[40]
-    n("del", ns, ours).check()
+    assert "vlanTrunk" in n("add", netns(), ours).expect_error(7).json["msg"]
+    assert not link_exists(bridge_name)
 
 
 @pytest.mark.parametrize("trunk", [[{"id": 0}], [{"minID": 5}], [{"minID": 9, "maxID": 3}], [{"id": 4095}]])
@@ -518,6 +516,46 @@ def test_del_removes_masq_rules_whatever_is_gone(backend, how, ours, net, netns,
     if how == "no-netns":
         n("del", ns.path, ours, container_id=cid).check()
     assert not link_exists(res["interfaces"][1]["name"])
+
+
+# ip6tables on a host whose IPv6 nat table cannot be initialised (legacy backend, IPv6 disabled)
+_NO_IP6_NAT = {
+    "ip6tables-save": "ip6tables-save v1.8.9 (legacy): Cannot initialize: "
+                      "Address family not supported by protocol",
+    "ip6tables-restore": "ip6tables-restore v1.8.9 (legacy): ip6tables-restore: "
+                         "unable to initialize table 'nat'",
+}
+
+
+@pytest.mark.parametrize("verb", ["DEL", "GC"])
+def test_masq_removal_skips_unreadable_ipv6_nat(verb, ours, net, netns, run_plugin, bridge_name, state_dir):
+    """A family whose nat table cannot be read holds none of our rules: DEL and GC of an IPv4
+    attachment succeed there (not fail on every retry) and still remove the IPv4 rules."""
+    fake = state_dir / "no-ip6-nat"  # removed with state_dir
+    fake.mkdir()
+    for tool, message in _NO_IP6_NAT.items():
+        (fake / tool).write_text(f"#!/bin/sh\necho \"{message}\" >&2\nexit 1\n")
+        (fake / tool).chmod(0o755)
+    env = {"PATH": f"{fake}:{os.environ.get('PATH', '/usr/sbin:/usr/bin')}"}
+    n = net({"type": "bridge", "bridge": bridge_name, "isGateway": True, "ipMasq": True,
+             "ipMasqBackend": "iptables", "ipam": hl(unique_subnet_v4())}, "1.1.0")
+    ns = netns()
+    cid = f"pcb-noip6nat-{verb.lower()}"
+    n.ids.append(cid)
+    call = dict(cni_path=ours, netns=ns, container_id=cid, extra_env=env)
+    res = run_plugin("bridge", "ADD", n.plugin_stdin(), **call).check().json
+    from cni.net.firewall import chain_name
+    assert f":{chain_name(n.name, cid)} - [0:0]" in iptables_lines(n.name)
+    if verb == "DEL":
+        out = run_plugin("bridge", "DEL", n.plugin_stdin(prevResult=res), **call).check()
+    else:
+        out = run_plugin("bridge", "GC", n.plugin_stdin(**{"cni.dev/valid-attachments": []}), cni_path=ours,
+                         container_id="", ifname="", extra_env=env).check()
+    assert "IPv6 masquerade rules skipped" in out.stderr and "Address family not supported" in out.stderr
+    assert iptables_lines(n.name) == []
+    assert not (n.data_dir / n.name / res["ips"][0]["address"].split("/")[0]).exists()
+    run_plugin("bridge", "DEL", n.plugin_stdin(), **call).check()
+    assert not link_exists("eth0", ns)
 
 
 def test_macspoofchk(ours, net, netns, bridge_name):
