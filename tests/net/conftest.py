@@ -114,7 +114,7 @@ def ns2_fd(ns2: NS) -> Iterator[int]:
 def _probe_vlan_filtering() -> bool:
     ns = _new_ns()
     try:
-        proc = ns.run("ip", "link", "add", "b", "type", "bridge", "vlan_filtering", "1", check=False)
+        proc = ns.run("ip", "link", "add", "name", "b", "type", "bridge", "vlan_filtering", "1", check=False)
         return proc.returncode == 0
     finally:
         _del_ns(ns)
