@@ -21,7 +21,6 @@ per change, atomic in the kernel. Rule generation is pure (the `*_script` functi
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import sys
@@ -511,7 +510,3 @@ def teardown_spoofcheck(container_id: str, ifname: str) -> None:
     if script:
         _run(["nft", "-f", "-"], script, f"remove spoof-check of {spoof_id(container_id, ifname)}")
 
-
-def parse_ips(texts: list[str]) -> list:
-    """Helper for callers holding CIDR strings."""
-    return [ipaddress.ip_interface(t) for t in texts]
