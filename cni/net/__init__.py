@@ -21,13 +21,13 @@ cni.net.netlink — Handle: a NETLINK_ROUTE socket; context manager, close().  D
 
 cni.net.link — every function takes the Handle first
     Link(index, name, kind, mac, mtu, up, operstate, master, link, link_netnsid, promisc,
-         txqlen, flags, slave_kind, vlan_filtering, vlan_id)
+         txqlen, flags, slave_kind, vlan_filtering, vlan_id, alias ("" if none))
     get_link(h, name_or_index) -> Link | None
     list_links(h) -> list[Link]
     create_bridge(h, name, mtu=None, vlan_filtering=False, up=False) -> Link
     create_veth(h, name, peer_name, peer_netns_fd=None, mtu=None, mac=None, peer_mac=None,
                 up=False) -> Link                      (the local end; .link = peer ifindex)
-    create_ifb(h, name, mtu=None, txqlen=0, up=False) -> Link
+    create_ifb(h, name, mtu=None, txqlen=0, up=False, alias=None) -> Link   (alias: IFLA_IFALIAS)
     create_vlan(h, name, parent, vid, mtu=None, up=False) -> Link
     set_link(h, index, up=None, mtu=None, master=None (0: no master), mac=None,
              promisc=None, netns_fd=None, name=None, txqlen=None)

@@ -509,4 +509,3 @@ def teardown_spoofcheck(container_id: str, ifname: str) -> None:
     script = spoofcheck_teardown_script(proc.stdout, container_id, ifname)
     if script:
         _run(["nft", "-f", "-"], script, f"remove spoof-check of {spoof_id(container_id, ifname)}")
-

@@ -8,6 +8,7 @@ plain OSError for ENODEV...), and a message naming the operation.
 from __future__ import annotations
 
 import ipaddress
+import os
 import struct
 
 from cni.net import netlink as nl
@@ -35,6 +36,7 @@ IFLA_PROTINFO = 12
 IFLA_TXQLEN = 13
 IFLA_OPERSTATE = 16
 IFLA_LINKINFO = 18
+IFLA_IFALIAS = 20
 IFLA_AF_SPEC = 26
 IFLA_NET_NS_FD = 28
 IFLA_EXT_MASK = 29
@@ -131,6 +133,7 @@ class Link(Record):
     """
 
     __slots__ = (
+        "alias",
         "flags",
         "index",
         "kind",
@@ -148,7 +151,7 @@ class Link(Record):
         "vlan_filtering",
         "vlan_id",
     )  # fmt: skip
-    _defaults = {"vlan_filtering": None, "vlan_id": None}
+    _defaults = {"alias": "", "vlan_filtering": None, "vlan_id": None}
 
     index: int
     name: str
@@ -166,6 +169,7 @@ class Link(Record):
     slave_kind: str
     vlan_filtering: bool | None
     vlan_id: int | None
+    alias: str
 
 
 class BridgePort(Record):
@@ -222,6 +226,7 @@ def _parse_link(body: bytes) -> Link:
         slave_kind=slave_kind,
         vlan_filtering=vlan_filtering,
         vlan_id=vlan_id,
+        alias=nl.cstr(a.get(IFLA_IFALIAS, b"")),
     )
 
 
@@ -319,9 +324,32 @@ def create_veth(
     return _create(h, name, "veth", _common(mtu, mac), data, up, f"create veth {name} (peer {peer_name})")
 
 
-def create_ifb(h: Handle, name: str, mtu: int | None = None, txqlen: int = 0, up: bool = False) -> Link:
-    """Create an IFB device (the bandwidth plugin shapes egress traffic redirected to it)."""
-    return _create(h, name, "ifb", _common(mtu, txqlen=txqlen), b"", up, f"create ifb {name}")
+def create_ifb(
+    h: Handle, name: str, mtu: int | None = None, txqlen: int = 0, up: bool = False, alias: str | None = None
+) -> Link:
+    """Create an IFB device (the bandwidth plugin shapes egress traffic redirected to it).
+
+    `alias` (IFLA_IFALIAS, at most 255 bytes) tags the device. The kernel ignores the alias in a
+    create request, so the device is made down under a temporary name, tagged, and only then
+    renamed to `name` (and brought up): no one ever sees `name` without its alias. FileExistsError
+    if `name` is taken; the temporary device is then removed again.
+    """
+    op = f"create ifb {name}"
+    if alias is None:
+        return _create(h, name, "ifb", _common(mtu, txqlen=txqlen), b"", up, op)
+    temp = _create(h, "ifbtmp" + os.urandom(4).hex(), "ifb", _common(mtu, txqlen=txqlen), b"", False, op)
+    try:
+        h.request(RTM_NEWLINK, _ifinfo(temp.index) + nl.attr_str(IFLA_IFALIAS, alias), f"{op}: set alias")
+        set_link(h, temp.index, name=name, up=up or None)
+    except BaseException as err:
+        try:  # noqa: SIM105 - contextlib costs start-up time
+            delete_link(h, temp.index)
+        except OSError:
+            pass
+        if isinstance(err, FileExistsError):
+            raise nl.error(17, op) from None
+        raise
+    return _need_link(h, name)
 
 
 def create_vlan(

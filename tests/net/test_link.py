@@ -110,6 +110,25 @@ def test_create_ifb(h: Handle, ns: NS) -> None:
     ns.run("ip", "link", "add", "plain0", "type", "ifb")
     assert ns.link("plain0")["txqlen"] > 0  # what the kernel would have chosen
     assert "UP" in k["flags"] and ifb.up
+    assert "ifalias" not in k and ifb.alias == ""
+
+
+def test_create_ifb_with_alias(h: Handle, ns: NS) -> None:
+    """The alias is on the device from the moment it has its name; nothing temporary stays."""
+    tag = "pycni-bandwidth network=net-a container=c0"
+    ifb = link.create_ifb(h, "bwpalias000001", mtu=1300, txqlen=1000, up=True, alias=tag)
+    k = ns.link("bwpalias000001")
+    assert k["ifalias"] == ifb.alias == tag
+    assert k["linkinfo"]["info_kind"] == "ifb" and k["mtu"] == 1300 and k["txqlen"] == 1000
+    assert "UP" in k["flags"] and ifb.up and ifb.name == "bwpalias000001"
+    assert {x.alias for x in link.list_links(h) if x.name == "bwpalias000001"} == {tag}
+    down = link.create_ifb(h, "bwpalias000002", alias="x")
+    assert not down.up and ns.link("bwpalias000002")["ifalias"] == "x"
+    with pytest.raises(FileExistsError):
+        link.create_ifb(h, "bwpalias000001", alias="other")
+    assert ns.link("bwpalias000001")["ifalias"] == tag
+    names = {x["ifname"] for x in ns.json("ip", "-j", "link", "show")}
+    assert names == {"lo", "bwpalias000001", "bwpalias000002"}  # no temporary device left
 
 
 def test_create_vlan(h: Handle, ns: NS) -> None:
