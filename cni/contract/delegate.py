@@ -79,7 +79,11 @@ def _in_process(plugin_type: str, env: dict[str, str], req: Request) -> Result |
     handler = {"ADD": plugin.add, "DEL": plugin.delete, "CHECK": plugin.check,
                "STATUS": plugin.status, "GC": plugin.gc}[sub.command]
     answer = handler(sub)
-    return answer if isinstance(answer, Result) else None
+    if not isinstance(answer, Result):
+        return None
+    # Exactly what executing it gives: the answer as printed in the config's version, read back
+    # (a 0.1.0/0.2.0 result, for one, keeps only the routes of a family that has an address).
+    return Result.from_json(answer.to_json(sub.version), sub.version)
 
 
 def _delegate_error(plugin_type: str, output: bytes) -> CNIError:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from cni import fastjson
 from cni.record import Record
 
@@ -158,4 +160,7 @@ def finish(req: Request, config: dict[str, Any], cni_args_keys: frozenset[str] |
         try:
             req.prev_result = Result.from_json(raw_prev, req.version)
         except CNIError as e:
+            if req.command == "DEL":  # best effort: DEL must not need the result it is undoing
+                sys.stderr.write(f"ignoring a prevResult that does not parse: {e}\n")
+                return
             raise CNIError(DECODING_FAILURE, f"failed to parse prevResult: {e.msg}", e.details) from None

@@ -8,7 +8,8 @@ it to jsonschema's verdicts on the same schemas.
 
 Validation also normalises keys: Go's JSON decoder matches keys case-insensitively, so a config
 the reference plugins accept with `"bandWidth"` is accepted here and handed over as `"bandwidth"`.
-Unknown keys are kept and ignored, as Go ignores them.
+Unknown keys are kept and ignored, as Go ignores them, and a known key whose value is null counts
+as absent, as Go's decoder leaves such a field at its zero value.
 """
 
 from __future__ import annotations
@@ -200,6 +201,8 @@ def _check_object(value: dict[str, Any], schema: dict[str, Any], root: dict[str,
         canonical = key if key in props else folded.get(key.lower(), key)
         if canonical in out and canonical != key:
             continue  # an exact-case key already won, as Go's decoder prefers it
+        if item is None and canonical in props:
+            continue  # Go's decoder leaves a field untouched for null: the key counts as absent
         sub = props.get(canonical)
         where = f"{path}.{canonical}" if path else canonical
         out[canonical] = _check(item, sub, root, where) if sub else item

@@ -442,6 +442,28 @@ def test_unparsable_prev_result_is_code_6(prev):
     assert plugin.calls == []
 
 
+@pytest.mark.parametrize("prev", [
+    {"cniVersion": "1.0.0", "ips": [{"address": "10.1.0.7"}]},
+    {"cniVersion": "abc", "ips": []},
+])
+def test_del_goes_on_without_a_prev_result_that_does_not_parse(prev):
+    """DEL is best effort: a result it cannot read must not keep it from releasing anything."""
+    plugin = FakePlugin()
+    assert serve(plugin, "DEL", conf("1.0.0", prevResult=prev)) is None
+    assert [(c[0], c[1].prev_result) for c in plugin.calls] == [("DEL", None)]
+
+
+def test_null_values_count_as_absent():
+    """Go's decoder leaves a field at its zero value for null; a required one is then missing."""
+    plugin = FakePlugin()
+    serve(plugin, "ADD", conf("1.0.0", args=None, runtimeConfig=None, prevResult=None))
+    config = plugin.calls[0][1].config
+    assert "args" not in config and "runtimeConfig" not in config and plugin.calls[0][1].prev_result is None
+    with pytest.raises(CNIError) as exc:
+        serve(FakePlugin(), "ADD", conf("1.0.0", name=None))
+    assert exc.value.code == INVALID_CONFIG and "name" in exc.value.msg
+
+
 def test_prev_result_of_the_wrong_json_type_is_refused():
     plugin = FakePlugin()
     with pytest.raises(CNIError) as exc:

@@ -220,6 +220,16 @@ def is_divergence(value: Any) -> bool:
     return False
 
 
+def go_view(value: Any) -> Any:
+    """The config as Go's decoder sees it: a null member is as good as absent (schema.py does the
+    same), so jsonschema judges the config without them."""
+    if isinstance(value, dict):
+        return {k: go_view(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [go_view(v) for v in value]
+    return value
+
+
 def ours(config: dict, name: str) -> CNIError | None:
     try:
         schema.validate(copy.deepcopy(config), name)
@@ -235,7 +245,7 @@ def test_verdicts_match_jsonschema(name):
     valid = invalid = 0
     wrong = []
     for config in corpus:
-        errors = list(validator.iter_errors(config))
+        errors = list(validator.iter_errors(go_view(config)))
         mine = ours(config, name)
         if (mine is None) != (not errors):
             if mine is not None and is_divergence(config):
@@ -257,7 +267,7 @@ def test_error_codes_and_messages_on_the_corpus(name):
     validator = jsonschema.Draft202012Validator(load(name))
     wrong = []
     for config in configs(name):
-        errors = list(validator.iter_errors(config))
+        errors = list(validator.iter_errors(go_view(config)))
         if len(errors) != 1 or errors[0].context:
             continue  # several errors (or anyOf): schema.py reports the first it meets
         error = errors[0]
