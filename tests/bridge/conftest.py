@@ -1,7 +1,7 @@
 """Fixtures of the bridge tests: plugin directories, networks with unique names, firewall clean-up.
 
-``ours``  a CNI_PATH directory with our ``bridge`` and ``loopback`` and a ``host-local``: ours when
-          it answers, else the reference's (``PYCNI_REF_HOSTLOCAL=1`` forces the reference).
+``ours``  a CNI_PATH directory with our ``bridge``, ``loopback`` and ``host-local`` (the reference's
+          host-local only with ``PYCNI_REF_HOSTLOCAL=1``; ours failing VERSION fails the tests).
 ``ref``   the reference plugins (/usr/lib/cni).
 ``net``   factory: ``net(plugin_conf, version=...) -> Net`` writes a one-plugin conflist with a unique
           network name and a private IPAM dataDir, and runs cnitool on it with either directory;
@@ -28,18 +28,23 @@ SYSCTLS = ("/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/ipv6/conf/all/forward
 NFT_TABLES = (("inet", "cni_plugins_masquerade"), ("bridge", "nat"))
 
 
-def _our_hostlocal_works(bin_dir: Path) -> bool:
+def _check_our_hostlocal(bin_dir: Path) -> None:
+    """Fail (not fall back to the reference) when our host-local does not answer VERSION."""
     proc = subprocess.run([str(bin_dir / "host-local")], env={"CNI_COMMAND": "VERSION", "PATH": "/usr/bin"},
                           capture_output=True, text=True, check=False)
-    return proc.returncode == 0 and "supportedVersions" in proc.stdout
+    if proc.returncode != 0 or "supportedVersions" not in proc.stdout:
+        pytest.fail(f"our host-local fails VERSION (exit {proc.returncode}): {proc.stdout}{proc.stderr}; "
+                    "PYCNI_REF_HOSTLOCAL=1 runs the bridge tests with the reference host-local")
 
 
 @pytest.fixture(scope="session")
 def ours(bin_dir: Path, ref_bin_dir: Path, bench_tmp: Path) -> Path:
-    """CNI_PATH for our bridge: our plugins, with the reference host-local until ours works."""
+    """CNI_PATH for our bridge: our plugins (the reference host-local only when asked for)."""
     d = bench_tmp / "bridge-ours"
     d.mkdir(exist_ok=True)
-    use_ref = os.environ.get("PYCNI_REF_HOSTLOCAL") == "1" or not _our_hostlocal_works(bin_dir)
+    use_ref = os.environ.get("PYCNI_REF_HOSTLOCAL") == "1"
+    if not use_ref:
+        _check_our_hostlocal(bin_dir)
     links = {"bridge": bin_dir / "bridge", "loopback": bin_dir / "loopback",
              "host-local": (ref_bin_dir if use_ref else bin_dir) / "host-local"}
     for name, target in links.items():
