@@ -24,8 +24,7 @@ def lo_up(ns) -> bool:
 def need(bin_dir):
     def check(*types: str) -> None:
         for t in types:
-            if not (bin_dir / t).exists():
-                pytest.skip(f"{t} is not built yet")
+            assert (bin_dir / t).exists(), f"{t} is not built"
     return check
 
 

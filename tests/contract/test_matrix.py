@@ -33,8 +33,7 @@ def allowed(plugin: str, verb: str, version: str) -> bool:
 @pytest.fixture
 def plugin_path(request, bin_dir):
     path = bin_dir / request.param
-    if not path.exists():
-        pytest.skip(f"{request.param} is not built yet")
+    assert path.exists(), f"{request.param} is not built"
     return path
 
 
