@@ -578,8 +578,9 @@ def test_status(ours, net, run_plugin, bridge_name, tmp_path):
     l2 = net({"type": "bridge", "bridge": bridge_name, "ipam": {}}, "1.1.0")
     run_plugin("bridge", "STATUS", l2.plugin_stdin(), cni_path=ours, container_id="", ifname="").check()
     bad = net({"type": "bridge", "bridge": bridge_name, "ipam": {"type": "no-such-ipam"}}, "1.1.0")
-    run_plugin("bridge", "STATUS", bad.plugin_stdin(), cni_path=ours, container_id="",
-               ifname="").expect_error()
+    out = run_plugin("bridge", "STATUS", bad.plugin_stdin(), cni_path=ours, container_id="",
+                     ifname="").expect_error(7)
+    assert out.msg.startswith('failed to find plugin "no-such-ipam" in path') and str(ours) in out.msg
 
 
 @pytest.mark.parametrize("backend", ["iptables", "nftables"])
@@ -588,19 +589,23 @@ def test_gc_removes_stale_masq_rules(backend, ours, net, netns, run_plugin, brid
              "ipMasqBackend": backend, "ipam": hl(unique_subnet_v4())})
     n.version = "1.1.0"  # GC needs 1.1.0; cnitool (libcni 1.1.2) drives ADD/DEL at 1.0.0
     ns1, ns2 = netns(), netns()
-    n("add", ns1, ours).check()
-    n("add", ns2, ours).check()
+    keep_ip = n("add", ns1, ours).check().json["ips"][0]["address"].split("/")[0]
+    stale_ip = n("add", ns2, ours).check().json["ips"][0]["address"].split("/")[0]
     keep, stale = n.ids
+    reserved = n.data_dir / n.name
+    assert (reserved / keep_ip).exists() and (reserved / stale_ip).exists()
     valid = [{"containerID": keep, "ifname": "eth0"}]
     run_plugin("bridge", "GC", n.plugin_stdin(**{"cni.dev/valid-attachments": valid}), cni_path=ours,
                container_id="", ifname="").check()
+    # IPAM GC releases the stale attachment's address and keeps the live one's
+    assert not (reserved / stale_ip).exists()
+    assert (reserved / keep_ip).read_bytes() == f"{keep}\r\neth0".encode()
     if backend == "nftables":
         assert [r["comment"].rsplit("id: ", 1)[1] for r in masq_rules_nft(n.name)] == [keep]
     else:
         from cni.net.firewall import chain_name
         text = "\n".join(iptables_lines(n.name))
         assert chain_name(n.name, keep) in text and chain_name(n.name, stale) not in text
-    # the stale attachment's address is released by host-local's GC when it supports GC
     n("del", ns1, ours).check()
     n("del", ns2, ours).check()
     assert iptables_lines(n.name) == [] and masq_rules_nft(n.name) == []
