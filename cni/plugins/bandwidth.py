@@ -93,21 +93,30 @@ def status(req: Request) -> None:
 
 
 def gc(req: Request) -> None:
-    """Delete IFB devices (`bwp*`) of attachments the runtime no longer lists.
+    """Delete IFB devices of attachments the runtime no longer lists.
 
-    An IFB's name is a hash, so it cannot say which network made it. One is removed only when its
-    name is not one this network's valid attachments would use and no filter on any link still
-    redirects traffic to it (its container's veth is gone): another network's live IFB is never
-    touched.
+    Each IFB pycni makes is tagged with its network (`shaping.ifb_alias`). One tagged with this
+    network is removed when its name is not one of the valid attachments' names; one tagged with
+    another network is never touched, even before its redirect exists (that network's ADD may be
+    running now: the runtime serialises GC only with ADD and DEL of the same network). An untagged
+    `bwp*` IFB (the reference plugin's) cannot say which network made it: it is removed only when
+    its name is not a valid one and no filter on any link still redirects traffic to it.
     """
     valid = {shaping.ifb_name(req.name, cid) for cid, _ifname in req.valid_attachments()}
     with open_handle() as host:
-        ifbs = [x for x in link.list_links(host)
-                if x.kind == "ifb" and x.name.startswith(shaping.IFB_PREFIX) and x.name not in valid]
-        if not ifbs:
+        untagged = []
+        for x in link.list_links(host):
+            if x.kind != "ifb" or x.name in valid:
+                continue
+            owner = shaping.alias_network(x.alias)
+            if owner == req.name:
+                _delete_link(host, x.index)
+            elif owner is None and x.name.startswith(shaping.IFB_PREFIX):
+                untagged.append(x)
+        if not untagged:
             return
         fed = _redirect_targets(host)
-        for ifb in ifbs:
+        for ifb in untagged:
             if ifb.index not in fed:
                 _delete_link(host, ifb.index)
 
@@ -174,7 +183,8 @@ def _add_egress(req: Request, host: Handle, veth: link.Link, b: shaping.Bucket, 
     """IFB with its tbf first, then the redirect: no moment in which egress runs unshaped through it."""
     name = shaping.ifb_name(req.name, req.container_id)
     try:
-        ifb = link.create_ifb(host, name, mtu=veth.mtu, txqlen=max(veth.txqlen, IFB_MIN_TXQLEN), up=True)
+        ifb = link.create_ifb(host, name, mtu=veth.mtu, txqlen=max(veth.txqlen, IFB_MIN_TXQLEN), up=True,
+                              alias=shaping.ifb_alias(req.name, req.container_id))
     except FileExistsError:
         raise CNIError(INTERNAL, f"IFB device {name} already exists",
                        f"network {req.name!r}, container {req.container_id}: DEL the attachment first",

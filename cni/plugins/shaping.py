@@ -30,6 +30,10 @@ MIN_DEFAULT_BUCKET = 16_384
 
 IFB_PREFIX = "bwp"
 IFB_NAME_LEN = 15
+# The IFBs pycni makes carry an alias (IFLA_IFALIAS) naming their network, so that GC can tell its
+# own from another network's: "pycni-bandwidth network=<name> container=<id>".
+IFB_TAG = "pycni-bandwidth"
+IFALIAS_MAX = 255  # bytes; IFALIASZ - 1
 
 KEYS = ("ingressRate", "ingressBurst", "egressRate", "egressBurst")
 RUNTIME_PATH = "runtimeConfig.bandwidth"
@@ -217,3 +221,27 @@ def ifb_name(network: str, container_id: str) -> str:
 
     digest = hashlib.sha512((network + container_id).encode()).hexdigest()
     return (IFB_PREFIX + digest)[:IFB_NAME_LEN]
+
+
+def ifb_alias(network: str, container_id: str) -> str | None:
+    """The tag for an attachment's IFB: "pycni-bandwidth network=<name> container=<id>".
+
+    Network names and container IDs have no spaces (libcni's rule), so the fields split on them.
+    The container is left out if the whole does not fit the kernel's 255 bytes; None (an untagged
+    IFB, which GC treats as the reference plugin's) if even the network alone does not.
+    """
+    for alias in (f"{IFB_TAG} network={network} container={container_id}", f"{IFB_TAG} network={network}"):
+        if len(alias.encode()) <= IFALIAS_MAX:
+            return alias
+    return None
+
+
+def alias_network(alias: str) -> str | None:
+    """The network an IFB's alias names if it is one of our tags, else None."""
+    fields = alias.split(" ")
+    if fields[0] != IFB_TAG:
+        return None
+    for field in fields[1:]:
+        if field.startswith("network="):
+            return field[len("network="):]
+    return None

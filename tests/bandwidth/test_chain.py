@@ -283,37 +283,71 @@ def test_status_and_version(chain):
     chain.plugin("ADD", {**base, "cniVersion": "0.2.0"}).expect_error(1)
 
 
-def test_gc_removes_only_stale_orphaned_ifbs(chain):
-    """Live attachments, other networks' fed IFBs and non-bwp devices survive; stale ones go."""
+def redirect(ns, dev: str, target: str) -> None:
+    """A match-all redirect from `dev`'s ingress to `target`, as a bandwidth ADD installs it."""
+    ns.exec("tc", "qdisc", "add", "dev", dev, "clsact")
+    ns.exec("tc", "filter", "add", "dev", dev, "ingress", "protocol", "all", "prio", "1", "u32",
+            "match", "u32", "0", "0", "action", "mirred", "egress", "redirect", "dev", target)
+
+
+def test_ifb_is_tagged_with_its_network(chain):
+    add(chain, STATIC)
+    alias = link(ifb_of(chain), chain.host.name)["ifalias"]
+    assert alias == f"pycni-bandwidth network={chain.network} container={chain.container_id()}"
+    assert shaping.alias_network(alias) == chain.network
+
+
+def test_gc_removes_only_this_networks_stale_ifbs(chain):
+    """Tagged IFBs: this network's stale ones go (fed or not), other networks' stay (fed or not).
+    Untagged `bwp*` IFBs (the reference plugin's) go only when nothing redirects to them."""
     result = add(chain, STATIC)
     veth, live = host_veth(result), ifb_of(chain)
     h = chain.host
-    stale = shaping.ifb_name(chain.network, "gone-container")
-    h.exec("ip", "link", "add", stale, "type", "ifb")
-    other_net = shaping.ifb_name("othernet", "c1")  # another network's IFB, still fed by a redirect
-    h.exec("ip", "link", "add", other_net, "type", "ifb")
+
+    def ifb(name: str, alias: str | None = None) -> str:
+        h.exec("ip", "link", "add", name, "type", "ifb")
+        if alias is not None:
+            h.exec("ip", "link", "set", "dev", name, "alias", alias)
+        return name
+
+    own = shaping.ifb_alias(chain.network, "gone-container")
+    stale = ifb(shaping.ifb_name(chain.network, "gone-container"), own)
+    stale_fed = ifb(shaping.ifb_name(chain.network, "gone-fed"), shaping.ifb_alias(chain.network, "gone-fed"))
+    # another network's ADD between creating its IFB and adding the redirect
+    other = ifb(shaping.ifb_name("othernet", "c1"), shaping.ifb_alias("othernet", "c1"))
+    other_fed = ifb(shaping.ifb_name("othernet", "c2"), shaping.ifb_alias("othernet", "c2"))
+    # the reference plugin's (untagged), one still fed by its veth and one orphaned
+    ref_fed = ifb(shaping.ifb_name("refnet", "c3"))
+    ref_orphan = ifb(shaping.ifb_name(chain.network, "gone-ref"))
+    foreign_alias = ifb(shaping.ifb_name("refnet", "c4"), "set by someone else")  # not our tag: untagged
     h.exec("ip", "link", "add", "bwpnotifb0", "type", "veth", "peer", "name", "bwpnotifb1")
-    h.exec("ip", "link", "add", "vethgc0", "type", "veth", "peer", "name", "vethgc1")
-    h.exec("tc", "qdisc", "add", "dev", "vethgc0", "clsact")
-    h.exec("tc", "filter", "add", "dev", "vethgc0", "ingress", "protocol", "all", "prio", "1", "u32",
-           "match", "u32", "0", "0", "action", "mirred", "egress", "redirect", "dev", other_net)
-    plain = h.exec("ip", "link", "add", "ifbplain0", "type", "ifb")
-    assert plain.returncode == 0
+    tagged_plain = ifb("ifbplain0", own)  # tagged ours but not a bwp name: a leftover of ours all the same
+    untagged_plain = ifb("ifbplain1")
+    for i, target in enumerate((stale_fed, other_fed, ref_fed)):
+        h.exec("ip", "link", "add", f"vethgc{i}", "type", "veth", "peer", "name", f"vethgc{i}p")
+        redirect(h, f"vethgc{i}", target)
+    for name, alias in ((stale, own), (other, shaping.ifb_alias("othernet", "c1")), (ref_fed, None)):
+        assert link(name, h.name).get("ifalias") == alias
+
     gc = {"cniVersion": "1.1.0", "name": chain.network, "type": "bandwidth",
           "cni.dev/valid-attachments": [{"containerID": chain.container_id(), "ifname": "eth0"}]}
     chain.plugin("GC", gc).check()
     names = {x["ifname"] for x in ip_json("link", "show", netns=h.name)}
-    assert live in names and other_net in names and "bwpnotifb0" in names and "ifbplain0" in names
-    assert stale not in names
+    assert {live, other, other_fed, ref_fed, "bwpnotifb0", untagged_plain} <= names
+    assert not {stale, stale_fed, ref_orphan, foreign_alias, tagged_plain} & names
     assert_redirect(chain, veth, live)
-    # nothing valid: the live attachment's IFB is still fed by its veth, so it stays
-    chain.plugin("GC", {k: v for k, v in gc.items() if k != "cni.dev/valid-attachments"}).check()
-    assert link_exists(live, h.name)
-    # once its veth is gone (the pod is gone), GC collects it
-    h.exec("ip", "link", "del", veth)
+
+    # nothing valid: this network's live IFB goes, though its veth still feeds it
     chain.plugin("GC", {k: v for k, v in gc.items() if k != "cni.dev/valid-attachments"}).check()
     assert not link_exists(live, h.name)
-    assert link_exists(other_net, h.name)
+    for name in (other, other_fed, ref_fed):
+        assert link_exists(name, h.name), name
+    # the reference's IFB goes once nothing redirects to it; other networks' tagged ones never
+    h.exec("ip", "link", "del", "vethgc2")
+    h.exec("ip", "link", "del", "vethgc1")
+    chain.plugin("GC", {k: v for k, v in gc.items() if k != "cni.dev/valid-attachments"}).check()
+    assert not link_exists(ref_fed, h.name)
+    assert link_exists(other, h.name) and link_exists(other_fed, h.name)
 
 
 # --- another tool's qdiscs and failures ---------------------------------------------------------------
