@@ -3,7 +3,8 @@
 `setns(2)` changes the namespace of the calling thread only.  A netlink socket stays in
 the namespace it was created in, so `open_handle` enters, creates the socket and leaves
 at once; the rest of the process keeps running in its own namespace.  Python 3.11 has
-no `os.setns`, so libc's is reached through ctypes, imported only when first needed.
+no `os.setns`: the bundle carries a tiny C module for it (`_setns.c`, built by build.sh);
+running from the sources without it, libc's is reached through ctypes.
 """
 
 from __future__ import annotations
@@ -16,14 +17,20 @@ CLONE_NEWNET = 0x40000000
 NS_GET_NSTYPE = 0xB703  # ioctl on an nsfs file: which kind of namespace it is
 SELF_NETNS = "/proc/thread-self/ns/net"
 
-_setns_fn = None  # resolved on first use: os.setns or libc's setns through ctypes
+_setns_fn = None  # resolved on first use: os.setns, our C module, or libc's through ctypes
 
 
 def _setns(fd: int, nstype: int) -> None:
     global _setns_fn
     if _setns_fn is None:
+        try:
+            from cni.net._setns import setns as built
+        except ImportError:
+            built = None
         if hasattr(os, "setns"):  # Python >= 3.12
             _setns_fn = os.setns
+        elif built is not None:
+            _setns_fn = built
         else:
             import ctypes
 
