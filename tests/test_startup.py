@@ -20,7 +20,7 @@ from cni.plugins import MODULES  # noqa: E402
 # Excluded from the bundle by build.sh, or too slow to import on every call.
 FORBIDDEN = {"inspect", "dataclasses", "typing", "pathlib", "bz2", "lzma", "traceback",
              "tempfile", "shutil", "jsonschema", "pyroute2", "filelock", "asyncio", "logging", "json", "re",
-             "enum", "subprocess", "socket"}
+             "enum", "subprocess", "socket", "contextlib"}
 
 
 def imported_by(module: str) -> set[str]:

@@ -10,7 +10,6 @@ IPAM ran releases the address and undoes what this ADD made (the bridge stays).
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 
 from cni.contract import delegate
 from cni.contract.errors import INTERNAL, CNIError
@@ -33,6 +32,10 @@ from .bridge_links import (
     freeze_mac,
     wait_port_up,
 )
+
+TYPE_CHECKING = False  # typing costs start-up time; annotations are strings here
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 TYPE = "bridge"
 SCHEMA = "bridge"

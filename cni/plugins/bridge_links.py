@@ -9,8 +9,6 @@ from __future__ import annotations
 import fcntl
 import os
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
 
 from cni.contract.errors import INTERNAL, CNIError
 from cni.contract.result import IPConfig, Route
@@ -31,25 +29,36 @@ def fail(msg: str, err: BaseException | str = "") -> CNIError:
     return CNIError(INTERNAL, msg, str(err))
 
 
-@contextmanager
-def bridge_lock(name: str) -> Iterator[None]:
+class bridge_lock:  # a class, not @contextmanager: contextlib costs start-up time
     """Serialise bridge setup (of `name`) across concurrent plugin calls (flock in /run)."""
-    try:
-        os.makedirs(LOCK_DIR, mode=0o755, exist_ok=True)
-        fd = os.open(LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    except OSError:
-        yield  # no writable /run: EEXIST tolerance alone keeps concurrent setup correct
-        return
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
+
+    def __init__(self, name: str) -> None:
+        self.fd = -1
+
+    def __enter__(self) -> None:
+        try:
+            os.makedirs(LOCK_DIR, mode=0o755, exist_ok=True)
+            self.fd = os.open(LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError:
+            return  # no writable /run: EEXIST tolerance alone keeps concurrent setup correct
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(self.fd)
+            self.fd = -1
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
 
 
 def _quiet_sysctl(key: str, value: str) -> None:
-    with suppress(OSError):
+    try:  # noqa: SIM105 - contextlib costs start-up time
         sysctl.write(key, value)
+    except OSError:
+        pass
 
 
 # ---- the bridge --------------------------------------------------------------------------------
@@ -94,8 +103,10 @@ def ensure_address(h: Handle, dev: link.Link, gw, force: bool) -> None:
                 raise fail(f'"{dev.name}" already has an IP address different from {gw}',
                            f"it has {a.ip}; set forceAddress to replace it")
             link.delete_address(h, dev.index, a.ip)
-        with suppress(FileExistsError):
+        try:  # noqa: SIM105 - contextlib costs start-up time
             link.add_address(h, dev.index, gw)
+        except FileExistsError:
+            pass
     except OSError as e:
         raise fail(f'failed to set bridge addr: could not add IP address to "{dev.name}": {e}', e) from None
 
