@@ -8,7 +8,6 @@ pattern.
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import json
 import os
@@ -29,11 +28,6 @@ def ip(*args: str, check: bool = True, stdin: str | None = None) -> subprocess.C
     if check and proc.returncode != 0:
         raise RuntimeError(f"ip {' '.join(args[:4])}...: {proc.stderr.strip()}")
     return proc
-
-
-def ifb_name(network: str, container_id: str) -> str:
-    """The IFB device the bandwidth plugin makes for an attachment: ``bwp`` + SHA-512 hex, 15 chars."""
-    return ("bwp" + hashlib.sha512((network + container_id).encode()).hexdigest())[:15]
 
 
 class Host:

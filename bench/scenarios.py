@@ -20,9 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cni.plugins.shaping import ifb_name
+
 from . import spawn
 from .chain import ChainRun, Driver, NetList, Pod
-from .host import Host, ifb_name
+from .host import Host
 
 SIDES = ("ours", "ref")
 TYPES = ("loopback", "bridge", "host-local", "bandwidth")

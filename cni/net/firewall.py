@@ -26,6 +26,7 @@ import os
 import sys
 
 from cni.childenv import child_env
+from cni.names import hashed_name
 
 MAX_CHAIN = 28
 NFT_COMMENT_MAX = 128
@@ -45,16 +46,9 @@ class FirewallError(Exception):
 
 
 # ---- names -----------------------------------------------------------------------------------
-def hash_with_prefix(length: int, prefix: str, text: str) -> str:
-    """(prefix + hex(sha512(text)))[:length], the reference's MustFormatHashWithPrefix."""
-    import hashlib
-
-    return (prefix + hashlib.sha512(text.encode()).hexdigest())[:length]
-
-
 def chain_name(network: str, container_id: str) -> str:
     """`CNI-` + hash: the per-container iptables chain (28 characters)."""
-    return hash_with_prefix(MAX_CHAIN, "CNI-", network + container_id)
+    return hashed_name("CNI-", network + container_id, MAX_CHAIN)
 
 
 def comment(network: str, container_id: str) -> str:
@@ -67,11 +61,11 @@ def _go_quote(text: str) -> str:
 
 
 def nft_network_hash(network: str) -> str:
-    return hash_with_prefix(16, "", network)
+    return hashed_name("", network, 16)
 
 
 def nft_instance_hash(network: str, ifname: str, container_id: str) -> str:
-    return nft_network_hash(network) + "-" + hash_with_prefix(16, "", f"{ifname}:{container_id}")
+    return nft_network_hash(network) + "-" + hashed_name("", f"{ifname}:{container_id}", 16)
 
 
 def nft_comment(network: str, ifname: str, container_id: str) -> str:

@@ -15,6 +15,7 @@ other the tick field cannot time, get `default_burst` instead: 100 ms of the rat
 from __future__ import annotations
 
 from cni.contract.errors import INVALID_CONFIG, CNIError
+from cni.names import hashed_name
 from cni.record import Record
 
 U32_MAX = 0xFFFFFFFF
@@ -217,10 +218,7 @@ def ifb_name(network: str, container_id: str) -> str:
 
     The same name the reference plugin uses, so either implementation's DEL finds the other's device.
     """
-    import hashlib  # only DEL, GC and egress ADD need it
-
-    digest = hashlib.sha512((network + container_id).encode()).hexdigest()
-    return (IFB_PREFIX + digest)[:IFB_NAME_LEN]
+    return hashed_name(IFB_PREFIX, network + container_id, IFB_NAME_LEN)
 
 
 def ifb_alias(network: str, container_id: str) -> str | None:
