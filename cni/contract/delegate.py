@@ -26,7 +26,7 @@ def find(plugin_type: str, path: list[str]) -> str:
         candidate = os.path.join(directory, plugin_type)
         if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
             return candidate
-    raise CNIError(INVALID_CONFIG, f'failed to find plugin "{plugin_type}" in path {path}')
+    raise CNIError(INVALID_CONFIG, f'failed to find plugin "{plugin_type}" in path [{" ".join(path)}]')
 
 
 def _is_own_bundle(executable: str) -> bool:
