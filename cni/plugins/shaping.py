@@ -199,20 +199,6 @@ def bucket(rate_bits: int, burst_bits: int, tick_in_usec: float) -> Bucket:
     )
 
 
-def reference_bucket(rate_bits: int, burst_bits: int, tick_in_usec: float) -> tuple[int, int, int]:
-    """(rate, buffer, limit) exactly as the reference plugin sends them, 32-bit wrap-around included.
-
-    The buffer's float-to-uint32 conversion is undefined in Go; on amd64 it keeps the low 32 bits of
-    the 64-bit integer, which is what this returns. For comparisons and documentation only.
-    """
-    rate = rate_bits // 8
-    burst = (burst_bits // 8) & U32_MAX
-    usec = int(float(burst) * TIME_UNITS_PER_SEC / float(rate)) & U32_MAX
-    buffer = int(float(usec) * tick_in_usec) & U32_MAX
-    limit = ((_latency_bytes(rate) & U32_MAX) + burst) & U32_MAX
-    return rate, buffer, limit
-
-
 def ifb_name(network: str, container_id: str) -> str:
     """The IFB device of one attachment: "bwp" + sha512(network + container ID), 15 characters.
 

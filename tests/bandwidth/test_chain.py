@@ -19,6 +19,7 @@ from helpers import ip_json, link, link_exists, tc_json
 from cni.plugins import shaping
 
 from .conftest import host_veth, root_tbf, tc_raw
+from .reference import reference_bucket
 
 pytestmark = pytest.mark.root
 
@@ -173,7 +174,7 @@ def test_reference_wraps_containerd_burst(ref_chain):
     caps = {"bandwidth": {"ingressRate": MBIT, "ingressBurst": CONTAINERD_BURST}}
     result = add(ref_chain, {"capabilities": {"bandwidth": True}}, cap_args=caps)
     opts = root_tbf(ref_chain.host, host_veth(result))
-    _rate, buffer, limit = shaping.reference_bucket(MBIT, CONTAINERD_BURST, TICK)
+    _rate, buffer, limit = reference_bucket(MBIT, CONTAINERD_BURST, TICK)
     assert (opts["rate"], opts["burst"], int(opts["burst_raw"], 16), opts["limit"]) == (
         125000, 21474835, buffer, limit)
     assert opts["lat"] > 4000 * 1_000_000  # over an hour of queue

@@ -11,7 +11,9 @@ import pytest
 from cni.contract import schema
 from cni.contract.errors import CNIError
 from cni.plugins import shaping
-from cni.plugins.shaping import Limits, bucket, reference_bucket, select_limits, validate
+from cni.plugins.shaping import Limits, bucket, select_limits, validate
+
+from .reference import reference_bucket
 
 TICK = 15.625
 U32 = 2**32 - 1
