@@ -145,6 +145,9 @@ def load(config: dict[str, object], cni_args: dict[str, str], *, for_add: bool =
     if not for_add:
         return conf
     conf.vlans = collect_trunk(config.get("vlanTrunk"))
+    if conf.vlan and conf.vlans:  # a port is an access port (vlan) or a trunk (vlanTrunk), as the reference
+        raise _fail("cannot set vlan and vlanTrunk at the same time",
+                    "vlan makes an access port, vlanTrunk a trunk port; use one")
     if conf.mtu is not None and conf.mtu < MIN_MTU:
         raise _fail(f"invalid MTU {conf.mtu}", f"mtu must be {MIN_MTU}-65535 (or 0 for the kernel default)")
     if conf.hairpin and conf.promisc:
