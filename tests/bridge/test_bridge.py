@@ -245,7 +245,8 @@ needs_vlan_filtering = pytest.mark.skipif(
 @needs_vlan_filtering
 def test_vlan_access_port_with_gateway(ours, net, netns, bridge_name):
     subnet = unique_subnet_v4()
-    n = net({"type": "bridge", "bridge": bridge_name, "vlan": 100, "isGateway": True, "ipam": hl(subnet)})
+    n = net({"type": "bridge", "bridge": bridge_name, "vlan": 100, "isGateway": True, "ipam": hl(subnet),
+             "preserveDefaultVlan": False})
     ns = netns()
     res = n("add", ns, ours).check().json
     assert len(res["interfaces"]) == 4 and res["interfaces"][3]["name"] == f"{bridge_name}.100"
@@ -262,13 +263,38 @@ def test_vlan_access_port_with_gateway(ours, net, netns, bridge_name):
 
 
 @needs_vlan_filtering
-def test_vlan_preserve_default(ours, net, netns, bridge_name):
-    n = net({"type": "bridge", "bridge": bridge_name, "vlan": 7, "preserveDefaultVlan": True, "ipam": {}})
+@pytest.mark.parametrize("preserve", [{"preserveDefaultVlan": True}, {}], ids=["true", "default"])
+def test_vlan_preserve_default(preserve, ours, net, netns, bridge_name):
+    n = net({"type": "bridge", "bridge": bridge_name, "vlan": 7, "ipam": {}, **preserve})
     ns = netns()
     res = n("add", ns, ours).check().json
     got = {v["vlan"]: v.get("flags", []) for v in vlans(res["interfaces"][1]["name"])}
-    assert set(got) == {1, 7} and "PVID" in got[7]
+    assert got == {1: ["Egress Untagged"], 7: ["PVID", "Egress Untagged"]}
     n("del", ns, ours).check()
+
+
+@needs_vlan_filtering
+def test_vlan_ports_match_reference(ours, ref, net, netns, bridge_name):
+    """The reference (1.1.1, before preserveDefaultVlan) keeps VLAN 1 on an access port, and so do we
+    by default; the `<bridge>.<vlan>` gateway's port too."""
+    subnet = unique_subnet_v4()
+    got = {}
+    for name, plugins in (("ref", ref), ("ours", ours)):
+        n = net({"type": "bridge", "bridge": bridge_name, "vlan": 100, "isGateway": True,
+                 "ipam": hl(subnet)})
+        ns = netns()
+        res = n("add", ns, plugins).check().json
+        gateway_port = [p["ifname"] for p in bridge_json("link", "show") if p.get("master") == bridge_name
+                        and p["ifname"] not in {i["name"] for i in res["interfaces"]}]
+        got[name] = {"pod": vlans(res["interfaces"][1]["name"]), "gateway": vlans(gateway_port[0]),
+                     "interfaces": len(res["interfaces"])}
+        n("del", ns, plugins).check()
+        if name == "ref":  # ours makes its own gateway veth again
+            delete_link(f"{bridge_name}.100")
+    assert got["ours"] == got["ref"]
+    assert got["ours"]["pod"] == [{"vlan": 1, "flags": ["Egress Untagged"]},
+                                  {"vlan": 100, "flags": ["PVID", "Egress Untagged"]}]
+    delete_link(f"{bridge_name}.100")
 
 
 @needs_vlan_filtering

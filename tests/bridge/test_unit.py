@@ -25,7 +25,7 @@ def test_defaults():
     conf = bridge_config.load({"name": "n"}, {})
     assert conf.bridge == "cni0" and not conf.is_gateway and not conf.ip_masq
     assert conf.mtu is None and conf.vlan == 0 and conf.vlans is None and not conf.layer3
-    assert conf.preserve_default_vlan is False  # the reference's code default
+    assert conf.preserve_default_vlan is True  # the reference keeps VLAN 1 on the port
     assert not conf.vlan_filtering
 
 
