@@ -1,0 +1,118 @@
+"""The VLAN tests in a guest kernel, for hosts whose kernel has no bridge VLAN filtering or 802.1Q.
+
+``vlan_guest_run`` (session) boots Debian's kernel once (see ``guest.py``) and runs the VLAN tests
+of tests/bridge/test_bridge.py and tests/net/test_link.py there with a copy of our plugins; on a host
+that has both features it skips, since those tests then ran directly. The kernel package is fetched
+into a temporary directory removed afterwards; ``PYCNI_VM_CACHE=DIR`` keeps it in DIR for next time.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from . import guest
+
+REPO = Path(__file__).resolve().parents[2]
+VLAN_TESTS = ("tests/bridge/test_bridge.py", "tests/net/test_link.py")
+VLAN_SELECTION = "vlan or Vlan or VLAN"
+HOST_HAS_VLANS = "host kernel has bridge VLAN filtering; the VLAN tests ran directly"
+GUEST_TIMEOUT = 240  # boot, the tests, power-off; the tests themselves get 30 s less
+
+
+def host_vlan_features() -> dict[str, bool]:
+    """Whether this kernel makes a VLAN-filtering bridge and an 802.1Q device (in a scratch
+    namespace, as the skips in the VLAN tests find out)."""
+    ns = f"pycni-vmprobe-{uuid.uuid4().hex[:8]}"
+
+    def ip(*args: str) -> bool:
+        return subprocess.run(["ip", "-n", ns, *args], capture_output=True, timeout=30).returncode == 0
+
+    subprocess.run(["ip", "netns", "add", ns], capture_output=True, timeout=30, check=True)
+    try:
+        filtering = ip("link", "add", "name", "pvbr", "type", "bridge", "vlan_filtering", "1")
+        vlan_dev = (ip("link", "add", "name", "pvp0", "type", "veth", "peer", "name", "pvp1")
+                    and ip("link", "add", "link", "pvp0", "name", "pvp0.5", "type", "vlan", "id", "5"))
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=30)
+    return {"bridge VLAN filtering": filtering, "802.1Q VLAN devices": vlan_dev}
+
+
+def parse_summary(output: str) -> dict[str, int]:
+    """pytest's closing counts (``12 passed, 3 deselected in 4.2s``) as {"passed": 12, ...}."""
+    for line in reversed(output.strip().splitlines()):
+        line = line.strip("= ")
+        if re.search(r"\bin [\d.]+s\b", line) and re.match(r"\d+ \w+", line):
+            counts = {word: int(n) for n, word in re.findall(r"(\d+) (\w+)", line.split(" in ")[0])}
+            if "error" in counts:
+                counts["errors"] = counts.pop("error")
+            return counts
+        if line.startswith("no tests ran"):
+            return {}
+    return {}
+
+
+def copy_plugins(bin_dir: Path, dest: Path) -> Path:
+    """Copy the plugin directory (symlinks into a PyInstaller bundle included) to ``dest/bin``, so a
+    rebuild of dist/ while the guest runs cannot change what it tests."""
+    out = dest / "bin"
+    out.mkdir(parents=True)
+    bundles: dict[Path, str] = {}
+    for entry in sorted(bin_dir.iterdir()):
+        target = entry.resolve()
+        bundle = target.parent
+        if entry.is_symlink() and bundle != bin_dir.resolve() and (bundle / "_internal").is_dir():
+            if bundle not in bundles:
+                bundles[bundle] = bundle.name
+                shutil.copytree(bundle, dest / bundle.name, symlinks=True)
+            (out / entry.name).symlink_to(f"../{bundles[bundle]}/{target.name}")
+        elif target.is_file():
+            shutil.copy2(target, out / entry.name)
+    return out
+
+
+def vlan_script(python: str) -> str:
+    """The guest's part: our plugins copied from the share into its memory, the modules the tests
+    need, then pytest on the VLAN tests from this repository."""
+    pytest_argv = [python, "-m", "pytest", "-p", "no:cacheprovider", *VLAN_TESTS, "-k", VLAN_SELECTION,
+                   "-q", "-ra"]
+    return "\n".join([
+        f"export PATH={shlex.quote(os.environ.get('PATH', '/usr/bin:/bin'))}",
+        f"cp -a {guest.GUEST_SHARE}/plugins /tmp/pycni-plugins",
+        "export PYCNI_BIN=/tmp/pycni-plugins/bin PYTHONDONTWRITEBYTECODE=1",
+        "modprobe -a bridge 8021q veth",
+        f"cd {shlex.quote(str(REPO))}",
+        shlex.join(pytest_argv),
+    ])
+
+
+@pytest.fixture(scope="session")
+def vlan_guest_run(bin_dir: Path) -> Iterator[guest.GuestRun]:
+    if os.geteuid() != 0:
+        pytest.skip("needs root (namespaces on the host, qemu with /dev/kvm)")
+    features = host_vlan_features()
+    if all(features.values()):
+        pytest.skip(HOST_HAS_VLANS)
+    missing = guest.missing_requirements()
+    if missing:
+        pytest.skip("cannot boot a guest kernel: " + "; ".join(missing))
+    work = Path(tempfile.mkdtemp(prefix="pycni-vm-"))
+    try:
+        try:
+            kernel = guest.fetch_kernel(Path(os.environ.get("PYCNI_VM_CACHE") or work / "kernel"))
+        except guest.GuestError as exc:
+            pytest.fail(f"cannot get {guest.KERNEL_PACKAGE}: {exc}")
+        copy_plugins(bin_dir, work / "plugins")
+        yield guest.run_in_guest(kernel, vlan_script(sys.executable), share=work, timeout=GUEST_TIMEOUT)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
