@@ -28,6 +28,10 @@ import sys
 from cni.childenv import child_env
 from cni.names import hashed_name
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 MAX_CHAIN = 28
 NFT_COMMENT_MAX = 128
 MASQ_TABLE = "cni_plugins_masquerade"
@@ -279,39 +283,36 @@ def _remove_chains(family: int, save: str, chains: set[str], what: str) -> None:
             raise error
 
 
-def teardown_masq_iptables(network: str, container_id: str) -> None:
-    """Remove the container's chain and jumps in both families, whatever addresses they name."""
-    chains = {chain_name(network, container_id)}
+def _remove_in_both_families(select: Callable[[str], set[str]], what: str) -> None:
+    """For IPv4 and IPv6: the chains `select` picks from the nat dump, removed with their jumps.
+    Every family is tried; the failures are reported together."""
     errors = []
     for family in (4, 6):
         save = _read_nat(family) if _iptables_available(family) else None
-        if save is None:
+        chains = select(save) if save is not None else set()
+        if not chains:
             continue
         try:
-            _remove_chains(family, save, chains, f"remove ipMasq of {network}/{container_id}")
+            _remove_chains(family, save, chains, what)
         except FirewallError as e:
             errors.append(str(e))
     if errors:
         raise FirewallError("; ".join(errors))
+
+
+def teardown_masq_iptables(network: str, container_id: str) -> None:
+    """Remove the container's chain and jumps in both families, whatever addresses they name."""
+    chain = chain_name(network, container_id)
+    _remove_in_both_families(lambda save: {chain}, f"remove ipMasq of {network}/{container_id}")
 
 
 def gc_masq_iptables(network: str, valid_ids: set[str]) -> None:
     """Remove the chains (and jumps) of `network` whose container ID is not in `valid_ids`."""
-    errors = []
-    for family in (4, 6):
-        save = _read_nat(family) if _iptables_available(family) else None
-        if save is None:
-            continue
-        stale = {chain for chain, (net, cid) in iptables_masq_owners(save).items()
-                 if net == network and cid not in valid_ids}
-        if not stale:
-            continue
-        try:
-            _remove_chains(family, save, stale, f"garbage-collect ipMasq of {network}")
-        except FirewallError as e:
-            errors.append(str(e))
-    if errors:
-        raise FirewallError("; ".join(errors))
+    def stale(save: str) -> set[str]:
+        return {chain for chain, (net, cid) in iptables_masq_owners(save).items()
+                if net == network and cid not in valid_ids}
+
+    _remove_in_both_families(stale, f"garbage-collect ipMasq of {network}")
 
 
 # ---- ipMasq, nftables ------------------------------------------------------------------------
