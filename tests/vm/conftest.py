@@ -81,9 +81,16 @@ def copy_plugins(bin_dir: Path, dest: Path) -> Path:
     return out
 
 
+def copy_sources(dest: Path) -> None:
+    """The repository's sources and tests, for the guest: its /tmp and /run are its own, so a
+    checkout there (as CI's may be) would not be visible through the shared root."""
+    shutil.copytree(REPO, dest, symlinks=True, ignore=shutil.ignore_patterns(
+        ".git", "dist", "build", "__pycache__", ".pytest_cache", ".ruff_cache", "bench"))
+
+
 def vlan_script(python: str) -> str:
     """The guest's part: our plugins copied from the share into its memory, the modules the tests
-    need, then pytest on the VLAN tests from this repository."""
+    need, then pytest on the VLAN tests from a copy of this repository in the share."""
     pytest_argv = [python, "-m", "pytest", "-p", "no:cacheprovider", *VLAN_TESTS, "-k", VLAN_SELECTION,
                    "-q", "-ra"]
     return "\n".join([
@@ -91,7 +98,7 @@ def vlan_script(python: str) -> str:
         f"cp -a {guest.GUEST_SHARE}/plugins /tmp/pycni-plugins",
         "export PYCNI_BIN=/tmp/pycni-plugins/bin PYTHONDONTWRITEBYTECODE=1",
         "modprobe -a bridge 8021q veth",
-        f"cd {shlex.quote(str(REPO))}",
+        f"cd {guest.GUEST_SHARE}/repo",
         shlex.join(pytest_argv),
     ])
 
@@ -113,6 +120,7 @@ def vlan_guest_run(bin_dir: Path) -> Iterator[guest.GuestRun]:
         except guest.GuestError as exc:
             pytest.fail(f"cannot get {guest.KERNEL_PACKAGE}: {exc}")
         copy_plugins(bin_dir, work / "plugins")
+        copy_sources(work / "repo")
         yield guest.run_in_guest(kernel, vlan_script(sys.executable), share=work, timeout=GUEST_TIMEOUT)
     finally:
         shutil.rmtree(work, ignore_errors=True)
