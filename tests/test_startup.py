@@ -6,6 +6,7 @@ bundle, or that cost milliseconds for nothing on every call, must not be among i
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -48,3 +49,32 @@ def test_entry_and_contract_import_lean():
         names |= imported_by(module)
     assert "cni.contract.dispatch" in names
     assert not FORBIDDEN & names
+
+
+def imported_by_call(plugin_type: str, env: dict[str, str], stdin: bytes) -> tuple[int, set[str]]:
+    """What one real call of the plugin (from the sources) imports, start to exit."""
+    code = (f"import sys; sys.path.insert(0, {str(REPO)!r}); from cni.__main__ import entry; "
+            f"sys.exit(entry([{plugin_type!r}]))")
+    proc = subprocess.run([sys.executable, "-I", "-S", "-X", "importtime", "-c", code], input=stdin,
+                          env={**env, "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}, capture_output=True)
+    names = {line.rsplit("|", 1)[1].strip() for line in proc.stderr.decode().splitlines()
+             if line.startswith("import time:") and "|" in line}
+    return proc.returncode, names
+
+
+@pytest.mark.root
+def test_real_calls_import_lean(netns, bridge_name, tmp_path):
+    """An L2 bridge ADD and DEL and a loopback ADD, for real in a namespace: lazily imported modules
+    show up here, where an import at the top of a module would not."""
+    ns = netns()
+    env = {"CNI_CONTAINERID": "lean1", "CNI_NETNS": ns.path, "CNI_IFNAME": "eth0", "CNI_PATH": str(tmp_path)}
+    bridge = json.dumps({"cniVersion": "1.0.0", "name": "lean", "type": "bridge",
+                         "bridge": bridge_name}).encode()
+    loopback = json.dumps({"cniVersion": "1.0.0", "name": "lean", "type": "loopback"}).encode()
+    for plugin_type, command, stdin in (("bridge", "ADD", bridge), ("bridge", "DEL", bridge),
+                                        ("loopback", "ADD", loopback)):
+        rc, names = imported_by_call(plugin_type, {**env, "CNI_COMMAND": command}, stdin)
+        assert rc == 0, (plugin_type, command)
+        assert {"cni.contract.dispatch", "cni.net.link", "cni.net.netns"} <= names
+        assert not FORBIDDEN & names, f"{plugin_type} {command} imports {sorted(FORBIDDEN & names)}"
+        assert "ctypes" not in names
