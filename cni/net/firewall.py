@@ -410,30 +410,28 @@ def setup_masq(backend: str | None, ips: list, network: str, ifname: str, contai
         setup_masq_iptables(ips, network, container_id)
 
 
-def teardown_masq(network: str, ifname: str, container_id: str) -> None:
-    """Remove the attachment's masquerade rules from both backends (either may have made them)."""
+def _every(*steps: Callable[[], None]) -> None:
+    """Run every step; the failures are reported together at the end."""
     errors = []
-    for step in (lambda: teardown_masq_iptables(network, container_id),
-                 lambda: teardown_masq_nftables(network, ifname, container_id)):
+    for step in steps:
         try:
             step()
         except FirewallError as e:
             errors.append(str(e))
     if errors:
         raise FirewallError("; ".join(errors))
+
+
+def teardown_masq(network: str, ifname: str, container_id: str) -> None:
+    """Remove the attachment's masquerade rules from both backends (either may have made them)."""
+    _every(lambda: teardown_masq_iptables(network, container_id),
+           lambda: teardown_masq_nftables(network, ifname, container_id))
 
 
 def gc_masq(network: str, valid: set[tuple[str, str]]) -> None:
     """Remove masquerade rules of `network` that belong to no attachment in `valid`."""
-    errors = []
     valid_ids = {cid for cid, _ in valid}
-    for step in (lambda: gc_masq_iptables(network, valid_ids), lambda: gc_masq_nftables(network, valid)):
-        try:
-            step()
-        except FirewallError as e:
-            errors.append(str(e))
-    if errors:
-        raise FirewallError("; ".join(errors))
+    _every(lambda: gc_masq_iptables(network, valid_ids), lambda: gc_masq_nftables(network, valid))
 
 
 # ---- MAC spoof check -------------------------------------------------------------------------
