@@ -12,7 +12,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 OUR_TYPES = ("bridge", "host-local", "bandwidth", "loopback")
-# What the kind node image ships in /opt/cni/bin (REFERENCE.md §4); ours are installed over them.
+# What the kind node image ships in /opt/cni/bin; ours are installed over them.
 KIND_SHIPPED = ("host-local", "loopback", "ptp", "portmap")
 REF_DIR = Path("/usr/lib/cni")
 INSTALL_NETCONF = REPO / "conf" / "install-netconf.sh"
