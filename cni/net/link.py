@@ -325,19 +325,21 @@ def create_veth(
 
 
 def create_ifb(
-    h: Handle, name: str, mtu: int | None = None, txqlen: int = 0, up: bool = False, alias: str | None = None
+    h: Handle, name: str, mtu: int | None = None, txqlen: int = 0, up: bool = False, alias: str | None = None,
+    temp_name: str | None = None,
 ) -> Link:
     """Create an IFB device (the bandwidth plugin shapes egress traffic redirected to it).
 
     `alias` (IFLA_IFALIAS, at most 255 bytes) tags the device. The kernel ignores the alias in a
-    create request, so the device is made down under a temporary name, tagged, and only then
-    renamed to `name` (and brought up): no one ever sees `name` without its alias. FileExistsError
-    if `name` is taken; the temporary device is then removed again.
+    create request, so the device is made down under a temporary name (`temp_name`, or a random
+    one), tagged, and only then renamed to `name` (and brought up): no one ever sees `name` without
+    its alias. FileExistsError if `name` is taken; the temporary device is then removed again.
     """
     op = f"create ifb {name}"
     if alias is None:
         return _create(h, name, "ifb", _common(mtu, txqlen=txqlen), b"", up, op)
-    temp = _create(h, "ifbtmp" + os.urandom(4).hex(), "ifb", _common(mtu, txqlen=txqlen), b"", False, op)
+    temp_name = temp_name or "ifbtmp" + os.urandom(4).hex()
+    temp = _create(h, temp_name, "ifb", _common(mtu, txqlen=txqlen), b"", False, op)
     try:
         h.request(RTM_NEWLINK, _ifinfo(temp.index) + nl.attr_str(IFLA_IFALIAS, alias), f"{op}: set alias")
         set_link(h, temp.index, name=name, up=up or None)

@@ -55,11 +55,12 @@ def add(req: Request) -> Result:
 
 def delete(req: Request) -> None:
     """Remove the IFB device; the host veth's qdiscs go with the veth. Nothing there is fine."""
-    name = shaping.ifb_name(req.name, req.container_id)
+    names = (shaping.ifb_name(req.name, req.container_id), shaping.ifb_temp_name(req.name, req.container_id))
     with open_handle() as host:
-        ifb = link.get_link(host, name)
-        if ifb is not None and ifb.kind == "ifb":
-            _delete_link(host, ifb.index)
+        for name in names:  # the temporary name too: an ADD killed before tagging its IFB left that
+            ifb = link.get_link(host, name)
+            if ifb is not None and ifb.kind == "ifb":
+                _delete_link(host, ifb.index)
 
 
 def check(req: Request) -> None:
@@ -182,7 +183,8 @@ def _add_egress(req: Request, host: Handle, veth: link.Link, b: shaping.Bucket, 
     name = shaping.ifb_name(req.name, req.container_id)
     try:
         ifb = link.create_ifb(host, name, mtu=veth.mtu, txqlen=max(veth.txqlen, IFB_MIN_TXQLEN), up=True,
-                              alias=shaping.ifb_alias(req.name, req.container_id))
+                              alias=shaping.ifb_alias(req.name, req.container_id),
+                              temp_name=shaping.ifb_temp_name(req.name, req.container_id))
     except FileExistsError:
         raise CNIError(INTERNAL, f"IFB device {name} already exists",
                        f"network {req.name!r}, container {req.container_id}: DEL the attachment first",

@@ -30,6 +30,7 @@ DEFAULT_BUCKET_DIVISOR = 10  # 100 ms
 MIN_DEFAULT_BUCKET = 16_384
 
 IFB_PREFIX = "bwp"
+IFB_TEMP_PREFIX = "bwt"  # the same IFB before it carries its tag (see ifb_temp_name)
 IFB_NAME_LEN = 15
 # The IFBs pycni makes carry an alias (IFLA_IFALIAS) naming their network, so that GC can tell its
 # own from another network's: "pycni-bandwidth network=<name> container=<id>".
@@ -205,6 +206,12 @@ def ifb_name(network: str, container_id: str) -> str:
     The same name the reference plugin uses, so either implementation's DEL finds the other's device.
     """
     return hashed_name(IFB_PREFIX, network + container_id, IFB_NAME_LEN)
+
+
+def ifb_temp_name(network: str, container_id: str) -> str:
+    """The name an IFB has for the instant before it is tagged: "bwt" + the same hash, so that the
+    attachment's DEL also finds it if ADD was killed in that instant."""
+    return IFB_TEMP_PREFIX + ifb_name(network, container_id)[len(IFB_PREFIX):]
 
 
 def ifb_alias(network: str, container_id: str) -> str | None:

@@ -247,6 +247,22 @@ def test_del_is_idempotent_and_leaves_nothing(chain):
     assert not [n for n in left if n.startswith(("bwp", "veth"))]
 
 
+def test_del_removes_an_ifb_left_untagged_by_a_killed_add(chain):
+    """ADD makes the IFB under "bwt"+hash and renames it once tagged; if ADD dies in between, the
+    runtime's DEL must still find it."""
+    result = add(chain, STATIC)
+    ifb = ifb_of(chain)
+    temp = shaping.ifb_temp_name(chain.network, chain.container_id())
+    assert temp.startswith("bwt") and temp[3:] == ifb[3:] and len(temp) == 15
+    assert not link_exists(temp, chain.host.name)  # renamed away by a completed ADD
+    chain.host.exec("ip", "link", "add", temp, "type", "ifb")  # as a killed ADD would leave it
+    config = json.loads(next(chain.netconf_dir.glob("*")).read_text())
+    bw = {"cniVersion": "1.0.0", "name": chain.network, **config["plugins"][1], "prevResult": result}
+    chain.plugin("DEL", bw).check()
+    assert not link_exists(temp, chain.host.name) and not link_exists(ifb, chain.host.name)
+    chain.run("del").check()
+
+
 def test_check_detects_changed_qdisc(chain):
     result = add(chain, STATIC)
     veth = host_veth(result)
