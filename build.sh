@@ -25,7 +25,7 @@ FAST=(--debug noarchive --optimize 2)
 
 apt_packages=(
   iproute2 iptables nftables kmod procps
-  gcc libc6-dev                      # the bundle's small setns C module
+  gcc libc6-dev python3-dev          # the bundle's small setns C module
   containernetworking-plugins        # the reference plugins, for side-by-side tests and benchmarks
   golang-go golang-github-appc-cni-dev  # our cnitool test driver over libcni
   containerd runc busybox-static     # the kind-node end-to-end tests
@@ -53,6 +53,11 @@ build_setns() {
   local inc suffix
   inc=$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
   suffix=$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
+  if ! command -v "${CC:-cc}" >/dev/null || [ ! -f "$inc/Python.h" ]; then
+    echo "build.sh: building needs a C compiler and $inc/Python.h (Debian: gcc libc6-dev python3-dev;" \
+      "./build.sh deps installs them)" >&2
+    exit 1
+  fi
   ${CC:-cc} -O2 -Wall -Werror -shared -fPIC -I"$inc" cni/net/_setns.c -o "cni/net/_setns$suffix"
 }
 

@@ -246,18 +246,30 @@ def _save(family: int) -> str:
     return _run([_SAVE[family], "-t", "nat"], None, f"read IPv{family} nat table")
 
 
-def _read_nat(family: int) -> str | None:
-    """One family's `iptables-save -t nat`, or None when that table cannot be read.
+# What iptables says when a family's nat table cannot exist on this host at all.
+_NO_NAT_TABLE = ("address family not supported", "table does not exist", "can't initialize",
+                 "cannot initialize", "unable to initialize table", "protocol not supported")
 
-    A nat table that cannot be read or initialised (IPv6 disabled, the nat module missing on the
-    legacy backend) holds none of our rules, since no ADD could have put any there; the family
-    is skipped with a note on stderr instead of failing DEL and GC of every attachment forever.
+
+def _read_nat(family: int) -> str | None:
+    """One family's `iptables-save -t nat`, or None when that table cannot exist here.
+
+    A nat table that cannot be initialised (IPv6 disabled, the nat module missing on the legacy
+    backend) holds none of our rules, since no ADD could have put any there; the family is skipped
+    with a note on stderr instead of failing DEL and GC of every attachment forever. Any other
+    failure (a lock or ruleset-generation race, a killed tool) is tried once more and then
+    reported, so DEL fails and is retried rather than leaving rules behind for good.
     """
-    try:
-        return _save(family)
-    except FirewallError as e:
-        sys.stderr.write(f"bridge: IPv{family} masquerade rules skipped, the nat table is unreadable: {e}\n")
-        return None
+    for attempt in (1, 2):
+        try:
+            return _save(family)
+        except FirewallError as e:
+            if any(phrase in str(e).lower() for phrase in _NO_NAT_TABLE):
+                sys.stderr.write(f"bridge: IPv{family} masquerade rules skipped, no nat table here: {e}\n")
+                return None
+            if attempt == 2:
+                raise
+    return None
 
 
 def _remove_chains(family: int, save: str, chains: set[str], what: str) -> None:

@@ -263,6 +263,20 @@ def test_del_removes_an_ifb_left_untagged_by_a_killed_add(chain):
     chain.run("del").check()
 
 
+def test_add_replaces_an_ifb_left_untagged_by_a_killed_add(chain):
+    """A retried ADD finds the stale "bwt" device of its own attachment and replaces it."""
+    chain.configure(STATIC, "1.0.0")
+    temp = shaping.ifb_temp_name(chain.network, chain.container_id())
+    chain.host.exec("ip", "link", "add", temp, "type", "ifb")  # as a killed ADD would leave it
+    chain.run("add").check()
+    ifb = ifb_of(chain)
+    assert link_exists(ifb, chain.host.name) and not link_exists(temp, chain.host.name)
+    info = ip_json("-d", "link", "show", "dev", ifb, netns=chain.host.name)[0]
+    assert info.get("ifalias", "").startswith("pycni-bandwidth network=")
+    chain.run("del").check()
+    assert not link_exists(ifb, chain.host.name)
+
+
 def test_check_detects_changed_qdisc(chain):
     result = add(chain, STATIC)
     veth = host_veth(result)

@@ -584,6 +584,31 @@ def test_masq_removal_skips_unreadable_ipv6_nat(verb, ours, net, netns, run_plug
     assert not link_exists("eth0", ns)
 
 
+def test_masq_removal_fails_on_a_passing_iptables_failure(ours, net, netns, run_plugin, bridge_name,
+                                                          state_dir):
+    """A failure that is not "no nat table here" (a lock or ruleset race, a killed tool) fails DEL, so
+    the runtime retries it, instead of reporting success and leaving the rules for good."""
+    fake = state_dir / "flaky-iptables"  # removed with state_dir
+    fake.mkdir()
+    (fake / "iptables-save").write_text(
+        "#!/bin/sh\necho 'iptables-save v1.8.9 (nf_tables): Could not fetch rule set generation id: "
+        "Resource temporarily unavailable' >&2\nexit 4\n")
+    (fake / "iptables-save").chmod(0o755)
+    n = net({"type": "bridge", "bridge": bridge_name, "isGateway": True, "ipMasq": True,
+             "ipMasqBackend": "iptables", "ipam": hl(unique_subnet_v4())}, "1.1.0")
+    ns = netns()
+    cid = "pcb-flaky-iptables"
+    n.ids.append(cid)
+    call = dict(cni_path=ours, netns=ns, container_id=cid)
+    res = run_plugin("bridge", "ADD", n.plugin_stdin(), **call).check().json
+    flaky = {"PATH": f"{fake}:{os.environ.get('PATH', '/usr/sbin:/usr/bin')}"}
+    out = run_plugin("bridge", "DEL", n.plugin_stdin(prevResult=res), **call, extra_env=flaky).expect_error()
+    assert "generation id" in out.msg + (out.json.get("details") or "")
+    assert iptables_lines(n.name)  # still there: nothing claimed they were removed
+    run_plugin("bridge", "DEL", n.plugin_stdin(prevResult=res), **call).check()  # the runtime's retry
+    assert iptables_lines(n.name) == []
+
+
 def test_macspoofchk(ours, net, netns, bridge_name):
     n = net({"type": "bridge", "bridge": bridge_name, "macspoofchk": True, "ipam": hl(unique_subnet_v4())})
     ns = netns()

@@ -94,8 +94,17 @@ def fetch_kernel(cache: Path, *, timeout: float = 300) -> Kernel:
     """Debian's current kernel, unpacked into ``cache``; later calls with the same directory reuse it.
 
     The guest finds the modules in the share, or at the same path if ``cache`` is elsewhere on this
-    machine's root (not under /tmp or /run).
+    machine's root (not under /tmp or /run). Stale package lists may name a kernel build the archive
+    no longer serves: then the lists are refreshed and the current build fetched.
     """
+    try:
+        return _fetch_kernel(cache, timeout)
+    except GuestError:
+        _run(["apt-get", "update", "-qq"], timeout=timeout)
+        return _fetch_kernel(cache, timeout)
+
+
+def _fetch_kernel(cache: Path, timeout: float) -> Kernel:
     package = _kernel_package_name(timeout)
     version = package.removeprefix("linux-image-")
     target = cache / package
