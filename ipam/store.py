@@ -164,21 +164,8 @@ class Store:
         """A new file holding content, under a name no reader takes for a reservation."""
         while True:
             name = f"{TMP_PREFIX}{os.getpid()}-{os.urandom(6).hex()}"
-            try:
-                fd = os.open(name, _O_NEW, FILE_MODE, dir_fd=self._fd)
-                break
-            except FileExistsError:
-                continue
-        try:
-            view = memoryview(content)
-            while view:
-                view = view[os.write(fd, view):]
-        except BaseException:
-            os.close(fd)
-            self._unlink_quiet(name)
-            raise
-        os.close(fd)
-        return name
+            if self._write_new(name, content):
+                return name
 
     def _unlink_quiet(self, name: str) -> None:
         try:  # noqa: SIM105 (contextlib costs half a millisecond to import)
@@ -188,12 +175,19 @@ class Store:
 
     def _create_direct(self, name: str, content: bytes) -> bool:
         """Where hard links are refused: O_EXCL create, as the reference plugin does."""
+        return self._write_new(name, content)
+
+    def _write_new(self, name: str, content: bytes) -> bool:
+        """Create `name` exclusively and write all of content; False when it exists already.
+        A failed write removes the file again."""
         try:
             fd = os.open(name, _O_NEW, FILE_MODE, dir_fd=self._fd)
         except FileExistsError:
             return False
         try:
-            os.write(fd, content)
+            view = memoryview(content)
+            while view:
+                view = view[os.write(fd, view):]
         except BaseException:
             os.close(fd)
             self._unlink_quiet(name)

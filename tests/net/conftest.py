@@ -69,24 +69,24 @@ def _del_ns(ns: NS) -> None:
     run("ip", "netns", "del", ns.name, check=False)
 
 
-@pytest.fixture
-def ns() -> Iterator[NS]:
-    """A fresh network namespace, deleted afterwards."""
+def _fresh_ns() -> Iterator[NS]:
     ns = _new_ns()
     try:
         yield ns
     finally:
         _del_ns(ns)
+
+
+@pytest.fixture
+def ns() -> Iterator[NS]:
+    """A fresh network namespace, deleted afterwards."""
+    yield from _fresh_ns()
 
 
 @pytest.fixture
 def ns2() -> Iterator[NS]:
     """A second namespace (e.g. the "host" side of a veth)."""
-    ns = _new_ns()
-    try:
-        yield ns
-    finally:
-        _del_ns(ns)
+    yield from _fresh_ns()
 
 
 @pytest.fixture
