@@ -4,14 +4,20 @@
 #   ./build.sh                 build dist/pycni (one PyInstaller onedir bundle) and dist/bin/<type> links
 #   ./build.sh onefile [TYPE]  build dist/onefile/<type>, one self-contained file per plugin
 #   ./build.sh install [DIR]   install into DIR (default /opt/cni/bin), atomically, keeping other plugins
-#   ./build.sh deps            install what building and testing need (Debian packages, Python packages)
+#   ./build.sh release         dist/pycni-<version>-linux-<arch>.tgz and .sha256, for carrying to nodes
+#   ./build.sh deps [LEVEL]    install what LEVEL needs: build, demo or test (the default)
 #   ./build.sh demo            build, then run the demo: pods on cbr0 from conf/examples (root)
 #   ./build.sh test [ARGS]     deps + build + the whole test suite (root); ARGS go to pytest
+#
+# Every command first installs what it needs and is missing, saying what and why: Debian
+# packages with apt (as root), Python tools into the project's own .venv (made from $PYTHON,
+# default python3), never into the system Python.
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")"
 
-TYPES=(bridge host-local bandwidth loopback)
-PYTHON=${PYTHON:-python3}
+PYTHON=${PYTHON:-python3}              # the interpreter the build environment is made from
+VENV=${PYCNI_VENV:-$PWD/.venv}          # build and test tools live here, never in the system Python
+PY=$VENV/bin/python
 
 # Modules kept out of the bundle. Each costs start-up on every plugin call: `inspect` brings a
 # PyInstaller run-time hook that imports it at start (~25 ms), _hashlib loads libcrypto
@@ -23,71 +29,147 @@ EXCLUDES=(tkinter unittest pydoc inspect dataclasses _hashlib _bz2 _lzma ctypes)
 # with -OO (no docstrings, no asserts: nothing relies on them).
 FAST=(--debug noarchive --optimize 2)
 
-apt_packages=(
-  iproute2 iptables nftables kmod procps
-  gcc libc6-dev python3-dev          # the bundle's small setns C module
-  containernetworking-plugins        # the reference plugins, for side-by-side tests and benchmarks
-  golang-go golang-github-appc-cni-dev  # our cnitool test driver over libcni
-  containerd runc busybox-static     # the kind-node end-to-end tests
-  time                               # GNU time: the bench reads each plugin's own peak RSS through it
-  qemu-system-x86                    # tests/vm: the VLAN tests in a guest kernel (with busybox-static)
+# Debian packages by purpose, each "package:why". `build` is what making the bundle needs,
+# `demo` what the demo runs, `test` the rest of what the suite runs.
+APT_BUILD=(
+  "gcc:C compiler for the bundle's small setns module"
+  "libc6-dev:C library headers for that module"
+)
+APT_DEBIAN_PYTHON=(  # only when building with Debian's own python3
+  "python3-venv:the build environment (.venv); Debian's python3 refuses pip installs"
+  "python3-dev:Python.h for the setns module, and the shared libpython the bundle carries"
+)
+APT_DEMO=(
+  "iproute2:ip, bridge and tc, with which the demo shows what the plugins made"
+)
+APT_TEST=(
+  "iptables:the ipMasq rules' iptables backend"
+  "nftables:the nftables backend and the spoof check"
+  "kmod:modprobe, for the guest kernel's modules"
+  "procps:ps and sysctl in the end-to-end checks"
+  "containernetworking-plugins:the reference Go plugins, run side by side with ours"
+  "golang-go:Go 1.19, to build the cnitool test driver (offline, GOPATH mode)"
+  "golang-github-appc-cni-dev:libcni's sources, which that driver is built on"
+  "containerd:the runtime of the kind-node end-to-end tests"
+  "runc:containerd's container runtime"
+  "busybox-static:the test image's only binary, and the VLAN guest's init"
+  "time:GNU time, through which the benchmark reads each plugin's peak memory"
+  "qemu-system-x86:boots a Debian kernel for the VLAN tests when this kernel lacks VLAN filtering"
+  "debootstrap:makes the fresh Debian 12 roots on which the demo and the release are tested"
 )
 
-deps() {
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    local missing=()
-    for p in "${apt_packages[@]}"; do
-      dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
-    done
-    if [ ${#missing[@]} -gt 0 ]; then
-      apt-get update -qq
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-    fi
+say() { echo "build.sh: $*" >&2; }
+
+uses_debian_python() {
+  [ "$("$PYTHON" -c 'import sys; print(sys.base_prefix)' 2>/dev/null)" = /usr ]
+}
+
+# Install the Debian packages of the given "package:why" lists that are missing, saying why first.
+apt_need() {
+  local entry pkg missing=()
+  for entry in "$@"; do
+    pkg=${entry%%:*}
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" && continue
+    missing+=("$pkg")
+    say "  $pkg: ${entry#*:}"
+  done
+  [ ${#missing[@]} -gt 0 ] || return 0
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+    say "missing Debian packages: ${missing[*]} (install them as root: apt-get install ${missing[*]})"
+    exit 1
   fi
-  "$PYTHON" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
-    "pyinstaller>=6" "pytest>=7" "jsonschema>=4.18" "ruff>=0.5" "matplotlib>=3.6" "grpcio>=1.50" "grpcio-tools>=1.50"
+  say "installing Debian packages: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# The requirements of pyproject.toml's optional-dependency groups that .venv does not satisfy.
+pip_missing() {
+  "$PY" - "$@" <<'PYEOF'
+import sys
+import tomllib
+from importlib.metadata import PackageNotFoundError, version
+
+from pip._vendor.packaging.requirements import Requirement
+
+with open("pyproject.toml", "rb") as f:
+    groups = tomllib.load(f)["project"]["optional-dependencies"]
+for group in sys.argv[1:]:
+    for spec in groups[group]:
+        req = Requirement(spec)
+        try:
+            ok = req.specifier.contains(version(req.name), prereleases=True)
+        except PackageNotFoundError:
+            ok = False
+        if not ok:
+            print(spec)
+PYEOF
+}
+
+# What building (and, with `test`, testing) needs: Debian packages, then .venv with the
+# pyproject.toml groups. Each step says what it installs and why; what is present is left alone.
+deps() {
+  local level=${1:-test} lists=(build) missing
+  apt_need "${APT_BUILD[@]}"
+  if uses_debian_python; then apt_need "${APT_DEBIAN_PYTHON[@]}"; fi
+  [ "$level" = build ] || apt_need "${APT_DEMO[@]}"
+  if [ "$level" = test ]; then
+    apt_need "${APT_TEST[@]}"
+    lists+=(test bench)
+  fi
+  if [ ! -x "$PY" ]; then
+    say "making the build environment $VENV from $PYTHON ($("$PYTHON" --version 2>&1))"
+    "$PYTHON" -m venv "$VENV"
+  fi
+  mapfile -t missing < <(pip_missing "${lists[@]}")
+  if [ ${#missing[@]} -gt 0 ]; then
+    say "installing into $VENV (${lists[*]} tools from pyproject.toml): ${missing[*]}"
+    "$PY" -m pip install --quiet --disable-pip-version-check "${missing[@]}"
+  fi
 }
 
 # setns(2) as a C module: Python 3.11 has no os.setns, and ctypes costs ~2.5 ms per call.
 build_setns() {
   local inc suffix
-  inc=$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
-  suffix=$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
-  if ! command -v "${CC:-cc}" >/dev/null || [ ! -f "$inc/Python.h" ]; then
-    echo "build.sh: building needs a C compiler and $inc/Python.h (Debian: gcc libc6-dev python3-dev;" \
-      "./build.sh deps installs them)" >&2
-    exit 1
-  fi
+  inc=$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
+  suffix=$("$PY" -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
   ${CC:-cc} -O2 -Wall -Werror -shared -fPIC -I"$inc" cni/net/_setns.c -o "cni/net/_setns$suffix"
 }
 
+# The names the bundle answers to: every plugin type, and `pycni` itself.
+bundle_names() {
+  "$PY" -c 'from cni.plugins import MODULES; print(*sorted(MODULES), "pycni")'
+}
+
 build() {
-  local work
+  local work t
+  deps build
   work=$(mktemp -d)
   trap 'rm -rf "$work"' RETURN
   build_setns
-  "$PYTHON" -m PyInstaller --noconfirm --clean --log-level WARN --onedir --name pycni "${FAST[@]}" \
+  "$PY" -m PyInstaller --noconfirm --clean --log-level WARN --onedir --name pycni "${FAST[@]}" \
     --distpath dist --workpath "$work/build" --specpath "$work" \
     --paths "$PWD" --collect-submodules cni --collect-submodules ipam \
     --hidden-import json --add-data "$PWD/conf/schemas:conf/schemas" \
     "${EXCLUDES[@]/#/--exclude-module=}" \
     cni/__main__.py
   rm -rf dist/bin && mkdir -p dist/bin
-  for t in "${TYPES[@]}"; do ln -s ../pycni/pycni "dist/bin/$t"; done
-  echo "built dist/pycni; plugins in dist/bin: ${TYPES[*]}"
+  for t in $(bundle_names); do ln -s ../pycni/pycni "dist/bin/$t"; done
+  echo "built dist/pycni ($(dist/pycni/pycni --version)); dist/bin: $(bundle_names)"
 }
 
 onefile() {
   local work t types=("$@")
+  deps build
   build_setns
-  [ ${#types[@]} -gt 0 ] || types=("${TYPES[@]}")
+  [ ${#types[@]} -gt 0 ] || read -ra types <<<"$(bundle_names)"
   work=$(mktemp -d)
   trap 'rm -rf "$work"' RETURN
   mkdir -p dist/onefile
   for t in "${types[@]}"; do
     printf 'import sys\nfrom cni.__main__ import entry\nsys.exit(entry(["%s"] + sys.argv[1:]))\n' "$t" \
       > "$work/$t.py"
-    "$PYTHON" -m PyInstaller --noconfirm --log-level WARN --onefile --name "$t" \
+    "$PY" -m PyInstaller --noconfirm --log-level WARN --onefile --name "$t" \
       --distpath dist/onefile --workpath "$work/build" --specpath "$work" \
       --paths "$PWD" --collect-submodules cni --collect-submodules ipam --hidden-import json \
       --add-data "$PWD/conf/schemas:conf/schemas" "${EXCLUDES[@]/#/--exclude-module=}" "$work/$t.py"
@@ -95,36 +177,31 @@ onefile() {
   echo "built dist/onefile: ${types[*]}"
 }
 
-# Install without a window in which a runtime could execute a half-written file: the bundle is
-# copied under a temporary name and renamed into place, then each plugin name is switched to it
-# by renaming a new symlink over the old name. Files of other plugins are never touched. The
-# bundle the names pointed to before stays (a call may still be running from it); older ones and
-# leftovers of interrupted installs go.
 install_to() {
-  local dest=${1:-/opt/cni/bin} id tmp t previous=""
   [ -x dist/pycni/pycni ] || build
-  mkdir -p "$dest"
-  id=$(cd dist/pycni && find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-12)
-  for t in "${TYPES[@]}"; do
-    if [ -L "$dest/$t" ] && [ -z "$previous" ]; then
-      previous=$(readlink "$dest/$t"); previous=${previous%%/*}
-    fi
-  done
-  if [ ! -d "$dest/.pycni-$id" ]; then
-    tmp=$(mktemp -d "$dest/.pycni-tmp.XXXXXX")
-    cp -a dist/pycni/. "$tmp/"
-    chmod 755 "$tmp"
-    mv -T "$tmp" "$dest/.pycni-$id"
-  fi
-  for t in "${TYPES[@]}"; do
-    ln -sfn ".pycni-$id/pycni" "$dest/.$t.pycni-new"
-    mv -Tf "$dest/.$t.pycni-new" "$dest/$t"
-  done
-  for d in "$dest"/.pycni-*; do
-    [ -e "$d" ] || continue
-    case "${d##*/}" in ".pycni-$id" | "$previous") ;; *) rm -rf "$d" ;; esac
-  done
-  echo "installed ${TYPES[*]} into $dest (bundle .pycni-$id)"
+  sh conf/pycni-install.sh --bundle dist/pycni "$@"
+}
+
+# dist/pycni-<version>-linux-<arch>.tgz and its .sha256: laid out like the reference plugins'
+# release (`tar -C /opt/cni/bin -xzf` gives working plugins), made by installing into an empty
+# directory, plus pycni-install.sh for the atomic install that keeps other plugins.
+release() {
+  local version arch name stage
+  [ -x dist/pycni/pycni ] || build
+  version=$("$PY" -c 'from cni.version import VERSION; print(VERSION)')
+  case "$(uname -m)" in
+    x86_64) arch=amd64 ;; aarch64) arch=arm64 ;; armv7l) arch=arm ;; *) arch=$(uname -m) ;;
+  esac
+  name=pycni-$version-linux-$arch.tgz
+  stage=$(mktemp -d)
+  trap 'rm -rf "$stage"' RETURN
+  sh conf/pycni-install.sh --bundle dist/pycni "$stage" >/dev/null
+  install -m 755 conf/pycni-install.sh "$stage/pycni-install.sh"
+  chmod 755 "$stage"
+  tar -C "$stage" --sort=name --owner=0 --group=0 --numeric-owner \
+    --mtime="@$(git log -1 --format=%ct 2>/dev/null || date +%s)" -czf "dist/$name" .
+  (cd dist && sha256sum "$name" > "$name.sha256")
+  echo "dist/$name ($(du -h "dist/$name" | cut -f1)) and dist/$name.sha256"
 }
 
 cmd=${1:-build}
@@ -133,12 +210,17 @@ case "$cmd" in
   build) build ;;
   onefile) onefile "$@" ;;
   install) install_to "$@" ;;
-  deps) deps ;;
-  demo) build && exec "$PYTHON" -m demo "$@" ;;
-  test)
-    deps
+  release) release ;;
+  deps) deps "${1:-test}" ;;
+  demo)
+    deps demo
     build
-    PYCNI_BIN="$PWD/dist/bin" exec "$PYTHON" -m pytest "$@"
+    exec "$PY" -m demo "$@"
     ;;
-  *) sed -n '2,10p' "$0"; exit 2 ;;
+  test)
+    deps test
+    build
+    PYCNI_BIN="$PWD/dist/bin" exec "$PY" -m pytest "$@"
+    ;;
+  *) sed -n '2,12p' "$0"; exit 2 ;;
 esac

@@ -1,7 +1,8 @@
 """Multi-call entry: the name the executable was started as picks the plugin.
 
-One bundle serves every type through symlinks (`/opt/cni/bin/bridge -> pycni/pycni`); started
-under its own name it takes the type as its first argument (`pycni bridge`).
+One bundle serves every type through symlinks (`/opt/cni/bin/bridge -> .pycni-<id>/pycni`).
+Started under any other name (its own, `pycni`) it is the operator's command (`cni.cli`), which
+also runs a plugin given as its first argument (`pycni bridge`).
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ def entry(argv: list[str]) -> int:
     name = os.path.basename(argv[0])
     if name not in MODULES and len(argv) > 1 and argv[1] in MODULES:
         name = argv[1]
-    if name not in MODULES:
-        sys.stderr.write(f"pycni: start me as one of {', '.join(sorted(MODULES))} (or pass the type)\n")
-        return 2
-    from cni.contract.dispatch import main
+    if name in MODULES:
+        from cni.contract.dispatch import main
 
-    return main(name, load)
+        return main(name, load)
+    from cni.cli import main as command
+
+    return command(argv[1:])
 
 
 if __name__ == "__main__":

@@ -85,7 +85,9 @@ def about(plugin_type: str, load: Callable[[str], ModuleType]) -> str:
         supported = plugin_versions(load(plugin_type))
     except Exception:  # the description must print whatever happens
         supported = versions.SUPPORTED
-    return f"CNI {plugin_type} plugin (pycni), spec versions {', '.join(supported)}"
+    from cni.version import VERSION
+
+    return f"CNI {plugin_type} plugin (pycni {VERSION}), spec versions {', '.join(supported)}"
 
 
 def main(plugin_type: str, load: Callable[[str], ModuleType], env: Mapping[str, str] | None = None) -> int:

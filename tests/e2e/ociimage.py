@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import platform
+import struct
 import subprocess
 import tarfile
 from pathlib import Path
@@ -20,19 +21,28 @@ BUSYBOX = Path("/bin/busybox")
 IMAGE_NAME = "docker.io/pycni/busybox:e2e"
 # A sandbox's process only has to outlive the test; `sleep` is killed with SIGKILL on stop.
 DEFAULT_CMD = ["/bin/sleep", "86400"]
+PT_INTERP = 3  # ELF program header type naming the dynamic loader
 
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le",
          "s390x": "s390x", "riscv64": "riscv64"}
 
 
 def _is_static(path: Path) -> bool:
-    """A dynamic busybox would need the host's libc inside the image; Debian's busybox-static is not."""
-    out = subprocess.run(["file", "-L", str(path)], capture_output=True, text=True, check=False).stdout
-    if out:
-        return "statically linked" in out or "static-pie" in out
-    with path.open("rb") as f:  # no `file`: look for a PT_INTERP program header's path instead
-        head = f.read(4096)
-    return b"/ld-linux" not in head and b"ld64.so" not in head
+    """A dynamic busybox would need the host's libc inside the image; Debian's busybox-static is not.
+
+    An ELF file is dynamically linked exactly when it has a PT_INTERP program header (the loader
+    to run it with); read from the file itself, as no `file` command may be installed."""
+    with path.open("rb") as f:
+        head = f.read(64)
+        if head[:4] != b"\x7fELF" or head[4] not in (1, 2):
+            return False
+        wide, order = head[4] == 2, "<" if head[5] == 1 else ">"
+        phoff, phentsize, phnum = (struct.unpack_from(order + "Q", head, 32)[0] if wide
+                                   else struct.unpack_from(order + "I", head, 28)[0],
+                                   *struct.unpack_from(order + "HH", head, 54 if wide else 42))
+        f.seek(phoff)
+        table = f.read(phentsize * phnum)
+    return all(struct.unpack_from(order + "I", table, i * phentsize)[0] != PT_INTERP for i in range(phnum))
 
 
 def _applets(busybox: Path) -> list[str]:

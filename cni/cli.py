@@ -1,0 +1,38 @@
+"""`pycni`, the bundle started under its own name: what an operator asks of an installed node.
+
+Plugins are started by runtimes under their type's name; this is the one entry meant for people
+and install scripts: `pycni --version` says what is installed, `pycni --plugins` lists the types
+the bundle serves (the installer links exactly those).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from cni.contract.versions import SUPPORTED
+from cni.plugins import MODULES
+from cni.version import VERSION
+
+USAGE = """usage: pycni --version | --plugins | TYPE
+  --version   pycni's version and the CNI spec versions it speaks
+  --plugins   the plugin types this bundle serves, one per line
+  TYPE        run as that plugin (as if started through its /opt/cni/bin link)
+"""
+
+
+def version_line() -> str:
+    return f"pycni {VERSION} (CNI spec versions {', '.join(SUPPORTED)})"
+
+
+def main(args: list[str]) -> int:
+    if args == ["--version"]:
+        print(version_line())
+        return 0
+    if args == ["--plugins"]:
+        print("\n".join(sorted(MODULES)))
+        return 0
+    if args in (["-h"], ["--help"]):
+        sys.stdout.write(USAGE)
+        return 0
+    sys.stderr.write(USAGE)
+    return 2
