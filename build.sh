@@ -109,14 +109,14 @@ PYEOF
 # What building (and, with `test`, testing) needs: Debian packages, then .venv with the
 # pyproject.toml groups. Each step says what it installs and why; what is present is left alone.
 deps() {
-  local level=${1:-test} lists=(build) missing
-  apt_need "${APT_BUILD[@]}"
-  if uses_debian_python; then apt_need "${APT_DEBIAN_PYTHON[@]}"; fi
-  [ "$level" = build ] || apt_need "${APT_DEMO[@]}"
+  local level=${1:-test} lists=(build) entries=("${APT_BUILD[@]}") missing
+  if uses_debian_python; then entries+=("${APT_DEBIAN_PYTHON[@]}"); fi
+  [ "$level" = build ] || entries+=("${APT_DEMO[@]}")
   if [ "$level" = test ]; then
-    apt_need "${APT_TEST[@]}"
+    entries+=("${APT_TEST[@]}")
     lists+=(test bench)
   fi
+  apt_need "${entries[@]}"
   if [ ! -x "$PY" ]; then
     say "making the build environment $VENV from $PYTHON ($("$PYTHON" --version 2>&1))"
     "$PYTHON" -m venv "$VENV"

@@ -33,6 +33,11 @@ SYSCTLS = ("/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/ipv6/conf/all/forward
 SHAPED_RATE = 10_000_000
 SHAPED_CAPS = {"bandwidth": {"ingressRate": SHAPED_RATE, "ingressBurst": 2**32 - 1,
                              "egressRate": SHAPED_RATE, "egressBurst": 2**32 - 1}}
+SHAPED_TRIES = 3
+
+
+def within_tolerance(rate: float) -> bool:
+    return abs(rate / SHAPED_RATE - 1) <= 0.15
 
 
 class Interrupted(Exception):
@@ -178,15 +183,22 @@ class Demo:
         if len(self.attached) > 2:
             runs.append((other, self.attached[2][0], "no limit", False))
         for src, dst, label, limited in runs:
-            skip, window = ((256 << 10), 1.5) if limited else ((1 << 20), 0.5)
+            skip, window = ((256 << 10), 2.0) if limited else ((1 << 20), 0.5)
+            rates: list[float] = []
             try:
-                rate = tcp_rate(netns_of[src], netns_of[dst], addr[dst], skip=skip, window=window)
+                # TCP finds a shaped rate by its losses; on a busy machine one window can land in a
+                # backoff, so a shaped pair gets up to three windows to show its rate.
+                for _ in range(SHAPED_TRIES if limited else 1):
+                    rates.append(tcp_rate(netns_of[src], netns_of[dst], addr[dst], skip=skip, window=window))
+                    if not limited or within_tolerance(rates[-1]):
+                        break
             except (OSError, RuntimeError) as e:
                 self.failures += 1
                 bad(f"TCP {src} -> {dst}: {e}")
                 continue
-            text = f"TCP {src} -> {dst} ({label}): {rate / 1e6:.2f} Mbit/s"
-            if limited and abs(rate / SHAPED_RATE - 1) > 0.15:
+            shown = ", then ".join(f"{r / 1e6:.2f}" for r in rates)
+            text = f"TCP {src} -> {dst} ({label}): {shown} Mbit/s"
+            if limited and not within_tolerance(rates[-1]):
                 self.failures += 1
                 bad(text + f", expected {SHAPED_RATE / 1e6:g} within 15 %")
             else:

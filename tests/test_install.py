@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from helpers import run_plugin
 
+from cni.version import VERSION
+
 REPO = Path(__file__).resolve().parent.parent
 TYPES = ("bridge", "host-local", "bandwidth", "loopback")
 
@@ -46,6 +48,10 @@ def test_install_keeps_other_plugins_and_switches_names(tmp_path, bin_dir):
     for t in TYPES:
         out = run_plugin(dest / t, "VERSION", {"cniVersion": "1.0.0"}).check()
         assert "1.1.0" in out.json["supportedVersions"]
+    # the operator's command is installed beside the plugins, into the same bundle
+    assert os.readlink(dest / "pycni") == next(iter(targets))
+    version = subprocess.run([dest / "pycni", "--version"], capture_output=True, text=True, timeout=30)
+    assert version.returncode == 0 and version.stdout.startswith(f"pycni {VERSION} (CNI spec versions ")
 
 
 def test_reinstall_keeps_the_bundle_in_use_and_drops_older_ones(tmp_path, bin_dir):

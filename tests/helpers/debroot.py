@@ -106,6 +106,7 @@ def copy_registry_config(root: Path) -> None:
 
 _MOUNTS = """set -e
 r=$1; shift
+mount --bind "$r" "$r"  # "/" must be a mount point: `ip netns exec` makes it a slave mount
 mount -t proc proc "$r/proc"
 mount --rbind /sys "$r/sys"
 mount --rbind /dev "$r/dev"
@@ -113,7 +114,7 @@ mount -t tmpfs -o mode=755 tmpfs "$r/run"
 mount -t tmpfs -o mode=1777 tmpfs "$r/tmp"
 if [ -n "${PYCNI_ROOT_NETNS_DIR:-}" ]; then
   mkdir -p "$r/run/netns"
-  mount --bind "$PYCNI_ROOT_NETNS_DIR" "$r/run/netns"
+  mount --rbind "$PYCNI_ROOT_NETNS_DIR" "$r/run/netns"
 fi
 exec chroot "$r" "$@"
 """

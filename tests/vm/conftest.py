@@ -88,6 +88,18 @@ def copy_sources(dest: Path) -> None:
         ".git", ".venv", "dist", "build", "__pycache__", ".pytest_cache", ".ruff_cache", "bench"))
 
 
+def guest_python(share: Path) -> str:
+    """The interpreter the guest runs pytest with: this one (the project's .venv, say) where the
+    guest sees it through the shared root, else a copy of its environment in the share (a checkout
+    under /tmp or /run, which the guest has its own of)."""
+    prefix = Path(sys.prefix)
+    hidden = prefix.is_relative_to("/tmp") or prefix.is_relative_to("/run")
+    if prefix == Path(sys.base_prefix) or not hidden:
+        return sys.executable
+    shutil.copytree(prefix, share / "venv", symlinks=True)
+    return f"{guest.GUEST_SHARE}/venv/bin/{Path(sys.executable).name}"
+
+
 def vlan_script(python: str) -> str:
     """The guest's part: our plugins copied from the share into its memory, the modules the tests
     need, then pytest on the VLAN tests from a copy of this repository in the share."""
@@ -121,6 +133,6 @@ def vlan_guest_run(bin_dir: Path) -> Iterator[guest.GuestRun]:
             pytest.fail(f"cannot get {guest.KERNEL_PACKAGE}: {exc}")
         copy_plugins(bin_dir, work / "plugins")
         copy_sources(work / "repo")
-        yield guest.run_in_guest(kernel, vlan_script(sys.executable), share=work, timeout=GUEST_TIMEOUT)
+        yield guest.run_in_guest(kernel, vlan_script(guest_python(work)), share=work, timeout=GUEST_TIMEOUT)
     finally:
         shutil.rmtree(work, ignore_errors=True)
