@@ -23,9 +23,9 @@ from .host import Host
 from .scenarios import Bench, log
 
 REPO = Path(__file__).resolve().parent.parent
-README = REPO / "README.md"
-README_BEGIN = "<!-- figures:begin -->"
-README_END = "<!-- figures:end -->"
+FIGURES_DOC = REPO / "docs" / "BENCHMARKS.md"  # the full tables; README.md quotes a few headline figures
+FIGURES_BEGIN = "<!-- figures:begin -->"
+FIGURES_END = "<!-- figures:end -->"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -44,11 +44,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--no-floor", action="store_true", help="do not build and time the empty bundle")
     p.add_argument("--no-snapshot", action="store_true",
                    help="run the plugins in place instead of from a private copy")
-    p.add_argument("--readme", action="store_true",
-                   help=f"also put the tables into README.md between {README_BEGIN} and {README_END}")
+    p.add_argument("--docs", "--readme", dest="docs", action="store_true",
+                   help=f"also put the tables into docs/BENCHMARKS.md between {FIGURES_BEGIN} and "
+                        f"{FIGURES_END} (--readme is the old name)")
     p.add_argument("--publish", action="store_true",
                    help="only render the last full run (<out>/latest.json) again into latest.md and "
-                        "README.md, then stop")
+                        "docs/BENCHMARKS.md, then stop")
     a = p.parse_args(argv)
     quick = a.quick
     a.iterations = a.iterations if a.iterations is not None else (5 if quick else 200)
@@ -133,14 +134,17 @@ def _atomic_write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def update_readme(text: str) -> bool:
-    """Replace what is between the figure markers in README.md; False when the markers are missing."""
-    doc = README.read_text()
-    begin, end = doc.find(README_BEGIN), doc.find(README_END)
+def update_doc(text: str) -> bool:
+    """Replace what is between the figure markers in docs/BENCHMARKS.md; False when they are missing."""
+    try:
+        doc = FIGURES_DOC.read_text()
+    except FileNotFoundError:
+        return False
+    begin, end = doc.find(FIGURES_BEGIN), doc.find(FIGURES_END)
     if begin < 0 or end < begin:
         return False
-    doc = doc[: begin + len(README_BEGIN)] + "\n" + text + doc[end:]
-    _atomic_write(README, doc)
+    doc = doc[: begin + len(FIGURES_BEGIN)] + "\n" + text + doc[end:]
+    _atomic_write(FIGURES_DOC, doc)
     return True
 
 
@@ -154,8 +158,8 @@ def main(argv: list[str] | None = None) -> int:
         res = json.loads((Path(args.out) / "latest.json").read_text())
         text = report.markdown(res)
         _atomic_write(Path(args.out) / "latest.md", text)
-        if not update_readme(text):
-            log(f"README.md has no {README_BEGIN} ... {README_END} section")
+        if not update_doc(text):
+            log(f"docs/BENCHMARKS.md has no {FIGURES_BEGIN} ... {FIGURES_END} section")
             return 2
         return 0
     if os.geteuid() != 0:
@@ -173,8 +177,8 @@ def main(argv: list[str] | None = None) -> int:
         text = write_outputs(res, Path(args.out), args.stem)
         print(text)
         log(f"wrote {args.out}/{args.stem}.md, .json and -fill.png in {res['seconds']:.0f} s")
-        if args.readme and not update_readme(text):
-            log(f"README.md has no {README_BEGIN} ... {README_END} section; left alone")
+        if args.docs and not update_doc(text):
+            log(f"docs/BENCHMARKS.md has no {FIGURES_BEGIN} ... {FIGURES_END} section; left alone")
         rc = 1 if sum(sum(f.values()) for f in res["failures"].values()) else 0
     except KeyboardInterrupt:
         log("interrupted: cleaning up")
