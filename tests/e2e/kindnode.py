@@ -276,10 +276,13 @@ class KindNode:
 
     # ------------------------------------------------------------ commands inside the node
     def enter_argv(self) -> list[str]:
-        """argv prefix running a command in the node's mount and network namespaces."""
+        """argv prefix running a command in the node's mount and network namespaces.
+
+        Entering a mount namespace puts the caller at that namespace's real root; --root and --wd
+        take containerd's own root and directory, so this also works when the tests run in a chroot."""
         if self.proc is None or self.proc.poll() is not None:
             raise RuntimeError(f"node {self.name}: containerd is not running")
-        return ["nsenter", f"--target={self.proc.pid}", "--mount", "--net", "--"]
+        return ["nsenter", f"--target={self.proc.pid}", "--mount", "--net", "--root", "--wd", "--"]
 
     def run(self, *argv: str, check: bool = True, timeout: float = CTR_TIMEOUT,
             input: str | None = None) -> subprocess.CompletedProcess[str]:
