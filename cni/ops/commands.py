@@ -3,20 +3,24 @@
 status  shows every list of the conf dir (which one the runtime loads), each plugin's executable
         and STATUS answer, host-local's range use and reservations, and every attachment with its
         resources and verdict.
-gc      asks the runtime (CRI ListPodSandbox) which sandboxes it holds, and runs the CNI GC verb of
-        every list through its plugins, in list order, with `cni.dev/valid-attachments`, as libcni
-        does; each plugin frees its own leftovers. It refuses to run when the runtime cannot be
-        asked. What it freed is the difference of the node's state before and after.
+gc      asks the runtime (CRI ListPodSandbox) which sandboxes it holds, then per list does what
+        libcni's GCNetworkList does: a DEL (reverse order, from libcni's result cache) of every
+        cached attachment that is not valid, then the CNI GC verb through every plugin, in list
+        order, with `cni.dev/valid-attachments`; each plugin frees its own leftovers (so do the
+        reference plugins' DELs, e.g. portmap's, whose GC does nothing). It refuses to run when
+        the runtime cannot be asked. What it freed is the difference of the state before and after.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from typing import Any
 
+from cni.contract.versions import at_least
 from cni.cri.client import DEFAULT_ENDPOINT, DEFAULT_TIMEOUT, RuntimeUnavailable, Sandbox, list_sandboxes
 
 from . import attachments, invoke, node, render
@@ -64,14 +68,29 @@ def _runtime_json(endpoint: str, sandboxes: list[Sandbox] | None, error: str) ->
                 {"id": s.id, "name": s.name, "namespace": s.namespace, "state": s.state} for s in sandboxes]}
 
 
-def _plugins_json(lst: NetList, bin_dir: str, ask_status: bool) -> list[dict[str, Any]]:
+def _speaks_gc(exe: str, bin_dir: str) -> tuple[bool, str]:
+    """Whether the plugin speaks the version of STATUS and GC; if not, a note saying so. (An older
+    plugin, e.g. Debian's reference 1.1.1, would answer them with an unrelated error.)"""
+    versions = invoke.supported_versions(exe, bin_dir)
+    if versions is None:
+        return False, "gives no VERSION answer"
+    if GC_VERSION not in versions:
+        return False, f"speaks CNI up to {versions[-1] if versions else '?'}: no STATUS or GC"
+    return True, ""
+
+
+def _plugins_json(lst: NetList, bin_dir: str) -> list[dict[str, Any]]:
+    """Each plugin's executable, and its STATUS answer (None when it has no STATUS; see note)."""
     out = []
     for plugin in lst.plugins:
         exe = invoke.find(bin_dir, plugin["type"])
-        entry: dict[str, Any] = {"type": plugin["type"], "executable": exe, "status": None}
-        if exe is not None and ask_status:
-            answer = invoke.run(exe, "STATUS", plugin_config(lst, plugin, GC_VERSION), bin_dir)
-            entry["status"] = answer.to_json()
+        entry: dict[str, Any] = {"type": plugin["type"], "executable": exe, "status": None, "note": None}
+        if exe is not None:
+            speaks, entry["note"] = _speaks_gc(exe, bin_dir)
+            if speaks:
+                answer = invoke.run(exe, "STATUS", plugin_config(lst, plugin, GC_VERSION), bin_dir)
+                entry["status"] = answer.to_json()
+            entry["note"] = entry["note"] or None
         out.append(entry)
     return out
 
@@ -100,7 +119,7 @@ def status_report(conf_dir: str, bin_dir: str, endpoint: str, grace: float, time
             continue
         entry["note"] = _version_note(lst)
         entry["disableGC"] = lst.disable_gc
-        entry["plugins"] = _plugins_json(lst, bin_dir, ask_status=True)
+        entry["plugins"] = _plugins_json(lst, bin_dir)
         atts = attachments.build(lst.name, state)
         attachments.judge(atts, ids, now, grace)
         verdict = {a.key(): a.verdict for a in atts}
@@ -123,6 +142,46 @@ def status_report(conf_dir: str, bin_dir: str, endpoint: str, grace: float, time
 
 
 # ---- gc ------------------------------------------------------------------------------------------------
+def _del_config(lst: NetList, plugin: dict[str, Any], entry: node.CacheEntry) -> dict[str, Any]:
+    """A DEL's stdin for one plugin, as libcni builds it from the cache: the capabilities the
+    plugin declares as runtimeConfig, and the cached result as prevResult (0.4.0 and later)."""
+    conf = plugin_config(lst, plugin, lst.version)
+    caps = plugin.get("capabilities") if isinstance(plugin.get("capabilities"), dict) else {}
+    runtime = {k: v for k, v in entry.capability_args.items() if caps.get(k) is True}
+    if runtime:
+        conf["runtimeConfig"] = runtime
+    if entry.result is not None and at_least(lst.version, "0.4.0"):
+        conf["prevResult"] = entry.result
+    return conf
+
+
+def _delete_cached(lst: NetList, bin_dir: str, entry: node.CacheEntry) -> list[dict[str, Any]]:
+    """libcni GC's first step for a stale cached attachment: a DEL through the list, in reverse
+    order; the cache entry goes once every plugin succeeded. Returns the errors."""
+    netns = entry.netns if entry.netns and os.path.exists(entry.netns) else ""  # gone after a reboot
+    args = ";".join(f"{a[0]}={a[1]}" for a in entry.cni_args if isinstance(a, list) and len(a) == 2)
+    errors = []
+    for plugin in reversed(lst.plugins):
+        exe = invoke.find(bin_dir, plugin["type"])
+        if exe is None:
+            errors.append({"plugin": plugin["type"], "code": None, "msg": f"not found in {bin_dir}"})
+            continue
+        answer = invoke.run(exe, "DEL", _del_config(lst, plugin, entry), bin_dir,
+                            container_id=entry.container_id, netns=netns, ifname=entry.ifname, cni_args=args)
+        if not answer.ok:
+            errors.append({"plugin": plugin["type"], "code": answer.code,
+                           "msg": f"DEL of {entry.container_id} {entry.ifname}: {answer.msg}",
+                           "details": answer.details or None})
+    if not errors:
+        try:
+            os.unlink(entry.path)
+        except FileNotFoundError:
+            pass
+        except OSError as e:
+            errors.append({"plugin": "cache", "code": None, "msg": f"{entry.path}: {e.strerror}"})
+    return errors
+
+
 def _collect(lst: NetList, bin_dir: str, valid: list[dict[str, str]],
              ) -> tuple[list[str], list[dict[str, Any]]]:
     """Run GC through every plugin of the list, in order: (notes, errors)."""
@@ -133,11 +192,12 @@ def _collect(lst: NetList, bin_dir: str, valid: list[dict[str, str]],
         if exe is None:
             errors.append({"plugin": plugin["type"], "code": None, "msg": f"not found in {bin_dir}"})
             continue
+        speaks, why = _speaks_gc(exe, bin_dir)
+        if not speaks:
+            notes.append(f"{plugin['type']}: skipped, it {why}")
+            continue
         answer = invoke.run(exe, "GC", plugin_config(lst, plugin, GC_VERSION, extra), bin_dir)
         if answer.ok:
-            continue
-        if answer.code == 1:  # an older plugin that does not speak 1.1.0 has no GC to run
-            notes.append(f"{plugin['type']}: does not speak {GC_VERSION}, so it has no GC ({answer.msg})")
             continue
         errors.append({"plugin": plugin["type"], "code": answer.code, "msg": answer.msg,
                        "details": answer.details or None})
@@ -185,7 +245,8 @@ def gc_report(conf_dir: str, bin_dir: str, endpoint: str, grace: float, timeout:
         entry["note"] = _version_note(lst)
         # Read right before collecting: a sandbox created since has its young reservation kept.
         now = time.time()
-        before = attachments.build(lst.name, node.read([lst]))
+        state = node.read([lst])
+        before = attachments.build(lst.name, state)
         attachments.judge(before, ids, now, grace)
         entry["kept"] = sum(1 for a in before if a.verdict != "leaked")
         entry["validAttachments"] = len(valid := attachments.valid_attachments(before, ids))
@@ -193,7 +254,12 @@ def gc_report(conf_dir: str, bin_dir: str, endpoint: str, grace: float, timeout:
             entry["freed"] = [dict(a.to_json(now), freed=sorted(a.resources()))
                               for a in before if a.verdict == "leaked"]
             continue
-        entry["notes"], entry["errors"] = _collect(lst, bin_dir, valid)
+        leaked = {a.key() for a in before if a.verdict == "leaked"}
+        for cached in state.cache:
+            if cached.network == lst.name and (cached.container_id, cached.ifname) in leaked:
+                entry["errors"] += _delete_cached(lst, bin_dir, cached)
+        notes, errors = _collect(lst, bin_dir, valid)
+        entry["notes"], entry["errors"] = notes, entry["errors"] + errors
         failed = failed or bool(entry["errors"])
         after = attachments.build(lst.name, node.read([lst]))
         entry["freed"] = _freed(before, after, now)

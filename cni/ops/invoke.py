@@ -58,3 +58,16 @@ def run(executable: str, command: str, config: dict[str, Any], bin_dir: str, *,
     except (ValueError, KeyError, TypeError):
         err = proc.stderr.decode(errors="replace").strip()
         return Answer(False, None, f"exited {proc.returncode}", (out or err)[-500:])
+
+
+def supported_versions(executable: str, bin_dir: str, timeout: float = TIMEOUT) -> list[str] | None:
+    """The plugin's VERSION answer (`supportedVersions`), or None when it gives none."""
+    env = child_env()
+    env.update(CNI_COMMAND="VERSION", CNI_PATH=bin_dir)
+    try:
+        proc = subprocess.run([executable], input=b'{"cniVersion":"1.1.0"}', env=env, capture_output=True,
+                              timeout=timeout, check=False)
+        versions = json.loads(proc.stdout).get("supportedVersions")
+    except (subprocess.TimeoutExpired, OSError, ValueError, AttributeError):
+        return None
+    return [v for v in versions if isinstance(v, str)] if isinstance(versions, list) else None

@@ -75,11 +75,17 @@ class Ifb(NamedTuple):
 
 
 class CacheEntry(NamedTuple):
+    """libcni's record of an ADD: what a DEL of the attachment needs (args, capabilities, result)."""
+
     network: str
     container_id: str
     ifname: str
     netns: str
     mtime: float
+    path: str
+    cni_args: list[Any]
+    capability_args: dict[str, Any]
+    result: dict[str, Any] | None
 
 
 class NodeState(NamedTuple):
@@ -159,7 +165,11 @@ def cache_entries(cache_dir: str = CACHE_DIR) -> list[CacheEntry]:
             continue
         net, cid, ifname = raw.get("networkName"), raw.get("containerId"), raw.get("ifName")
         if isinstance(net, str) and isinstance(cid, str) and isinstance(ifname, str):
-            out.append(CacheEntry(net, cid, ifname, str(raw.get("netns") or ""), mtime))
+            args, caps, result = raw.get("cniArgs"), raw.get("capabilityArgs"), raw.get("result")
+            out.append(CacheEntry(net, cid, ifname, str(raw.get("netns") or ""), mtime, path,
+                                  args if isinstance(args, list) else [],
+                                  caps if isinstance(caps, dict) else {},
+                                  result if isinstance(result, dict) else None))
     return out
 
 
@@ -196,30 +206,39 @@ def _owner(comment: str, prefix: str) -> tuple[str, str] | None:
     return net, cid
 
 
+def _jump(words: list[str]) -> str:
+    for i, word in enumerate(words[:-1]):
+        if word in ("-j", "-g", "--jump", "--goto"):
+            return words[i + 1]
+    return ""
+
+
 def nat_chains(save: str, family: int) -> list[Chain]:
-    """The per-container chains of an `iptables-save -t nat` dump: ipMasq's `CNI-<hash>` (comment
-    `name: ... id: ...`) and portmap's `CNI-DN-<hash>` (comment `dnat name: ... id: ...`)."""
+    """The per-container chains of an `iptables-save -t nat` dump: ipMasq's `CNI-<hash>` (its rules
+    and the POSTROUTING jump commented `name: ... id: ...`) and portmap's `CNI-DN-<hash>` (the jump
+    to it from CNI-HOSTPORT-DNAT commented `dnat name: ... id: ...`)."""
     found: dict[str, Chain] = {}
     table = None
     for line in save.splitlines():
         if line.startswith("*"):
             table = line[1:].strip()
             continue
-        if table != "nat" or not line.startswith("-A CNI-") or "--comment" not in line:
+        if table != "nat" or not line.startswith("-A ") or "CNI-" not in line or "--comment" not in line:
             continue
         try:
             words = shlex.split(line)
-        except ValueError:
-            continue
-        chain = words[1]
-        try:
             comment = words[words.index("--comment") + 1]
         except (ValueError, IndexError):
             continue
-        prefix, kind = ("CNI-DN-", "portmap") if chain.startswith("CNI-DN-") else ("CNI-", "ipMasq")
-        owner = _owner(comment, "dnat " if kind == "portmap" else "")
+        if comment.startswith("dnat "):
+            kind, prefix, owner = "portmap", "CNI-DN-", _owner(comment, "dnat ")
+        else:
+            kind, prefix, owner = "ipMasq", "CNI-", _owner(comment, "")
+        if owner is None:
+            continue
         # The chain is named by a hash of its owner; a comment naming someone else is not ours.
-        if owner is not None and chain not in found and chain == hashed_name(prefix, owner[0] + owner[1], 28):
+        chain = hashed_name(prefix, owner[0] + owner[1], 28)
+        if chain in (words[1], _jump(words)) and chain not in found:
             found[chain] = Chain(family, chain, kind, owner[0], owner[1])
     return list(found.values())
 

@@ -37,6 +37,8 @@ def _status_answer(plugin: dict[str, Any]) -> str:
     st = plugin["status"]
     if plugin["executable"] is None:
         return "-"
+    if st is None:
+        return plugin["note"] or "-"
     if st["ok"]:
         return "ready"
     code = f"code {st['code']}" if st["code"] is not None else "failed"
