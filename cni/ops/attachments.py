@@ -72,8 +72,10 @@ class _Builder:
         return att
 
     def of_container(self, cid: str) -> Attachment:
-        """For a resource without an interface: the container's attachment (the first by ifname)."""
-        known = sorted(k for k in self.by_key if k[0] == cid)
+        """For a resource without an interface: the container's attachment (eth0 first, then the
+        first by name; one with no ifname, from an old-format reservation, last)."""
+        known = sorted((k for k in self.by_key if k[0] == cid),
+                       key=lambda k: (k[1] != "eth0", k[1] == "", k[1]))
         return self.by_key[known[0]] if known else self.get(cid, "")
 
 
