@@ -31,6 +31,7 @@ DEFAULT_BIN_DIR = "/opt/cni/bin"
 DEFAULT_GRACE = 300.0
 GC_VERSION = "1.1.0"  # the version that defines GC; older lists are collected as it
 JSON_VERSION = 1
+GC_GRACE_KEY = "pycni.dev/gc-grace-seconds"  # read by pycni's host-local (ipam.hostlocal.GC_GRACE_KEY)
 # Exit statuses of `pycni gc`.
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 
@@ -182,11 +183,16 @@ def _delete_cached(lst: NetList, bin_dir: str, entry: node.CacheEntry) -> list[d
     return errors
 
 
-def _collect(lst: NetList, bin_dir: str, valid: list[dict[str, str]],
+def _collect(lst: NetList, bin_dir: str, valid: list[dict[str, str]], grace: float,
              ) -> tuple[list[str], list[dict[str, Any]]]:
-    """Run GC through every plugin of the list, in order: (notes, errors)."""
+    """Run GC through every plugin of the list, in order: (notes, errors).
+
+    Besides the valid attachments (under both keys, as libcni sends them) the plugins get the grace
+    period: pycni's host-local keeps reservations younger than it, which closes the moment between
+    reading the node and the GC call, in which a new sandbox's ADD could reserve an address.
+    """
     notes, errors = [], []
-    extra = {"cni.dev/valid-attachments": valid, "cni.dev/attachments": valid}  # libcni sends both
+    extra = {"cni.dev/valid-attachments": valid, "cni.dev/attachments": valid, GC_GRACE_KEY: grace}
     for plugin in lst.plugins:
         exe = invoke.find(bin_dir, plugin["type"])
         if exe is None:
@@ -249,7 +255,7 @@ def gc_report(conf_dir: str, bin_dir: str, endpoint: str, grace: float, timeout:
         before = attachments.build(lst.name, state)
         attachments.judge(before, ids, now, grace)
         entry["kept"] = sum(1 for a in before if a.verdict != "leaked")
-        entry["validAttachments"] = len(valid := attachments.valid_attachments(before, ids))
+        entry["validAttachments"] = len(attachments.valid_attachments(before, ids))
         if dry_run:
             entry["freed"] = [dict(a.to_json(now), freed=sorted(a.resources()))
                               for a in before if a.verdict == "leaked"]
@@ -258,7 +264,12 @@ def gc_report(conf_dir: str, bin_dir: str, endpoint: str, grace: float, timeout:
         for cached in state.cache:
             if cached.network == lst.name and (cached.container_id, cached.ifname) in leaked:
                 entry["errors"] += _delete_cached(lst, bin_dir, cached)
-        notes, errors = _collect(lst, bin_dir, valid)
+        # Again after the DELs (which take a while): what appeared meanwhile is young, hence valid.
+        fresh = attachments.build(lst.name, node.read([lst]))
+        attachments.judge(fresh, ids, time.time(), grace)
+        valid = attachments.valid_attachments(fresh, ids)
+        entry["validAttachments"] = len(valid)
+        notes, errors = _collect(lst, bin_dir, valid, grace)
         entry["notes"], entry["errors"] = notes, entry["errors"] + errors
         failed = failed or bool(entry["errors"])
         after = attachments.build(lst.name, node.read([lst]))
