@@ -114,12 +114,12 @@ def status_report(conf_dir: str, bin_dir: str, endpoint: str, grace: float, time
     for i, lst in enumerate(lists):
         entry: dict[str, Any] = {"file": lst.file, "usedByRuntime": i == 0, "name": lst.name or None,
                                  "cniVersion": lst.version or None, "error": lst.error or None,
-                                 "note": None, "plugins": [], "hostLocal": [], "attachments": []}
+                                 "note": None, "disableGC": lst.disable_gc, "plugins": [], "hostLocal": [],
+                                 "attachments": []}
         networks.append(entry)
         if lst.error:
             continue
         entry["note"] = _version_note(lst)
-        entry["disableGC"] = lst.disable_gc
         entry["plugins"] = _plugins_json(lst, bin_dir)
         atts = attachments.build(lst.name, state)
         attachments.judge(atts, ids, now, grace)
@@ -239,7 +239,7 @@ def gc_report(conf_dir: str, bin_dir: str, endpoint: str, grace: float, timeout:
     for lst in lists:
         entry: dict[str, Any] = {"file": lst.file, "name": lst.name or None,
                                  "cniVersion": lst.version or None, "skipped": None, "note": None,
-                                 "notes": [], "freed": [], "kept": 0,
+                                 "notes": [], "freed": [], "kept": 0, "validAttachments": None,
                                  "errors": []}
         report["networks"].append(entry)
         if lst.error:

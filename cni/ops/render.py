@@ -99,8 +99,8 @@ def status(report: dict[str, Any]) -> str:
 
 def gc(report: dict[str, Any]) -> str:
     out = [_runtime_line(report["runtime"])]
-    if report.get("error"):
-        out.append(f"ERROR: {report['error']}")
+    if report.get("error"):  # said on stderr too
+        out.append("nothing was collected")
         return "\n".join(out) + "\n"
     verb = "would free" if report["dryRun"] else "freed"
     for net in report["networks"]:
@@ -109,7 +109,7 @@ def gc(report: dict[str, Any]) -> str:
         if net["skipped"]:
             out.append(f"{head}: skipped, {net['skipped']}")
             continue
-        out.append(f"{head}: {len(net['freed'])} attachment(s) {verb}, {net['kept']} kept")
+        out.append(f"{head}: {verb} {len(net['freed'])} attachment(s), kept {net['kept']}")
         if net["note"]:
             out.append(f"  note: {net['note']}")
         for att in net["freed"]:

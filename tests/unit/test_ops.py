@@ -178,4 +178,4 @@ def test_render_status_and_gc():
     unreachable = {"endpoint": "unix:///s", "reachable": False, "error": "boom", "sandboxes": None}
     assert "NOT REACHABLE: boom" in render.status(dict(report, runtime=unreachable))
     gc = {"runtime": unreachable, "error": "nothing was collected: boom", "dryRun": False, "networks": []}
-    assert "ERROR: nothing was collected: boom" in render.gc(gc)
+    assert "nothing was collected" in render.gc(gc)
