@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import configparser
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -48,3 +49,8 @@ def test_the_service_command_fails_without_a_runtime(tmp_path: Path, bin_dir: Pa
             f"unix://{tmp_path}/none.sock"]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1 and "nothing was collected" in proc.stderr, proc
+    assert "Traceback" not in proc.stderr
+    proc = subprocess.run([*argv, "--json"], capture_output=True, text=True, timeout=60)
+    report = json.loads(proc.stdout)
+    assert proc.returncode == 1 and report["error"].startswith("nothing was collected: cannot reach")
+    assert report["runtime"]["reachable"] is False and report["networks"] == []

@@ -229,7 +229,7 @@ def gc_report(conf_dir: str, bin_dir: str, endpoint: str, grace: float, timeout:
     lists = load_dir(conf_dir)
     sandboxes, error = _runtime(endpoint, timeout)
     report: dict[str, Any] = {"version": JSON_VERSION, "confDir": conf_dir, "binDir": bin_dir,
-                              "graceSeconds": grace, "dryRun": dry_run,
+                              "graceSeconds": grace, "dryRun": dry_run, "error": None,
                               "runtime": _runtime_json(endpoint, sandboxes, error), "networks": []}
     if sandboxes is None:
         report["error"] = f"nothing was collected: {error}"
