@@ -8,6 +8,9 @@ chains, IFBs) joins the attachment of the same container in that network.
 
 Verdicts, given the sandboxes the runtime lists (None: it could not be asked):
   live     its container ID is a listed sandbox
+  in-use   not listed, but the network namespace libcni's cache records for it still exists: a
+           container of another runtime sharing the conf dir (nerdctl, `ctr run --cni`), or a
+           sandbox the runtime lost without a reboot; not ours to judge
   young    not listed, but a reservation or cache entry of it is newer than the grace period
            (a sandbox being created now is listed only once its network is up)
   leaked   not listed and old enough: `pycni gc` frees it
@@ -28,8 +31,8 @@ RUNTIME_IFNAMES = ("eth0", "lo")  # the interfaces containerd attaches every san
 class Attachment:
     """One attachment and what it holds on the node."""
 
-    __slots__ = ("addresses", "cached", "container_id", "ifbs", "ifname", "ipmasq", "network",
-                 "newest", "portmap", "verdict")
+    __slots__ = ("addresses", "cached", "container_id", "ifbs", "ifname", "ipmasq", "netns_alive",
+                 "network", "newest", "portmap", "verdict")
 
     def __init__(self, network: str, container_id: str, ifname: str) -> None:
         self.network, self.container_id, self.ifname = network, container_id, ifname
@@ -38,6 +41,7 @@ class Attachment:
         self.portmap: list[str] = []
         self.ifbs: list[str] = []
         self.cached = False
+        self.netns_alive = False
         self.newest: float | None = None  # mtime of its newest reservation or cache entry
         self.verdict = "unknown"
 
@@ -93,6 +97,7 @@ def build(network: str, state: NodeState) -> list[Attachment]:
         if c.network == network:
             att = b.get(c.container_id, c.ifname)
             att.cached = True
+            att.netns_alive = att.netns_alive or c.netns_alive
             att._touch(c.mtime)
     for rule in state.nft_rules:
         if rule.network == network:
@@ -128,6 +133,8 @@ def judge(attachments: list[Attachment], sandboxes: set[str] | None, now: float,
             att.verdict = "unknown"
         elif att.container_id in sandboxes:
             att.verdict = "live"
+        elif att.netns_alive:
+            att.verdict = "in-use"
         elif att.newest is not None and now - att.newest < grace:
             att.verdict = "young"
         else:
@@ -139,6 +146,6 @@ def valid_attachments(attachments: list[Attachment], sandboxes: set[str]) -> lis
     every attachment of the node whose container is a listed sandbox, and the young ones."""
     keys = {(s, ifname) for s in sandboxes for ifname in RUNTIME_IFNAMES}
     for att in attachments:
-        if att.verdict in ("live", "young", "unknown"):
+        if att.verdict != "leaked":
             keys.add((att.container_id, att.ifname or RUNTIME_IFNAMES[0]))
     return [{"containerID": cid, "ifname": ifname} for cid, ifname in sorted(keys)]

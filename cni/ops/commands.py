@@ -299,6 +299,9 @@ def main(command: str, args: list[str]) -> int:
     except OSError as e:
         sys.stderr.write(f"pycni {command}: {e}\n")
         return EXIT_RUNTIME if command == "gc" else 1
+    except Exception as e:  # a defect: one line, not a traceback, and a failing exit
+        sys.stderr.write(f"pycni {command}: internal error: {type(e).__name__}: {e}\n")
+        return 1
     if opts.json:
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
     else:

@@ -86,6 +86,7 @@ class CacheEntry(NamedTuple):
     cni_args: list[Any]
     capability_args: dict[str, Any]
     result: dict[str, Any] | None
+    netns_alive: bool  # the recorded network namespace still exists
 
 
 class NodeState(NamedTuple):
@@ -166,11 +167,32 @@ def cache_entries(cache_dir: str = CACHE_DIR) -> list[CacheEntry]:
         net, cid, ifname = raw.get("networkName"), raw.get("containerId"), raw.get("ifName")
         if isinstance(net, str) and isinstance(cid, str) and isinstance(ifname, str):
             args, caps, result = raw.get("cniArgs"), raw.get("capabilityArgs"), raw.get("result")
-            out.append(CacheEntry(net, cid, ifname, str(raw.get("netns") or ""), mtime, path,
+            netns = str(raw.get("netns") or "") or _sandbox_of(result, ifname)
+            out.append(CacheEntry(net, cid, ifname, netns, mtime, path,
                                   args if isinstance(args, list) else [],
                                   caps if isinstance(caps, dict) else {},
-                                  result if isinstance(result, dict) else None))
+                                  result if isinstance(result, dict) else None, netns_alive(netns)))
     return out
+
+
+def _sandbox_of(result: Any, ifname: str) -> str:
+    """The netns path in a result's interface `ifname` (libcni before 1.2 caches no `netns`)."""
+    interfaces = result.get("interfaces") if isinstance(result, dict) else None
+    for i in interfaces if isinstance(interfaces, list) else []:
+        if isinstance(i, dict) and i.get("name") == ifname and isinstance(i.get("sandbox"), str):
+            return i["sandbox"]
+    return ""
+
+
+def netns_alive(path: str) -> bool:
+    """True when path is a network namespace (a file of nsfs, where every namespace lives); the
+    empty file a failed unmount may leave is not one."""
+    if not path:
+        return False
+    try:
+        return os.stat(path).st_dev == os.stat("/proc/self/ns/net").st_dev
+    except OSError:
+        return False
 
 
 # ---- iptables and nftables -----------------------------------------------------------------------

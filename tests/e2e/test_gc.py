@@ -90,19 +90,24 @@ class Leaks:
 
     def __init__(self, node: KindNode, network: str, cnitool_bin: Path) -> None:
         self.node, self.network, self.cnitool = node, network, cnitool_bin
-        self.netns: list[str] = []
+        self.netns: dict[str, str] = {}  # name -> container ID of its attachment
 
-    def chain_add(self) -> str:
-        """A chain ADD through libcni whose DEL never runs; its netns is then removed."""
+    def _cnitool(self, command: str, cid: str, name: str, check: bool = True) -> None:
+        self.node.run("env", "NETCONFPATH=/etc/cni/net.d", "CNI_PATH=/opt/cni/bin", f"CNI_CONTAINERID={cid}",
+                      f"CAP_ARGS={json.dumps(LEAK_CAPS)}", str(self.cnitool), command, self.network,
+                      f"/var/run/netns/{name}", check=check)
+
+    def chain_add(self, remove_netns: bool = True) -> str:
+        """A chain ADD through libcni whose DEL never runs; its netns is then removed (as a reboot
+        does). Left in place, it stands for a container of another runtime sharing the list."""
         name = unique_name("pycni-leak-", 8)
         cid = uuid.uuid4().hex + uuid.uuid4().hex
         self.node.run("ip", "netns", "add", name)
-        self.netns.append(name)
-        self.node.run("env", "NETCONFPATH=/etc/cni/net.d", "CNI_PATH=/opt/cni/bin", f"CNI_CONTAINERID={cid}",
-                      f"CAP_ARGS={json.dumps(LEAK_CAPS)}", str(self.cnitool), "add", self.network,
-                      f"/var/run/netns/{name}")
-        self.node.run("ip", "netns", "del", name)
-        self.netns.remove(name)
+        self.netns[name] = cid
+        self._cnitool("add", cid, name)
+        if remove_netns:
+            self.node.run("ip", "netns", "del", name)
+            del self.netns[name]
         return cid
 
     def reference_reservation(self, ipam: dict) -> tuple[str, str]:
@@ -116,7 +121,8 @@ class Leaks:
         return cid, address
 
     def cleanup(self) -> None:
-        for name in self.netns:
+        for name, cid in self.netns.items():
+            self._cnitool("del", cid, name, check=False)
             self.node.run("ip", "netns", "del", name, check=False)
 
 
@@ -188,12 +194,15 @@ def test_gc_frees_exactly_the_leaks(node: KindNode, network: str, endpoint: str,
     cri = pods.cri
     live = [cri.sandbox(pods(annotations=BANDWIDTH, host_ports={8080: 30081})),
             cri.sandbox(pods(annotations=BANDWIDTH))]
-    live_ips = sorted(sb.ip for sb in live)
+    # A container of another runtime on the same list (its namespace is still there): never collected.
+    foreign = leaks.chain_add(remove_netns=False)
+    foreign_ip = [r for r in reservations(node, network) if r not in {sb.ip for sb in live}]
+    live_ips = sorted([sb.ip for sb in live] + foreign_ip)
     live_ifbs, live_chains, live_cache = ifb_names(node), nat_chains(node), cached_results(node)
-    assert len(live_ifbs) == 2 and live_chains and live_cache
+    assert len(live_ifbs) == 3 and live_chains and live_cache
     leaked = leaks.chain_add()
     ref_cid, ref_ip = leaks.reference_reservation(_bridge_ipam(node))
-    assert len(ifb_names(node)) == 3 and nat_chains(node) > live_chains
+    assert len(ifb_names(node)) == 4 and nat_chains(node) > live_chains
 
     # status --json: the runtime's list, its plugins, and what is on disk and in the kernel.
     report = status_json(node, endpoint, "--grace", "0")
@@ -213,12 +222,14 @@ def test_gc_frees_exactly_the_leaks(node: KindNode, network: str, endpoint: str,
     assert sorted(r["address"] for r in hl["reservations"]) == on_disk
     assert sorted([*live_ips, ref_ip]) == sorted(set(on_disk) - {r["address"] for r in hl["reservations"]
                                                                   if r["containerID"] == leaked})
+    assert len(foreign_ip) == 1
     (rs,) = hl["rangeSets"]
     assert rs["used"] == len(on_disk) and rs["free"] == rs["capacity"] - len(on_disk)
     by_cid = {a["containerID"]: a for a in net["attachments"]}
     for sb in live:
         assert by_cid[sb.id]["verdict"] == "live" and by_cid[sb.id]["addresses"] == [sb.ip]
     assert by_cid[leaked]["verdict"] == "leaked" and by_cid[ref_cid]["verdict"] == "leaked"
+    assert by_cid[foreign]["verdict"] == "in-use"
     assert by_cid[ref_cid]["addresses"] == [ref_ip]
     assert by_cid[leaked]["ifbs"] and by_cid[leaked]["ipMasq"] and by_cid[leaked]["cached"]
     assert by_cid[leaked]["portmap"], "the leak's hostPort chain (kind's portmap) is accounted for"
@@ -266,7 +277,8 @@ def test_gc_frees_exactly_the_leaks(node: KindNode, network: str, endpoint: str,
 
     # Afterwards status agrees: only live attachments.
     after = our_net(status_json(node, endpoint, "--grace", "0"), network)
-    assert {a["verdict"] for a in after["attachments"]} <= {"live"}
+    assert {a["containerID"]: a["verdict"] for a in after["attachments"]} == {
+        live[0].id: "live", live[1].id: "live", foreign: "in-use"}
     # A second gc frees nothing.
     again = json.loads(pycni(node, "gc", "--cri-endpoint", endpoint, "--grace", "0", "--json").stdout)
     assert our_net(again, network)["freed"] == []

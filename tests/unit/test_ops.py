@@ -146,6 +146,19 @@ def test_attachments_gather_every_resource_and_judge_it():
     assert attachments.unowned_ifbs(["net", "othernet"], state) == ["bwpunknown"]
 
 
+def test_a_cached_attachment_whose_netns_exists_is_in_use(tmp_path):
+    """Another runtime's container on a shared list (its namespace is there) is never collected."""
+    entry = node.CacheEntry("net", "other", "eth0", "/proc/self/ns/net", 0.0, "/x", [], {}, None,
+                            node.netns_alive("/proc/self/ns/net"))
+    gone = entry._replace(container_id="gone", netns=str(tmp_path / "f"), netns_alive=False)
+    (tmp_path / "f").write_text("")  # what a failed unmount leaves: not a namespace
+    assert entry.netns_alive and not node.netns_alive(str(tmp_path / "f")) and not node.netns_alive("")
+    atts = attachments.build("net", _state(cache=[entry, gone]))
+    attachments.judge(atts, set(), 1e9, 0)
+    assert {a.container_id: a.verdict for a in atts} == {"other": "in-use", "gone": "leaked"}
+    assert attachments.valid_attachments(atts, set()) == [{"containerID": "other", "ifname": "eth0"}]
+
+
 def test_every_listed_sandbox_is_valid_even_without_state():
     """A listed sandbox is never collected, whatever the node holds of it and however old."""
     atts = attachments.build("net", _state())
