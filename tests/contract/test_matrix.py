@@ -105,7 +105,8 @@ def test_version_answer(plugin_path, stdin, run_plugin):
 
 
 def test_every_built_plugin_has_a_spec(bin_dir):
-    built = sorted(p for p in os.listdir(bin_dir) if not p.startswith("."))
+    # `pycni` beside the plugins is the operator's command, not a CNI type
+    built = sorted(p for p in os.listdir(bin_dir) if not p.startswith(".") and p != "pycni")
     assert built, bin_dir
     assert set(built) <= set(SPECS), f"add a spec for {sorted(set(built) - set(SPECS))} in plugin_specs.py"
 
