@@ -19,12 +19,18 @@ PYTHON=${PYTHON:-python3}              # the interpreter the build environment i
 VENV=${PYCNI_VENV:-$PWD/.venv}          # build and test tools live here, never in the system Python
 PY=$VENV/bin/python
 
-# Modules kept out of the bundle. Each costs start-up on every plugin call: `inspect` brings a
-# PyInstaller run-time hook that imports it at start (~25 ms), _hashlib loads libcrypto
-# (hashlib falls back to the built-in sha512), bz2/lzma load their libraries through shutil,
-# and ctypes is imported by PyInstaller's own start-up when bundled (setns has its C module).
-# tests/test_startup.py keeps the plugins from importing any of them.
-EXCLUDES=(tkinter unittest pydoc inspect dataclasses _hashlib _bz2 _lzma ctypes)
+# Modules kept out of the bundle. Each costs start-up on every plugin call: _hashlib loads
+# libcrypto (hashlib falls back to the built-in sha512), bz2/lzma load their libraries through
+# shutil, and ctypes is imported by PyInstaller's own start-up when bundled (setns has its C module).
+# `inspect` stays in (grpc, for the operator command, imports it through asyncio), but the
+# PyInstaller run-time hooks that would import it (and pkgutil, multiprocessing) at every start are
+# replaced by the no-op ones of build-hooks/. grpc_tools only generates the stubs at build time;
+# numpy is an optional import of protobuf.
+# tests/test_startup.py keeps the plugins from importing any of them, and grpc.
+EXCLUDES=(tkinter unittest pydoc dataclasses _hashlib _bz2 _lzma ctypes grpc_tools setuptools pkg_resources numpy)
+# Only the operator command (`pycni status`, `pycni gc`) speaks CRI; single-file plugins leave it out.
+OPERATOR_ONLY=(grpc google.protobuf cni.cri cni.ops inspect asyncio)
+HOOKS=(--additional-hooks-dir "$PWD/build-hooks")
 # Modules as loose .pyc files instead of a compressed archive (~3 ms less per call), compiled
 # with -OO (no docstrings, no asserts: nothing relies on them).
 FAST=(--debug noarchive --optimize 2)
@@ -136,6 +142,11 @@ build_setns() {
   ${CC:-cc} -O2 -Wall -Werror -shared -fPIC -I"$inc" cni/net/_setns.c -o "cni/net/_setns$suffix"
 }
 
+# The CRI stubs the operator command imports, generated from cni/cri/api.proto (git-ignored).
+build_stubs() {
+  "$PY" -m cni.cri.stubs >/dev/null
+}
+
 # The names the bundle answers to: every plugin type, and `pycni` itself.
 bundle_names() {
   "$PY" -c 'from cni.plugins import MODULES; print(*sorted(MODULES), "pycni")'
@@ -147,8 +158,9 @@ build() {
   work=$(mktemp -d)
   trap 'rm -rf "$work"' RETURN
   build_setns
+  build_stubs
   "$PY" -m PyInstaller --noconfirm --clean --log-level WARN --onedir --name pycni "${FAST[@]}" \
-    --distpath dist --workpath "$work/build" --specpath "$work" \
+    --distpath dist --workpath "$work/build" --specpath "$work" "${HOOKS[@]}" \
     --paths "$PWD" --collect-submodules cni --collect-submodules ipam \
     --hidden-import json --add-data "$PWD/conf/schemas:conf/schemas" \
     "${EXCLUDES[@]/#/--exclude-module=}" \
@@ -166,13 +178,16 @@ onefile() {
   work=$(mktemp -d)
   trap 'rm -rf "$work"' RETURN
   mkdir -p dist/onefile
+  build_stubs
   for t in "${types[@]}"; do
+    local leave_out=("${EXCLUDES[@]}")
+    [ "$t" = pycni ] || leave_out+=("${OPERATOR_ONLY[@]}")
     printf 'import sys\nfrom cni.__main__ import entry\nsys.exit(entry(["%s"] + sys.argv[1:]))\n' "$t" \
       > "$work/$t.py"
     "$PY" -m PyInstaller --noconfirm --log-level WARN --onefile --name "$t" \
-      --distpath dist/onefile --workpath "$work/build" --specpath "$work" \
+      --distpath dist/onefile --workpath "$work/build" --specpath "$work" "${HOOKS[@]}" \
       --paths "$PWD" --collect-submodules cni --collect-submodules ipam --hidden-import json \
-      --add-data "$PWD/conf/schemas:conf/schemas" "${EXCLUDES[@]/#/--exclude-module=}" "$work/$t.py"
+      --add-data "$PWD/conf/schemas:conf/schemas" "${leave_out[@]/#/--exclude-module=}" "$work/$t.py"
   done
   echo "built dist/onefile: ${types[*]}"
 }

@@ -2,7 +2,8 @@
 
 Plugins are started by runtimes under their type's name; this is the one entry meant for people
 and install scripts: `pycni --version` says what is installed, `pycni --plugins` lists the types
-the bundle serves (the installer links exactly those).
+the bundle serves (the installer links exactly those), `pycni status` and `pycni gc` show and free
+what the plugins hold on the node (`cni.ops`, imported only for them: it brings grpc).
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from cni.contract.versions import SUPPORTED
 from cni.plugins import MODULES
 from cni.version import VERSION
 
-USAGE = """usage: pycni --version | --plugins | TYPE
+USAGE = """usage: pycni --version | --plugins | status [OPTIONS] | gc [OPTIONS] | TYPE
   --version   pycni's version and the CNI spec versions it speaks
   --plugins   the plugin types this bundle serves, one per line
+  status      the node's network lists, plugins, allocations and leftovers (--help for options)
+  gc          free what attachments the runtime no longer holds left behind (--help for options)
   TYPE        run as that plugin (as if started through its /opt/cni/bin link)
 """
 
@@ -31,6 +34,10 @@ def main(args: list[str]) -> int:
     if args == ["--plugins"]:
         print("\n".join(sorted(MODULES)))
         return 0
+    if args and args[0] in ("status", "gc"):
+        from cni.ops.commands import main as operate
+
+        return operate(args[0], args[1:])
     if args in (["-h"], ["--help"]):
         sys.stdout.write(USAGE)
         return 0

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 import os
 
-from cni.contract.errors import INTERNAL, IO_FAILURE, NOT_AVAILABLE, CNIError
+from cni.contract.errors import INTERNAL, INVALID_CONFIG, IO_FAILURE, NOT_AVAILABLE, CNIError
 from cni.contract.result import DNS, IPConfig, Result
 
 from . import allocator, config
@@ -135,6 +135,23 @@ def check(req: Request) -> None:
         raise CNIError(INTERNAL, f"host-local: Failed to find address added by container {req.container_id}")
 
 
+GC_GRACE_KEY = "pycni.dev/gc-grace-seconds"
+
+
+def _gc_grace(req: Request) -> float | None:
+    """`pycni gc` sends GC_GRACE_KEY: reservations younger than that many seconds stay, since its
+    list of valid attachments was made from the runtime's answer a moment before this call, and a
+    sandbox whose ADD began since is in no list yet. Runtimes (which serialise GC with ADD) omit it."""
+    value = req.config.get(GC_GRACE_KEY)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise CNIError(INVALID_CONFIG, f"{GC_GRACE_KEY} must be a number of seconds >= 0, got {value!r}")
+    import time
+
+    return time.time() - value
+
+
 def gc(req: Request) -> None:
     """Release every reservation whose attachment the runtime does not list as valid.
 
@@ -143,11 +160,12 @@ def gc(req: Request) -> None:
     """
     name, data_dir = config.parse_location(req.config)
     valid = req.valid_attachments()
+    keep_newer_than = _gc_grace(req)
     if not Store.exists(data_dir, name):
         return
     with Store(data_dir, name) as store, store.locked():
         store.sweep()
-        _, errors = store.gc(valid)
+        _, errors = store.gc(valid, keep_newer_than)
     if errors:
         raise CNIError(IO_FAILURE, f"failed to release {len(errors)} stale reservation(s) in {store.path}",
                        "; ".join(errors))

@@ -275,11 +275,14 @@ class Store:
             if name.startswith(TMP_PREFIX):
                 self._unlink_quiet(name)
 
-    def gc(self, valid: set[tuple[str, str]]) -> tuple[list[str], list[str]]:
+    def gc(self, valid: set[tuple[str, str]], keep_newer_than: float | None = None,
+           ) -> tuple[list[str], list[str]]:
         """Release every reservation whose attachment is not in `valid`: (released names, errors).
 
         A file in the older format (container ID only) stays when any valid attachment has that
-        container ID. `lock` and `last_reserved_ip.*` are never touched.
+        container ID. `lock` and `last_reserved_ip.*` are never touched. With `keep_newer_than`
+        (a time), a reservation written at or after it stays too: an ADD the caller's list of valid
+        attachments could not know of yet.
         """
         valid_ids = {cid for cid, _ in valid}
         stale = []
@@ -287,6 +290,11 @@ class Store:
             text = data.strip().decode("utf-8", "surrogateescape")
             cid, sep, ifname = text.partition("\r\n")
             keep = (cid, ifname) in valid if sep else cid in valid_ids
+            if not keep and keep_newer_than is not None:
+                try:
+                    keep = os.stat(name, dir_fd=self._fd, follow_symlinks=False).st_mtime >= keep_newer_than
+                except OSError:
+                    keep = True  # released meanwhile, or unreadable: not ours to judge
             if not keep:
                 stale.append(name)
         return stale, self.remove(stale)

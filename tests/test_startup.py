@@ -21,7 +21,9 @@ from cni.plugins import MODULES  # noqa: E402
 # Excluded from the bundle by build.sh, or too slow to import on every call.
 FORBIDDEN = {"inspect", "dataclasses", "typing", "pathlib", "bz2", "lzma", "traceback",
              "tempfile", "shutil", "jsonschema", "pyroute2", "filelock", "asyncio", "logging", "json", "re",
-             "enum", "subprocess", "socket", "contextlib"}
+             "enum", "subprocess", "socket", "contextlib",
+             # only the operator command (`pycni status`, `pycni gc`) speaks CRI
+             "grpc", "google", "cni.cri", "cni.ops", "argparse"}
 
 
 def imported_by(module: str) -> set[str]:
@@ -41,6 +43,12 @@ def test_plugin_imports_stay_lean(plugin_type):
     assert MODULES[plugin_type] in names
     top_level = {n.split(".")[0] for n in names} | names
     assert not FORBIDDEN & top_level, f"{plugin_type} imports {sorted(FORBIDDEN & top_level)}"
+
+
+def test_operator_command_is_not_on_the_plugin_path():
+    """`pycni --version` (the operator entry without status/gc) does not import grpc either."""
+    names = imported_by("cni.cli")
+    assert "cni.cli" in names and not {"grpc", "cni.ops", "cni.cri"} & names
 
 
 def test_entry_and_contract_import_lean():

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from cri import CriClient, compile_stubs
+from cri import CriClient, load_stubs
 from helpers import is_root, run_plugin
 from kindnode import KindNode
 from nodesetup import OUR_TYPES, REF_DIR, install_plugins, render_netconf
@@ -48,9 +48,9 @@ def busybox_image(e2e_tmp: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def cri_stubs(e2e_tmp: Path):
+def cri_stubs():
     try:
-        return compile_stubs(e2e_tmp / "stubs")
+        return load_stubs()
     except RuntimeError as exc:
         pytest.skip(str(exc))
 

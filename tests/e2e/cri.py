@@ -1,12 +1,12 @@
 """A minimal CRI client: the calls the kubelet makes to give a pod a network, over gRPC.
 
-The stubs are compiled at test time by grpcio-tools from ``cri_subset.proto`` into a temporary
-directory (generated code never enters the repository) and imported from there.
+It speaks the product's own CRI subset (``cni/cri/api.proto``, the one `pycni gc` lists sandboxes
+with): the stubs build.sh generates from it, generated here the same way when the tests run from
+a checkout that was not built yet.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import sys
 import uuid
@@ -15,35 +15,27 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-PROTO = Path(__file__).resolve().with_name("cri_subset.proto")
+REPO = Path(__file__).resolve().parents[2]
 RPC_TIMEOUT = 120.0
 
 
-def compile_stubs(out_dir: Path) -> tuple[ModuleType, ModuleType]:
-    """Generate ``cri_subset_pb2`` and ``cri_subset_pb2_grpc`` into ``out_dir`` and import them.
+def load_stubs() -> tuple[ModuleType, ModuleType]:
+    """The product's ``cni.cri.api_pb2`` and ``api_pb2_grpc`` (generated when missing).
 
     Raises ``RuntimeError`` naming the missing package when grpcio or grpcio-tools is absent.
     """
     try:
         import grpc  # noqa: F401
-        from grpc_tools import protoc
     except ImportError as exc:
         raise RuntimeError(f"{exc.name} missing (pip install grpcio grpcio-tools)") from None
-    out_dir.mkdir(parents=True, exist_ok=True)
-    import grpc_tools
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    from cni.cri.stubs import StubsMissing, load
 
-    include = Path(grpc_tools.__file__).parent / "_proto"
-    rc = protoc.main(["grpc_tools.protoc", f"-I{PROTO.parent}", f"-I{include}",
-                      f"--python_out={out_dir}", f"--grpc_python_out={out_dir}", PROTO.name])
-    if rc != 0:
-        raise RuntimeError(f"protoc failed on {PROTO} (exit {rc})")
-    sys.path.insert(0, str(out_dir))
     try:
-        pb2 = importlib.import_module("cri_subset_pb2")
-        pb2_grpc = importlib.import_module("cri_subset_pb2_grpc")
-    finally:
-        sys.path.remove(str(out_dir))
-    return pb2, pb2_grpc
+        return load(make=True)
+    except StubsMissing as exc:
+        raise RuntimeError(str(exc)) from None
 
 
 @dataclass
@@ -69,6 +61,11 @@ class CriClient:
 
     def close(self) -> None:
         self.channel.close()
+
+    def list_sandbox_ids(self) -> set[str]:
+        """``ListPodSandbox`` with no filter: every sandbox the runtime holds, ready or not."""
+        resp = self.stub.ListPodSandbox(self.pb2.ListPodSandboxRequest(), timeout=RPC_TIMEOUT)
+        return {item.id for item in resp.items}
 
     def version(self) -> Any:
         return self.stub.Version(self.pb2.VersionRequest(version="v1"), timeout=RPC_TIMEOUT)

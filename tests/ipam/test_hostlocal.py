@@ -269,6 +269,28 @@ def test_gc_without_valid_attachments_releases_everything(data: Path, listed):
     assert addresses(call("ADD", conf, cid="c")) == ["10.1.2.4/24", "2001:db8:1::4/64"]
 
 
+def test_gc_keeps_reservations_younger_than_the_grace_pycni_gc_sends(data: Path):
+    """`pycni gc` lists valid attachments a moment before GC runs; an ADD since then is kept."""
+    import os
+    import time
+
+    conf = netconf(data, "1.1.0", **DUAL)
+    call("ADD", conf, cid="old")
+    call("ADD", conf, cid="new")
+    past = time.time() - 600
+    for f in (data / "net1").iterdir():
+        if f.read_bytes().startswith(b"old"):
+            os.utime(f, (past, past))
+    call("GC", dict(gc_conf(data, "cni.dev/valid-attachments", []), **{hostlocal.GC_GRACE_KEY: 300}))
+    assert {f: c for f, c in files(data).items() if not f.startswith(("last", "lock"))} == {
+        "10.1.2.3": b"new\r\neth0", "2001:db8:1::3": b"new\r\neth0"}
+    for bad in (-1, "300", True):
+        gc = dict(gc_conf(data, "cni.dev/valid-attachments", []), **{hostlocal.GC_GRACE_KEY: bad})
+        assert error("GC", gc).code == INVALID_CONFIG
+    call("GC", dict(gc_conf(data, "cni.dev/valid-attachments", []), **{hostlocal.GC_GRACE_KEY: 0}))
+    assert files(data) == last("10.1.2.3", "2001:db8:1::3")
+
+
 def test_gc_on_a_network_never_used(data: Path):
     call("GC", gc_conf(data, None, []))
     assert not data.exists()

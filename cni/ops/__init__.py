@@ -1,0 +1,6 @@
+"""The operator's view of a node: `pycni status` and `pycni gc`.
+
+Pure rules (which lists the runtime loads, which attachments are still valid, how output reads)
+are functions over data; the disk, kernel, runtime and plugin executions each happen at one edge:
+`netconf.load_dir`, `node.read`, `cni.cri.client.list_sandboxes`, `invoke.run`.
+"""
