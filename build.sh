@@ -24,13 +24,13 @@ PY=$VENV/bin/python
 # shutil, and ctypes is imported by PyInstaller's own start-up when bundled (setns has its C module).
 # `inspect` stays in (grpc, for the operator command, imports it through asyncio), but the
 # PyInstaller run-time hooks that would import it (and pkgutil, multiprocessing) at every start are
-# replaced by the no-op ones of build-hooks/. grpc_tools only generates the stubs at build time;
+# replaced by the no-op ones of conf/pyinstaller-hooks/. grpc_tools only generates the stubs at build time;
 # numpy is an optional import of protobuf.
 # tests/test_startup.py keeps the plugins from importing any of them, and grpc.
 EXCLUDES=(tkinter unittest pydoc dataclasses _hashlib _bz2 _lzma ctypes grpc_tools setuptools pkg_resources numpy)
 # Only the operator command (`pycni status`, `pycni gc`) speaks CRI; single-file plugins leave it out.
 OPERATOR_ONLY=(grpc google.protobuf cni.cri cni.ops inspect asyncio)
-HOOKS=(--additional-hooks-dir "$PWD/build-hooks")
+HOOKS=(--additional-hooks-dir "$PWD/conf/pyinstaller-hooks")
 # Modules as loose .pyc files instead of a compressed archive (~3 ms less per call), compiled
 # with -OO (no docstrings, no asserts: nothing relies on them).
 FAST=(--debug noarchive --optimize 2)
