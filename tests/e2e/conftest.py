@@ -14,6 +14,7 @@ list, i.e. exactly what the README tells a kind user to run.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import pytest
 from cri import CriClient, load_stubs
-from helpers import is_root, run_plugin
+from helpers import is_root, run_plugin, unique_name
 from kindnode import KindNode
 from nodesetup import OUR_TYPES, REF_DIR, install_plugins, render_netconf
 from ociimage import IMAGE_NAME, build_busybox_image
@@ -139,3 +140,27 @@ def cri_factory(cri_stubs) -> Iterator[Callable[[KindNode], CriClient]]:
     finally:
         for c in clients:
             c.close()
+
+
+@pytest.fixture
+def pods(node: KindNode, cri_factory) -> Iterator:  # `node`: each test module's own
+    """Factory: ``pods(annotations=None) -> sandbox id``; every pod is stopped and removed afterwards,
+    as the kubelet would."""
+    import grpc
+
+    cri = cri_factory(node)
+    made: list[str] = []
+
+    def run(annotations: dict[str, str] | None = None, host_ports: dict[int, int] | None = None) -> str:
+        sid = cri.run_pod(unique_name("pod-", 8), annotations=annotations, host_ports=host_ports)
+        made.append(sid)
+        return sid
+
+    run.cri = cri  # type: ignore[attr-defined]
+    try:
+        yield run
+    finally:
+        for sid in made:
+            for call in (cri.stop_pod, cri.remove_pod):
+                with contextlib.suppress(grpc.RpcError):
+                    call(sid)

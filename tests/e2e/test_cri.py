@@ -6,11 +6,9 @@ from /etc/cni/net.d and /opt/cni/bin, and turns the pod's bandwidth annotations 
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import subprocess
 import sys
-from collections.abc import Iterator
 
 import pytest
 from cri import CriClient
@@ -46,28 +44,6 @@ def node(node_factory) -> KindNode:
 def network(node: KindNode) -> str:
     (conf,) = [p for p in node.conf_dir.iterdir() if not p.name.startswith(".")]
     return network_name(conf)
-
-
-@pytest.fixture
-def pods(node: KindNode, cri_factory) -> Iterator:
-    """Factory: ``pods(annotations=None) -> sandbox id``; every pod is stopped and removed afterwards,
-    as the kubelet would."""
-    cri = cri_factory(node)
-    made: list[str] = []
-
-    def run(annotations: dict[str, str] | None = None, host_ports: dict[int, int] | None = None) -> str:
-        sid = cri.run_pod(unique_name("pod-", 8), annotations=annotations, host_ports=host_ports)
-        made.append(sid)
-        return sid
-
-    run.cri = cri  # type: ignore[attr-defined]
-    try:
-        yield run
-    finally:
-        for sid in made:
-            for call in (cri.stop_pod, cri.remove_pod):
-                with contextlib.suppress(grpc.RpcError):
-                    call(sid)
 
 
 def _rate_bits(qdisc: dict) -> int:

@@ -135,26 +135,6 @@ def leaks(node: KindNode, network: str, cnitool) -> Iterator[Leaks]:
         made.cleanup()
 
 
-@pytest.fixture
-def pods(node: KindNode, cri_factory) -> Iterator:
-    cri = cri_factory(node)
-    made: list[str] = []
-
-    def run(**kw) -> str:
-        sid = cri.run_pod(unique_name("pod-", 8), **kw)
-        made.append(sid)
-        return sid
-
-    run.cri = cri  # type: ignore[attr-defined]
-    try:
-        yield run
-    finally:
-        for sid in made:
-            for call in (cri.stop_pod, cri.remove_pod):
-                with contextlib.suppress(grpc.RpcError):
-                    call(sid)
-
-
 def _bridge_ipam(node: KindNode) -> dict:
     (conf,) = [p for p in node.conf_dir.iterdir() if not p.name.startswith(".")]
     (bridge,) = [p for p in json.loads(conf.read_text())["plugins"] if p["type"] == "bridge"]
