@@ -8,8 +8,14 @@ ACK or the end of a dump), so a `Handle` never has more than one request in flig
 from __future__ import annotations
 
 import _socket
+import errno
 import os
 import struct
+
+AF_UNSPEC = 0
+AF_INET = 2
+AF_BRIDGE = 7
+AF_INET6 = 10
 
 NETLINK_ROUTE = 0
 SOL_NETLINK = 270
@@ -38,6 +44,7 @@ NLMSGERR_ATTR_MSG = 1
 DUMP_RETRIES = 10
 
 _HDR = struct.Struct("=IHHII")  # nlmsghdr: len, type, flags, seq, pid
+IFINFO = struct.Struct("=BxHiII")  # ifinfomsg: family, type, index, flags, change
 _NLA = struct.Struct("=HH")  # nlattr: len, type
 _U8 = struct.Struct("=B")
 _U16 = struct.Struct("=H")
@@ -64,10 +71,6 @@ def attr_u16(kind: int, value: int) -> bytes:
 
 def attr_u32(kind: int, value: int) -> bytes:
     return attr(kind, _U32.pack(value))
-
-
-def attr_s32(kind: int, value: int) -> bytes:
-    return attr(kind, _S32.pack(value))
 
 
 def attr_u64(kind: int, value: int) -> bytes:
@@ -102,10 +105,6 @@ def parse_attrs(data: bytes, offset: int = 0) -> dict[int, bytes]:
     return dict(iter_attrs(data, offset))
 
 
-def u8(data: bytes) -> int:
-    return data[0]
-
-
 def u16(data: bytes) -> int:
     return _U16.unpack_from(data)[0]
 
@@ -124,6 +123,21 @@ def u64(data: bytes) -> int:
 
 def cstr(data: bytes) -> str:
     return data.split(b"\0", 1)[0].decode(errors="replace")
+
+
+def ifinfo(index: int = 0, family: int = AF_UNSPEC, flags: int = 0, change: int = 0) -> bytes:
+    """The ifinfomsg header of every link request (links and bridge ports)."""
+    return IFINFO.pack(family, 0, index, flags, change)
+
+
+def family_of(version: int) -> int:
+    """The address family of an IP version (4 or 6)."""
+    return AF_INET if version == 4 else AF_INET6
+
+
+def family_filter(family: int | None) -> int:
+    """A dump's family from 4, 6, AF_INET, AF_INET6 or None (both)."""
+    return {None: AF_UNSPEC, 4: AF_INET, 6: AF_INET6}.get(family, family)
 
 
 # --- errors ---------------------------------------------------------------------------
@@ -207,7 +221,7 @@ class Handle:
             self._view.release()
             self._buf = bytearray(size + 4096)
             self._view = memoryview(self._buf)
-            raise OSError(90, "netlink: message truncated, retry with a larger buffer")  # EMSGSIZE
+            raise OSError(errno.EMSGSIZE, "netlink: message truncated, retry with a larger buffer")
         data = bytes(self._view[:size])
         out = []
         offset = 0
@@ -260,4 +274,4 @@ class Handle:
                     replies.append((r_type, r_body))
             if not interrupted:
                 return replies
-        raise error(4, op, f"dump still inconsistent after {DUMP_RETRIES} attempts")  # EINTR
+        raise error(errno.EINTR, op, f"dump still inconsistent after {DUMP_RETRIES} attempts")

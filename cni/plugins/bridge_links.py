@@ -12,7 +12,7 @@ import time
 
 from cni.contract.errors import INTERNAL, CNIError
 from cni.contract.result import IPConfig, Route
-from cni.net import link, netns, sysctl
+from cni.net import addr, bridge_port, link, netns, route, sysctl
 from cni.net.netlink import Handle
 
 from .bridge_config import BridgeConf
@@ -91,7 +91,7 @@ def ensure_address(h: Handle, dev: link.Link, gw, force: bool) -> None:
     """Put gateway address `gw` on `dev`: another IPv4 address (or an overlapping IPv6 one) is an
     error unless `force`, which replaces it. Already there (or added concurrently) is fine."""
     try:
-        for a in link.list_addresses(h, index=dev.index, family=gw.version):
+        for a in addr.list_addresses(h, index=dev.index, family=gw.version):
             if a.ip == gw:
                 return
             if gw.version == 6 and a.ip.is_link_local:
@@ -102,9 +102,9 @@ def ensure_address(h: Handle, dev: link.Link, gw, force: bool) -> None:
             if not force:
                 raise fail(f'"{dev.name}" already has an IP address different from {gw}',
                            f"it has {a.ip}; set forceAddress to replace it")
-            link.delete_address(h, dev.index, a.ip)
+            addr.delete_address(h, dev.index, a.ip)
         try:  # noqa: SIM105 - contextlib costs start-up time
-            link.add_address(h, dev.index, gw)
+            addr.add_address(h, dev.index, gw)
         except FileExistsError:
             pass
     except OSError as e:
@@ -178,18 +178,18 @@ def attach_port(h: Handle, port: link.Link, br: link.Link, conf: BridgeConf, vla
         raise fail(f'failed to connect "{name}" to bridge {br.name}: {e}', e) from None
     try:
         if conf.hairpin or conf.port_isolation:
-            link.set_bridge_port(h, port.index, hairpin=conf.hairpin or None,
+            bridge_port.set_bridge_port(h, port.index, hairpin=conf.hairpin or None,
                                  isolated=conf.port_isolation or None)
     except OSError as e:
         raise fail(f"failed to setup hairpin mode or isolation for {name}: {e}", e) from None
     try:
         if (vlan or vlans) and not conf.preserve_default_vlan:
-            for v in link.bridge_vlans(h, port.index):
-                link.bridge_vlan_del(h, port.index, v.vid)
+            for v in bridge_port.bridge_vlans(h, port.index):
+                bridge_port.bridge_vlan_del(h, port.index, v.vid)
         if vlan:
-            link.bridge_vlan_add(h, port.index, vlan, pvid=True, untagged=True)
+            bridge_port.bridge_vlan_add(h, port.index, vlan, pvid=True, untagged=True)
         for vid in vlans or ():
-            link.bridge_vlan_add(h, port.index, vid)
+            bridge_port.bridge_vlan_add(h, port.index, vid)
     except OSError as e:
         raise fail(f'failed to setup vlan tag on interface "{name}": {e}', e) from None
 
@@ -250,7 +250,7 @@ def configure_container(cont: Handle, path: str, dev: link.Link, ips: list[IPCon
             _enable_ipv6(("lo", ifname))
     for ip in ips:
         try:
-            link.add_address(cont, dev.index, ip.address)
+            addr.add_address(cont, dev.index, ip.address)
         except OSError as e:
             raise fail(f'failed to add IP addr {ip.address} to "{ifname}": {e}', e) from None
     try:
@@ -263,7 +263,7 @@ def configure_container(cont: Handle, path: str, dev: link.Link, ips: list[IPCon
     for r in routes:
         gw = r.gw if r.gw is not None else gws.get(r.dst.version)
         try:
-            link.add_route(cont, r.dst, gw=gw, oif=dev.index, scope=r.scope, table=r.table,
+            route.add_route(cont, r.dst, gw=gw, oif=dev.index, scope=r.scope, table=r.table,
                            priority=r.priority, mtu=r.mtu, advmss=r.advmss)
         except FileExistsError:
             pass
@@ -291,7 +291,7 @@ def settle(h: Handle, index: int, ifname: str) -> None:
     """Wait (up to 5 s) until no IPv6 address of the link is tentative; a failed DAD is an error."""
     deadline = time.monotonic() + SETTLE_SECONDS
     while True:
-        addrs = link.list_addresses(h, index=index, family=6)
+        addrs = addr.list_addresses(h, index=index, family=6)
         failed = [str(a.ip) for a in addrs if a.dadfailed]
         if failed:
             raise fail(f"failed to settle addresses on {ifname}: duplicate address detected",
