@@ -44,11 +44,18 @@ NEEDS_NETNS = True
 
 
 def _fw():
-    """The firewall module, imported only by attachments that use ipMasq or macspoofchk: it pulls
-    in subprocess and hashlib, which a plain ADD does not need."""
-    from cni.net import firewall
+    """The firewall package, imported only by attachments that use ipMasq or macspoofchk: it pulls
+    in subprocess, json and hashlib, which a plain ADD does not need."""
+    from cni.net.firewall import masq, spoofcheck, tools
 
-    return firewall
+    return _Firewall(masq, spoofcheck, tools.FirewallError)
+
+
+class _Firewall:
+    __slots__ = ("FirewallError", "masq", "spoofcheck")
+
+    def __init__(self, masq, spoofcheck, error) -> None:
+        self.masq, self.spoofcheck, self.FirewallError = masq, spoofcheck, error
 
 
 class _Undo:
@@ -90,9 +97,9 @@ def _add(req: Request, conf: bridge_config.BridgeConf, host: Handle, cont: Handl
     attach_port(host, outer, br, conf, conf.vlan, conf.vlans)
 
     if conf.macspoofchk:
-        _firewall(lambda: _fw().setup_spoofcheck(outer.name, inner.mac, req.container_id, req.ifname))
+        _firewall(lambda: _fw().spoofcheck.setup(outer.name, inner.mac, req.container_id, req.ifname))
         undo.push("remove spoof check",
-                  lambda: _fw().teardown_spoofcheck(req.container_id, req.ifname))
+                  lambda: _fw().spoofcheck.teardown(req.container_id, req.ifname))
 
     result = Result(interfaces=[
         Interface(name=br.name),
@@ -125,8 +132,8 @@ def _add(req: Request, conf: bridge_config.BridgeConf, host: Handle, cont: Handl
         if conf.ip_masq:
             addresses = [ip.address for ip in result.ips]
             undo.push("remove masquerade rules",
-                      lambda: _fw().teardown_masq(req.name, req.ifname, req.container_id))
-            _firewall(lambda: _fw().setup_masq(conf.ip_masq_backend, addresses, req.name,
+                      lambda: _fw().masq.teardown(req.name, req.ifname, req.container_id))
+            _firewall(lambda: _fw().masq.setup(conf.ip_masq_backend, addresses, req.name,
                                                   req.ifname, req.container_id))
     elif not conf.disable_container_interface:
         try:
@@ -170,12 +177,12 @@ def delete(req: Request) -> None:
             errors.append(e)
     if conf.macspoofchk:
         try:
-            _fw().teardown_spoofcheck(req.container_id, req.ifname)
+            _fw().spoofcheck.teardown(req.container_id, req.ifname)
         except _fw().FirewallError as e:
             sys.stderr.write(f"bridge: {e}\n")  # as the reference: logged, not fatal
     if conf.ip_masq:
         try:
-            _fw().teardown_masq(req.name, req.ifname, req.container_id)
+            _fw().masq.teardown(req.name, req.ifname, req.container_id)
         except _fw().FirewallError as e:
             errors.append(fail(f"failed to remove masquerade rules: {e}"))
     if errors:
@@ -217,7 +224,7 @@ def gc(req: Request) -> None:
     """Remove masquerade rules of attachments not in the valid list, then let IPAM collect."""
     errors: list[CNIError] = []
     try:
-        _fw().gc_masq(req.name, req.valid_attachments())
+        _fw().masq.gc(req.name, req.valid_attachments())
     except _fw().FirewallError as e:
         errors.append(CNIError(INTERNAL, f"failed to collect masquerade rules: {e}"))
     if (req.config.get("ipam") or {}).get("type"):
