@@ -10,8 +10,8 @@ import pytest
 
 from cni.contract import schema
 from cni.contract.errors import CNIError
-from cni.plugins import shaping
-from cni.plugins.shaping import Limits, bucket, select_limits, validate
+from cni.plugins.bandwidth import shaping
+from cni.plugins.bandwidth.shaping import Limits, bucket, select_limits, validate
 
 from .reference import reference_bucket
 

@@ -11,7 +11,8 @@ import pytest
 from cni.contract.errors import INVALID_CONFIG, CNIError
 from cni.contract.result import IPConfig, Result, Route
 from cni.net.firewall import iptables, masq, spoofcheck
-from cni.plugins import bridge_config, bridge_gateways
+from cni.plugins.bridge import config as bridge_config
+from cni.plugins.bridge import gateways as bridge_gateways
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -24,7 +25,7 @@ def ip(text: str):
 def test_defaults():
     conf = bridge_config.load({"name": "n"}, {})
     assert conf.bridge == "cni0" and not conf.is_gateway and not conf.ip_masq
-    assert conf.mtu is None and conf.vlan == 0 and conf.vlans is None and not conf.layer3
+    assert conf.mtu is None and conf.access_vlan == 0 and conf.trunk_vlans is None and not conf.layer3
     assert conf.preserve_default_vlan is True  # the reference keeps VLAN 1 on the port
     assert not conf.vlan_filtering
 

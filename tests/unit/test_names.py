@@ -6,7 +6,7 @@ import subprocess
 
 from cni.names import hashed_name
 from cni.net.firewall import masq
-from cni.plugins import shaping
+from cni.plugins.bandwidth import shaping
 
 
 def sha512sum(text: str) -> str:

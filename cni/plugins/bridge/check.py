@@ -10,7 +10,7 @@ from cni.contract.result import Interface, Result
 from cni.net import addr, link, netns, route
 from cni.net.netlink import Handle
 
-from . import bridge_config
+from . import config
 
 
 def _bad(msg: str, details: str = "") -> CNIError:
@@ -18,7 +18,7 @@ def _bad(msg: str, details: str = "") -> CNIError:
 
 
 def check(req: Request) -> None:
-    conf = bridge_config.load(req.config, req.args)
+    conf = config.load(req.config, req.args)
     if conf.layer3:
         delegate.ipam(req, "CHECK")
     prev = req.prev_result

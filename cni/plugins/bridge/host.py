@@ -1,0 +1,131 @@
+"""The host side of an attachment: the bridge itself, its gateway addresses, IP forwarding.
+
+Each function does one step of ADD through `cni.net` and raises CNIError naming what failed.
+"""
+
+from __future__ import annotations
+
+import os
+
+from cni.contract.errors import CNIError
+from cni.flock import FileLock, open_lock_file
+from cni.net import addr, link, sysctl
+from cni.net.netlink import Handle
+
+from .config import BridgeConf, vlan_gateway_port
+from .errors import fail
+from .veth import attach_port, create_veth
+
+LOCK_DIR = "/run/pycni"
+LOCK_FILE = f"{LOCK_DIR}/bridge.lock"  # one for all bridges: the sections it guards last milliseconds
+
+_lock_fd: int | None = None
+
+
+def bridge_lock() -> FileLock:
+    """Serialise bridge setup (creation, gateway addresses, MAC) across concurrent plugin calls.
+
+    One lock for every bridge name. Without a writable /run there is no lock: tolerating EEXIST
+    alone keeps concurrent setup correct.
+    """
+    global _lock_fd
+    if _lock_fd is None:
+        try:
+            os.makedirs(LOCK_DIR, mode=0o755, exist_ok=True)
+            _lock_fd = open_lock_file(LOCK_FILE, 0o600)
+        except OSError:
+            _lock_fd = -1
+    return FileLock(_lock_fd)
+
+
+def ensure_bridge(h: Handle, conf: BridgeConf) -> link.Link:
+    """The bridge, created (MTU, VLAN filtering) if missing, promiscuous if asked, and up."""
+    name = conf.bridge
+    try:
+        br = link.get_link(h, name)
+        if br is None:
+            try:
+                br = link.create_bridge(h, name, mtu=conf.mtu, vlan_filtering=conf.vlan_filtering)
+            except FileExistsError:
+                br = link.get_link(h, name)  # created by a concurrent ADD
+            if br is None:
+                raise fail(f'failed to create bridge "{name}": it vanished right after creation')
+        if br.kind != "bridge":
+            raise fail(f'failed to create bridge "{name}": "{name}" already exists but is not a bridge',
+                       f"it is a {br.kind or 'device'} link; choose another bridge name")
+        if conf.promisc and not br.promisc:
+            link.set_link(h, br.index, promisc=True)
+        sysctl.try_write(sysctl.conf_key("ipv6", name, "accept_ra"), "0")  # we own its routes
+        if not br.up:
+            link.set_link(h, br.index, up=True)
+        return br
+    except OSError as e:
+        raise fail(f'failed to create bridge "{name}": {e.strerror or e}', e) from None
+
+
+def ensure_address(h: Handle, dev: link.Link, gw, force: bool) -> None:
+    """Put gateway address `gw` on `dev`: another IPv4 address (or an overlapping IPv6 one) is an
+    error unless `force`, which replaces it. Already there (or added concurrently) is fine."""
+    try:
+        for a in addr.list_addresses(h, index=dev.index, family=gw.version):
+            if a.ip == gw:
+                return
+            if gw.version == 6 and a.ip.is_link_local:
+                continue
+            overlaps = gw.version == 4 or gw.ip in a.ip.network or a.ip.ip in gw.network
+            if not overlaps:
+                continue
+            if not force:
+                raise fail(f'"{dev.name}" already has an IP address different from {gw}',
+                           f"it has {a.ip}; set forceAddress to replace it")
+            addr.delete_address(h, dev.index, a.ip)
+        try:  # noqa: SIM105 - contextlib costs start-up time
+            addr.add_address(h, dev.index, gw)
+        except FileExistsError:
+            pass
+    except OSError as e:
+        raise fail(f'failed to set bridge addr: could not add IP address to "{dev.name}": {e}', e) from None
+
+
+def freeze_mac(h: Handle, dev: link.Link) -> None:
+    """Set the bridge's MAC to itself: otherwise it follows the lowest port MAC as ports churn.
+
+    A bridge whose last port went away (e.g. after a failed ADD) has the all-zero MAC, which the
+    kernel refuses; it gets a random locally administered one instead of failing.
+    """
+    mac = dev.mac
+    if not mac or mac == "00:00:00:00:00:00":
+        raw = bytearray(os.urandom(6))
+        raw[0] = (raw[0] & 0xFE) | 0x02
+        mac = ":".join(f"{b:02x}" for b in raw)
+    try:
+        link.set_link(h, dev.index, mac=mac)
+    except OSError as e:
+        raise fail(f"could not set bridge's mac: {e}", e) from None
+
+
+def enable_forwarding(version: int) -> None:
+    key = "net/ipv4/ip_forward" if version == 4 else "net/ipv6/conf/all/forwarding"
+    try:
+        if sysctl.read(key) != "1":
+            sysctl.write(key, "1")
+    except OSError as e:
+        raise fail(f"failed to enable forwarding: {e}", e) from None
+
+
+def ensure_vlan_gateway(h: Handle, br: link.Link, conf: BridgeConf) -> link.Link:
+    """`<bridge>.<vlan>`: a host veth whose peer is an access port of the VLAN, for its gateway."""
+    name = f"{br.name}.{conf.access_vlan}"
+    existing = link.get_link(h, name)
+    if existing is not None:
+        return existing
+    try:
+        outer, inner = create_veth(h, h, name, br.mtu, None)
+    except CNIError as e:
+        raise fail(f'failed to create vlan gateway "{name}": {e.msg}', e.details) from None
+    attach_port(h, outer, br, vlan_gateway_port(conf))
+    try:
+        link.set_link(h, inner.index, up=True)
+    except OSError as e:
+        raise fail(f'failed to up "{name}": {e}', e) from None
+    return link.get_link(h, inner.index) or inner
