@@ -4,7 +4,8 @@ Pure: a function from the stdin config (a dict), the CNI_ARGS pairs and the spec
 `IPAMConfig`. The only file this module may need (`rangeFromFile`) is read through a callable the
 caller passes in, so everything here is testable without a disk.
 
-Go's `encoding/json` matches keys case-insensitively and ignores unknown keys; `_get` does the same.
+Keys and types are read as Go's `encoding/json` reads them, by `cni.contract.gojson` (keys match
+case-insensitively, the last one wins, unknown keys are ignored).
 Errors are `CNIError`s with the reference's wording (code 7 for an invalid configuration).
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 
+from cni.contract import gojson, versions
 from cni.contract.errors import INVALID_CONFIG, CNIError
 from cni.contract.result import DNS, Route
 
@@ -25,53 +27,32 @@ DEFAULT_DATA_DIR = "/var/lib/cni/networks"
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-# ---- JSON access the way Go decodes it --------------------------------------------------------
-def _get(obj: dict[str, Any], key: str) -> Any:
-    """The value of `key`, matched like Go: exact or case-insensitive, the last match wins, null is absent."""
-    value = None
-    folded = key.lower()
-    for k, v in obj.items():
-        if v is not None and (k == key or k.lower() == folded):
-            value = v
-    return value
+# ---- JSON access the way Go decodes it (cni.contract.gojson) ------------------------------------
+_get = gojson.get
 
-
-_JSON_TYPES = {dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
+_EXPECTED = {"object": "an object", "array": "an array", "string": "a string", "integer": "an integer"}
 
 
 def _type_error(where: str, expected: str, value: Any) -> CNIError:
-    got = _JSON_TYPES.get(type(value), type(value).__name__)
-    return CNIError(INVALID_CONFIG, f"invalid {where}: expected {expected}, got {got}")
+    """`expected` is a JSON type name ("array") or the words for one ("an object")."""
+    expected = _EXPECTED.get(expected, expected)
+    return CNIError(INVALID_CONFIG, f"invalid {where}: expected {expected}, got {gojson.type_name(value)}")
 
 
 def _obj(value: Any, where: str) -> dict[str, Any] | None:
-    if value is None or isinstance(value, dict):
-        return value
-    raise _type_error(where, "an object", value)
+    return gojson.read(value, "object", where, _type_error)
 
 
 def _list(value: Any, where: str) -> list[Any]:
-    if value is None:
-        return []
-    if isinstance(value, list):
-        return value
-    raise _type_error(where, "an array", value)
+    return gojson.read(value, "array", where, _type_error)
 
 
 def _str(value: Any, where: str) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    raise _type_error(where, "a string", value)
+    return gojson.read(value, "string", where, _type_error)
 
 
 def _opt_int(value: Any, where: str) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _type_error(where, "an integer", value)
-    return value
+    return gojson.read(value, "integer", where, _type_error)
 
 
 # ---- addresses ---------------------------------------------------------------------------------
@@ -296,13 +277,6 @@ def _canonical_set(raw_set: list[_RawRange]) -> RangeSet:
     return ranges
 
 
-def _version_at_least_030(version: str) -> bool:
-    parts = version.split(".") if isinstance(version, str) else []
-    if len(parts) != 3 or not all(p.isdigit() for p in parts):
-        return False  # Go's semver check fails on a malformed or missing version
-    return tuple(int(p) for p in parts) >= (0, 3, 0)
-
-
 # ---- the whole configuration --------------------------------------------------------------------
 class IPAMConfig:
     """Everything host-local needs for one call."""
@@ -404,59 +378,82 @@ def parse(config: dict[str, Any], args: dict[str, str] | None = None, version: s
     name, data_dir = parse_location(config)
     if version is None:
         version = _str(_get(config, "cniVersion"), "cniVersion")
+    raw = _Decoded(config, ipam)
+    requested = _requested((args or {}).get("IP", ""), raw)
+    ranges = _range_sets(raw, version, read_file)
+    return IPAMConfig(name, data_dir, ranges, raw.routes, raw.resolv_conf, requested)
 
-    # Decode everything first, as json.Unmarshal would, so syntax errors come before range errors.
-    legacy = _decode_range(ipam, "ipam")
-    ranges_raw = _decode_range_sets(_get(ipam, "ranges"), "ipam.ranges")
-    routes = _decode_routes(_get(ipam, "routes"))
-    resolv_conf = _str(_get(ipam, "resolvConf"), "ipam.resolvConf")
-    range_file = _str(_get(ipam, "rangeFromFile"), "ipam.rangeFromFile")
-    runtime = _obj(_get(config, "runtimeConfig"), "runtimeConfig") or {}
-    runtime_ranges = _decode_range_sets(_get(runtime, "ipRanges"), "runtimeConfig.ipRanges")
-    runtime_ips = _decode_requested(_get(runtime, "ips"), "runtimeConfig.ips")
-    cni_args = _obj(_get(_obj(_get(config, "args"), "args") or {}, "cni"), "args.cni") or {}
-    args_ips = _decode_requested(_get(cni_args, "ips"), "args.cni.ips")
 
+class _Decoded:
+    """Every part of the config decoded first, as json.Unmarshal would: a syntax error is reported
+    before any range error, in the order of the fields."""
+
+    __slots__ = ("args_ips", "legacy", "range_file", "ranges", "resolv_conf", "routes", "runtime_ips",
+                 "runtime_ranges")
+
+    def __init__(self, config: dict[str, Any], ipam: dict[str, Any]) -> None:
+        self.legacy = _decode_range(ipam, "ipam")
+        self.ranges = _decode_range_sets(_get(ipam, "ranges"), "ipam.ranges")
+        self.routes = _decode_routes(_get(ipam, "routes"))
+        self.resolv_conf = _str(_get(ipam, "resolvConf"), "ipam.resolvConf")
+        self.range_file = _str(_get(ipam, "rangeFromFile"), "ipam.rangeFromFile")
+        runtime = _obj(_get(config, "runtimeConfig"), "runtimeConfig") or {}
+        self.runtime_ranges = _decode_range_sets(_get(runtime, "ipRanges"), "runtimeConfig.ipRanges")
+        self.runtime_ips = _decode_requested(_get(runtime, "ips"), "runtimeConfig.ips")
+        cni_args = _obj(_get(_obj(_get(config, "args"), "args") or {}, "cni"), "args.cni") or {}
+        self.args_ips = _decode_requested(_get(cni_args, "ips"), "args.cni.ips")
+
+
+def _requested(env_ip: str, raw: _Decoded) -> list[IPAddress]:
+    """CNI_ARGS IP, then args.cni.ips, then runtimeConfig.ips; each address once, first place kept."""
     requested: list[IPAddress] = []
-    env_ip = (args or {}).get("IP", "")
     if env_ip:
         ip = parse_requested(env_ip)
         if ip is None:
             raise CNIError(INVALID_CONFIG,
                            f'ARGS: error parsing value of pair "IP={env_ip}": invalid IP address {env_ip}')
         requested.append(ip)
-    requested.extend(args_ips)
-    requested.extend(runtime_ips)
+    requested.extend(raw.args_ips)
+    requested.extend(raw.runtime_ips)
     unique: dict[str, IPAddress] = {}
     for ip in requested:
         unique.setdefault(ip_name(ip), ip)
+    return list(unique.values())
 
-    if legacy.subnet is not None:
-        ranges_raw.insert(0, [legacy])
-    ranges_raw[:0] = runtime_ranges
-    if not ranges_raw and range_file:
-        ranges_raw = _range_from_file(range_file, read_file)
-    if not ranges_raw:
+
+def _range_sets(raw: _Decoded, version: str, read_file: Callable[[str], bytes] | None) -> list[RangeSet]:
+    """runtimeConfig.ipRanges, the legacy range, ipam.ranges (else rangeFromFile), canonical and
+    checked: at most one set per family before 0.3.0, no two sets overlapping."""
+    raw_sets = [*raw.runtime_ranges, *([[raw.legacy]] if raw.legacy.subnet is not None else []), *raw.ranges]
+    if not raw_sets and raw.range_file:
+        raw_sets = _range_from_file(raw.range_file, read_file)
+    if not raw_sets:
         raise CNIError(INVALID_CONFIG, "no IP ranges specified")
-
     ranges: list[RangeSet] = []
-    count = {4: 0, 6: 0}
-    for i, raw_set in enumerate(ranges_raw):
+    for i, raw_set in enumerate(raw_sets):
         try:
-            rs = _canonical_set(raw_set)
+            ranges.append(_canonical_set(raw_set))
         except _Invalid as e:
             raise CNIError(INVALID_CONFIG, f"invalid range set {i}: {e}") from None
-        count[rs[0].start.version] += 1
-        ranges.append(rs)
-    if (count[4] > 1 or count[6] > 1) and not _version_at_least_030(version):
+    _check_families(ranges, version)
+    _check_overlaps(ranges)
+    return ranges
+
+
+def _check_families(ranges: list[RangeSet], version: str) -> None:
+    """Before spec 0.3.0 a result holds one address per family, so at most one range set each."""
+    per_family = [rs[0].start.version for rs in ranges]
+    parsed = versions.split(version)  # malformed counts as too old, as Go's semver check fails
+    if max(per_family.count(4), per_family.count(6)) > 1 and (parsed is None or parsed < (0, 3, 0)):
         raise CNIError(INVALID_CONFIG,
                        f"CNI version {version} does not support more than 1 address per family")
+
+
+def _check_overlaps(ranges: list[RangeSet]) -> None:
     for i, s1 in enumerate(ranges):
         for j in range(i + 1, len(ranges)):
             if any(_overlaps(a, b) for a in s1 for b in ranges[j]):
                 raise CNIError(INVALID_CONFIG, f"range set {i} overlaps with {j}")
-
-    return IPAMConfig(name, data_dir, ranges, routes, resolv_conf, list(unique.values()))
 
 
 # ---- resolv.conf -------------------------------------------------------------------------------
