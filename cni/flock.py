@@ -20,7 +20,7 @@ def open_lock_file(path: str, mode: int, dir_fd: int | None = None) -> int:
     return os.open(path, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=dir_fd)
 
 
-class FileLock:  # a class, not @contextmanager: contextlib costs start-up time
+class FileLock:  # a class, not @contextmanager (cni/__init__.py)
     """Hold flock(LOCK_EX) on `fd` for the `with` block (no lock at all when fd is negative).
 
     `error` turns a failing flock into the caller's own exception.

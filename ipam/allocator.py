@@ -16,7 +16,7 @@ from cni.contract.errors import INTERNAL, CNIError
 
 from .config import ip_name, range_for, range_set_str
 
-TYPE_CHECKING = False  # typing costs milliseconds to import; annotations are strings here
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 

@@ -17,7 +17,7 @@ from cni.contract import gojson, versions
 from cni.contract.errors import INVALID_CONFIG, CNIError
 from cni.contract.result import DNS, Route
 
-TYPE_CHECKING = False  # typing costs milliseconds to import; annotations are strings here
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
     from typing import Any

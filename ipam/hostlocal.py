@@ -19,7 +19,7 @@ from . import allocator, config
 from .config import ip_name, parse_ip
 from .store import Store
 
-TYPE_CHECKING = False  # typing costs milliseconds to import; annotations are strings here
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from cni.contract.request import Request
 

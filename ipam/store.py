@@ -23,7 +23,7 @@ import os
 from cni.contract.errors import INVALID_CONFIG, IO_FAILURE, CNIError
 from cni.flock import FileLock, open_lock_file
 
-TYPE_CHECKING = False  # typing costs milliseconds to import; annotations are strings here
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable
     from typing import TypeVar
@@ -167,7 +167,7 @@ class Store:
                 return name
 
     def _unlink_quiet(self, name: str) -> None:
-        try:  # noqa: SIM105 (contextlib costs half a millisecond to import)
+        try:  # noqa: SIM105 (no contextlib: cni/__init__.py)
             os.unlink(name, dir_fd=self._fd)
         except OSError:
             pass

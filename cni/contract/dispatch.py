@@ -16,7 +16,7 @@ from .errors import INTERNAL, INVALID_NETNS, UNKNOWN_CONTAINER, CNIError
 from .request import Request, finish, parse_env, parse_stdin
 from .result import Result
 
-TYPE_CHECKING = False  # typing costs ~3 ms to import; annotations are strings here
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from types import ModuleType

@@ -12,7 +12,7 @@ from .args import parse_cni_args
 from .errors import DECODING_FAILURE, INVALID_CONFIG, INVALID_ENVIRONMENT, CNIError
 from .result import Result
 
-TYPE_CHECKING = False  # typing costs ~3 ms to import; annotations are strings here
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from types import ModuleType

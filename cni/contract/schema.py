@@ -22,7 +22,7 @@ from cni import fastjson
 from . import gojson
 from .errors import INVALID_CONFIG, UNSUPPORTED_FIELD, CNIError
 
-TYPE_CHECKING = False  # typing costs ~3 ms to import; annotations are strings here
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any

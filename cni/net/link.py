@@ -37,7 +37,6 @@ IFLA_INFO_DATA = 2
 IFLA_INFO_SLAVE_KIND = 4
 
 VETH_INFO_PEER = 1
-IFLA_VLAN_ID = 1
 IFLA_BR_VLAN_FILTERING = 7
 
 OPERSTATES = ("unknown", "notpresent", "down", "lowerlayerdown", "testing", "dormant", "up")
@@ -83,9 +82,8 @@ class Link(Record):
         "txqlen",
         "up",
         "vlan_filtering",
-        "vlan_id",
     )  # fmt: skip
-    _defaults = {"alias": "", "vlan_filtering": None, "vlan_id": None}
+    _defaults = {"alias": "", "vlan_filtering": None}
 
     index: int
     name: str
@@ -102,7 +100,6 @@ class Link(Record):
     flags: int
     slave_kind: str
     vlan_filtering: bool | None
-    vlan_id: int | None
     alias: str
 
 
@@ -110,7 +107,7 @@ def _parse_link(body: bytes) -> Link:
     _family, _type, index, flags, _change = nl.IFINFO.unpack_from(body)
     a = nl.parse_attrs(body, nl.IFINFO.size)
     kind = slave_kind = ""
-    vlan_filtering = vlan_id = None
+    vlan_filtering = None
     info = a.get(IFLA_LINKINFO)
     if info:
         li = nl.parse_attrs(info)
@@ -119,8 +116,6 @@ def _parse_link(body: bytes) -> Link:
         data = nl.parse_attrs(li.get(IFLA_INFO_DATA, b""))
         if kind == "bridge" and IFLA_BR_VLAN_FILTERING in data:
             vlan_filtering = bool(data[IFLA_BR_VLAN_FILTERING][0])
-        elif kind == "vlan" and IFLA_VLAN_ID in data:
-            vlan_id = nl.u16(data[IFLA_VLAN_ID])
     operstate = a.get(IFLA_OPERSTATE)
     state = operstate[0] if operstate else 0
     return Link(
@@ -139,7 +134,6 @@ def _parse_link(body: bytes) -> Link:
         flags=flags,
         slave_kind=slave_kind,
         vlan_filtering=vlan_filtering,
-        vlan_id=vlan_id,
         alias=nl.cstr(a.get(IFLA_IFALIAS, b"")),
     )
 
@@ -264,7 +258,7 @@ def create_ifb(
         h.request(RTM_NEWLINK, nl.ifinfo(temp.index) + nl.attr_str(IFLA_IFALIAS, alias), f"{op}: set alias")
         set_link(h, temp.index, name=name, up=up or None)
     except BaseException as err:
-        try:  # noqa: SIM105 - contextlib costs start-up time
+        try:  # noqa: SIM105 (no contextlib: cni/__init__.py)
             delete_link(h, temp.index)
         except OSError:
             pass

@@ -27,7 +27,6 @@ NLMSG_ERROR = 2
 NLMSG_DONE = 3
 
 NLM_F_REQUEST = 0x1
-NLM_F_MULTI = 0x2
 NLM_F_ACK = 0x4
 NLM_F_DUMP_INTR = 0x10
 NLM_F_DUMP = 0x300
@@ -47,7 +46,6 @@ _HDR = struct.Struct("=IHHII")  # nlmsghdr: len, type, flags, seq, pid
 IFINFO = struct.Struct("=BxHiII")  # ifinfomsg: family, type, index, flags, change
 _NLA = struct.Struct("=HH")  # nlattr: len, type
 _U8 = struct.Struct("=B")
-_U16 = struct.Struct("=H")
 _U32 = struct.Struct("=I")
 _S32 = struct.Struct("=i")
 _U64 = struct.Struct("=Q")
@@ -63,10 +61,6 @@ def attr(kind: int, payload: bytes = b"") -> bytes:
 
 def attr_u8(kind: int, value: int) -> bytes:
     return attr(kind, _U8.pack(value))
-
-
-def attr_u16(kind: int, value: int) -> bytes:
-    return attr(kind, _U16.pack(value))
 
 
 def attr_u32(kind: int, value: int) -> bytes:
@@ -103,10 +97,6 @@ def iter_attrs(data: bytes, offset: int = 0) -> list[tuple[int, bytes]]:
 def parse_attrs(data: bytes, offset: int = 0) -> dict[int, bytes]:
     """type -> payload; the last one wins when a type repeats."""
     return dict(iter_attrs(data, offset))
-
-
-def u16(data: bytes) -> int:
-    return _U16.unpack_from(data)[0]
 
 
 def u32(data: bytes) -> int:
@@ -182,7 +172,7 @@ class Handle:
         sock = _socket.socket(_socket.AF_NETLINK, _socket.SOCK_RAW | _socket.SOCK_CLOEXEC, NETLINK_ROUTE)
         try:
             for opt in (NETLINK_EXT_ACK, NETLINK_CAP_ACK, NETLINK_GET_STRICT_CHK):
-                try:  # noqa: SIM105 - contextlib costs start-up time
+                try:  # noqa: SIM105 (no contextlib: cni/__init__.py)
                     sock.setsockopt(SOL_NETLINK, opt, 1)
                 except OSError:
                     pass  # older kernels: plain errors, unfiltered dumps
