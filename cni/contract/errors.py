@@ -38,3 +38,9 @@ class CNIError(Exception):
 
     def __str__(self) -> str:
         return f"{self.msg}; {self.details}" if self.details else self.msg
+
+
+def internal(msg: str, err: BaseException | str = "") -> CNIError:
+    """Code 999, the plugin's own work failed; `err` (an exception or text) becomes the details."""
+    return CNIError(INTERNAL, msg, str(err))
+

@@ -7,7 +7,11 @@ The plugin's verbs; each lives in its own module of this package:
     check.py      CHECK against prevResult
     config.py     the config: defaults and the rules the schema cannot express (pure)
     gateways.py   gateway addresses and default routes from the IPAM result (pure)
-    host.py, veth.py, container.py, rules.py   the kernel and firewall steps ADD and DEL are made of
+    host.py       the host side: the bridge, the veth pair and its port, gateway address, forwarding
+    container.py  the container side: sysctls, addresses, routes, DAD
+    rules.py      the firewall steps (MAC spoof check, ipMasq)
+
+A verb imports its module when it runs: each call pays only for its own verb.
 """
 
 from __future__ import annotations
@@ -15,20 +19,26 @@ from __future__ import annotations
 from cni.contract import delegate
 from cni.contract.errors import CNIError
 
-from . import rules
-from .add import add
-from .delete import delete
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from cni.contract.request import Request
+    from cni.contract.result import Result
 
 TYPE = "bridge"
 SCHEMA = "bridge"
 CNI_ARGS_KEYS = frozenset({"MAC"})
 NEEDS_NETNS = True
 
-__all__ = ["add", "check", "delete", "gc", "status"]
+def add(req: Request) -> Result:
+    from .add import add as run_add
+
+    return run_add(req)
+
+
+def delete(req: Request) -> None:
+    from .delete import delete as run_delete
+
+    run_delete(req)
 
 
 def check(req: Request) -> None:
@@ -45,6 +55,8 @@ def status(req: Request) -> None:
 
 def gc(req: Request) -> None:
     """Remove masquerade rules of attachments not in the valid list, then let IPAM collect."""
+    from . import rules
+
     errors: list[CNIError] = []
     try:
         rules.gc_masq(req.name, req.valid_attachments())

@@ -8,23 +8,25 @@ ADD made, in reverse (the bridge stays; the address is released).
 from __future__ import annotations
 
 from cni.contract import delegate
+from cni.contract.errors import internal as fail
 from cni.contract.result import DNS, Interface, Result
 from cni.net import link, netns
 from cni.net.netlink import Handle
 from cni.undo import Undo
 
-from . import config, gateways, rules
+from . import config, gateways
 from .container import configure_container
-from .errors import fail
 from .host import (
+    attach_port,
     bridge_lock,
+    create_veth,
     enable_forwarding,
     ensure_address,
     ensure_bridge,
     ensure_vlan_gateway,
     freeze_mac,
+    wait_port_up,
 )
-from .veth import attach_port, create_veth, wait_port_up
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -70,6 +72,8 @@ def _attach(req: Request, conf: config.BridgeConf, host: Handle, cont: Handle,
     undo.push(f"delete {req.ifname}", lambda: link.delete_link(cont, inner.index))
     attach_port(host, outer, br, config.container_port(conf))
     if conf.macspoofchk:
+        from . import rules  # the firewall is imported only by attachments that use it
+
         rules.setup_spoofcheck(outer.name, inner.mac, req.container_id, req.ifname)
         undo.push("remove spoof check", lambda: rules.teardown_spoofcheck(req.container_id, req.ifname))
     return br, outer, inner
@@ -88,6 +92,8 @@ def _addresses(req: Request, conf: config.BridgeConf, host: Handle, cont: Handle
     if planned[4] or planned[6]:
         _gateway(conf, host, br, planned, result)
     if conf.ip_masq:
+        from . import rules
+
         addresses = [ip.address for ip in result.ips]
         undo.push("remove masquerade rules",
                   lambda: rules.teardown_masq(req.name, req.ifname, req.container_id))

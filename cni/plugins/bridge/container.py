@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import time
 
+from cni.contract.errors import internal as fail
 from cni.contract.result import IPConfig, Route
 from cni.net import addr, link, netns, route, sysctl
 from cni.net.netlink import Handle
 
-from .errors import fail
 from .gateways import first_gateways
 
 SETTLE_SECONDS = 5.0

@@ -10,10 +10,10 @@ import errno
 
 from cni.contract import delegate
 from cni.contract.errors import CNIError
+from cni.contract.errors import internal as fail
 from cni.net import link, netns
 
-from . import config, rules
-from .errors import fail
+from . import config
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -33,6 +33,8 @@ def delete(req: Request) -> None:
             delegate.ipam(req, "DEL")
         except CNIError as e:
             errors.append(e)
+    if conf.macspoofchk or conf.ip_masq:
+        from . import rules  # the firewall is imported only by attachments that use it
     if conf.macspoofchk:
         rules.teardown_spoofcheck(req.container_id, req.ifname)  # as the reference: logged, not fatal
     if conf.ip_masq:

@@ -9,8 +9,7 @@ from __future__ import annotations
 import sys
 
 from cni.contract.errors import INTERNAL, CNIError
-
-from .errors import fail
+from cni.contract.errors import internal as fail
 
 
 def setup_spoofcheck(host_ifname: str, mac: str, container_id: str, ifname: str) -> None:
