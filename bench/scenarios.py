@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cni.plugins.shaping import ifb_name
+from cni.plugins.bandwidth.shaping import ifb_name
 
 from . import spawn
 from .chain import ChainRun, Driver, NetList, Pod

@@ -1,1 +1,11 @@
-"""pycni: CNI plugins for Kubernetes nodes (bridge, host-local, bandwidth, loopback)."""
+"""pycni: CNI plugins for Kubernetes nodes (bridge, host-local, bandwidth, loopback).
+
+Start-up cost is the product: every CNI call is a fresh process, so every module imported on a
+plugin's call path costs milliseconds on every ADD and DEL. Hence, throughout:
+- no `typing` at run time: `TYPE_CHECKING = False` guards the imports annotations need, and
+  annotations stay strings (`from __future__ import annotations`);
+- no `dataclasses`, `enum`, `re`, `json`, `contextlib`, `subprocess`, `socket` on the plain path:
+  `cni.record`, `cni.fastjson`, hand-written context managers and try/except stand in for them;
+  modules that need one (the firewall, tracebacks) import it where it is used.
+tests/test_startup.py holds every plugin to this. The module map is docs/ARCHITECTURE.md.
+"""

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 from cni.contract.errors import INTERNAL, CNIError
 
-from .config import ip_name, range_for, range_set_str
+from .ranges import ip_name, range_for, range_set_str
 
-TYPE_CHECKING = False  # typing costs milliseconds to import; annotations are strings here
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
-    from .config import IPAddress, Range, RangeSet
+    from .ranges import IPAddress, Range, RangeSet
 
 
 def candidates(rs: RangeSet, last_reserved: IPAddress | None) -> Iterator[tuple[IPAddress, Range]]:

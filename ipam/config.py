@@ -4,7 +4,8 @@ Pure: a function from the stdin config (a dict), the CNI_ARGS pairs and the spec
 `IPAMConfig`. The only file this module may need (`rangeFromFile`) is read through a callable the
 caller passes in, so everything here is testable without a disk.
 
-Go's `encoding/json` matches keys case-insensitively and ignores unknown keys; `_get` does the same.
+Keys and types are read as Go's `encoding/json` reads them, by `cni.contract.gojson` (keys match
+case-insensitively, the last one wins, unknown keys are ignored).
 Errors are `CNIError`s with the reference's wording (code 7 for an invalid configuration).
 """
 
@@ -12,193 +13,58 @@ from __future__ import annotations
 
 import ipaddress
 
+from cni.contract import gojson, versions
 from cni.contract.errors import INVALID_CONFIG, CNIError
 from cni.contract.result import DNS, Route
 
-TYPE_CHECKING = False  # typing costs milliseconds to import; annotations are strings here
+from .ranges import (
+    Invalid,
+    IPAddress,
+    RangeSet,
+    RawRange,
+    canonical_set,
+    ip_name,
+    overlaps,
+    parse_cidr,
+    parse_ip,
+    parse_requested,
+)
+
+TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable
     from typing import Any
 
 DEFAULT_DATA_DIR = "/var/lib/cni/networks"
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-# ---- JSON access the way Go decodes it --------------------------------------------------------
-def _get(obj: dict[str, Any], key: str) -> Any:
-    """The value of `key`, matched like Go: exact or case-insensitive, the last match wins, null is absent."""
-    value = None
-    folded = key.lower()
-    for k, v in obj.items():
-        if v is not None and (k == key or k.lower() == folded):
-            value = v
-    return value
+# ---- JSON access the way Go decodes it (cni.contract.gojson) ------------------------------------
+_get = gojson.get
 
-
-_JSON_TYPES = {dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
+_EXPECTED = {"object": "an object", "array": "an array", "string": "a string", "integer": "an integer"}
 
 
 def _type_error(where: str, expected: str, value: Any) -> CNIError:
-    got = _JSON_TYPES.get(type(value), type(value).__name__)
-    return CNIError(INVALID_CONFIG, f"invalid {where}: expected {expected}, got {got}")
+    """`expected` is a JSON type name ("array") or the words for one ("an object")."""
+    expected = _EXPECTED.get(expected, expected)
+    return CNIError(INVALID_CONFIG, f"invalid {where}: expected {expected}, got {gojson.type_name(value)}")
 
 
 def _obj(value: Any, where: str) -> dict[str, Any] | None:
-    if value is None or isinstance(value, dict):
-        return value
-    raise _type_error(where, "an object", value)
+    return gojson.read(value, "object", where, _type_error)
 
 
 def _list(value: Any, where: str) -> list[Any]:
-    if value is None:
-        return []
-    if isinstance(value, list):
-        return value
-    raise _type_error(where, "an array", value)
+    return gojson.read(value, "array", where, _type_error)
 
 
 def _str(value: Any, where: str) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    raise _type_error(where, "a string", value)
+    return gojson.read(value, "string", where, _type_error)
 
 
 def _opt_int(value: Any, where: str) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _type_error(where, "an integer", value)
-    return value
-
-
-# ---- addresses ---------------------------------------------------------------------------------
-def parse_ip(text: str) -> IPAddress | None:
-    """An address as Go's net.ParseIP reads it, in canonical form (IPv4-mapped IPv6 becomes IPv4)."""
-    if not text or "%" in text or "/" in text:
-        return None
-    try:
-        ip = ipaddress.ip_address(text)
-    except ValueError:
-        return None
-    if ip.version == 6 and ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped
-    return ip
-
-
-def ip_name(ip: IPAddress) -> str:
-    """Go's net.IP.String() (dotted IPv4, RFC 5952 lower-case IPv6): the file name of a reservation."""
-    if ip.version == 6 and ip.ipv4_mapped is not None:
-        return str(ip.ipv4_mapped)
-    return str(ip)
-
-
-def _parse_cidr(text: str) -> tuple[IPAddress, int, bool] | None:
-    """Go's net.ParseCIDR: (address as written, prefix length, written as IPv6) or None."""
-    addr_text, slash, prefix_text = text.partition("/")
-    if not slash or not prefix_text.isdigit() or not prefix_text.isascii() or len(prefix_text) > 3:
-        return None
-    if not addr_text or "%" in addr_text:
-        return None
-    try:
-        raw = ipaddress.ip_address(addr_text)
-    except ValueError:
-        return None
-    prefix = int(prefix_text)
-    if prefix > raw.max_prefixlen:
-        return None
-    written_v6 = raw.version == 6
-    if written_v6 and raw.ipv4_mapped is not None:
-        return raw.ipv4_mapped, prefix, True
-    return raw, prefix, written_v6
-
-
-def parse_requested(text: str) -> IPAddress | None:
-    """A requested address, `ip` or `ip/prefix` (the prefix is ignored), or None when invalid."""
-    if "/" in text:
-        parsed = _parse_cidr(text)
-        return parsed[0] if parsed else None
-    return parse_ip(text)
-
-
-def _make_ip(version: int, value: int) -> IPAddress:
-    return ipaddress.IPv4Address(value) if version == 4 else ipaddress.IPv6Address(value)
-
-
-# ---- ranges ------------------------------------------------------------------------------------
-class Range:
-    """One canonical range: a subnet, inclusive first and last addresses, and the gateway."""
-
-    __slots__ = ("end", "first", "gateway", "gw", "last", "start", "subnet")
-
-    def __init__(self, subnet: ipaddress.IPv4Network | ipaddress.IPv6Network, start: IPAddress,
-                 end: IPAddress, gateway: IPAddress) -> None:
-        self.subnet = subnet
-        self.start = start
-        self.end = end
-        self.gateway = gateway
-        # Integers for the allocator's walk; gw is None when the gateway is of the other family.
-        self.first = int(start)
-        self.last = int(end)
-        self.gw = int(gateway) if gateway.version == subnet.version else None
-
-    @property
-    def version(self) -> int:
-        return self.subnet.version
-
-    def contains(self, ip: IPAddress) -> bool:
-        """True when ip lies between start and end (both inclusive) and is of this family."""
-        return ip.version == self.subnet.version and self.first <= int(ip) <= self.last
-
-    def address(self, value: int) -> IPAddress:
-        return _make_ip(self.subnet.version, value)
-
-    def __str__(self) -> str:
-        return f"{ip_name(self.start)}-{ip_name(self.end)}"
-
-    def __repr__(self) -> str:
-        return f"Range({self.subnet}, {self}, gw={self.gateway})"
-
-    def __eq__(self, other: object) -> bool:
-        return (isinstance(other, Range) and self.subnet == other.subnet and self.start == other.start
-                and self.end == other.end and self.gateway == other.gateway)
-
-    def __hash__(self) -> int:
-        return hash((self.subnet, self.start, self.end, self.gateway))
-
-
-RangeSet = list[Range]
-
-
-def range_set_str(rs: Iterable[Range]) -> str:
-    return ",".join(str(r) for r in rs)
-
-
-def range_for(rs: Iterable[Range], ip: IPAddress) -> Range | None:
-    """The first range of a set that contains ip."""
-    for r in rs:
-        if r.contains(ip):
-            return r
-    return None
-
-
-def _overlaps(a: Range, b: Range) -> bool:
-    return a.version == b.version and a.first <= b.last and b.first <= a.last
-
-
-class _RawRange:
-    """A range as decoded from JSON, before defaults and validation."""
-
-    __slots__ = ("end", "gateway", "start", "subnet")
-
-    def __init__(self, subnet: tuple[IPAddress, int, bool] | None, start: IPAddress | None,
-                 end: IPAddress | None, gateway: IPAddress | None) -> None:
-        self.subnet = subnet
-        self.start = start
-        self.end = end
-        self.gateway = gateway
+    return gojson.read(value, "integer", where, _type_error)
 
 
 def _decode_ip(value: Any, where: str) -> IPAddress | None:
@@ -211,7 +77,7 @@ def _decode_ip(value: Any, where: str) -> IPAddress | None:
     return ip
 
 
-def _decode_range(raw: Any, where: str) -> _RawRange:
+def _decode_range(raw: Any, where: str) -> RawRange:
     obj = _obj(raw, where)
     if obj is None:
         obj = {}
@@ -219,10 +85,10 @@ def _decode_range(raw: Any, where: str) -> _RawRange:
     subnet_value = _get(obj, "subnet")
     if subnet_value is not None:
         text = _str(subnet_value, f"{where}.subnet")
-        subnet = _parse_cidr(text)
+        subnet = parse_cidr(text)
         if subnet is None:
             raise CNIError(INVALID_CONFIG, f"invalid CIDR address: {text}")
-    return _RawRange(
+    return RawRange(
         subnet,
         _decode_ip(_get(obj, "rangeStart"), f"{where}.rangeStart"),
         _decode_ip(_get(obj, "rangeEnd"), f"{where}.rangeEnd"),
@@ -230,77 +96,12 @@ def _decode_range(raw: Any, where: str) -> _RawRange:
     )
 
 
-def _decode_range_sets(raw: Any, where: str) -> list[list[_RawRange]]:
+def _decode_range_sets(raw: Any, where: str) -> list[list[RawRange]]:
     sets = []
     for i, rs in enumerate(_list(raw, where)):
         items = _list(rs, f"{where}[{i}]")
         sets.append([_decode_range(r, f"{where}[{i}][{j}]") for j, r in enumerate(items)])
     return sets
-
-
-class _Invalid(Exception):
-    """A validation failure inside one range set; the caller names the set."""
-
-
-def _canonical_range(raw: _RawRange) -> Range:
-    """Defaults and validation of one range, in the reference's order and words."""
-    if raw.subnet is None:
-        raise _Invalid("range has no subnet")
-    addr, prefix, written_v6 = raw.subnet
-    bits = 128 if written_v6 else 32
-    if prefix > bits - 2:
-        raise _Invalid(f"Network {ip_name(addr)}/{prefix} too small to allocate from")
-    if written_v6 and addr.version == 4:
-        raise _Invalid("IPNet IP and Mask version mismatch")
-    shift = bits - prefix
-    network = ipaddress.ip_network((_make_ip(addr.version, int(addr) >> shift << shift), prefix))
-    if network.network_address != addr:
-        raise _Invalid(f"Network has host bits set. For a subnet mask of length {prefix} "
-                       f"the network address is {ip_name(network.network_address)}")
-    version = network.version
-    base = int(network.network_address)
-    gateway = raw.gateway if raw.gateway is not None else _make_ip(version, base + 1)
-
-    start = raw.start
-    if start is not None:
-        # The reference compares the start with a given end before it checks the end.
-        backwards = raw.end is not None and raw.end.version == start.version and start > raw.end
-        if start.version != version or start not in network or backwards:
-            raise _Invalid(f"RangeStart {ip_name(start)} not in network {network}")
-    else:
-        start = _make_ip(version, base + 1)
-
-    end = raw.end
-    if end is not None:
-        if end.version != version or end not in network or end < start:
-            raise _Invalid(f"RangeEnd {ip_name(end)} not in network {network}")
-    else:
-        last = int(network.broadcast_address)
-        end = _make_ip(version, last - 1 if version == 4 else last)
-    return Range(network, start, end, gateway)
-
-
-def _canonical_set(raw_set: list[_RawRange]) -> RangeSet:
-    if not raw_set:
-        raise _Invalid("empty range set")
-    ranges: RangeSet = []
-    for raw in raw_set:
-        r = _canonical_range(raw)
-        if ranges and r.start.version != ranges[0].start.version:
-            raise _Invalid("mixed address families")
-        ranges.append(r)
-    for i, r1 in enumerate(ranges):
-        for r2 in ranges[i + 1:]:
-            if _overlaps(r1, r2):
-                raise _Invalid(f"subnets {r1} and {r2} overlap")
-    return ranges
-
-
-def _version_at_least_030(version: str) -> bool:
-    parts = version.split(".") if isinstance(version, str) else []
-    if len(parts) != 3 or not all(p.isdigit() for p in parts):
-        return False  # Go's semver check fails on a malformed or missing version
-    return tuple(int(p) for p in parts) >= (0, 3, 0)
 
 
 # ---- the whole configuration --------------------------------------------------------------------
@@ -353,7 +154,7 @@ def _decode_routes(value: Any) -> list[Route]:
         where = f"ipam.routes[{i}]"
         obj = _obj(raw, where) or {}
         dst_text = _str(_get(obj, "dst"), f"{where}.dst")
-        dst = _parse_cidr(dst_text)
+        dst = parse_cidr(dst_text)
         if dst is None:
             raise CNIError(INVALID_CONFIG, f"invalid CIDR address: {dst_text}")
         addr, prefix, _ = dst
@@ -369,7 +170,7 @@ def _decode_routes(value: Any) -> list[Route]:
     return routes
 
 
-def _range_from_file(path: str, read_file: Callable[[str], bytes] | None) -> list[list[_RawRange]]:
+def _range_from_file(path: str, read_file: Callable[[str], bytes] | None) -> list[list[RawRange]]:
     from cni import fastjson
 
     if read_file is None:
@@ -404,59 +205,82 @@ def parse(config: dict[str, Any], args: dict[str, str] | None = None, version: s
     name, data_dir = parse_location(config)
     if version is None:
         version = _str(_get(config, "cniVersion"), "cniVersion")
+    raw = _Decoded(config, ipam)
+    requested = _requested((args or {}).get("IP", ""), raw)
+    ranges = _range_sets(raw, version, read_file)
+    return IPAMConfig(name, data_dir, ranges, raw.routes, raw.resolv_conf, requested)
 
-    # Decode everything first, as json.Unmarshal would, so syntax errors come before range errors.
-    legacy = _decode_range(ipam, "ipam")
-    ranges_raw = _decode_range_sets(_get(ipam, "ranges"), "ipam.ranges")
-    routes = _decode_routes(_get(ipam, "routes"))
-    resolv_conf = _str(_get(ipam, "resolvConf"), "ipam.resolvConf")
-    range_file = _str(_get(ipam, "rangeFromFile"), "ipam.rangeFromFile")
-    runtime = _obj(_get(config, "runtimeConfig"), "runtimeConfig") or {}
-    runtime_ranges = _decode_range_sets(_get(runtime, "ipRanges"), "runtimeConfig.ipRanges")
-    runtime_ips = _decode_requested(_get(runtime, "ips"), "runtimeConfig.ips")
-    cni_args = _obj(_get(_obj(_get(config, "args"), "args") or {}, "cni"), "args.cni") or {}
-    args_ips = _decode_requested(_get(cni_args, "ips"), "args.cni.ips")
 
+class _Decoded:
+    """Every part of the config decoded first, as json.Unmarshal would: a syntax error is reported
+    before any range error, in the order of the fields."""
+
+    __slots__ = ("args_ips", "legacy", "range_file", "ranges", "resolv_conf", "routes", "runtime_ips",
+                 "runtime_ranges")
+
+    def __init__(self, config: dict[str, Any], ipam: dict[str, Any]) -> None:
+        self.legacy = _decode_range(ipam, "ipam")
+        self.ranges = _decode_range_sets(_get(ipam, "ranges"), "ipam.ranges")
+        self.routes = _decode_routes(_get(ipam, "routes"))
+        self.resolv_conf = _str(_get(ipam, "resolvConf"), "ipam.resolvConf")
+        self.range_file = _str(_get(ipam, "rangeFromFile"), "ipam.rangeFromFile")
+        runtime = _obj(_get(config, "runtimeConfig"), "runtimeConfig") or {}
+        self.runtime_ranges = _decode_range_sets(_get(runtime, "ipRanges"), "runtimeConfig.ipRanges")
+        self.runtime_ips = _decode_requested(_get(runtime, "ips"), "runtimeConfig.ips")
+        cni_args = _obj(_get(_obj(_get(config, "args"), "args") or {}, "cni"), "args.cni") or {}
+        self.args_ips = _decode_requested(_get(cni_args, "ips"), "args.cni.ips")
+
+
+def _requested(env_ip: str, raw: _Decoded) -> list[IPAddress]:
+    """CNI_ARGS IP, then args.cni.ips, then runtimeConfig.ips; each address once, first place kept."""
     requested: list[IPAddress] = []
-    env_ip = (args or {}).get("IP", "")
     if env_ip:
         ip = parse_requested(env_ip)
         if ip is None:
             raise CNIError(INVALID_CONFIG,
                            f'ARGS: error parsing value of pair "IP={env_ip}": invalid IP address {env_ip}')
         requested.append(ip)
-    requested.extend(args_ips)
-    requested.extend(runtime_ips)
+    requested.extend(raw.args_ips)
+    requested.extend(raw.runtime_ips)
     unique: dict[str, IPAddress] = {}
     for ip in requested:
         unique.setdefault(ip_name(ip), ip)
+    return list(unique.values())
 
-    if legacy.subnet is not None:
-        ranges_raw.insert(0, [legacy])
-    ranges_raw[:0] = runtime_ranges
-    if not ranges_raw and range_file:
-        ranges_raw = _range_from_file(range_file, read_file)
-    if not ranges_raw:
+
+def _range_sets(raw: _Decoded, version: str, read_file: Callable[[str], bytes] | None) -> list[RangeSet]:
+    """runtimeConfig.ipRanges, the legacy range, ipam.ranges (else rangeFromFile), canonical and
+    checked: at most one set per family before 0.3.0, no two sets overlapping."""
+    raw_sets = [*raw.runtime_ranges, *([[raw.legacy]] if raw.legacy.subnet is not None else []), *raw.ranges]
+    if not raw_sets and raw.range_file:
+        raw_sets = _range_from_file(raw.range_file, read_file)
+    if not raw_sets:
         raise CNIError(INVALID_CONFIG, "no IP ranges specified")
-
     ranges: list[RangeSet] = []
-    count = {4: 0, 6: 0}
-    for i, raw_set in enumerate(ranges_raw):
+    for i, raw_set in enumerate(raw_sets):
         try:
-            rs = _canonical_set(raw_set)
-        except _Invalid as e:
+            ranges.append(canonical_set(raw_set))
+        except Invalid as e:
             raise CNIError(INVALID_CONFIG, f"invalid range set {i}: {e}") from None
-        count[rs[0].start.version] += 1
-        ranges.append(rs)
-    if (count[4] > 1 or count[6] > 1) and not _version_at_least_030(version):
+    _check_families(ranges, version)
+    _check_overlaps(ranges)
+    return ranges
+
+
+def _check_families(ranges: list[RangeSet], version: str) -> None:
+    """Before spec 0.3.0 a result holds one address per family, so at most one range set each."""
+    per_family = [rs[0].start.version for rs in ranges]
+    parsed = versions.split(version)  # malformed counts as too old, as Go's semver check fails
+    if max(per_family.count(4), per_family.count(6)) > 1 and (parsed is None or parsed < (0, 3, 0)):
         raise CNIError(INVALID_CONFIG,
                        f"CNI version {version} does not support more than 1 address per family")
+
+
+def _check_overlaps(ranges: list[RangeSet]) -> None:
     for i, s1 in enumerate(ranges):
         for j in range(i + 1, len(ranges)):
-            if any(_overlaps(a, b) for a in s1 for b in ranges[j]):
+            if any(overlaps(a, b) for a in s1 for b in ranges[j]):
                 raise CNIError(INVALID_CONFIG, f"range set {i} overlaps with {j}")
-
-    return IPAMConfig(name, data_dir, ranges, routes, resolv_conf, list(unique.values()))
 
 
 # ---- resolv.conf -------------------------------------------------------------------------------

@@ -15,15 +15,15 @@ import os
 from cni.contract.errors import INTERNAL, INVALID_CONFIG, IO_FAILURE, NOT_AVAILABLE, CNIError
 from cni.contract.result import DNS, IPConfig, Result
 
-from . import allocator, config
-from .config import ip_name, parse_ip
+from . import allocator, config, ranges
+from .ranges import ip_name, parse_ip
 from .store import Store
 
-TYPE_CHECKING = False  # typing costs milliseconds to import; annotations are strings here
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from cni.contract.request import Request
 
-    from .config import IPAddress
+    from .ranges import IPAddress
 
 TYPE = "host-local"
 SCHEMA = "host-local"
@@ -85,8 +85,8 @@ def add(req: Request) -> Result:
     return Result(ips=ips, routes=list(cfg.routes), dns=dns)
 
 
-def _allocate(store: Store, rs: config.RangeSet, idx: int, wanted: IPAddress | None, held: list[IPAddress],
-              cid: str, ifname: str, taken: list[str]) -> tuple[IPAddress, config.Range]:
+def _allocate(store: Store, rs: ranges.RangeSet, idx: int, wanted: IPAddress | None, held: list[IPAddress],
+              cid: str, ifname: str, taken: list[str]) -> tuple[IPAddress, ranges.Range]:
     """Reserve one address of range set idx: the requested one, or the next free one in round robin."""
     if wanted is not None:
         r = allocator.requested_range(rs, wanted)
@@ -186,7 +186,7 @@ def status(req: Request) -> None:
         reserved = _addresses(store.reserved_names())
     full = [i for i, rs in enumerate(cfg.ranges) if allocator.free_count(rs, reserved) <= 0]
     if full:
-        sets = "; ".join(f"range set {i} ({config.range_set_str(cfg.ranges[i])})" for i in full)
+        sets = "; ".join(f"range set {i} ({ranges.range_set_str(cfg.ranges[i])})" for i in full)
         raise CNIError(NOT_AVAILABLE, f"host-local: no free addresses left in {sets}")
 
 

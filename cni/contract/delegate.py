@@ -2,7 +2,8 @@
 
 The delegate is found on CNI_PATH and gets the same environment and the full config. When that
 executable is this very bundle (our own host-local), it runs in-process through the same
-contract code: identical parsing and answers, without a second process start.
+contract code: identical parsing and answers, without a second process start. The contract does
+not know the plugins: the entry point's registry arrives with the request (`local_plugins`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ from cni.childenv import child_env
 from .errors import INTERNAL, INVALID_CONFIG, CNIError
 from .request import Request, parse_env
 from .result import Result
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from types import ModuleType
 
 
 def find(plugin_type: str, path: list[str]) -> str:
@@ -49,8 +54,8 @@ def run(plugin_type: str, req: Request, command: str) -> Result | None:
     executable = find(plugin_type, req.path)
     env = dict(req.env)
     env["CNI_COMMAND"] = command
-    if _is_own_bundle(executable):
-        return _in_process(plugin_type, env, req)
+    if req.local_plugins is not None and _is_own_bundle(executable):
+        return _in_process(req.local_plugins(plugin_type), env, req)
     import subprocess  # only for a foreign delegate: our own runs in-process
 
     proc = subprocess.run([executable], input=req.stdin, env=child_env(env), stdout=subprocess.PIPE,
@@ -68,18 +73,13 @@ def run(plugin_type: str, req: Request, command: str) -> Result | None:
     return Result.from_json(raw, req.version)
 
 
-def _in_process(plugin_type: str, env: dict[str, str], req: Request) -> Result | None:
-    from cni.plugins import load  # here, not at the top: the registry imports plugins lazily
+def _in_process(plugin: ModuleType, env: dict[str, str], req: Request) -> Result | None:
+    from .dispatch import run_verb
 
-    from .dispatch import prepare
-
-    plugin = load(plugin_type)
     sub = parse_env(env)
-    prepare(plugin, sub, lambda: req.stdin)
-    handler = {"ADD": plugin.add, "DEL": plugin.delete, "CHECK": plugin.check,
-               "STATUS": plugin.status, "GC": plugin.gc}[sub.command]
-    answer = handler(sub)
-    if not isinstance(answer, Result):
+    sub.local_plugins = req.local_plugins
+    answer = run_verb(plugin, sub, lambda: req.stdin)
+    if answer is None:
         return None
     # Exactly what executing it gives: the answer as printed in the config's version, read back
     # (a 0.1.0/0.2.0 result, for one, keeps only the routes of a family that has an address).

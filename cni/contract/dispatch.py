@@ -16,13 +16,14 @@ from .errors import INTERNAL, INVALID_NETNS, UNKNOWN_CONTAINER, CNIError
 from .request import Request, finish, parse_env, parse_stdin
 from .result import Result
 
-TYPE_CHECKING = False  # typing costs ~3 ms to import; annotations are strings here
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from types import ModuleType
     from typing import Any, TextIO
 
-_HANDLERS = {"ADD": "add", "DEL": "delete", "CHECK": "check", "STATUS": "status", "GC": "gc"}
+# Verb -> the plugin module's function for it.
+HANDLERS = {"ADD": "add", "DEL": "delete", "CHECK": "check", "STATUS": "status", "GC": "gc"}
 
 
 def plugin_versions(plugin: ModuleType) -> tuple[str, ...]:
@@ -52,31 +53,40 @@ def prepare(plugin: ModuleType, req: Request, read_stdin: Callable[[], bytes]) -
 
 def check_netns(path: str, env: Mapping[str, str], missing_ok: bool = False) -> None:
     """The container's netns must exist and must not be the plugin's own (skel's code 8)."""
+    from cni.net import netns  # only plugins that need a namespace pay for it, and they import it anyway
+
     try:
-        target = os.stat(path)
+        os.stat(path)
     except OSError as e:
         if missing_ok:
             return
         raise CNIError(UNKNOWN_CONTAINER, f"failed to open netns {path!r}: {e.strerror}",
                        "CNI_NETNS names no network namespace") from None
-    own = os.stat("/proc/self/ns/net")
-    if target.st_dev != own.st_dev and not missing_ok:  # every namespace lives on the one nsfs
+    if not netns.is_netns(path):
+        if missing_ok:
+            return
         raise CNIError(UNKNOWN_CONTAINER, f"failed to open netns {path!r}: not a network namespace",
                        "CNI_NETNS names no network namespace")
     if env.get("CNI_NETNS_OVERRIDE", "").lower() in ("1", "true"):  # skel: "1" or "true", any case
         return
-    if (target.st_dev, target.st_ino) == (own.st_dev, own.st_ino):
+    if netns.same_as_current(path):
         raise CNIError(INVALID_NETNS, "plugin's netns and netns from CNI_NETNS should not be the same",
                        f"CNI_NETNS={path}")
+
+
+def run_verb(plugin: ModuleType, req: Request, read_stdin: Callable[[], bytes]) -> Result | None:
+    """Validate the config and run the plugin's function for req's verb (not VERSION)."""
+    prepare(plugin, req, read_stdin)
+    answer = getattr(plugin, HANDLERS[req.command])(req)
+    return answer if isinstance(answer, Result) else None
 
 
 def serve(plugin: ModuleType, req: Request, read_stdin: Callable[[], bytes]) -> dict[str, Any] | None:
     """Run one verb; returns the JSON to print, or None for an empty answer (DEL, CHECK, GC, STATUS)."""
     if req.command == "VERSION":
         return version_info(plugin)
-    prepare(plugin, req, read_stdin)
-    answer = getattr(plugin, _HANDLERS[req.command])(req)
-    return answer.to_json(req.version) if isinstance(answer, Result) else None
+    answer = run_verb(plugin, req, read_stdin)
+    return answer.to_json(req.version) if answer is not None else None
 
 
 def about(plugin_type: str, load: Callable[[str], ModuleType]) -> str:
@@ -91,7 +101,11 @@ def about(plugin_type: str, load: Callable[[str], ModuleType]) -> str:
 
 
 def main(plugin_type: str, load: Callable[[str], ModuleType], env: Mapping[str, str] | None = None) -> int:
-    """Process entry: print the answer or the error JSON on stdout, logs on stderr."""
+    """Process entry: print the answer or the error JSON on stdout, logs on stderr.
+
+    `load` is the entry point's registry: it gives the plugin for `plugin_type`, and any delegate
+    of our own bundle is run in-process through it.
+    """
     env = os.environ if env is None else env
     out: TextIO = sys.stdout
     if not env.get("CNI_COMMAND"):
@@ -101,6 +115,7 @@ def main(plugin_type: str, load: Callable[[str], ModuleType], env: Mapping[str, 
     req: Request | None = None
     try:
         req = parse_env(env)
+        req.local_plugins = load
         answer = serve(load(plugin_type), req, sys.stdin.buffer.read)
         if answer is not None:
             _emit(out, answer)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-TYPE_CHECKING = False  # typing costs ~3 ms to import; annotations are strings here
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
@@ -16,9 +16,7 @@ IO_FAILURE = 5
 DECODING_FAILURE = 6
 INVALID_CONFIG = 7
 INVALID_NETNS = 8
-TRY_AGAIN_LATER = 11
 NOT_AVAILABLE = 50
-LIMITED_CONNECTIVITY = 51
 INTERNAL = 999
 
 
@@ -40,3 +38,9 @@ class CNIError(Exception):
 
     def __str__(self) -> str:
         return f"{self.msg}; {self.details}" if self.details else self.msg
+
+
+def internal(msg: str, err: BaseException | str = "") -> CNIError:
+    """Code 999, the plugin's own work failed; `err` (an exception or text) becomes the details."""
+    return CNIError(INTERNAL, msg, str(err))
+

@@ -12,9 +12,10 @@ from .args import parse_cni_args
 from .errors import DECODING_FAILURE, INVALID_CONFIG, INVALID_ENVIRONMENT, CNIError
 from .result import Result
 
-TYPE_CHECKING = False  # typing costs ~3 ms to import; annotations are strings here
+TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
+    from types import ModuleType
     from typing import Any
 
 VERBS = ("ADD", "DEL", "CHECK", "STATUS", "GC", "VERSION")
@@ -70,9 +71,10 @@ class Request(Record):
     """One plugin call, parsed and validated."""
 
     __slots__ = ("command", "container_id", "netns", "ifname", "args", "path", "config", "version",
-                 "prev_result", "stdin", "env")
+                 "prev_result", "stdin", "env", "local_plugins")
     _defaults = {"container_id": "", "netns": "", "ifname": "", "args": dict, "path": list, "config": dict,
-                 "version": versions.CURRENT, "prev_result": None, "stdin": b"", "env": dict}
+                 "version": versions.CURRENT, "prev_result": None, "stdin": b"", "env": dict,
+                 "local_plugins": None}
     if TYPE_CHECKING:
         command: str
         container_id: str
@@ -85,6 +87,9 @@ class Request(Record):
         prev_result: Result | None
         stdin: bytes
         env: Mapping[str, str]
+        # The entry point's registry (type -> plugin module): what a delegate of our own bundle
+        # runs in-process. None: every delegate is executed.
+        local_plugins: Callable[[str], ModuleType] | None
 
     @property
     def name(self) -> str:

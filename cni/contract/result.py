@@ -10,10 +10,11 @@ import ipaddress
 
 from cni.record import Record
 
+from . import gojson
 from .errors import DECODING_FAILURE, INCOMPATIBLE_VERSION, CNIError
 from .versions import parse as parse_version
 
-TYPE_CHECKING = False  # typing costs ~3 ms to import; annotations are strings here
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
@@ -235,20 +236,19 @@ def _fail(what: str, value: Any, why: str) -> CNIError:
     return CNIError(DECODING_FAILURE, f"failed to parse result: {what} {value!r}: {why}")
 
 
+_NOT_A = {"array": "not a list", "string": "not a string", "integer": "not an integer"}
+
+
+def _type_fail(what: str, name: str, value: Any) -> CNIError:
+    return _fail(what, value, _NOT_A[name])
+
+
 def _list(raw: Any, what: str) -> list[Any]:
-    if raw is None:
-        return []
-    if not isinstance(raw, list):
-        raise _fail(what, raw, "not a list")
-    return raw
+    return gojson.read(raw, "array", what, _type_fail)
 
 
 def _str(raw: Any, what: str) -> str:
-    if raw is None:
-        return ""
-    if not isinstance(raw, str):
-        raise _fail(what, raw, "not a string")
-    return raw
+    return gojson.read(raw, "string", what, _type_fail)
 
 
 def _str_list(raw: Any, what: str) -> list[str]:
@@ -256,11 +256,7 @@ def _str_list(raw: Any, what: str) -> list[str]:
 
 
 def _opt_int(raw: Any, what: str) -> int | None:
-    if raw is None:
-        return None
-    if isinstance(raw, bool) or not isinstance(raw, int):
-        raise _fail(what, raw, "not an integer")
-    return raw
+    return gojson.read(raw, "integer", what, _type_fail)
 
 
 def _interface_addr(raw: Any, what: str) -> IPInterface:

@@ -6,10 +6,10 @@ JSON Schema our schemas use (type, properties, required, enum, const, minimum, m
 minLength, maxLength, pattern, items, minItems, maxItems, anyOf, $ref to $defs); the tests hold
 it to jsonschema's verdicts on the same schemas.
 
-Validation also normalises keys: Go's JSON decoder matches keys case-insensitively, so a config
-the reference plugins accept with `"bandWidth"` is accepted here and handed over as `"bandwidth"`.
-Unknown keys are kept and ignored, as Go ignores them, and a known key whose value is null counts
-as absent, as Go's decoder leaves such a field at its zero value.
+Validation also normalises keys by Go's rule (`gojson`): keys match case-insensitively, so a config
+the reference plugins accept with `"bandWidth"` is accepted here and handed over as `"bandwidth"`;
+when several keys name one property the last one wins; a known key whose value is null counts as
+absent, as Go's decoder leaves such a field untouched. Unknown keys are kept and ignored.
 """
 
 from __future__ import annotations
@@ -19,23 +19,16 @@ import sys
 
 from cni import fastjson
 
+from . import gojson
 from .errors import INVALID_CONFIG, UNSUPPORTED_FIELD, CNIError
 
-TYPE_CHECKING = False  # typing costs ~3 ms to import; annotations are strings here
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
-_TYPES: dict[str, Any] = {
-    "object": dict, "array": list, "string": str, "boolean": bool, "null": type(None),
-}
-
-
 def schema_dir() -> str:
     """conf/schemas beside the sources, or inside the PyInstaller bundle."""
-    override = os.environ.get("PYCNI_SCHEMA_DIR")
-    if override:
-        return override
     bundle = getattr(sys, "_MEIPASS", None)
     if bundle:
         return os.path.join(bundle, "conf", "schemas")
@@ -57,14 +50,6 @@ def validate(config: dict[str, Any], schema_name: str) -> dict[str, Any]:
     """Check config against the named schema and return it with keys normalised."""
     schema = load(schema_name)
     return _check(config, schema, schema, "")
-
-
-def _is_type(value: Any, name: str) -> bool:
-    if name == "integer":
-        return isinstance(value, int) and not isinstance(value, bool)  # Go refuses 1.0 for an int
-    if name == "number":
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    return isinstance(value, _TYPES[name])
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -134,78 +119,112 @@ def _where(path: str) -> str:
     return path or "the config"
 
 
+def _invalid(code: int, path: str, shown: object, rule: str) -> CNIError:
+    """`invalid value for <path>: <shown>` (code 7) or `unsupported value ...` (code 2)."""
+    word = "unsupported" if code == UNSUPPORTED_FIELD else "invalid"
+    return CNIError(code, f"{word} value for {_where(path)}: {shown}", f"{_where(path)} {rule}")
+
+
 def _check(value: Any, schema: dict[str, Any], root: dict[str, Any], path: str) -> Any:
+    """value checked against schema, keys normalised; the keywords in a fixed order, so the first
+    rule broken is the one reported."""
     if "$ref" in schema:
-        ref = schema["$ref"]
-        target: Any = root
-        for part in ref.lstrip("#/").split("/"):
-            target = target[part]
-        value = _check(value, target, root, path)
-    types = schema.get("type")
-    if types is not None:
-        names = types if isinstance(types, list) else [types]
-        if not any(_is_type(value, n) for n in names):
-            raise CNIError(INVALID_CONFIG, f"invalid value for {_where(path)}: {fastjson.dumps(value)}",
-                           f"{_where(path)} must be of type {' or '.join(names)}")
-    if "enum" in schema and not any(_same(value, e) for e in schema["enum"]):
-        raise CNIError(UNSUPPORTED_FIELD, f"unsupported value for {_where(path)}: {fastjson.dumps(value)}",
-                       f"{_where(path)} must be one of {fastjson.dumps(schema['enum'])}")
-    if "const" in schema and not _same(value, schema["const"]):
-        raise CNIError(UNSUPPORTED_FIELD, f"unsupported value for {_where(path)}: {fastjson.dumps(value)}",
-                       f"{_where(path)} must be {fastjson.dumps(schema['const'])}")
+        value = _check(value, _resolve(schema["$ref"], root), root, path)
+    _check_type(value, schema, path)
+    _check_choice(value, schema, path)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if "minimum" in schema and value < schema["minimum"]:
-            raise CNIError(INVALID_CONFIG, f"invalid value for {_where(path)}: {value}",
-                           f"{_where(path)} must be at least {schema['minimum']}")
-        if "maximum" in schema and value > schema["maximum"]:
-            raise CNIError(INVALID_CONFIG, f"invalid value for {_where(path)}: {value}",
-                           f"{_where(path)} must be at most {schema['maximum']}")
+        _check_bounds(value, schema, path)
     if isinstance(value, str):
-        if len(value) < schema.get("minLength", 0) or len(value) > schema.get("maxLength", len(value)):
-            raise CNIError(INVALID_CONFIG, f"invalid value for {_where(path)}: {fastjson.dumps(value)}",
-                           f"{_where(path)} must be {schema.get('minLength', 0)} to "
-                           f"{schema.get('maxLength', 'any number of')} characters long")
-        if "pattern" in schema and not _pattern(schema["pattern"])(value):
-            raise CNIError(INVALID_CONFIG, f"invalid value for {_where(path)}: {fastjson.dumps(value)}",
-                           f"{_where(path)} must match {schema['pattern']}")
+        _check_string(value, schema, path)
     if "anyOf" in schema:
-        first: CNIError | None = None
-        for option in schema["anyOf"]:
-            try:
-                value = _check(value, option, root, path)
-                break
-            except CNIError as e:
-                first = first or e
-        else:
-            raise first or CNIError(INVALID_CONFIG, f"invalid value for {_where(path)}", "no option fits")
+        value = _check_any_of(value, schema["anyOf"], root, path)
     if isinstance(value, list):
-        if len(value) < schema.get("minItems", 0):
-            raise CNIError(INVALID_CONFIG, f"invalid value for {_where(path)}: {fastjson.dumps(value)}",
-                           f"{_where(path)} needs at least {schema['minItems']} item(s)")
-        if "maxItems" in schema and len(value) > schema["maxItems"]:
-            raise CNIError(INVALID_CONFIG, f"invalid value for {_where(path)}: {fastjson.dumps(value)}",
-                           f"{_where(path)} takes at most {schema['maxItems']} item(s)")
-        items = schema.get("items")
-        if isinstance(items, dict):
-            value = [_check(v, items, root, f"{path}[{i}]") for i, v in enumerate(value)]
+        value = _check_array(value, schema, root, path)
     if isinstance(value, dict):
         value = _check_object(value, schema, root, path)
     return value
 
 
+def _resolve(ref: str, root: dict[str, Any]) -> Any:
+    target: Any = root
+    for part in ref.lstrip("#/").split("/"):
+        target = target[part]
+    return target
+
+
+def _check_type(value: Any, schema: dict[str, Any], path: str) -> None:
+    types = schema.get("type")
+    if types is None:
+        return
+    names = types if isinstance(types, list) else [types]
+    if not any(gojson.is_type(value, n) for n in names):
+        raise CNIError(INVALID_CONFIG, f"invalid value for {_where(path)}: {fastjson.dumps(value)}",
+                       f"{_where(path)} must be of type {' or '.join(names)}")
+
+
+def _check_choice(value: Any, schema: dict[str, Any], path: str) -> None:
+    if "enum" in schema and not any(_same(value, e) for e in schema["enum"]):
+        rule = f"must be one of {fastjson.dumps(schema['enum'])}"
+        raise _invalid(UNSUPPORTED_FIELD, path, fastjson.dumps(value), rule)
+    if "const" in schema and not _same(value, schema["const"]):
+        rule = f"must be {fastjson.dumps(schema['const'])}"
+        raise _invalid(UNSUPPORTED_FIELD, path, fastjson.dumps(value), rule)
+
+
+def _check_bounds(value: float, schema: dict[str, Any], path: str) -> None:
+    if "minimum" in schema and value < schema["minimum"]:
+        raise _invalid(INVALID_CONFIG, path, value, f"must be at least {schema['minimum']}")
+    if "maximum" in schema and value > schema["maximum"]:
+        raise _invalid(INVALID_CONFIG, path, value, f"must be at most {schema['maximum']}")
+
+
+def _check_string(value: str, schema: dict[str, Any], path: str) -> None:
+    if len(value) < schema.get("minLength", 0) or len(value) > schema.get("maxLength", len(value)):
+        rule = (f"must be {schema.get('minLength', 0)} to {schema.get('maxLength', 'any number of')} "
+                "characters long")
+        raise _invalid(INVALID_CONFIG, path, fastjson.dumps(value), rule)
+    if "pattern" in schema and not _pattern(schema["pattern"])(value):
+        raise _invalid(INVALID_CONFIG, path, fastjson.dumps(value), f"must match {schema['pattern']}")
+
+
+def _check_any_of(value: Any, options: list[dict[str, Any]], root: dict[str, Any], path: str) -> Any:
+    """value as the first option that accepts it; else the first option's error."""
+    first: CNIError | None = None
+    for option in options:
+        try:
+            return _check(value, option, root, path)
+        except CNIError as e:
+            first = first or e
+    raise first or CNIError(INVALID_CONFIG, f"invalid value for {_where(path)}", "no option fits")
+
+
+def _check_array(value: list[Any], schema: dict[str, Any], root: dict[str, Any], path: str) -> list[Any]:
+    if len(value) < schema.get("minItems", 0):
+        rule = f"needs at least {schema['minItems']} item(s)"
+        raise _invalid(INVALID_CONFIG, path, fastjson.dumps(value), rule)
+    if "maxItems" in schema and len(value) > schema["maxItems"]:
+        rule = f"takes at most {schema['maxItems']} item(s)"
+        raise _invalid(INVALID_CONFIG, path, fastjson.dumps(value), rule)
+    items = schema.get("items")
+    if isinstance(items, dict):
+        return [_check(v, items, root, f"{path}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
 def _check_object(value: dict[str, Any], schema: dict[str, Any], root: dict[str, Any], path: str) -> dict:
+    """The object with its known keys in the schema's spelling (Go's rule: `gojson.field_for`)."""
     props: dict[str, Any] = schema.get("properties", {})
-    folded = {k.lower(): k for k in props}
+    fields = gojson.field_index(props)
     out: dict[str, Any] = {}
     for key, item in value.items():
-        canonical = key if key in props else folded.get(key.lower(), key)
-        if canonical in out and canonical != key:
-            continue  # an exact-case key already won, as Go's decoder prefers it
-        if item is None and canonical in props:
+        field = gojson.field_for(key, fields)
+        if field is None:
+            out[key] = item  # unknown: kept verbatim, ignored
+            continue
+        if item is None:
             continue  # Go's decoder leaves a field untouched for null: the key counts as absent
-        sub = props.get(canonical)
-        where = f"{path}.{canonical}" if path else canonical
-        out[canonical] = _check(item, sub, root, where) if sub else item
+        where = f"{path}.{field}" if path else field
+        out[field] = _check(item, props[field], root, where)  # a later key for the field wins
     for key in schema.get("required", []):
         if key not in out:
             where = f"{path}.{key}" if path else key

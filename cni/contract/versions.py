@@ -9,13 +9,21 @@ CURRENT = "1.1.0"
 DEFAULT_WHEN_ABSENT = "0.1.0"  # libcni's reading of a config without cniVersion
 
 
-def parse(version: str) -> tuple[int, int, int]:
-    """Split a semantic version; a malformed one is an incompatible version."""
+def split(version: object) -> tuple[int, int, int] | None:
+    """(major, minor, patch), or None when version is not of that form."""
     parts = version.split(".") if isinstance(version, str) else []
     if len(parts) != 3 or not all(p.isdigit() for p in parts):
+        return None
+    return int(parts[0]), int(parts[1]), int(parts[2])
+
+
+def parse(version: str) -> tuple[int, int, int]:
+    """Split a semantic version; a malformed one is an incompatible version."""
+    parsed = split(version)
+    if parsed is None:
         raise CNIError(INCOMPATIBLE_VERSION, f"invalid version {version!r}",
                        f"plugin supports {go_list(SUPPORTED)}")
-    return int(parts[0]), int(parts[1]), int(parts[2])
+    return parsed
 
 
 def at_least(version: str, minimum: str) -> bool:

@@ -8,8 +8,14 @@ ACK or the end of a dump), so a `Handle` never has more than one request in flig
 from __future__ import annotations
 
 import _socket
+import errno
 import os
 import struct
+
+AF_UNSPEC = 0
+AF_INET = 2
+AF_BRIDGE = 7
+AF_INET6 = 10
 
 NETLINK_ROUTE = 0
 SOL_NETLINK = 270
@@ -21,7 +27,6 @@ NLMSG_ERROR = 2
 NLMSG_DONE = 3
 
 NLM_F_REQUEST = 0x1
-NLM_F_MULTI = 0x2
 NLM_F_ACK = 0x4
 NLM_F_DUMP_INTR = 0x10
 NLM_F_DUMP = 0x300
@@ -38,9 +43,9 @@ NLMSGERR_ATTR_MSG = 1
 DUMP_RETRIES = 10
 
 _HDR = struct.Struct("=IHHII")  # nlmsghdr: len, type, flags, seq, pid
+IFINFO = struct.Struct("=BxHiII")  # ifinfomsg: family, type, index, flags, change
 _NLA = struct.Struct("=HH")  # nlattr: len, type
 _U8 = struct.Struct("=B")
-_U16 = struct.Struct("=H")
 _U32 = struct.Struct("=I")
 _S32 = struct.Struct("=i")
 _U64 = struct.Struct("=Q")
@@ -58,16 +63,8 @@ def attr_u8(kind: int, value: int) -> bytes:
     return attr(kind, _U8.pack(value))
 
 
-def attr_u16(kind: int, value: int) -> bytes:
-    return attr(kind, _U16.pack(value))
-
-
 def attr_u32(kind: int, value: int) -> bytes:
     return attr(kind, _U32.pack(value))
-
-
-def attr_s32(kind: int, value: int) -> bytes:
-    return attr(kind, _S32.pack(value))
 
 
 def attr_u64(kind: int, value: int) -> bytes:
@@ -102,14 +99,6 @@ def parse_attrs(data: bytes, offset: int = 0) -> dict[int, bytes]:
     return dict(iter_attrs(data, offset))
 
 
-def u8(data: bytes) -> int:
-    return data[0]
-
-
-def u16(data: bytes) -> int:
-    return _U16.unpack_from(data)[0]
-
-
 def u32(data: bytes) -> int:
     return _U32.unpack_from(data)[0]
 
@@ -124,6 +113,21 @@ def u64(data: bytes) -> int:
 
 def cstr(data: bytes) -> str:
     return data.split(b"\0", 1)[0].decode(errors="replace")
+
+
+def ifinfo(index: int = 0, family: int = AF_UNSPEC, flags: int = 0, change: int = 0) -> bytes:
+    """The ifinfomsg header of every link request (links and bridge ports)."""
+    return IFINFO.pack(family, 0, index, flags, change)
+
+
+def family_of(version: int) -> int:
+    """The address family of an IP version (4 or 6)."""
+    return AF_INET if version == 4 else AF_INET6
+
+
+def family_filter(family: int | None) -> int:
+    """A dump's family from 4, 6, AF_INET, AF_INET6 or None (both)."""
+    return {None: AF_UNSPEC, 4: AF_INET, 6: AF_INET6}.get(family, family)
 
 
 # --- errors ---------------------------------------------------------------------------
@@ -168,7 +172,7 @@ class Handle:
         sock = _socket.socket(_socket.AF_NETLINK, _socket.SOCK_RAW | _socket.SOCK_CLOEXEC, NETLINK_ROUTE)
         try:
             for opt in (NETLINK_EXT_ACK, NETLINK_CAP_ACK, NETLINK_GET_STRICT_CHK):
-                try:  # noqa: SIM105 - contextlib costs start-up time
+                try:  # noqa: SIM105 (no contextlib: cni/__init__.py)
                     sock.setsockopt(SOL_NETLINK, opt, 1)
                 except OSError:
                     pass  # older kernels: plain errors, unfiltered dumps
@@ -207,7 +211,7 @@ class Handle:
             self._view.release()
             self._buf = bytearray(size + 4096)
             self._view = memoryview(self._buf)
-            raise OSError(90, "netlink: message truncated, retry with a larger buffer")  # EMSGSIZE
+            raise OSError(errno.EMSGSIZE, "netlink: message truncated, retry with a larger buffer")
         data = bytes(self._view[:size])
         out = []
         offset = 0
@@ -260,4 +264,4 @@ class Handle:
                     replies.append((r_type, r_body))
             if not interrupted:
                 return replies
-        raise error(4, op, f"dump still inconsistent after {DUMP_RETRIES} attempts")  # EINTR
+        raise error(errno.EINTR, op, f"dump still inconsistent after {DUMP_RETRIES} attempts")

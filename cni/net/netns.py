@@ -9,6 +9,7 @@ running from the sources without it, libc's is reached through ctypes.
 
 from __future__ import annotations
 
+import errno
 import os
 
 from cni.net.netlink import Handle
@@ -55,7 +56,7 @@ def netns_fd(path: str) -> int:
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         if not _fd_is_netns(fd):
-            raise OSError(22, f"{path}: not a network namespace")
+            raise OSError(errno.EINVAL, f"{path}: not a network namespace")
     except BaseException:
         os.close(fd)
         raise

@@ -52,3 +52,14 @@ def write(key: str, value: str | int) -> None:
             raise OSError(err.errno, f"write {value!r} to {path}: {err.strerror}") from None
     finally:
         os.close(fd)
+
+
+def try_write(key: str, value: str | int) -> bool:
+    """Write `value` where the key exists and takes it; False (and nothing raised) where it does not,
+    for settings that are best effort (a kernel without IPv6, a read-only /proc/sys)."""
+    try:
+        write(key, value)
+    except OSError:
+        return False
+    return True
+

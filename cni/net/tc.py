@@ -15,7 +15,7 @@ from cni.net.netlink import Handle
 from cni.record import Record
 
 RTM_NEWQDISC, RTM_DELQDISC, RTM_GETQDISC = 36, 37, 38
-RTM_NEWTFILTER, RTM_DELTFILTER, RTM_GETTFILTER = 44, 45, 46
+RTM_NEWTFILTER, RTM_GETTFILTER = 44, 46
 
 TCA_KIND = 1
 TCA_OPTIONS = 2
@@ -74,14 +74,6 @@ def tick_in_usec() -> float:
         factor = clock_res / 1e6 or 1.0
         _tick_in_usec = t2us / us2t * factor
     return _tick_in_usec
-
-
-def usec_to_ticks(usec: float) -> float:
-    return usec * tick_in_usec()
-
-
-def ticks_to_usec(ticks: float) -> float:
-    return ticks / tick_in_usec()
 
 
 def xmittime(rate: int, size: int) -> int:
@@ -247,12 +239,6 @@ def add_mirred_redirect_filter(
     body += nl.attr(TCA_OPTIONS, opts)
     op = f"add mirred redirect filter on link {index} to link {target}"
     h.request(RTM_NEWTFILTER, body, op, nl.NLM_F_CREATE | nl.NLM_F_EXCL)
-
-
-def delete_filter(h: Handle, index: int, parent: int, prio: int, protocol: int = ETH_P_ALL) -> None:
-    """Delete the filters with this priority and protocol under `parent`."""
-    body = _tcmsg(index, 0, parent, _info(prio, protocol))
-    h.request(RTM_DELTFILTER, body, f"delete filter prio {prio} on link {index}")
 
 
 def _actions(data: bytes) -> list[Action]:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cni.plugins.shaping import IFB_PREFIX, IFB_TEMP_PREFIX, ifb_name
+from cni.plugins.bandwidth.shaping import IFB_PREFIX, IFB_TEMP_PREFIX, ifb_name
 
 from .node import NodeState
 

@@ -107,7 +107,7 @@ def _read_file(path: str) -> bytes:
 def host_local(lst: NetList) -> list[HostLocal]:
     """The host-local stores the list's plugins name in their `ipam` sections."""
     from cni.contract.errors import CNIError
-    from ipam import allocator, config
+    from ipam import allocator, config, ranges
     from ipam.store import Store
 
     out = []
@@ -131,14 +131,14 @@ def host_local(lst: NetList) -> list[HostLocal]:
                         except OSError:
                             continue  # released while we looked
                         reservations.append(Reservation(name, cid.strip(), ifname.strip(), mtime))
-                        ip = config.parse_ip(name)
+                        ip = ranges.parse_ip(name)
                         if ip is not None:
                             held.append(ip)
             uses = []
             for rs in cfg.ranges:
                 capacity = allocator.capacity(rs)
                 free = allocator.free_count(rs, held)
-                uses.append(RangeUse(config.range_set_str(rs), capacity, capacity - free, free))
+                uses.append(RangeUse(ranges.range_set_str(rs), capacity, capacity - free, free))
             out.append(HostLocal(lst.name, plugin["type"], data_dir, uses, reservations, ""))
         except CNIError as e:
             out.append(HostLocal(lst.name, plugin["type"], data_dir, [], [], e.msg))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-TYPE_CHECKING = False  # typing costs ~3 ms to import; annotations are strings here
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from types import ModuleType
 

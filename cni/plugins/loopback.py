@@ -10,7 +10,7 @@ import ipaddress
 from cni.contract.errors import INTERNAL, CNIError
 from cni.contract.request import Request
 from cni.contract.result import Interface, IPConfig, Result
-from cni.net import link
+from cni.net import addr, link
 from cni.net.netns import open_handle
 
 TYPE = "loopback"
@@ -25,7 +25,7 @@ def add(req: Request) -> Result:
     with open_handle(req.netns) as h:
         lo = _lo(h)
         link.set_link(h, lo.index, up=True)
-        addresses = [a.ip for a in link.list_addresses(h, index=lo.index)]
+        addresses = [a.ip for a in addr.list_addresses(h, index=lo.index)]
     foreign = [str(ip) for ip in addresses if not ip.is_loopback]
     if foreign:
         raise CNIError(INTERNAL, f"lo in {req.netns} has non-loopback addresses: {', '.join(foreign)}",

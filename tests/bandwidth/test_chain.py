@@ -16,7 +16,7 @@ import subprocess
 import pytest
 from helpers import ip_json, link, link_exists, tc_json
 
-from cni.plugins import shaping
+from cni.plugins.bandwidth import shaping
 
 from .conftest import host_veth, root_tbf, tc_raw
 from .reference import reference_bucket

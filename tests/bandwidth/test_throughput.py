@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from cni.plugins import shaping
+from cni.plugins.bandwidth import shaping
 from demo.throughput import tcp_rate as measure
 
 pytestmark = pytest.mark.root

@@ -10,8 +10,9 @@ import pytest
 
 from cni.contract.errors import INVALID_CONFIG, CNIError
 from cni.contract.result import IPConfig, Result, Route
-from cni.net import firewall
-from cni.plugins import bridge_config, bridge_gateways
+from cni.net.firewall import iptables, masq, spoofcheck
+from cni.plugins.bridge import config as bridge_config
+from cni.plugins.bridge import gateways as bridge_gateways
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -24,7 +25,7 @@ def ip(text: str):
 def test_defaults():
     conf = bridge_config.load({"name": "n"}, {})
     assert conf.bridge == "cni0" and not conf.is_gateway and not conf.ip_masq
-    assert conf.mtu is None and conf.vlan == 0 and conf.vlans is None and not conf.layer3
+    assert conf.mtu is None and conf.access_vlan == 0 and conf.trunk_vlans is None and not conf.layer3
     assert conf.preserve_default_vlan is True  # the reference keeps VLAN 1 on the port
     assert not conf.vlan_filtering
 
@@ -145,21 +146,21 @@ def test_first_gateways():
 # ---- firewall names and batches ---------------------------------------------------------------
 def test_chain_names_match_the_reference():
     # values from the reference's own unit tests (pkg/utils)
-    assert firewall.chain_name("test", "1234") == "CNI-2bbe0c48b91a7d1b8a6753a8"
-    assert firewall.chain_name("testalongnamethatdoesnotmakesense", "1234") == "CNI-374f33fe84ab0ed84dcdebe3"
-    assert firewall.comment("net", "cid") == 'name: "net" id: "cid"'
+    assert masq.chain_name("test", "1234") == "CNI-2bbe0c48b91a7d1b8a6753a8"
+    assert masq.chain_name("testalongnamethatdoesnotmakesense", "1234") == "CNI-374f33fe84ab0ed84dcdebe3"
+    assert masq.comment("net", "cid") == 'name: "net" id: "cid"'
 
 
 def test_nft_comment():
-    c = firewall.nft_comment("net", "eth0", "cid")
-    assert c.startswith(firewall.nft_network_hash("net") + "-")
+    c = masq.nft_comment("net", "eth0", "cid")
+    assert c.startswith(masq.nft_network_hash("net") + "-")
     assert c.endswith(", net: net, if: eth0, id: cid")
-    assert len(firewall.nft_comment("n" * 200, "eth0", "cid")) == 128
+    assert len(masq.nft_comment("n" * 200, "eth0", "cid")) == 128
 
 
 def test_iptables_script():
-    s = firewall.iptables_masq_script([ip("10.1.0.5/24")], "net", "cid")
-    chain = firewall.chain_name("net", "cid")
+    s = masq.iptables_script([ip("10.1.0.5/24")], "net", "cid")
+    chain = masq.chain_name("net", "cid")
     assert s.splitlines() == [
         "*nat", f":{chain} - [0:0]",
         f'-A {chain} -d 10.1.0.0/24 -m comment --comment "name: \\"net\\" id: \\"cid\\"" -j ACCEPT',
@@ -184,26 +185,26 @@ COMMIT
 
 
 def _save():
-    a, b = firewall.chain_name("net", "one"), firewall.chain_name("net", "two")
+    a, b = masq.chain_name("net", "one"), masq.chain_name("net", "two")
     return SAVE.format(a=a, b=b), a, b
 
 
 def test_iptables_teardown_finds_rules_without_addresses():
     save, a, _b = _save()
-    script = firewall.iptables_masq_teardown_script(save, {a})
+    script = iptables.remove_chains_script(save, {a})
     assert script.splitlines() == [
         "*nat", f'-D POSTROUTING -s 10.1.0.5/32 -m comment --comment "name: \\"net\\" id: \\"one\\"" -j {a}',
         f"-F {a}", f"-X {a}", "COMMIT"]
-    assert firewall.iptables_masq_teardown_script(save, {"CNI-nothere"}) is None
+    assert iptables.remove_chains_script(save, {"CNI-nothere"}) is None
 
 
 def test_iptables_owners():
     save, a, b = _save()
-    assert firewall.iptables_masq_owners(save) == {a: ("net", "one"), b: ("net", "two")}
+    assert masq.iptables_owners(save) == {a: ("net", "one"), b: ("net", "two")}
 
 
 def test_nft_script():
-    s = firewall.nft_masq_script([ip("10.1.0.5/24"), ip("2001:db8::5/64")], "net", "eth0", "cid", [7])
+    s = masq.nft_script([ip("10.1.0.5/24"), ip("2001:db8::5/64")], "net", "eth0", "cid", [7])
     assert "delete rule inet cni_plugins_masquerade masq_checks handle 7" in s
     assert "ip saddr == 10.1.0.5 ip daddr != 10.1.0.0/24 masquerade" in s
     assert "ip6 saddr == 2001:db8::5 ip6 daddr != 2001:db8::/64 masquerade" in s
@@ -211,7 +212,7 @@ def test_nft_script():
 
 
 def test_spoofcheck_script_and_teardown():
-    s = firewall.spoofcheck_script("veth1", "02:00:00:00:00:01", "cid", "eth0")
+    s = spoofcheck.setup_script("veth1", "02:00:00:00:00:01", "cid", "eth0")
     assert 'add rule bridge nat PREROUTING iifname "veth1" jump cni-br-iface-cid-eth0' in s
     assert "ether saddr 02:00:00:00:00:01 return" in s
     listing = json.dumps({"nftables": [
@@ -220,10 +221,10 @@ def test_spoofcheck_script_and_teardown():
         {"rule": {"chain": "PREROUTING", "handle": 4, "comment": "macspoofchk-cid-eth0"}},
         {"rule": {"chain": "PREROUTING", "handle": 5, "comment": "macspoofchk-other-eth0"}},
     ]})
-    t = firewall.spoofcheck_teardown_script(listing, "cid", "eth0")
+    t = spoofcheck.teardown_script(listing, "cid", "eth0")
     assert "handle 4" in t and "handle 5" not in t
     assert "delete chain bridge nat cni-br-iface-cid-eth0-mac" in t
-    assert firewall.spoofcheck_teardown_script(json.dumps({"nftables": []}), "cid", "eth0") is None
+    assert spoofcheck.teardown_script(json.dumps({"nftables": []}), "cid", "eth0") is None
 
 
 # ---- schema ---------------------------------------------------------------------------------

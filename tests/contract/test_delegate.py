@@ -26,6 +26,7 @@ def _request(tmp_path, version: str, routes: list[dict]):
     req = parse_env(env)
     stdin = json.dumps(config).encode()
     finish(req, parse_stdin(req, stdin), frozenset({"MAC"}))
+    req.local_plugins = load  # as the entry point hands its registry to the contract
     return req
 
 

@@ -369,12 +369,21 @@ def test_the_reference_integration_spelling_bandwidth():
 
 
 @pytest.mark.parametrize("order", ["exact-first", "exact-last"])
-def test_exact_case_wins_over_a_folded_duplicate(monkeypatch, order):
+def test_the_last_key_for_a_property_wins_as_in_go(monkeypatch, order):
+    """Go's decoder applies keys in document order, matching case-insensitively: the last one wins,
+    whichever spelling it has."""
     name = custom(monkeypatch, BANDWIDTH_LIKE)
     pairs = [("bandwidth", {"ingressRate": 1}), ("bandWidth", {"ingressRate": 2})]
     if order == "exact-last":
         pairs.reverse()
     out = schema.validate({"name": "n", "runtimeConfig": dict(pairs)}, name)
+    assert out["runtimeConfig"] == {"bandwidth": pairs[-1][1]}
+
+
+def test_a_later_null_leaves_the_property_as_it_was(monkeypatch):
+    name = custom(monkeypatch, BANDWIDTH_LIKE)
+    runtime = {"bandwidth": {"ingressRate": 1}, "BANDWIDTH": None}
+    out = schema.validate({"name": "n", "runtimeConfig": runtime}, name)
     assert out["runtimeConfig"] == {"bandwidth": {"ingressRate": 1}}
 
 

@@ -8,7 +8,7 @@ from ipaddress import IPv4Interface, IPv6Interface
 
 import pytest
 
-from cni.net import link, netns, sysctl
+from cni.net import addr, link, netns, sysctl
 from cni.net.netlink import Handle
 
 from .conftest import NS
@@ -38,48 +38,48 @@ def pair(h: Handle) -> tuple[link.Link, link.Link]:
 
 def test_add_ipv4_with_broadcast(h: Handle, ns: NS, pair: tuple[link.Link, link.Link]) -> None:
     a, _ = pair
-    link.add_address(h, a.index, IPv4Interface("10.1.0.2/24"))
-    link.add_address(h, a.index, IPv4Interface("10.9.0.0/31"))
+    addr.add_address(h, a.index, IPv4Interface("10.1.0.2/24"))
+    addr.add_address(h, a.index, IPv4Interface("10.9.0.0/31"))
     k = _kernel_addrs(ns, "va")
     assert k["10.1.0.2/24"]["family"] == "inet" and k["10.1.0.2/24"]["broadcast"] == "10.1.0.255"
     assert "broadcast" not in k["10.9.0.0/31"]
-    got = link.list_addresses(h, a.index, 4)
+    got = addr.list_addresses(h, a.index, 4)
     assert [x.ip for x in got] == [IPv4Interface("10.1.0.2/24"), IPv4Interface("10.9.0.0/31")]
     assert all(x.index == a.index and x.label == "va" and x.scope == 0 for x in got)
     assert all(x.permanent and not x.tentative and not x.dadfailed for x in got)
     with pytest.raises(FileExistsError) as info:
-        link.add_address(h, a.index, IPv4Interface("10.1.0.2/24"))
+        addr.add_address(h, a.index, IPv4Interface("10.1.0.2/24"))
     assert info.value.errno == errno.EEXIST and "add address 10.1.0.2/24" in str(info.value)
 
 
 def test_list_filters_by_link_and_family(h: Handle, pair: tuple[link.Link, link.Link]) -> None:
     a, b = pair
-    link.add_address(h, a.index, IPv4Interface("10.1.0.2/24"))
-    link.add_address(h, b.index, IPv4Interface("10.1.0.3/24"))
-    link.add_address(h, b.index, IPv6Interface("fd00::3/64"), nodad=True)
-    assert {x.ip for x in link.list_addresses(h, b.index, 4)} == {IPv4Interface("10.1.0.3/24")}
-    v6 = {x.ip for x in link.list_addresses(h, b.index, 6)}
+    addr.add_address(h, a.index, IPv4Interface("10.1.0.2/24"))
+    addr.add_address(h, b.index, IPv4Interface("10.1.0.3/24"))
+    addr.add_address(h, b.index, IPv6Interface("fd00::3/64"), nodad=True)
+    assert {x.ip for x in addr.list_addresses(h, b.index, 4)} == {IPv4Interface("10.1.0.3/24")}
+    v6 = {x.ip for x in addr.list_addresses(h, b.index, 6)}
     assert IPv6Interface("fd00::3/64") in v6 and all(ip.version == 6 for ip in v6)
-    everything = link.list_addresses(h)
+    everything = addr.list_addresses(h)
     assert {x.index for x in everything} >= {a.index, b.index}
     assert IPv4Interface("10.1.0.2/24") in {x.ip for x in everything}
-    lo = link.list_addresses(h, 1)
+    lo = addr.list_addresses(h, 1)
     assert lo == []  # lo is down in a fresh namespace and has no address yet
 
 
 def test_ipv6_nodad_and_tentative(h: Handle, ns: NS, pair: tuple[link.Link, link.Link]) -> None:
     a, _ = pair
-    link.add_address(h, a.index, IPv6Interface("fd00::2/64"), nodad=True)
-    link.add_address(h, a.index, IPv6Interface("fd00::5/64"))
+    addr.add_address(h, a.index, IPv6Interface("fd00::2/64"), nodad=True)
+    addr.add_address(h, a.index, IPv6Interface("fd00::5/64"))
     k = _kernel_addrs(ns, "va")
     assert k["fd00::2/64"].get("nodad") is True and not k["fd00::2/64"].get("tentative")
     assert k["fd00::5/64"].get("tentative") is True
-    got = {str(x.ip): x for x in link.list_addresses(h, a.index, 6)}
-    assert not got["fd00::2/64"].tentative and got["fd00::2/64"].flags & link.IFA_F_NODAD
+    got = {str(x.ip): x for x in addr.list_addresses(h, a.index, 6)}
+    assert not got["fd00::2/64"].tentative and got["fd00::2/64"].flags & addr.IFA_F_NODAD
     assert got["fd00::5/64"].tentative and not got["fd00::5/64"].dadfailed
 
     def settled() -> bool:
-        return not any(x.tentative for x in link.list_addresses(h, a.index, 6) if str(x.ip) == "fd00::5/64")
+        return not any(x.tentative for x in addr.list_addresses(h, a.index, 6) if str(x.ip) == "fd00::5/64")
 
     assert _wait_for(settled), "DAD never finished"
     assert not _kernel_addrs(ns, "va")["fd00::5/64"].get("tentative")
@@ -89,11 +89,11 @@ def test_dad_failure_is_visible(h: Handle, ns: NS, h2: Handle, ns2: NS, ns2_fd: 
     a = link.create_veth(h, "va", "vb", peer_netns_fd=ns2_fd, up=True)
     b = link.get_link(h2, "vb")
     link.set_link(h2, b.index, up=True)
-    link.add_address(h2, b.index, IPv6Interface("fd00::7/64"), nodad=True)
-    link.add_address(h, a.index, IPv6Interface("fd00::7/64"))  # the other side already has it
+    addr.add_address(h2, b.index, IPv6Interface("fd00::7/64"), nodad=True)
+    addr.add_address(h, a.index, IPv6Interface("fd00::7/64"))  # the other side already has it
 
     def failed() -> bool:
-        return any(x.dadfailed for x in link.list_addresses(h, a.index, 6) if str(x.ip) == "fd00::7/64")
+        return any(x.dadfailed for x in addr.list_addresses(h, a.index, 6) if str(x.ip) == "fd00::7/64")
 
     assert _wait_for(failed), "duplicate address was not detected"
     assert _kernel_addrs(ns, "va")["fd00::7/64"].get("dadfailed") is True
@@ -104,7 +104,7 @@ def test_ipv6_on_disabled_link_is_a_clear_error(h: Handle, ns: NS, pair: tuple[l
     with netns.entered(ns.path):
         sysctl.write("net.ipv6.conf.va.disable_ipv6", 1)
     with pytest.raises(OSError) as info:
-        link.add_address(h, a.index, IPv6Interface("fd00::2/64"))
+        addr.add_address(h, a.index, IPv6Interface("fd00::2/64"))
     assert info.value.errno == errno.EACCES
     assert "IPv6 is disabled" in str(info.value) and "add address fd00::2/64" in str(info.value)
     assert "fd00::2/64" not in _kernel_addrs(ns, "va")
@@ -112,13 +112,13 @@ def test_ipv6_on_disabled_link_is_a_clear_error(h: Handle, ns: NS, pair: tuple[l
 
 def test_delete_address(h: Handle, ns: NS, pair: tuple[link.Link, link.Link]) -> None:
     a, _ = pair
-    link.add_address(h, a.index, IPv4Interface("10.1.0.2/24"))
-    link.add_address(h, a.index, IPv6Interface("fd00::2/64"), nodad=True)
-    link.delete_address(h, a.index, IPv4Interface("10.1.0.2/24"))
-    link.delete_address(h, a.index, IPv6Interface("fd00::2/64"))
+    addr.add_address(h, a.index, IPv4Interface("10.1.0.2/24"))
+    addr.add_address(h, a.index, IPv6Interface("fd00::2/64"), nodad=True)
+    addr.delete_address(h, a.index, IPv4Interface("10.1.0.2/24"))
+    addr.delete_address(h, a.index, IPv6Interface("fd00::2/64"))
     k = _kernel_addrs(ns, "va")
     assert "10.1.0.2/24" not in k and "fd00::2/64" not in k
-    assert link.list_addresses(h, a.index, 4) == []
+    assert addr.list_addresses(h, a.index, 4) == []
     with pytest.raises(OSError) as info:
-        link.delete_address(h, a.index, IPv4Interface("10.1.0.2/24"))
+        addr.delete_address(h, a.index, IPv4Interface("10.1.0.2/24"))
     assert info.value.errno == errno.EADDRNOTAVAIL

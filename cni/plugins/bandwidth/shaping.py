@@ -66,22 +66,13 @@ class Limits(Record):
 
 
 class Bucket(Record):
-    """One tbf: rate in bytes/s, burst in bytes, buffer in ticks, limit in bytes.
+    """One tbf: rate in bytes/s, burst in bytes, buffer in ticks, limit in bytes."""
 
-    `requested_burst` is what the config asked for (bytes); `clamped` says `default_burst` replaced it.
-    """
-
-    __slots__ = ("rate", "burst", "buffer", "limit", "requested_burst", "clamped")
+    __slots__ = ("rate", "burst", "buffer", "limit")
     rate: int
     burst: int
     buffer: int
     limit: int
-    requested_burst: int
-    clamped: bool
-
-    def latency_usec(self, tick_in_usec: float) -> float:
-        """How long a full queue takes to drain beyond the bucket (what `tc` prints as `lat`)."""
-        return TIME_UNITS_PER_SEC * self.limit / self.rate - int(self.buffer / tick_in_usec)
 
 
 # --- configuration -------------------------------------------------------------------------
@@ -195,8 +186,6 @@ def bucket(rate_bits: int, burst_bits: int, tick_in_usec: float) -> Bucket:
         burst=burst,
         buffer=ticks(rate, burst, tick_in_usec),
         limit=_latency_bytes(rate) + burst,
-        requested_burst=requested,
-        clamped=burst != requested,
     )
 
 

@@ -7,10 +7,10 @@ from cni.contract import delegate
 from cni.contract.errors import INTERNAL, CNIError
 from cni.contract.request import Request
 from cni.contract.result import Interface, Result
-from cni.net import link, netns
+from cni.net import addr, link, netns, route
 from cni.net.netlink import Handle
 
-from . import bridge_config
+from . import config
 
 
 def _bad(msg: str, details: str = "") -> CNIError:
@@ -18,7 +18,7 @@ def _bad(msg: str, details: str = "") -> CNIError:
 
 
 def check(req: Request) -> None:
-    conf = bridge_config.load(req.config, req.args)
+    conf = config.load(req.config, req.args)
     if conf.layer3:
         delegate.ipam(req, "CHECK")
     prev = req.prev_result
@@ -90,7 +90,7 @@ def _find_host_veth(h: Handle, interfaces: list[Interface], bridge_if: Interface
 
 
 def _check_ips(h: Handle, dev: link.Link, prev: Result) -> None:
-    present = {a.ip for a in link.list_addresses(h, index=dev.index)}
+    present = {a.ip for a in addr.list_addresses(h, index=dev.index)}
     for ip in prev.ips:
         if ip.interface is not None and not (0 <= ip.interface < len(prev.interfaces)
                                              and prev.interfaces[ip.interface].name == dev.name):
@@ -101,7 +101,7 @@ def _check_ips(h: Handle, dev: link.Link, prev: Result) -> None:
 
 
 def _check_routes(h: Handle, prev: Result) -> None:
-    routes = link.list_routes(h, table=None)
+    routes = route.list_routes(h, table=None)
     for r in prev.routes:
         found = [x for x in routes if x.dst == r.dst and (r.gw is None or x.gw == r.gw)]
         if not found:

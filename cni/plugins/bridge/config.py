@@ -7,6 +7,9 @@ parsed CNI_ARGS; nothing here touches the kernel.
 from __future__ import annotations
 
 from cni.contract.errors import INVALID_CONFIG, CNIError
+from cni.record import Record
+
+TYPE_CHECKING = False
 
 DEFAULT_BRIDGE = "cni0"
 MIN_MTU = 68
@@ -19,12 +22,33 @@ def _is_mac(mac: str) -> bool:
             and all(mac[i] in _HEX and mac[i + 1] in _HEX for i in range(0, 17, 3)))
 
 
+class PortPlan(Record):
+    """What the host end of a veth gets as a bridge port: its flags and its VLANs."""
+
+    __slots__ = ("hairpin", "isolated", "access_vlan", "trunk_vlans", "preserve_default_vlan")
+    if TYPE_CHECKING:
+        hairpin: bool
+        isolated: bool
+        access_vlan: int
+        trunk_vlans: list[int] | None
+        preserve_default_vlan: bool
+
+    @property
+    def drops_default_vlan(self) -> bool:
+        """The port leaves the bridge's default VLAN when it gets VLANs of its own (unless preserved)."""
+        return bool(self.access_vlan or self.trunk_vlans) and not self.preserve_default_vlan
+
+
 class BridgeConf:
-    """Everything ADD, DEL, CHECK and GC need to know, with the reference's defaults."""
+    """Everything ADD, DEL, CHECK and GC need to know, with the reference's defaults.
+
+    `access_vlan` is the config's `vlan` (the port's one untagged VLAN, 0: none); `trunk_vlans` the
+    VIDs of `vlanTrunk` (tagged, None: no trunk). A port is one or the other.
+    """
 
     __slots__ = (
         "name", "bridge", "is_gateway", "is_default_gateway", "force_address", "ip_masq",
-        "ip_masq_backend", "mtu", "hairpin", "promisc", "vlan", "vlans", "preserve_default_vlan",
+        "ip_masq_backend", "mtu", "hairpin", "promisc", "access_vlan", "trunk_vlans", "preserve_default_vlan",
         "macspoofchk", "enable_dad", "disable_container_interface", "port_isolation", "ipam_type",
         "dns", "mac",
     )  # fmt: skip
@@ -40,7 +64,7 @@ class BridgeConf:
 
     @property
     def vlan_filtering(self) -> bool:
-        return bool(self.vlan) or self.vlans is not None
+        return bool(self.access_vlan) or self.trunk_vlans is not None
 
 
 def _fail(msg: str, details: str = "") -> CNIError:
@@ -113,14 +137,37 @@ def dns_override(config: dict[str, object]) -> dict[str, object] | None:
     return None
 
 
+def container_port(conf: BridgeConf) -> PortPlan:
+    """The container's host veth: the configured port flags and VLANs."""
+    return PortPlan(hairpin=conf.hairpin, isolated=conf.port_isolation, access_vlan=conf.access_vlan,
+                    trunk_vlans=conf.trunk_vlans, preserve_default_vlan=conf.preserve_default_vlan)
+
+
+def vlan_gateway_port(conf: BridgeConf) -> PortPlan:
+    """The port behind `<bridge>.<vlan>`: an access port of the VLAN, without the container's flags."""
+    return PortPlan(hairpin=False, isolated=False, access_vlan=conf.access_vlan, trunk_vlans=None,
+                    preserve_default_vlan=conf.preserve_default_vlan)
+
+
 def load(config: dict[str, object], cni_args: dict[str, str], *, for_add: bool = True) -> BridgeConf:
     """Build a BridgeConf from a schema-checked config; code 7 for combinations that cannot work.
 
     DEL uses `for_add=False`: it must clean up even after the config stopped validating fully
     (e.g. a bad MAC), so only what teardown needs has to be readable.
     """
+    conf = _read(config)
+    if not for_add:
+        return conf
+    conf.trunk_vlans = collect_trunk(config.get("vlanTrunk"))
+    _refuse_conflicts(conf)
+    conf.mac = pick_mac(config, cni_args)
+    return conf
+
+
+def _read(config: dict[str, object]) -> BridgeConf:
+    """The keys as they are, with the reference's defaults; the trunk and the MAC are left unread."""
     ipam = config.get("ipam") or {}
-    conf = BridgeConf(
+    return BridgeConf(
         name=config["name"],
         bridge=config.get("bridge") or DEFAULT_BRIDGE,
         is_gateway=bool(config.get("isGateway")) or bool(config.get("isDefaultGateway")),
@@ -131,8 +178,8 @@ def load(config: dict[str, object], cni_args: dict[str, str], *, for_add: bool =
         mtu=config.get("mtu") or None,
         hairpin=bool(config.get("hairpinMode")),
         promisc=bool(config.get("promiscMode")),
-        vlan=config.get("vlan") or 0,
-        vlans=None,
+        access_vlan=config.get("vlan") or 0,
+        trunk_vlans=None,
         preserve_default_vlan=config.get("preserveDefaultVlan") is not False,
         macspoofchk=bool(config.get("macspoofchk")),
         enable_dad=bool(config.get("enabledad")),
@@ -142,10 +189,11 @@ def load(config: dict[str, object], cni_args: dict[str, str], *, for_add: bool =
         dns=dns_override(config),
         mac=None,
     )
-    if not for_add:
-        return conf
-    conf.vlans = collect_trunk(config.get("vlanTrunk"))
-    if conf.vlan and conf.vlans:  # a port is an access port (vlan) or a trunk (vlanTrunk), as the reference
+
+
+def _refuse_conflicts(conf: BridgeConf) -> None:
+    """The combinations that cannot work (code 7), in the reference's order and words."""
+    if conf.access_vlan and conf.trunk_vlans:  # a port is an access port or a trunk, as the reference
         raise _fail("cannot set vlan and vlanTrunk at the same time",
                     "vlan makes an access port, vlanTrunk a trunk port; use one")
     if conf.mtu is not None and conf.mtu < MIN_MTU:
@@ -156,5 +204,3 @@ def load(config: dict[str, object], cni_args: dict[str, str], *, for_add: bool =
     if conf.disable_container_interface and conf.layer3:
         raise _fail("cannot use IPAM when 'disableContainerInterface' flag is set",
                     "an interface left down cannot be given addresses; drop ipam or the flag")
-    conf.mac = pick_mac(config, cni_args)
-    return conf

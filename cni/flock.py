@@ -1,0 +1,47 @@
+"""flock(2) locks for a `with` block: the one way pycni serialises work across plugin processes.
+
+The lock belongs to the open file description, so the kernel releases it when the process exits
+however it exits; a killed call never leaves a lock behind.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+
+def open_lock_file(path: str, mode: int, dir_fd: int | None = None) -> int:
+    """An O_CLOEXEC descriptor of the lock file at `path` (never through a symlink), created with
+    `mode` if missing."""
+    return os.open(path, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=dir_fd)
+
+
+class FileLock:  # a class, not @contextmanager (cni/__init__.py)
+    """Hold flock(LOCK_EX) on `fd` for the `with` block (no lock at all when fd is negative).
+
+    `error` turns a failing flock into the caller's own exception.
+    """
+
+    __slots__ = ("_error", "_fd")
+
+    def __init__(self, fd: int, error: Callable[[OSError], Exception] | None = None) -> None:
+        self._fd = fd
+        self._error = error
+
+    def __enter__(self) -> None:
+        if self._fd < 0:
+            return
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except OSError as e:
+            if self._error is None:
+                raise
+            raise self._error(e) from None
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd >= 0:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)

@@ -1,0 +1,165 @@
+"""The iptables backend: read a table with iptables-save, change it with one iptables-restore batch.
+
+One batch per change is atomic in the kernel. The `*_script` functions are pure (save output in,
+batch out); `save`, `restore` and what builds on them run the tools, for IPv4 (iptables) and
+IPv6 (ip6tables) alike.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from .tools import FirewallError, run, which
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+SAVE = {4: "iptables-save", 6: "ip6tables-save"}
+RESTORE = {4: "iptables-restore", 6: "ip6tables-restore"}
+
+# What iptables says when a family's nat table cannot exist on this host at all.
+_NO_NAT_TABLE = ("address family not supported", "table does not exist", "can't initialize",
+                 "cannot initialize", "unable to initialize table", "protocol not supported")
+_COMMENT_PREFIX = "--comment "
+
+
+def quote(text: str) -> str:
+    """Quote for iptables-restore: double quotes with \\ and \" escaped, as iptables-save writes."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def available(family: int) -> bool:
+    return which(SAVE[family]) is not None and which(RESTORE[family]) is not None
+
+
+def restore(family: int, script: str, what: str) -> None:
+    """Apply one batch on top of the current rules (`--noflush`), waiting for the xtables lock."""
+    run([RESTORE[family], "-w", "--noflush"], script, what)
+
+
+def save(family: int) -> str:
+    return run([SAVE[family], "-t", "nat"], None, f"read IPv{family} nat table")
+
+
+def read_nat(family: int, skipped: str) -> str | None:
+    """One family's `iptables-save -t nat`, or None when that table cannot exist here.
+
+    A nat table that cannot be initialised (IPv6 disabled, the nat module missing on the legacy
+    backend) holds none of our rules, since no ADD could have put any there; the family is skipped
+    with a note on stderr (`skipped` says what) instead of failing DEL and GC of every attachment
+    forever. Any other failure (a lock or ruleset-generation race, a killed tool) is tried once more
+    and then reported, so DEL fails and is retried rather than leaving rules behind for good.
+    """
+    for attempt in (1, 2):
+        try:
+            return save(family)
+        except FirewallError as e:
+            if any(phrase in str(e).lower() for phrase in _NO_NAT_TABLE):
+                sys.stderr.write(f"bridge: IPv{family} {skipped} skipped, no nat table here: {e}\n")
+                return None
+            if attempt == 2:
+                raise
+    return None
+
+
+def jump_target(rule: str) -> str | None:
+    """The chain a rule jumps or goes to, or None."""
+    parts = rule.split()
+    for i, part in enumerate(parts[:-1]):
+        if part in ("-j", "-g", "--jump", "--goto"):
+            return parts[i + 1]
+    return None
+
+
+def commented_rules(save_text: str, marker: str) -> Iterator[tuple[str, str | None, str]]:
+    """(chain, jump target, comment) of each commented nat rule whose text holds `marker`."""
+    import shlex
+
+    table = None
+    for line in save_text.splitlines():
+        if line.startswith("*"):
+            table = line[1:].strip()
+            continue
+        if table != "nat" or not line.startswith("-A ") or marker not in line or _COMMENT_PREFIX not in line:
+            continue
+        try:
+            words = shlex.split(line)
+        except ValueError:
+            continue
+        try:
+            text = words[words.index("--comment") + 1]
+        except (ValueError, IndexError):
+            continue
+        yield words[1], jump_target(line), text
+
+
+def remove_chains_script(save_text: str, chains: set[str], entry: str = "POSTROUTING") -> str | None:
+    """The nat batch removing `chains` and every rule of `entry` that jumps to them.
+
+    `save_text` is `iptables-save -t nat` output; None when none of it is there.
+    """
+    present: set[str] = set()
+    deletes: list[str] = []
+    table = None
+    for line in save_text.splitlines():
+        if line.startswith("*"):
+            table = line[1:].strip()
+            continue
+        if table != "nat":
+            continue
+        if line.startswith(":"):
+            name = line[1:].split(" ", 1)[0]
+            if name in chains:
+                present.add(name)
+        elif line.startswith(f"-A {entry} "):
+            target = jump_target(line)
+            if target in chains:
+                deletes.append("-D " + line[3:])
+    if not present and not deletes:
+        return None
+    lines = ["*nat", *deletes]
+    for name in sorted(present):
+        lines += [f"-F {name}", f"-X {name}"]
+    lines += ["COMMIT", ""]
+    return "\n".join(lines)
+
+
+def _remove_chains(family: int, save_text: str, chains: set[str], what: str) -> None:
+    """Remove `chains` and the jumps to them from one family (`save_text`: its nat dump).
+
+    A batch fails as a whole when a concurrent DEL or GC removed part of it first, so a failure
+    reads the table again and retries once; it is an error only while the chains are still there.
+    """
+    script = remove_chains_script(save_text, chains)
+    for retry in (True, False):
+        if script is None:
+            return
+        try:
+            restore(family, script, what)
+            return
+        except FirewallError as e:
+            error = e
+        try:
+            script = remove_chains_script(save(family), chains)
+        except FirewallError:
+            raise error from None
+        if script is not None and not retry:
+            raise error
+
+
+def remove_chains(select: Callable[[str], set[str]], what: str, skipped: str) -> None:
+    """For IPv4 and IPv6: the chains `select` picks from the nat dump, removed with their jumps.
+    Every family is tried; the failures are reported together."""
+    errors = []
+    for family in (4, 6):
+        save_text = read_nat(family, skipped) if available(family) else None
+        chains = select(save_text) if save_text is not None else set()
+        if not chains:
+            continue
+        try:
+            _remove_chains(family, save_text, chains, what)
+        except FirewallError as e:
+            errors.append(str(e))
+    if errors:
+        raise FirewallError("; ".join(errors))

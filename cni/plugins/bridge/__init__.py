@@ -1,0 +1,72 @@
+"""bridge: attach the container to a host bridge through a veth pair and give it its addresses.
+
+The plugin's verbs; each lives in its own module of this package:
+
+    add.py        ADD, step by step (the bridge, the veth pair, IPAM, the container, the gateway)
+    delete.py     DEL: every teardown step runs, whatever is already gone
+    check.py      CHECK against prevResult
+    config.py     the config: defaults and the rules the schema cannot express (pure)
+    gateways.py   gateway addresses and default routes from the IPAM result (pure)
+    host.py       the host side: the bridge, the veth pair and its port, gateway address, forwarding
+    container.py  the container side: sysctls, addresses, routes, DAD
+    rules.py      the firewall steps (MAC spoof check, ipMasq)
+
+A verb imports its module when it runs: each call pays only for its own verb.
+"""
+
+from __future__ import annotations
+
+from cni.contract import delegate
+from cni.contract.errors import CNIError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from cni.contract.request import Request
+    from cni.contract.result import Result
+
+TYPE = "bridge"
+SCHEMA = "bridge"
+CNI_ARGS_KEYS = frozenset({"MAC"})
+NEEDS_NETNS = True
+
+def add(req: Request) -> Result:
+    from .add import add as run_add
+
+    return run_add(req)
+
+
+def delete(req: Request) -> None:
+    from .delete import delete as run_delete
+
+    run_delete(req)
+
+
+def check(req: Request) -> None:
+    from .check import check as run_check
+
+    run_check(req)
+
+
+def status(req: Request) -> None:
+    """Ready when the IPAM plugin is (layer 2 only: always)."""
+    if (req.config.get("ipam") or {}).get("type"):
+        delegate.ipam(req, "STATUS")
+
+
+def gc(req: Request) -> None:
+    """Remove masquerade rules of attachments not in the valid list, then let IPAM collect."""
+    from . import rules
+
+    errors: list[CNIError] = []
+    try:
+        rules.gc_masq(req.name, req.valid_attachments())
+    except CNIError as e:
+        errors.append(e)
+    if (req.config.get("ipam") or {}).get("type"):
+        try:
+            delegate.ipam(req, "GC")
+        except CNIError as e:
+            errors.append(e)
+    if errors:
+        raise errors[0] if len(errors) == 1 else CNIError(
+            errors[0].code, errors[0].msg, "; ".join(str(e) for e in errors))

@@ -1,0 +1,89 @@
+"""The container's side of an attachment: sysctls, addresses, link up, DAD settling and routes."""
+
+from __future__ import annotations
+
+import time
+
+from cni.contract.errors import internal as fail
+from cni.contract.result import IPConfig, Route
+from cni.net import addr, link, netns, route, sysctl
+from cni.net.netlink import Handle
+
+from .gateways import first_gateways
+
+SETTLE_SECONDS = 5.0
+
+
+def configure_container(cont: Handle, path: str, dev: link.Link, ips: list[IPConfig],
+                        routes: list[Route], enable_dad: bool) -> None:
+    """Sysctls, addresses, link up, DAD settling and routes of the container interface."""
+    ifname = dev.name
+    with netns.entered(path):
+        _set_sysctls(ifname, enable_dad, any(ip.version == 6 for ip in ips))
+    for ip in ips:
+        try:
+            addr.add_address(cont, dev.index, ip.address)
+        except OSError as e:
+            raise fail(f'failed to add IP addr {ip.address} to "{ifname}": {e}', e) from None
+    try:
+        link.set_link(cont, dev.index, up=True)
+    except OSError as e:
+        raise fail(f'failed to set "{ifname}" UP: {e}', e) from None
+    gws = first_gateways(ips)
+    if 6 in gws:
+        settle(cont, dev.index, ifname)
+    for r in routes:
+        _add_route(cont, dev, r, r.gw if r.gw is not None else gws.get(r.dst.version))
+
+
+def _set_sysctls(ifname: str, enable_dad: bool, ipv6: bool) -> None:
+    """DAD and arp_notify as the reference sets them; IPv6 turned on where it is needed."""
+    if enable_dad:
+        sysctl.try_write(sysctl.conf_key("ipv6", ifname, "enhanced_dad"), "1")
+        sysctl.try_write(sysctl.conf_key("ipv6", ifname, "accept_dad"), "1")
+    else:
+        sysctl.try_write(sysctl.conf_key("ipv6", ifname, "accept_dad"), "0")
+    sysctl.try_write(sysctl.conf_key("ipv4", ifname, "arp_notify"), "1")
+    if ipv6:
+        _enable_ipv6(("lo", ifname))
+
+
+def _add_route(cont: Handle, dev: link.Link, r: Route, gw) -> None:
+    """One route of the result through `dev` (a route already there is fine)."""
+    try:
+        route.add_route(cont, r.dst, gw=gw, oif=dev.index, scope=r.scope, table=r.table,
+                        priority=r.priority, mtu=r.mtu, advmss=r.advmss)
+    except FileExistsError:
+        pass
+    except OSError as e:
+        via = f" via {gw}" if gw is not None else ""
+        raise fail(f"failed to add route '{r.dst}{via} dev {dev.name}': {e}", e) from None
+
+
+def _enable_ipv6(names: tuple[str, ...]) -> None:
+    for name in names:
+        key = sysctl.conf_key("ipv6", name, "disable_ipv6")
+        try:
+            if sysctl.read(key) == "0":
+                continue
+        except OSError:
+            continue
+        try:
+            sysctl.write(key, "0")
+            sysctl.try_write(sysctl.conf_key("ipv6", name, "keep_addr_on_down"), "1")
+        except OSError as e:
+            raise fail(f'failed to enable IPv6 for interface "{name}": {e}', e) from None
+
+
+def settle(h: Handle, index: int, ifname: str) -> None:
+    """Wait (up to 5 s) until no IPv6 address of the link is tentative; a failed DAD is an error."""
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while True:
+        addrs = addr.list_addresses(h, index=index, family=6)
+        failed = [str(a.ip) for a in addrs if a.dadfailed]
+        if failed:
+            raise fail(f"failed to settle addresses on {ifname}: duplicate address detected",
+                       ", ".join(failed))
+        if not any(a.tentative for a in addrs) or time.monotonic() >= deadline:
+            return
+        time.sleep(0.05)

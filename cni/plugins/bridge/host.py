@@ -1,0 +1,206 @@
+"""The host side of an attachment: the bridge, the veth pair and its port, gateway addresses,
+IP forwarding.
+
+Each function does one step of ADD through `cni.net` and raises CNIError naming what failed.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from cni.contract.errors import CNIError
+from cni.contract.errors import internal as fail
+from cni.flock import FileLock, open_lock_file
+from cni.net import addr, bridge_port, link, netns, sysctl
+from cni.net.netlink import Handle
+
+from .config import BridgeConf, PortPlan, vlan_gateway_port
+
+LOCK_DIR = "/run/pycni"
+LOCK_FILE = f"{LOCK_DIR}/bridge.lock"  # one for all bridges: the sections it guards last milliseconds
+
+VETH_ATTEMPTS = 10
+PORT_UP_WAITS = (0, 0.05, 0.5, 1.0, 1.0)  # seconds, the reference's schedule
+
+_lock_fd: int | None = None
+
+
+def bridge_lock() -> FileLock:
+    """Serialise bridge setup (creation, gateway addresses, MAC) across concurrent plugin calls.
+
+    One lock for every bridge name. Without a writable /run there is no lock: tolerating EEXIST
+    alone keeps concurrent setup correct.
+    """
+    global _lock_fd
+    if _lock_fd is None:
+        try:
+            os.makedirs(LOCK_DIR, mode=0o755, exist_ok=True)
+            _lock_fd = open_lock_file(LOCK_FILE, 0o600)
+        except OSError:
+            _lock_fd = -1
+    return FileLock(_lock_fd)
+
+
+def ensure_bridge(h: Handle, conf: BridgeConf) -> link.Link:
+    """The bridge, created (MTU, VLAN filtering) if missing, promiscuous if asked, and up."""
+    name = conf.bridge
+    try:
+        br = link.get_link(h, name)
+        if br is None:
+            try:
+                br = link.create_bridge(h, name, mtu=conf.mtu, vlan_filtering=conf.vlan_filtering)
+            except FileExistsError:
+                br = link.get_link(h, name)  # created by a concurrent ADD
+            if br is None:
+                raise fail(f'failed to create bridge "{name}": it vanished right after creation')
+        if br.kind != "bridge":
+            raise fail(f'failed to create bridge "{name}": "{name}" already exists but is not a bridge',
+                       f"it is a {br.kind or 'device'} link; choose another bridge name")
+        if conf.promisc and not br.promisc:
+            link.set_link(h, br.index, promisc=True)
+        sysctl.try_write(sysctl.conf_key("ipv6", name, "accept_ra"), "0")  # we own its routes
+        if not br.up:
+            link.set_link(h, br.index, up=True)
+        return br
+    except OSError as e:
+        raise fail(f'failed to create bridge "{name}": {e.strerror or e}', e) from None
+
+
+def ensure_address(h: Handle, dev: link.Link, gw, force: bool) -> None:
+    """Put gateway address `gw` on `dev`: another IPv4 address (or an overlapping IPv6 one) is an
+    error unless `force`, which replaces it. Already there (or added concurrently) is fine."""
+    try:
+        for a in addr.list_addresses(h, index=dev.index, family=gw.version):
+            if a.ip == gw:
+                return
+            if gw.version == 6 and a.ip.is_link_local:
+                continue
+            overlaps = gw.version == 4 or gw.ip in a.ip.network or a.ip.ip in gw.network
+            if not overlaps:
+                continue
+            if not force:
+                raise fail(f'"{dev.name}" already has an IP address different from {gw}',
+                           f"it has {a.ip}; set forceAddress to replace it")
+            addr.delete_address(h, dev.index, a.ip)
+        try:  # noqa: SIM105 (no contextlib: cni/__init__.py)
+            addr.add_address(h, dev.index, gw)
+        except FileExistsError:
+            pass
+    except OSError as e:
+        raise fail(f'failed to set bridge addr: could not add IP address to "{dev.name}": {e}', e) from None
+
+
+def freeze_mac(h: Handle, dev: link.Link) -> None:
+    """Set the bridge's MAC to itself: otherwise it follows the lowest port MAC as ports churn.
+
+    A bridge whose last port went away (e.g. after a failed ADD) has the all-zero MAC, which the
+    kernel refuses; it gets a random locally administered one instead of failing.
+    """
+    mac = dev.mac
+    if not mac or mac == "00:00:00:00:00:00":
+        raw = bytearray(os.urandom(6))
+        raw[0] = (raw[0] & 0xFE) | 0x02
+        mac = ":".join(f"{b:02x}" for b in raw)
+    try:
+        link.set_link(h, dev.index, mac=mac)
+    except OSError as e:
+        raise fail(f"could not set bridge's mac: {e}", e) from None
+
+
+def enable_forwarding(version: int) -> None:
+    key = "net/ipv4/ip_forward" if version == 4 else "net/ipv6/conf/all/forwarding"
+    try:
+        if sysctl.read(key) != "1":
+            sysctl.write(key, "1")
+    except OSError as e:
+        raise fail(f"failed to enable forwarding: {e}", e) from None
+
+
+# ---- the veth pair -------------------------------------------------------------------------------
+def create_veth(host: Handle, cont: Handle, ifname: str, mtu: int | None, mac: str | None,
+                prefix: str = "veth") -> tuple[link.Link, link.Link]:
+    """A veth pair: `ifname` in the container's namespace, a random `veth%08x` in the host's.
+
+    Returns (host end, container end). A taken host name is retried; a taken `ifname` is an error.
+    """
+    if link.get_link(cont, ifname) is not None:
+        raise fail(f'container veth name "{ifname}" already exists',
+                   "CNI_IFNAME is already taken in the container's namespace")
+    host_fd = os.open(netns.SELF_NETNS, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        for _ in range(VETH_ATTEMPTS):
+            host_name = prefix + os.urandom(4).hex()
+            try:
+                inner = link.create_veth(cont, ifname, host_name, peer_netns_fd=host_fd, mtu=mtu, mac=mac)
+            except FileExistsError:
+                if link.get_link(cont, ifname) is not None:
+                    raise fail(f'container veth name "{ifname}" already exists') from None
+                continue
+            outer = link.get_link(host, host_name)
+            if outer is None:
+                raise fail(f"failed to lookup {host_name!r}: not in the host namespace after creation")
+            return outer, inner
+    except OSError as e:
+        raise fail(f"failed to create veth pair {ifname!r}: {e}", e) from None
+    finally:
+        os.close(host_fd)
+    raise fail(f"failed to create veth pair {ifname!r}: {VETH_ATTEMPTS} random host names were all taken")
+
+
+def attach_port(h: Handle, port: link.Link, br: link.Link, plan: PortPlan) -> None:
+    """Bring the host end up on the bridge with the port flags and VLANs of `plan`."""
+    name = port.name
+    try:
+        link.set_link(h, port.index, master=br.index, up=True)
+    except OSError as e:
+        raise fail(f'failed to connect "{name}" to bridge {br.name}: {e}', e) from None
+    try:
+        if plan.hairpin or plan.isolated:
+            bridge_port.set_bridge_port(h, port.index, hairpin=plan.hairpin or None,
+                                        isolated=plan.isolated or None)
+    except OSError as e:
+        raise fail(f"failed to setup hairpin mode or isolation for {name}: {e}", e) from None
+    try:
+        if plan.drops_default_vlan:
+            for v in bridge_port.bridge_vlans(h, port.index):
+                bridge_port.bridge_vlan_del(h, port.index, v.vid)
+        if plan.access_vlan:
+            bridge_port.bridge_vlan_add(h, port.index, plan.access_vlan, pvid=True, untagged=True)
+        for vid in plan.trunk_vlans or ():
+            bridge_port.bridge_vlan_add(h, port.index, vid)
+    except OSError as e:
+        raise fail(f'failed to setup vlan tag on interface "{name}": {e}', e) from None
+
+
+def wait_port_up(h: Handle, port: link.Link) -> link.Link:
+    """The host end once it is operationally up (the reference's retry schedule)."""
+    current = port
+    for pause in PORT_UP_WAITS:
+        if pause:
+            time.sleep(pause)
+        current = link.get_link(h, port.index)
+        if current is None:
+            raise fail(f'bridge port "{port.name}" disappeared')
+        if current.operstate == "up":
+            return current
+    raise fail(f"bridge port in error state: {current.operstate}",
+               f'"{port.name}" did not come up; is the container end down?')
+
+
+def ensure_vlan_gateway(h: Handle, br: link.Link, conf: BridgeConf) -> link.Link:
+    """`<bridge>.<vlan>`: a host veth whose peer is an access port of the VLAN, for its gateway."""
+    name = f"{br.name}.{conf.access_vlan}"
+    existing = link.get_link(h, name)
+    if existing is not None:
+        return existing
+    try:
+        outer, inner = create_veth(h, h, name, br.mtu, None)
+    except CNIError as e:
+        raise fail(f'failed to create vlan gateway "{name}": {e.msg}', e.details) from None
+    attach_port(h, outer, br, vlan_gateway_port(conf))
+    try:
+        link.set_link(h, inner.index, up=True)
+    except OSError as e:
+        raise fail(f'failed to up "{name}": {e}', e) from None
+    return link.get_link(h, inner.index) or inner

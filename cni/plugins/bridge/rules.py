@@ -1,0 +1,64 @@
+"""The bridge's firewall steps (MAC spoof check, ipMasq) as CNI failures.
+
+`cni.net.firewall` is imported only when a step runs: it pulls in subprocess, json and hashlib,
+which an attachment without firewall rules does not need.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from cni.contract.errors import INTERNAL, CNIError
+from cni.contract.errors import internal as fail
+
+
+def setup_spoofcheck(host_ifname: str, mac: str, container_id: str, ifname: str) -> None:
+    from cni.net.firewall import spoofcheck
+    from cni.net.firewall.tools import FirewallError
+
+    try:
+        spoofcheck.setup(host_ifname, mac, container_id, ifname)
+    except FirewallError as e:
+        raise fail(str(e)) from None
+
+
+def teardown_spoofcheck(container_id: str, ifname: str) -> None:
+    """Remove the spoof check; a failure is only written to stderr, as the reference's DEL does."""
+    from cni.net.firewall import spoofcheck
+    from cni.net.firewall.tools import FirewallError
+
+    try:
+        spoofcheck.teardown(container_id, ifname)
+    except FirewallError as e:
+        sys.stderr.write(f"bridge: {e}\n")
+
+
+def setup_masq(backend: str | None, ips: list, network: str, ifname: str, container_id: str) -> None:
+    from cni.net.firewall import masq
+    from cni.net.firewall.tools import FirewallError
+
+    try:
+        masq.setup(backend, ips, network, ifname, container_id)
+    except FirewallError as e:
+        raise fail(str(e)) from None
+
+
+def teardown_masq(network: str, ifname: str, container_id: str) -> None:
+    """Remove the attachment's masquerade rules from both backends."""
+    from cni.net.firewall import masq
+    from cni.net.firewall.tools import FirewallError
+
+    try:
+        masq.teardown(network, ifname, container_id)
+    except FirewallError as e:
+        raise fail(f"failed to remove masquerade rules: {e}") from None
+
+
+def gc_masq(network: str, valid: set[tuple[str, str]]) -> None:
+    from cni.net.firewall import masq
+    from cni.net.firewall.tools import FirewallError
+
+    try:
+        masq.gc(network, valid)
+    except FirewallError as e:
+        raise CNIError(INTERNAL, f"failed to collect masquerade rules: {e}") from None
