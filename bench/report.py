@@ -239,7 +239,8 @@ def markdown(res: dict[str, Any]) -> str:
             add(f"| {label} | {ms(s['median'])} | {ms(s['p90'])} | {ms(s['p99'])} | "
                 f"{mib(floor_rss.get(label))} |")
         add("")
-        add(f"The empty bundle is built with build.sh's PyInstaller options ({floor.get('origin', '?')}): "
+        add(f"The empty bundle is started through the bundle's launcher (conf/launcher.c) and collected "
+            f"with build.sh's PyInstaller options ({floor.get('origin', '?')}): "
             f"`{' '.join(floor.get('options', [])).replace(str(REPO), '.')}`.")
         add("")
 
