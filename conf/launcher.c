@@ -33,11 +33,28 @@
 #endif
 #define RESTARTED "_PYCNI_LAUNCHER_RESTARTED"
 
+/* s as the inside of a JSON string: quotes, backslashes and control characters escaped. */
+static void put_json_text(const char *s)
+{
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            printf("\\%c", c);
+        else if (c < 0x20)
+            printf("\\u%04x", c);
+        else
+            putchar(c);
+    }
+}
+
 static void die(const char *what, const char *detail)
 {
     /* The CNI error shape, so a runtime shows the reason instead of a bare failure. */
-    printf("{\"cniVersion\":\"1.1.0\",\"code\":999,\"msg\":\"pycni launcher: %s\",\"details\":\"%s\"}\n",
-           what, detail ? detail : "");
+    printf("{\"cniVersion\":\"1.1.0\",\"code\":999,\"msg\":\"pycni launcher: ");
+    put_json_text(what);
+    printf("\",\"details\":\"");
+    put_json_text(detail ? detail : "");
+    printf("\"}\n");
     fflush(stdout);
     _exit(1);
 }
