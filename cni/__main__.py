@@ -26,6 +26,8 @@ def entry(argv: list[str]) -> int:
     return command(argv[1:])
 
 
+# The bundle's launcher (conf/launcher.c) calls entry(sys.argv) and exits as below by itself;
+# this is the start for `python -m cni` and PyInstaller's onefile builds.
 if __name__ == "__main__":
     code = entry(sys.argv)
     # Skip the interpreter's teardown (~3 ms per call): the answer is written and flushed, files

@@ -1,9 +1,11 @@
 """The environment for programs we start: the runtime's, without what the bundle added.
 
-PyInstaller's bootloader restarts itself with `_PYI_*` variables and the bundle's library
-directory in front of LD_LIBRARY_PATH. Passed on, they would make iptables, nft or another
-vendor's IPAM plugin load our bundled libraries, or make another PyInstaller program believe
-it is our child. Whatever starts a program goes through `child_env`.
+The bundle's launcher (for the operator command) and PyInstaller's bootloader (the onefile
+builds) restart themselves with the bundle's library directory in front of LD_LIBRARY_PATH, the
+caller's value kept in LD_LIBRARY_PATH_ORIG; the bootloader also sets `_PYI_*` variables.
+Passed on, they would make iptables, nft or another vendor's IPAM plugin load our bundled
+libraries, or make another PyInstaller program believe it is our child. Whatever starts a
+program goes through `child_env`.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
+import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -17,4 +17,8 @@ MODULES: dict[str, str] = {
 
 
 def load(plugin_type: str) -> ModuleType:
-    return importlib.import_module(MODULES[plugin_type])
+    # __import__ rather than importlib.import_module: importing the importlib package (and the
+    # warnings module it imports) would cost every call ~0.3 ms for nothing.
+    name = MODULES[plugin_type]
+    __import__(name)
+    return sys.modules[name]
