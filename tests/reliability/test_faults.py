@@ -216,6 +216,8 @@ def test_reboot_leaks_and_gc_frees(node, bin_dir, run_plugin, state_dir, small_t
     subprocess.run(["ip", "netns", "add", n.name], check=True)
     leaked = n.reservations()
     assert leaked == (held if data_on == "disk" else {})
+    # libcni's result cache (under /var/lib/cni on a node) stays either way: the runtime's to clear.
+    assert len(list(n.cache_dir.glob("results/*"))) == 3
     # GC with nothing valid (no pod survived the reboot) frees exactly what leaked.
     conf = dict(_ipam_conf(n, "1.1.0"), **{"cni.dev/valid-attachments": []})
     run_plugin(bin_dir / "host-local", "GC", conf, container_id=None, ifname=None, netns=None).check()
