@@ -1,5 +1,7 @@
 """``sudo python3 -m bench``: our plugins against the reference ones, interleaved, in one run.
 
+``sudo python3 -m bench soak`` is the reliability soak instead (see ``bench/soak.py``).
+
 Writes ``<out>/<stem>.md`` (the tables), ``<out>/<stem>.json`` (every sample) and
 ``<out>/<stem>-fill.png`` (latency per pod index), prints the tables, and leaves nothing on the
 host: namespaces, bridges, IFBs and state are removed on success, on failure and on SIGINT/SIGTERM.
@@ -153,6 +155,11 @@ def _interrupt(signum: int, frame: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["soak"]:
+        from . import soak
+
+        return soak.main(argv[1:])
     args = parse_args(argv)
     if args.publish:
         res = json.loads((Path(args.out) / "latest.json").read_text())

@@ -300,6 +300,26 @@ class Store:
 
     # ---- health ---------------------------------------------------------------------------------
     def probe_write(self) -> None:
-        """Create and delete a temporary file: raises OSError when the directory cannot be written."""
-        name = self._temp(b"")
-        self._unlink_quiet(name)
+        """Make what one more reservation makes, then remove it: raises OSError when ADD could not.
+
+        An ADD writes a temporary file with content (an inode and a data block), links it under the
+        address (a directory entry, which a tmpfs counts as an inode) and writes last_reserved_ip
+        through another temporary file (a data block). An empty file alone would pass on a disk
+        whose blocks are all used.
+        """
+        content = content_for("0" * 64, "eth0")
+        first = self._temp(content)
+        names = [first]
+        try:
+            if not self._direct:
+                linked = first + "-link"
+                try:
+                    os.link(first, linked, src_dir_fd=self._fd, dst_dir_fd=self._fd, follow_symlinks=False)
+                    names.append(linked)
+                except OSError as e:
+                    if e.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOSYS, errno.EXDEV):
+                        raise
+            names.append(self._temp(content))
+        finally:
+            for name in names:
+                self._unlink_quiet(name)

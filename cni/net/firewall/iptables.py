@@ -7,6 +7,7 @@ IPv6 (ip6tables) alike.
 
 from __future__ import annotations
 
+import os
 import sys
 
 from .tools import FirewallError, run, which
@@ -22,6 +23,11 @@ RESTORE = {4: "iptables-restore", 6: "ip6tables-restore"}
 _NO_NAT_TABLE = ("address family not supported", "table does not exist", "can't initialize",
                  "cannot initialize", "unable to initialize table", "protocol not supported")
 _COMMENT_PREFIX = "--comment "
+# How long one iptables-restore waits for the xtables lock (held by kube-proxy, firewalld, another
+# plugin...). Unbounded, a wedged holder would hang every ADD and DEL of the node; bounded, the call
+# fails, ADD undoes what it did and the runtime retries.
+XTABLES_WAIT_SECONDS = 10
+_LOCK_BUSY = "holding the xtables lock"
 
 
 def quote(text: str) -> str:
@@ -34,8 +40,16 @@ def available(family: int) -> bool:
 
 
 def restore(family: int, script: str, what: str) -> None:
-    """Apply one batch on top of the current rules (`--noflush`), waiting for the xtables lock."""
-    run([RESTORE[family], "-w", "--noflush"], script, what)
+    """Apply one batch on top of the current rules (`--noflush`), waiting at most
+    XTABLES_WAIT_SECONDS for the xtables lock."""
+    try:
+        run([RESTORE[family], "-w", str(XTABLES_WAIT_SECONDS), "--noflush"], script, what)
+    except FirewallError as e:
+        if _LOCK_BUSY not in str(e):
+            raise
+        lock = os.environ.get("XTABLES_LOCKFILE") or "/run/xtables.lock"
+        raise FirewallError(f"{what}: another process held the xtables lock ({lock}) for more than "
+                            f"{XTABLES_WAIT_SECONDS} s; {RESTORE[family]} gave up") from None
 
 
 def save(family: int) -> str:
