@@ -283,7 +283,7 @@ def nft_add_script(conf: PortMapConf, container_id: str, family: int, address: o
         f"add chain {t} prerouting {{ type nat hook prerouting priority dstnat ; }}",
         f"flush chain {t} prerouting",
         f"add rule {t} prerouting {conds}fib daddr type local jump hostports_all",
-        f"add chain {t} output {{ type nat hook output priority dstnat ; }}",
+        f"add chain {t} output {{ type nat hook output priority -100 ; }}",
         f"flush chain {t} output",
         f"add rule {t} output {conds}fib daddr type local jump hostports_all",
     ]
