@@ -301,7 +301,10 @@ def nft_add_script(conf: PortMapConf, container_id: str, family: int, address: o
         lines.append(f"add rule {t} hostports {dst}{m.protocol} dport {m.host_port} "
                      f"dnat to {target}:{m.container_port} comment {cid}")
     if conf.snat:
-        src = ANY[family] if conf.masq_all else str(ip)
+        # the container's subnet, as the iptables layout has it: the reference's nft layout takes only
+        # the container itself, which leaves another pod reaching it through the hostPort unanswered
+        # unless bridged traffic passes netfilter (br_netfilter)
+        src = ANY[family] if conf.masq_all else str(address.network)  # type: ignore[attr-defined]
         lines.append(f"add rule {t} masquerading {fam} saddr {src} {fam} daddr {ip} masquerade comment {cid}")
         if family == 4 and not conf.masq_all:
             lines.append(f"add rule {t} masquerading ip saddr 127.0.0.1 ip daddr {ip} masquerade "
