@@ -215,10 +215,11 @@ def iptables_missing(plan: IptablesPlan, save_text: str) -> list[str]:
     missing += [r for r in plan.rules if r not in present]
     for entry in plan.entries:
         if plan.conditions:
-            head = entry.split(" -m multiport --dports ")[0]
-            ports = entry.split(" --dports ")[1].split()[0]
-            if not any(r.startswith(head) and f"--dports {ports} " in r and _jumps_to(r, plan.chain)
-                       for r in rules):
+            proto = entry.split(" -p ", 1)[1].split()[0]
+            tag = entry.split(" -m comment ", 1)[1].split(" -m multiport ")[0]
+            ports = entry.split(" --dports ", 1)[1].split()[0]
+            if not any(r.startswith(DNAT_CHAIN + " ") and f" -p {proto} " in r and tag in r
+                       and f"--dports {ports} " in r and _jumps_to(r, plan.chain) for r in rules):
                 missing.append(entry)
         elif entry not in present:
             missing.append(entry)
