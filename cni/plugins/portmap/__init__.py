@@ -25,6 +25,7 @@ TYPE = "portmap"
 SCHEMA = "portmap"
 CNI_ARGS_KEYS = None  # the reference plugin does not read CNI_ARGS
 NEEDS_NETNS = True
+VERSIONS = ("0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")  # a chained plugin needs prevResult (0.3.0+)
 
 
 def _conf(req: Request) -> PortMapConf:

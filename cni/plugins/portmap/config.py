@@ -73,6 +73,8 @@ def parse_mapping(raw: dict, where: str) -> Mapping:
     version = 0
     if host_ip:
         try:
+            if "%" in host_ip:  # Python takes a zone (fe80::1%eth0); iptables and nft do not
+                raise ValueError(host_ip)
             address = ipaddress.ip_address(host_ip)
         except ValueError:
             raise _fail(f"invalid value for {where}.hostIP: {host_ip!r}",
