@@ -74,6 +74,9 @@ def test_defaults():
     ({"backend": "nftables", "externalSetMarkChain": "X"}, ("externalSetMarkChain",)),
     ({"backend": "nftables", "conditionsV6": ["-s", "::1"]}, ("conditionsV6",)),
     ({"conditionsV4": ["ip", "saddr", "10.0.0.1"]}, ("conditionsV4",)),
+    ({"conditionsV4": ["-s", "10.0.0.1\n-A INPUT -j DROP"]}, ("conditionsV4[1]",)),
+    ({"backend": "nftables", "conditionsV6": ["ip6 saddr ::1; delete table ip6 filter"]},
+     ("conditionsV6[0]",)),
 ])
 def test_conflicts_are_code_7_naming_the_keys(extra, words):
     with pytest.raises(CNIError) as e:

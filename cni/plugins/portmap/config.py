@@ -61,6 +61,17 @@ def conditions_backend(conditions: list[str] | None) -> str | None:
     return "iptables" if conditions[0][0] in "-!" else "nftables"
 
 
+def _refuse_injection(words: list[str], key: str, backend: str) -> None:
+    """Conditions go into a tool's batch text: a line break there (or, for nft, a `;` or `#`)
+    would start another command or hide the rest of the rule."""
+    banned = "\n\r\0" + (";#" if backend == "nftables" else "")
+    for i, word in enumerate(words):
+        if any(c in banned for c in word):
+            raise _fail(f"invalid value for {key}[{i}]: {word!r}",
+                        f"{key} entries must not contain line breaks, NUL"
+                        + (", ';' or '#'" if backend == "nftables" else ""))
+
+
 def parse_mapping(raw: dict, where: str) -> Mapping:
     """One schema-checked portMappings entry; code 7 for a protocol or hostIP that cannot work."""
     import ipaddress
@@ -102,6 +113,8 @@ def load(config: dict, default_backend: str) -> PortMapConf:
              if conditions_backend(conditions[family]) not in (None, backend)]
     if external is not None and backend != "iptables":
         wrong.insert(0, "externalSetMarkChain")
+    for family, key in ((4, "conditionsV4"), (6, "conditionsV6")):
+        _refuse_injection(conditions[family], key, backend)
     if wrong:
         other = "nftables" if backend == "iptables" else "iptables"
         raise _fail(f"{backend} backend was requested but configuration contains {other}-specific "
