@@ -42,6 +42,9 @@ BANDWIDTH_CAP = {"ingressRate": 1_000_000, "ingressBurst": 4294967295,
 # What containerd's go-cni passes for a pod's hostPorts (capitalised keys: no JSON tags).
 PORTMAP_CAP = [{"HostPort": 18080, "ContainerPort": 80, "Protocol": "tcp", "HostIP": ""},
                {"HostPort": 18053, "ContainerPort": 53, "Protocol": "udp", "HostIP": ""}]
+# Debian's reference portmap 1.1.1 fails every CHECK (it looks for the IPv6 chain of an IPv4-only
+# pod): its CHECK is left out rather than counted as a failure on every cycle.
+REF_CHECK_SKIPPED = "portmap"
 MAX_ERRORS = 20
 FLOOR_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
 
@@ -257,7 +260,7 @@ class Bench:
         add = driver.add(netlist, pod)
         self.rec.note(side, where, add)
         runs = [add]
-        if add.ok:
+        if add.ok and not (side == "ref" and REF_CHECK_SKIPPED in netlist.types):  # see REF_CHECK_SKIPPED
             check = driver.check(netlist, pod, add.result)
             self.rec.note(side, where, check)
             runs.append(check)
