@@ -65,3 +65,14 @@ def test_del_without_runtime_config_flushes_from_the_rules(node, pods, echo):
     pod.run("del", mappings=None).check()
     pod.deleted = True
     assert _entries(node, 4) == []
+
+
+def test_the_references_del_leaves_the_entries(node, pods, echo):
+    """What ours adds: the reference's DEL removes the rules but flushes nothing (its issue #1190),
+    so the same check that holds for ours finds the stale entry after it."""
+    pod = pods([{"hostPort": HOST_PORT, "containerPort": POD_PORT, "protocol": "udp"}])
+    echo(pod, POD_PORT)
+    assert _flow(node, node.ip4) == node.client4
+    pod.run("del", pods.dirs["ref"]).check()
+    pod.deleted = True
+    assert _entries(node, 4), "the reference's DEL keeps the UDP entry"
