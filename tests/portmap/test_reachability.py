@@ -9,6 +9,8 @@ passes, and DEL leaves nothing of the attachment.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from .conftest import ask_from
@@ -106,3 +108,26 @@ def test_no_mappings_touches_nothing(node, pods):
     pods([])
     assert (node.iptables_save(4), node.iptables_save(6)) == before
     assert node.nft("ip") is None
+
+
+def test_route_localnet_only_with_snat(node, pods, echo):
+    """snat (the default) sets route_localnet on the bridge; without it nothing is masqueraded:
+    the outside client still arrives with its own address, 127.0.0.1 is not forwarded."""
+    net_on, net_off = pods.network(), pods.network({"snat": False})
+    pods(_maps(), net=net_on)
+    off = pods([{"hostPort": 18081, "containerPort": POD_PORT}], net=net_off)
+    bridges = {}
+    for name, d, _ in (net_on, net_off):
+        conf = json.loads((d / f"{name}.conflist").read_text())
+        bridges[name] = conf["plugins"][0]["bridge"]
+    value = {n: node.sh("cat", f"/proc/sys/net/ipv4/conf/{b}/route_localnet").stdout.strip()
+             for n, b in bridges.items()}
+    assert value == {net_on[0]: "1", net_off[0]: "0"}
+    echo(off, POD_PORT)
+    assert ask_from(node.client.name, "tcp", node.ip4, 18081) == node.client4
+    assert ask_from(node.ns.name, "tcp", "127.0.0.1", 18081).startswith("error")
+    from cni.plugins.portmap.plan import dnat_chain
+
+    chain = dnat_chain(off.network, off.cid)
+    off_rules = [line for line in node.iptables_save(4) if line.startswith(f"-A {chain} ")]
+    assert off_rules and not [line for line in off_rules if "SETMARK" in line]
