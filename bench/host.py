@@ -20,6 +20,11 @@ from pathlib import Path
 from . import spawn
 
 NETNS_DIR = "/var/run/netns"
+# portmap's chains that all pods share; its DEL (ours and the reference's) leaves them in place
+HOSTPORT_SHARED = ("CNI-HOSTPORT-DNAT", "CNI-HOSTPORT-SETMARK", "CNI-HOSTPORT-MASQ")
+HOSTPORT_JUMPS = ("PREROUTING -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT",
+                  "OUTPUT -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT",
+                  'POSTROUTING -m comment --comment "CNI portfwd requiring masquerade" -j CNI-HOSTPORT-MASQ')
 BENCH_RANGE = ipaddress.ip_network("198.18.0.0/15")
 
 
@@ -40,6 +45,7 @@ class Host:
         self.links: set[str] = set()
         self._subnets: set[ipaddress.IPv4Network] = set()
         self._serial = 0
+        self._hostport_before = {fam: _nat_has(fam, HOSTPORT_SHARED[0]) for fam in (4, 6)}
 
     # ------------------------------------------------------------------ names
     def name(self, prefix: str, width: int = 8) -> str:
@@ -113,6 +119,37 @@ class Host:
         if links:
             ip("-batch", "-", "-force", stdin="".join(f"link del {n}\n" for n in links), check=False)
         shutil.rmtree(self.tmp, ignore_errors=True)
+        for fam, before in self._hostport_before.items():
+            if not before:
+                _drop_hostport_shared(fam)
         remaining = self.leftovers()
         self.links = {n for n in self.links if os.path.exists(f"/sys/class/net/{n}")}
         return remaining
+
+
+def _nat_save(family: int) -> str:
+    tool = "iptables-save" if family == 4 else "ip6tables-save"
+    try:
+        proc = subprocess.run([tool, "-t", "nat"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return proc.stdout if proc.returncode == 0 else ""
+
+
+def _nat_has(family: int, chain: str) -> bool:
+    return f":{chain} " in _nat_save(family)
+
+
+def _drop_hostport_shared(family: int) -> None:
+    """Remove the portmap chains shared by all pods when this run made them and no pod still uses
+    them (no entry left in CNI-HOSTPORT-DNAT): the host's nat table ends as it began."""
+    saved = _nat_save(family)
+    if f":{HOSTPORT_SHARED[0]} " not in saved or f"-A {HOSTPORT_SHARED[0]} " in saved:
+        return
+    lines = ["*nat"] + [f"-D {j}" for j in HOSTPORT_JUMPS if f"-A {j}" in saved]
+    for chain in HOSTPORT_SHARED:
+        if f":{chain} " in saved:
+            lines += [f"-F {chain}", f"-X {chain}"]
+    tool = "iptables-restore" if family == 4 else "ip6tables-restore"
+    subprocess.run([tool, "-w", "--noflush"], input="\n".join([*lines, "COMMIT", ""]), capture_output=True,
+                   text=True, timeout=60, check=False)

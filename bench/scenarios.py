@@ -27,16 +27,24 @@ from .chain import ChainRun, Driver, NetList, Pod
 from .host import Host
 
 SIDES = ("ours", "ref")
-TYPES = ("loopback", "bridge", "host-local", "bandwidth")
+TYPES = ("loopback", "bridge", "host-local", "bandwidth", "portmap")
 LOOPBACK = "loopback"
 BRIDGE = "bridge+host-local"
 SHAPED = "bridge+host-local+bandwidth"
-CHAINS = (LOOPBACK, BRIDGE, SHAPED)
+HOSTPORT = "bridge+host-local+portmap"
+EXAMPLE = "loopback+bridge+host-local+bandwidth+portmap"  # conf/examples' whole list
+CHAINS = (LOOPBACK, BRIDGE, SHAPED, HOSTPORT, EXAMPLE)
 CNI_VERSION = "1.0.0"  # the newest both sides speak (the reference 1.1.1 stops at 1.0.0)
 # What containerd's CRI passes for the kubernetes.io/{ingress,egress}-bandwidth annotations
 # 1M and 2M: rates in bit/s, bursts of MaxUint32.
 BANDWIDTH_CAP = {"ingressRate": 1_000_000, "ingressBurst": 4294967295,
                  "egressRate": 2_000_000, "egressBurst": 4294967295}
+# What containerd's go-cni passes for a pod's hostPorts (capitalised keys: no JSON tags).
+PORTMAP_CAP = [{"HostPort": 18080, "ContainerPort": 80, "Protocol": "tcp", "HostIP": ""},
+               {"HostPort": 18053, "ContainerPort": 53, "Protocol": "udp", "HostIP": ""}]
+# Debian's reference portmap 1.1.1 fails every CHECK (it looks for the IPv6 chain of an IPv4-only
+# pod): its CHECK is left out rather than counted as a failure on every cycle.
+REF_CHECK_SKIPPED = "portmap"
 MAX_ERRORS = 20
 FLOOR_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
 
@@ -145,9 +153,13 @@ class Bench:
                      "routes": [{"dst": "0.0.0.0/0"}],
                      "dataDir": str(self.host.directory(f"ipam-{side}"))},
         }
-        plugins: tuple[dict[str, Any], ...] = (bridge,)
-        if chain == SHAPED:
+        types = chain_types(chain)
+        plugins: tuple[dict[str, Any], ...] = ({"type": "loopback"},) if "loopback" in types else ()
+        plugins += (bridge,)
+        if "bandwidth" in types:
             plugins += ({"type": "bandwidth", "capabilities": {"bandwidth": True}},)
+        if "portmap" in types:
+            plugins += ({"type": "portmap", "capabilities": {"portMappings": True}},)
         return NetList(name, CNI_VERSION, plugins)
 
     def pod(self, netlist: NetList, netns: str, index: int) -> Pod:
@@ -159,6 +171,8 @@ class Bench:
         if "bandwidth" in netlist.types:
             caps["bandwidth"] = dict(BANDWIDTH_CAP)
             self.host.register_link(ifb_name(netlist.name, cid))
+        if "portmap" in netlist.types:
+            caps["portMappings"] = [dict(m) for m in PORTMAP_CAP]
         return Pod(cid, netns, "eth0", args, caps)
 
     # ------------------------------------------------------------------ scenarios
@@ -246,7 +260,7 @@ class Bench:
         add = driver.add(netlist, pod)
         self.rec.note(side, where, add)
         runs = [add]
-        if add.ok:
+        if add.ok and not (side == "ref" and REF_CHECK_SKIPPED in netlist.types):  # see REF_CHECK_SKIPPED
             check = driver.check(netlist, pod, add.result)
             self.rec.note(side, where, check)
             runs.append(check)

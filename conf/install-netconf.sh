@@ -9,8 +9,8 @@
 #   - "hairpinMode" becomes true (a pod must reach itself through its own Service);
 #   - a `bandwidth` plugin (capability "bandwidth": the kubernetes.io/ingress-bandwidth and
 #     egress-bandwidth annotations) and a `portmap` plugin (capability "portMappings": hostPort) are
-#     appended when the list has none; PYCNI_PORTMAP=0 leaves portmap out (kind's node image ships
-#     portmap in /opt/cni/bin; pycni does not provide it);
+#     appended when the list has none (the example ends with both); PYCNI_PORTMAP=0 leaves portmap
+#     out, also a portmap entry the list has on a line of its own, as the example has it;
 #   - with $MTU set, every "mtu" becomes $MTU (kindnet uses the node's eth0 MTU);
 #   - with IP_MASQ=true (or false), every "ipMasq" becomes that;
 #   - with $CNI_VERSION set, the list's "cniVersion" becomes it: runtimes built with libcni older
@@ -86,7 +86,7 @@ fi
 
 mkdir -p "$dir"
 tmp=$(mktemp "$dir/.$name.XXXXXX")
-trap 'rm -f "$tmp" "$tmp.r"' EXIT
+trap 'rm -f "$tmp" "$tmp.r" "$tmp.p"' EXIT
 case ${CNI_VERSION:-} in
   ""|0.3.0|0.3.1|0.4.0|1.0.0|1.1.0) ;;
   *) die "CNI_VERSION='$CNI_VERSION': use 0.3.0, 0.3.1, 0.4.0, 1.0.0 or 1.1.0 (bandwidth needs 0.3.0+)" ;;
@@ -115,6 +115,20 @@ sed -E \
   -e "$version_expr" \
   -e "$masq_expr" \
   "$template" > "$tmp.r"
+if [ "${PYCNI_PORTMAP:-1}" = 0 ]; then
+  # drop a one-line portmap entry, and the comma it leaves dangling on the entry before it
+  awk '
+    { line[NR] = $0 }
+    END {
+      for (i = 1; i <= NR; i++) {
+        if (line[i] ~ /^[[:space:]]*\{"type"[[:space:]]*:[[:space:]]*"portmap".*\},?[[:space:]]*$/) {
+          if (line[i] !~ /,[[:space:]]*$/ && i > 1) sub(/,[[:space:]]*$/, "", line[i - 1])
+          drop[i] = 1
+        }
+      }
+      for (i = 1; i <= NR; i++) if (!drop[i]) print line[i]
+    }' "$tmp.r" > "$tmp.p" && mv "$tmp.p" "$tmp.r"
+fi
 EXTRA=$extra awk '
   { line[NR] = $0 }
   END {

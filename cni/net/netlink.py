@@ -160,7 +160,8 @@ def _ext_ack(msg_type: int, msg_flags: int, body: bytes) -> str:
 
 
 class Handle:
-    """A NETLINK_ROUTE socket, bound to the network namespace it was created in.
+    """A NETLINK_ROUTE socket (or another netlink protocol: `cni.net.conntrack` opens
+    NETLINK_NETFILTER), bound to the network namespace it was created in.
 
     Use as a context manager, or call `close()`.  `request` and `dump` are the only two
     ways to talk to the kernel; `cni.net.link` and `cni.net.tc` build on them.
@@ -168,8 +169,8 @@ class Handle:
 
     __slots__ = ("_buf", "_seq", "_sock", "_view")
 
-    def __init__(self) -> None:
-        sock = _socket.socket(_socket.AF_NETLINK, _socket.SOCK_RAW | _socket.SOCK_CLOEXEC, NETLINK_ROUTE)
+    def __init__(self, protocol: int = NETLINK_ROUTE) -> None:
+        sock = _socket.socket(_socket.AF_NETLINK, _socket.SOCK_RAW | _socket.SOCK_CLOEXEC, protocol)
         try:
             for opt in (NETLINK_EXT_ACK, NETLINK_CAP_ACK, NETLINK_GET_STRICT_CHK):
                 try:  # noqa: SIM105 (no contextlib: cni/__init__.py)

@@ -12,6 +12,7 @@ MODULES: dict[str, str] = {
     "loopback": "cni.plugins.loopback",
     "bridge": "cni.plugins.bridge",
     "bandwidth": "cni.plugins.bandwidth",
+    "portmap": "cni.plugins.portmap",
     "host-local": "ipam.hostlocal",
 }
 

@@ -45,7 +45,8 @@ def test_quick_run_produces_tables_and_plot(bin_dir: Path, ref_bin_dir: Path, tm
     assert all(res["available"]["ref"].values()), res["available"]["ref"]
     for chain, sides in res["latency"].items():
         for verb in ("ADD", "CHECK", "DEL"):
-            assert len(sides["ref"][verb]) == res["config"]["iterations"], (chain, verb)
+            if not (verb == "CHECK" and "portmap" in chain):  # the reference's CHECK is skipped there
+                assert len(sides["ref"][verb]) == res["config"]["iterations"], (chain, verb)
             if all(res["available"]["ours"][t] for t in chain.split("+")):
                 assert len(sides["ours"][verb]) == res["config"]["iterations"], (chain, verb)
     assert res["floor"]["samples"]["empty bundle"], "the empty bundle was not timed"

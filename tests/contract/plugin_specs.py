@@ -149,6 +149,16 @@ def bandwidth_after_add(out: dict, version: str, ctx: Ctx) -> None:
     assert out == bandwidth_prev_result(ctx, version)
 
 
+# ---------------------------------------------------------------- portmap
+
+def portmap_config(ctx: Ctx, version: str) -> dict:
+    """No mappings: portmap passes prevResult through and touches nothing."""
+    config = {"cniVersion": version, "name": ctx.network, "type": "portmap"}
+    if version not in ("0.1.0", "0.2.0"):
+        config["prevResult"] = bandwidth_prev_result(ctx, version)
+    return config
+
+
 def nothing_after_del(ctx: Ctx) -> None:
     """Nothing of the plugin's own to look for."""
 
@@ -170,4 +180,6 @@ SPECS: dict[str, Spec] = {
     "bridge": Spec(ALL_VERSIONS, bridge_config, bridge_after_add, bridge_after_del, touches_host=True),
     "bandwidth": Spec(ALL_VERSIONS[2:], bandwidth_config, bandwidth_after_add, nothing_after_del,
                       touches_host=True),
+    "portmap": Spec(ALL_VERSIONS[2:], portmap_config, bandwidth_after_add, nothing_after_del,
+                    touches_host=True),
 }

@@ -54,6 +54,29 @@ def setter(**values: Any) -> Callable[[dict], None]:
     return change
 
 
+def pm_maps(**entry: Any) -> Callable[[dict], None]:
+    """portmap with one mapping (containerd's capitalised keys), `entry` overriding its fields."""
+    def change(config: dict) -> None:
+        mapping = {"HostPort": 18080, "ContainerPort": 80, "Protocol": "tcp", "HostIP": ""}
+        for key, value in entry.items():
+            mapping.pop(key[0].upper() + key[1:], None)
+            mapping[key] = value
+        config["runtimeConfig"] = {"portMappings": [mapping]}
+    return change
+
+
+def pm_set(**values: Any) -> Callable[[dict], None]:
+    """portmap with a valid mapping and `values` set (None: the key removed)."""
+    def change(config: dict) -> None:
+        pm_maps()(config)
+        for key, value in values.items():
+            if value is None:
+                config.pop(key, None)
+            else:
+                config[key] = value
+    return change
+
+
 def dropper(*keys: str) -> Callable[[dict], None]:
     def change(config: dict) -> None:
         for key in keys:
@@ -101,6 +124,27 @@ CASES = [
         change=setter(ingressRate=-1, ingressBurst=1000)),
     Bad("bandwidth-rate-string", 7, ("egressRate", '"1M"'), plugin="bandwidth",
         change=setter(egressRate="1M", egressBurst=1000)),
+    Bad("portmap-host-port-0", 7, ("hostPort", "0"), plugin="portmap", change=pm_maps(HostPort=0)),
+    Bad("portmap-host-port-65536", 7, ("hostPort", "65536"), plugin="portmap",
+        change=pm_maps(hostPort=65536)),
+    Bad("portmap-container-port-0", 7, ("containerPort", "0"), plugin="portmap",
+        change=pm_maps(ContainerPort=0)),
+    Bad("portmap-container-port-negative", 7, ("containerPort", "-80"), plugin="portmap",
+        change=pm_maps(containerPort=-80)),
+    Bad("portmap-port-string", 7, ("hostPort", '"80"'), plugin="portmap", change=pm_maps(hostPort="80")),
+    Bad("portmap-protocol-icmp", 7, ("protocol", "icmp"), plugin="portmap", change=pm_maps(Protocol="icmp")),
+    Bad("portmap-host-ip-prefix", 7, ("hostIP", "10.0.0.1/24"), plugin="portmap",
+        change=pm_maps(HostIP="10.0.0.1/24")),
+    Bad("portmap-host-ip-zone", 7, ("hostIP", "fe80::1%eth0"), plugin="portmap",
+        change=pm_maps(hostIP="fe80::1%eth0")),
+    Bad("portmap-host-ip-name", 7, ("hostIP", "localhost"), plugin="portmap",
+        change=pm_maps(hostIP="localhost")),
+    Bad("portmap-mark-conflict", 7, ("externalSetMarkChain", "markMasqBit"), plugin="portmap",
+        change=pm_set(markMasqBit=14, externalSetMarkChain="KUBE-MARK-MASQ")),
+    Bad("portmap-mark-bit-32", 7, ("markMasqBit", "32"), plugin="portmap", change=pm_set(markMasqBit=32)),
+    Bad("portmap-conditions-other-backend", 7, ("conditionsV4", "nftables"), plugin="portmap",
+        change=pm_set(backend="iptables", conditionsV4=["ip", "saddr", "10.0.0.0/8"])),
+    Bad("portmap-no-prev-result", 7, ("chained",), plugin="portmap", change=pm_set(prevResult=None)),
     # ---- the network name
     Bad("no-name", 7, ("name",), change=dropper("name")),
     Bad("empty-name", 7, ("name",), change=setter(name="")),

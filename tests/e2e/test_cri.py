@@ -140,8 +140,13 @@ while True:
 """
 
 
-def test_host_port_reaches_the_pod(node: KindNode, network: str, pods) -> None:
-    """hostPort: containerd passes portMappings; `portmap` (kind's) works on our chain's result."""
+def test_host_port_reaches_the_pod(node: KindNode, network: str, pods, chain_plugins) -> None:
+    """hostPort: containerd passes portMappings (go-cni's capitalised keys) to the chain's portmap,
+    ours unless the whole chain is the reference's."""
+    portmap = subprocess.run([str(node.bin_dir / "portmap")], env={"PATH": "/usr/bin:/bin"},
+                             capture_output=True, text=True, timeout=60, check=False)
+    if chain_plugins[0] == "ours":
+        assert "pycni" in portmap.stderr, f"the node runs another portmap: {portmap.stderr!r}"
     cri: CriClient = pods.cri
     sb = cri.sandbox(pods(host_ports={8080: 30080}))
     node_ip = "192.0.2.10"  # a node address outside the pod network, like a kind node's eth0 address

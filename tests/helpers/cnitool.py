@@ -84,6 +84,8 @@ class Cnitool:
     - ``cap_args``: dict, sent as CAP_ARGS JSON. ``cni_args``: dict, list of pairs or a ``K=V;K=V``
       string. ``container_id``: overrides the derived ``cnitool-<hex>`` id.
     - ``cache_dir``: libcni's result cache (never /var/lib/cni); defaults to ``default_cache_dir``.
+    - ``wrap``: a command prefix, e.g. ``["ip", "netns", "exec", node]`` to run the whole chain
+      inside an emulated node's namespace (its own iptables and nft rules).
     """
 
     def __init__(self, binary: Path, default_cache_dir: Path):
@@ -125,11 +127,11 @@ class Cnitool:
     def __call__(self, cmd: str, network: str, netns_path: Any = "", *, netconf_dir: Any,
                  cni_path: Any, ifname: str = "eth0", cap_args: Any = None, cni_args: Any = None,
                  container_id: str | None = None, cache_dir: Any = None, extra_env: dict | None = None,
-                 timeout: float = TIMEOUT) -> Outcome:
+                 timeout: float = TIMEOUT, wrap: list[str] | None = None) -> Outcome:
         netns_path = str(getattr(netns_path, "path", netns_path))
         env = self._env(netconf_dir, cni_path, ifname, cap_args, cni_args, container_id, cache_dir,
                         extra_env)
-        return self._run([str(self.binary), cmd, network, netns_path], env, timeout)
+        return self._run([*(wrap or []), str(self.binary), cmd, network, netns_path], env, timeout)
 
     def version(self, plugin_type: str, *, cni_path: Any, timeout: float = TIMEOUT) -> Outcome:
         """``cnitool version TYPE``: libcni's GetVersionInfo; stdout ``{"supportedVersions": [...]}``."""

@@ -56,7 +56,7 @@ def save(family: int) -> str:
     return run([SAVE[family], "-t", "nat"], None, f"read IPv{family} nat table")
 
 
-def read_nat(family: int, skipped: str) -> str | None:
+def read_nat(family: int, skipped: str, plugin: str = "bridge") -> str | None:
     """One family's `iptables-save -t nat`, or None when that table cannot exist here.
 
     A nat table that cannot be initialised (IPv6 disabled, the nat module missing on the legacy
@@ -70,7 +70,7 @@ def read_nat(family: int, skipped: str) -> str | None:
             return save(family)
         except FirewallError as e:
             if any(phrase in str(e).lower() for phrase in _NO_NAT_TABLE):
-                sys.stderr.write(f"bridge: IPv{family} {skipped} skipped, no nat table here: {e}\n")
+                sys.stderr.write(f"{plugin}: IPv{family} {skipped} skipped, no nat table here: {e}\n")
                 return None
             if attempt == 2:
                 raise
@@ -108,11 +108,14 @@ def commented_rules(save_text: str, marker: str) -> Iterator[tuple[str, str | No
         yield words[1], jump_target(line), text
 
 
-def remove_chains_script(save_text: str, chains: set[str], entry: str = "POSTROUTING") -> str | None:
-    """The nat batch removing `chains` and every rule of `entry` that jumps to them.
+def remove_chains_script(save_text: str, chains: set[str], entry: str | tuple[str, ...] = "POSTROUTING",
+                         ) -> str | None:
+    """The nat batch removing `chains` and every rule of `entry` (one chain or several) that
+    jumps to them.
 
     `save_text` is `iptables-save -t nat` output; None when none of it is there.
     """
+    entries = (entry,) if isinstance(entry, str) else entry
     present: set[str] = set()
     deletes: list[str] = []
     table = None
@@ -126,7 +129,7 @@ def remove_chains_script(save_text: str, chains: set[str], entry: str = "POSTROU
             name = line[1:].split(" ", 1)[0]
             if name in chains:
                 present.add(name)
-        elif line.startswith(f"-A {entry} "):
+        elif line.startswith("-A ") and line.split(" ", 2)[1] in entries:
             target = jump_target(line)
             if target in chains:
                 deletes.append("-D " + line[3:])
@@ -139,13 +142,14 @@ def remove_chains_script(save_text: str, chains: set[str], entry: str = "POSTROU
     return "\n".join(lines)
 
 
-def _remove_chains(family: int, save_text: str, chains: set[str], what: str) -> None:
+def _remove_chains(family: int, save_text: str, chains: set[str], what: str,
+                   entry: str | tuple[str, ...] = "POSTROUTING") -> None:
     """Remove `chains` and the jumps to them from one family (`save_text`: its nat dump).
 
     A batch fails as a whole when a concurrent DEL or GC removed part of it first, so a failure
     reads the table again and retries once; it is an error only while the chains are still there.
     """
-    script = remove_chains_script(save_text, chains)
+    script = remove_chains_script(save_text, chains, entry)
     for retry in (True, False):
         if script is None:
             return
@@ -155,24 +159,26 @@ def _remove_chains(family: int, save_text: str, chains: set[str], what: str) -> 
         except FirewallError as e:
             error = e
         try:
-            script = remove_chains_script(save(family), chains)
+            script = remove_chains_script(save(family), chains, entry)
         except FirewallError:
             raise error from None
         if script is not None and not retry:
             raise error
 
 
-def remove_chains(select: Callable[[str], set[str]], what: str, skipped: str) -> None:
-    """For IPv4 and IPv6: the chains `select` picks from the nat dump, removed with their jumps.
-    Every family is tried; the failures are reported together."""
+def remove_chains(select: Callable[[str], set[str]], what: str, skipped: str,
+                  entry: str | tuple[str, ...] = "POSTROUTING", plugin: str = "bridge",
+                  families: tuple[int, ...] = (4, 6)) -> None:
+    """For each family: the chains `select` picks from the nat dump, removed with their jumps
+    from `entry`. Every family is tried; the failures are reported together."""
     errors = []
-    for family in (4, 6):
-        save_text = read_nat(family, skipped) if available(family) else None
+    for family in families:
+        save_text = read_nat(family, skipped, plugin) if available(family) else None
         chains = select(save_text) if save_text is not None else set()
         if not chains:
             continue
         try:
-            _remove_chains(family, save_text, chains, what)
+            _remove_chains(family, save_text, chains, what, entry)
         except FirewallError as e:
             errors.append(str(e))
     if errors:

@@ -1,0 +1,155 @@
+"""portmap: forward host ports to the container (a pod's hostPort), chained after the plugin that
+gave it its addresses.
+
+    config.py  the config and the container's addresses from prevResult (pure)
+    plan.py    the reference's rule layouts on iptables and nftables, names and hashes (pure)
+    steps.py   the kernel: rules through cni.net.firewall, route_localnet, UDP conntrack
+
+DEL finds the rules without runtimeConfig: the iptables chain is named after (network, container
+ID) and the nft rules carry the container ID, so DEL removes what any ADD made, in both backends,
+and flushes the UDP conntrack entries of the ports those rules forwarded.
+"""
+
+from __future__ import annotations
+
+from cni.contract.errors import INTERNAL, INVALID_CONFIG, NOT_AVAILABLE, CNIError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from cni.contract.request import Request
+    from cni.contract.result import Result
+
+    from .config import PortMapConf
+
+TYPE = "portmap"
+SCHEMA = "portmap"
+CNI_ARGS_KEYS = None  # the reference plugin does not read CNI_ARGS
+NEEDS_NETNS = True
+VERSIONS = ("0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")  # a chained plugin needs prevResult (0.3.0+)
+
+
+def _conf(req: Request) -> PortMapConf:
+    from cni.net.firewall.tools import default_backend
+
+    from . import config
+
+    return config.load(req.config, default_backend())
+
+
+def _failed(what: str, err: Exception) -> CNIError:
+    return CNIError(INTERNAL, f"{what}: {err}")
+
+
+def add(req: Request) -> Result:
+    conf = _conf(req)
+    if req.prev_result is None:
+        raise CNIError(INVALID_CONFIG, "must be called as chained plugin",
+                       "portmap forwards to the addresses of the plugin before it in the list (prevResult)")
+    if not conf.mappings:
+        return req.prev_result
+    from cni.net.firewall.tools import FirewallError
+
+    from . import config, steps
+
+    addresses = config.container_addresses(req.prev_result, req.ifname)
+    try:
+        for family, address in sorted(addresses.items()):
+            steps.setup(conf, req.container_id, family, address)
+            steps.flush_udp({family: {m.host_port for m in conf.mappings
+                                      if m.protocol == "udp" and m.applies_to(family)}})
+            if family == 4 and conf.snat:
+                steps.enable_route_localnet(address.ip)  # type: ignore[attr-defined]
+    except (FirewallError, OSError) as e:
+        _undo(req)
+        what = "unable to enable route_localnet" if isinstance(e, OSError) else "unable to set up hostports"
+        raise _failed(what, e) from None
+    except BaseException:
+        _undo(req)
+        raise
+    return req.prev_result
+
+
+def _undo(req: Request) -> None:
+    """Remove what a failed ADD installed: nothing half-done stays."""
+    from cni.net.firewall.tools import FirewallError
+
+    from . import steps
+
+    try:
+        steps.teardown(req.name, req.container_id)
+    except FirewallError as e:
+        import sys
+
+        sys.stderr.write(f"portmap: could not undo a failed ADD: {e}\n")
+
+
+def delete(req: Request) -> None:
+    """Remove this attachment's rules from both backends, with or without runtimeConfig, and the
+    UDP conntrack entries of the ports they forwarded (the reference's DEL flushes none)."""
+    from cni.net.firewall.tools import FirewallError
+
+    from . import steps
+
+    try:
+        ports = steps.teardown(req.name, req.container_id)
+    except FirewallError as e:
+        raise _failed("could not remove hostports", e) from None
+    for m in _mappings_if_readable(req):
+        if m.protocol == "udp":
+            for family in (4, 6):
+                if m.applies_to(family):
+                    ports[family].add(m.host_port)
+    steps.flush_udp(ports)
+
+
+def _mappings_if_readable(req: Request) -> list:
+    """runtimeConfig's mappings, or none when they do not parse (DEL must not depend on them)."""
+    try:
+        return _conf(req).mappings
+    except CNIError:
+        return []
+
+
+def check(req: Request) -> None:
+    conf = _conf(req)
+    if req.prev_result is None:
+        raise CNIError(INVALID_CONFIG, "required prevResult missing",
+                       "CHECK compares the rules with the addresses of prevResult")
+    if not conf.mappings:
+        return
+    from cni.net.firewall.tools import FirewallError
+
+    from . import config, steps
+
+    missing = []
+    try:
+        for family, address in sorted(config.container_addresses(req.prev_result, req.ifname).items()):
+            missing += [f"IPv{family}: {m}" for m in steps.check(conf, req.container_id, family, address)]
+    except FirewallError as e:
+        raise _failed("could not read hostport rules", e) from None
+    if missing:
+        raise CNIError(INTERNAL, f"hostport rules of {req.name}/{req.container_id} are missing",
+                       "; ".join(missing))
+
+
+def status(req: Request) -> None:
+    """Ready when the configured (or default) backend's tools are installed."""
+    from . import steps
+
+    conf = _conf(req)
+    if not steps.usable(conf.backend):
+        tools = "nft" if conf.backend == "nftables" else "iptables-save and iptables-restore"
+        raise CNIError(NOT_AVAILABLE, f"portmap: the {conf.backend} backend is not usable",
+                       f"{tools} not found on PATH, /usr/sbin or /sbin")
+
+
+def gc(req: Request) -> None:
+    """Remove the rules of this network's attachments that are not in the valid list."""
+    from cni.net.firewall.tools import FirewallError
+
+    from . import steps
+
+    try:
+        steps.gc(req.name, {cid for cid, _ifname in req.valid_attachments()})
+    except FirewallError as e:
+        raise _failed("could not collect hostports", e) from None
