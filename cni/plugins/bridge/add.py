@@ -96,7 +96,7 @@ def _addresses(req: Request, conf: config.BridgeConf, host: Handle, cont: Handle
 
         addresses = [ip.address for ip in result.ips]
         undo.push("remove masquerade rules",
-                  lambda: rules.teardown_masq(req.name, req.ifname, req.container_id))
+                  lambda: rules.teardown_masq(req.name, req.ifname, req.container_id, conf.ip_masq_backend))
         rules.setup_masq(conf.ip_masq_backend, addresses, req.name, req.ifname, req.container_id)
 
 

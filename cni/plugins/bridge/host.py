@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import time
 
+from cni import safeopen
 from cni.contract.errors import CNIError
 from cni.contract.errors import internal as fail
 from cni.flock import FileLock, open_lock_file
@@ -35,7 +36,7 @@ def bridge_lock() -> FileLock:
     global _lock_fd
     if _lock_fd is None:
         try:
-            os.makedirs(LOCK_DIR, mode=0o755, exist_ok=True)
+            safeopen.makedirs(LOCK_DIR, 0o755)
             _lock_fd = open_lock_file(LOCK_FILE, 0o600)
         except OSError:
             _lock_fd = -1
