@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import ip_json, ns_exec, tc_json, unique_ifname, unique_name, unique_subnet_v4
+from helpers import ip_json, ns_exec, tc_json, unique_ifname
 
 from .corpus import PLUGINS, QUIET, ROWS, Case, Quiet, World, base_config, seed_reservation
 
@@ -103,15 +103,6 @@ def files_state(root: Path) -> list[tuple]:
 
 
 # ---------------------------------------------------------------- one world per case
-
-
-@pytest.fixture
-def world(netns, state_dir) -> World:
-    host, container = netns("pyh-"), netns("pyc-")
-    ns_exec(host.path, "ip", "link", "set", "lo", "up")
-    return World(host_ns=host.path, container_ns=container.path, state=state_dir / "w",
-                 network=unique_name("hostile-", 8), bridge=unique_ifname("phb"),
-                 subnet=str(unique_subnet_v4(24)), container_id=unique_name("cid", 12))
 
 
 def call(plugin: str, command: str, w: World, stdin: bytes, env_over: dict, bin_dir: Path
