@@ -344,6 +344,18 @@ for _key, _value in WIDE.items():
               config=_prev_route))
 
 
+# -- 9b. A rangeStart on the IPv4 broadcast address, whose default rangeEnd lies before it (code 7).
+# old: the allocator walked the empty range for ever (found by tests/properties/test_allocator.py).
+def _start_at_broadcast(config: dict, w: World) -> None:
+    config["ipam"]["rangeStart"] = w.subnet.rsplit(".", 1)[0] + ".255"
+
+
+for _plugin, _command in (("host-local", "ADD"), ("host-local", "CHECK"), ("host-local", "STATUS"),
+                          ("bridge", "ADD")):
+    rows(Case(f"range-start-broadcast-{_plugin}-{_command.lower()}", _plugin, _command, 7, ("RangeStart",),
+              config=_start_at_broadcast))
+
+
 # -- 10. JSON nested deeper than any config (code 6), on every plugin and verb.
 # old: 100000 levels raised RecursionError (999 with a traceback); 70 levels under an unknown key
 # were accepted.
