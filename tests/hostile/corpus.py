@@ -176,8 +176,8 @@ def rows(*cases: Case) -> None:
 
 
 # -- 1. CNI_NETNS that is no network namespace, on ADD and CHECK (code 3).
-# old: a FIFO (or a symlink to one) blocked open(2) for ever; the rest guard that same open, which
-# now looks at the file before opening it (a device is never opened).
+# old: a FIFO (or a symlink to one) blocked open(2) for ever; the other kinds guard that same open,
+# which now looks at the file before opening it (a device is never opened).
 NETNS_KINDS = ("fifo", "fifo-link", "device", "dev-null", "dev-zero", "directory", "huge", "empty",
                "uts-ns", "mnt-ns", "loop", "tty")
 for _plugin in NETNS_PLUGINS:
@@ -197,7 +197,8 @@ for _plugin in ("host-local", "bridge"):
                   config=set_ipam(resolvConf=_path), plant=_plant))
 
 # -- 3. rangeFromFile that is no regular file, or too big (code 7), on every verb that reads it.
-# old: a FIFO hung ADD, CHECK and STATUS, /dev/zero was read without end.
+# old: a FIFO hung ADD, CHECK and STATUS, /dev/zero was read without end; a device, a directory and
+# a huge file guard the same open, which now checks the file first and reads at most 1 MiB.
 for _plugin, _command in (("host-local", "ADD"), ("host-local", "CHECK"), ("host-local", "STATUS"),
                           ("bridge", "ADD")):
     for _kind in ("fifo", "fifo-link", "device", "dev-zero", "directory", "huge"):
@@ -212,8 +213,8 @@ for _plugin, _command in (("host-local", "ADD"), ("host-local", "CHECK"), ("host
 
 
 # -- 4. The lock file in the network's directory is no regular file (code 5), on every verb.
-# old: a FIFO blocked open(2) for ever (ADD, DEL, CHECK, GC, STATUS); a directory or a device was
-# locked as if it were the lock; the symlinks guard the O_NOFOLLOW that was already there.
+# old: a FIFO blocked open(2) for ever (ADD, DEL, CHECK, GC); a device node was locked as if it were
+# the lock. A directory (EISDIR) and the symlinks (O_NOFOLLOW) guard the checks that now refuse them.
 def _lock_plant(kind: str) -> Callable[[World], None]:
     def plant(w: World) -> None:
         w.network_dir.mkdir(parents=True, exist_ok=True)
@@ -263,9 +264,10 @@ for _key in ("dataDir", "resolvConf", "rangeFromFile"):
 
 
 # -- 6. GC's valid attachments that are no list of attachments (code 7), nothing removed.
-# old: read as "nothing is valid": host-local released every reservation, bridge removed every
-# ipMasq chain of the network, bandwidth every IFB (seeded here: a reservation, for bridge a
-# masquerade chain of a real ADD).
+# old: read as "nothing is valid": bridge removed every ipMasq chain of the network and bandwidth
+# every IFB before host-local's schema refused the list; loopback answered success. The host-local
+# rows guard the list check that now runs for every plugin before any removes anything (seeded:
+# a reservation, for bridge a real ipMasq attachment, for bandwidth a tagged IFB).
 BAD_ATTACHMENTS: dict[str, Any] = {
     "object": {"containerID": "x", "ifname": "eth0"},
     "string": "abc",
@@ -405,7 +407,8 @@ for _command in ("ADD", "DEL"):
 
 # -- 12. CNI_NETNS on DEL that is no namespace: not an error (nothing to do there), but answered at
 # once and with the address released. These rows expect success (code 0, no output).
-# old: a FIFO blocked DEL for ever, so the address was never released.
+# old: a FIFO blocked DEL for ever, so the address was never released; /dev/tty failed it with 999;
+# the other kinds guard the same open.
 QUIET_DEL_KINDS = ("fifo", "fifo-link", "device", "dev-zero", "directory", "uts-ns", "tty")
 
 
