@@ -9,15 +9,17 @@ from __future__ import annotations
 import fcntl
 import os
 
+from cni.safeopen import open_regular
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
 
 def open_lock_file(path: str, mode: int, dir_fd: int | None = None) -> int:
-    """An O_CLOEXEC descriptor of the lock file at `path` (never through a symlink), created with
-    `mode` if missing."""
-    return os.open(path, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=dir_fd)
+    """An O_CLOEXEC descriptor of the lock file at `path`, created with `mode` if missing: never
+    through a symlink, never a FIFO, device or directory (opening a FIFO would wait forever)."""
+    return open_regular(path, os.O_RDONLY | os.O_CREAT, mode, dir_fd=dir_fd, follow=False)
 
 
 class FileLock:  # a class, not @contextmanager (cni/__init__.py)

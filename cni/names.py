@@ -10,4 +10,4 @@ def hashed_name(prefix: str, text: str, length: int) -> str:
     """
     import hashlib
 
-    return (prefix + hashlib.sha512(text.encode()).hexdigest())[:length]
+    return (prefix + hashlib.sha512(text.encode("utf-8", "surrogateescape")).hexdigest())[:length]

@@ -15,7 +15,7 @@ import ipaddress
 
 from cni.contract import gojson, versions
 from cni.contract.errors import INVALID_CONFIG, CNIError
-from cni.contract.result import DNS, Route
+from cni.contract.result import DNS, ROUTE_INT_MAX, Route
 
 from .ranges import (
     Invalid,
@@ -63,8 +63,23 @@ def _str(value: Any, where: str) -> str:
     return gojson.read(value, "string", where, _type_error)
 
 
+def _path(value: Any, where: str) -> str:
+    """A path from the config: a NUL byte can never reach the kernel, so it is refused here."""
+    text = _str(value, where)
+    if "\0" in text:
+        raise CNIError(INVALID_CONFIG, f"{where}: the path contains a NUL byte", repr(text))
+    return text
+
+
 def _opt_int(value: Any, where: str) -> int | None:
     return gojson.read(value, "integer", where, _type_error)
+
+
+def _route_int(value: Any, where: str, key: str) -> int | None:
+    number = _opt_int(value, where)
+    if number is not None and not 0 <= number <= ROUTE_INT_MAX[key]:
+        raise CNIError(INVALID_CONFIG, f"{where} {number} is out of range: 0 to {ROUTE_INT_MAX[key]}")
+    return number
 
 
 def _decode_ip(value: Any, where: str) -> IPAddress | None:
@@ -131,7 +146,7 @@ def parse_location(config: dict[str, Any]) -> tuple[str, str]:
     """(network name, data directory): all that DEL and GC need from the configuration."""
     ipam = _ipam(config)
     name = _str(_get(config, "name"), "name")
-    data_dir = _str(_get(ipam, "dataDir"), "ipam.dataDir") or DEFAULT_DATA_DIR
+    data_dir = _path(_get(ipam, "dataDir"), "ipam.dataDir") or DEFAULT_DATA_DIR
     return name, data_dir
 
 
@@ -161,11 +176,11 @@ def _decode_routes(value: Any) -> list[Route]:
         routes.append(Route(
             dst=ipaddress.ip_network((addr, prefix), strict=False),
             gw=_decode_ip(_get(obj, "gw"), f"{where}.gw"),
-            mtu=_opt_int(_get(obj, "mtu"), f"{where}.mtu"),
-            advmss=_opt_int(_get(obj, "advmss"), f"{where}.advmss"),
-            priority=_opt_int(_get(obj, "priority"), f"{where}.priority"),
-            table=_opt_int(_get(obj, "table"), f"{where}.table"),
-            scope=_opt_int(_get(obj, "scope"), f"{where}.scope"),
+            mtu=_route_int(_get(obj, "mtu"), f"{where}.mtu", "mtu"),
+            advmss=_route_int(_get(obj, "advmss"), f"{where}.advmss", "advmss"),
+            priority=_route_int(_get(obj, "priority"), f"{where}.priority", "priority"),
+            table=_route_int(_get(obj, "table"), f"{where}.table", "table"),
+            scope=_route_int(_get(obj, "scope"), f"{where}.scope", "scope"),
         ))
     return routes
 
@@ -222,8 +237,8 @@ class _Decoded:
         self.legacy = _decode_range(ipam, "ipam")
         self.ranges = _decode_range_sets(_get(ipam, "ranges"), "ipam.ranges")
         self.routes = _decode_routes(_get(ipam, "routes"))
-        self.resolv_conf = _str(_get(ipam, "resolvConf"), "ipam.resolvConf")
-        self.range_file = _str(_get(ipam, "rangeFromFile"), "ipam.rangeFromFile")
+        self.resolv_conf = _path(_get(ipam, "resolvConf"), "ipam.resolvConf")
+        self.range_file = _path(_get(ipam, "rangeFromFile"), "ipam.rangeFromFile")
         runtime = _obj(_get(config, "runtimeConfig"), "runtimeConfig") or {}
         self.runtime_ranges = _decode_range_sets(_get(runtime, "ipRanges"), "runtimeConfig.ipRanges")
         self.runtime_ips = _decode_requested(_get(runtime, "ips"), "runtimeConfig.ips")

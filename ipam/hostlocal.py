@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import os
 
+from cni import safeopen
 from cni.contract.errors import INTERNAL, INVALID_CONFIG, IO_FAILURE, NOT_AVAILABLE, CNIError
 from cni.contract.result import DNS, IPConfig, Result
 
@@ -31,8 +32,8 @@ CNI_ARGS_KEYS = frozenset({"IP"})
 
 
 def _read_file(path: str) -> bytes:
-    with open(path, "rb") as f:
-        return f.read()
+    """resolvConf and rangeFromFile: regular files only, read with a bound (never a FIFO or device)."""
+    return safeopen.read_regular(path)
 
 
 def _parse(req: Request) -> config.IPAMConfig:
@@ -45,7 +46,7 @@ def _dns(cfg: config.IPAMConfig) -> DNS:
     try:
         text = _read_file(cfg.resolv_conf).decode("utf-8", "replace")
     except OSError as e:
-        raise CNIError(IO_FAILURE, f"open {cfg.resolv_conf}: {e.strerror}") from None
+        raise CNIError(IO_FAILURE, f"failed to read resolvConf {cfg.resolv_conf}: {e.strerror}") from None
     return config.parse_resolv_conf(text)
 
 

@@ -179,6 +179,9 @@ def canonical_range(raw: RawRange) -> Range:
     else:
         last = int(network.broadcast_address)
         end = make_ip(version, last - 1 if version == 4 else last)
+        if start > end:  # rangeStart on the IPv4 broadcast address: an empty range, never walked
+            raise Invalid(f"RangeStart {ip_name(start)} is after the last usable address {ip_name(end)} "
+                          f"of network {network}")
     return Range(network, start, end, gateway)
 
 

@@ -20,6 +20,7 @@ import errno
 import ipaddress
 import os
 
+from cni import safeopen
 from cni.contract.errors import INVALID_CONFIG, IO_FAILURE, CNIError
 from cni.flock import FileLock, open_lock_file
 
@@ -40,7 +41,6 @@ FILE_MODE = 0o644  # as the reference creates them: 0644 less the umask
 LOCK_MODE = 0o750
 _READ_LIMIT = 65536
 
-_O_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _O_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -64,7 +64,9 @@ def is_address_name(name: str) -> bool:
 
 def content_for(container_id: str, ifname: str) -> bytes:
     """What a reservation file holds for an attachment."""
-    return container_id.strip().encode() + SEPARATOR + ifname.encode()
+    # Names the environment gave that are not UTF-8 come as surrogate escapes: written back as the
+    # very bytes, which is what the reference plugin stores for them.
+    return container_id.strip().encode() + SEPARATOR + ifname.encode("utf-8", "surrogateescape")
 
 
 def _io_error(what: str, e: OSError) -> CNIError:
@@ -81,7 +83,7 @@ class Store:
         self._lock_fd = -1
         try:
             if create:
-                os.makedirs(self.path, DIR_MODE, exist_ok=True)
+                safeopen.makedirs(self.path, DIR_MODE)
             self._fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             self._lock_fd = open_lock_file(LOCK_NAME, LOCK_MODE, dir_fd=self._fd)
         except OSError as e:
@@ -119,7 +121,7 @@ class Store:
 
     def _read(self, name: str) -> bytes | None:
         try:
-            fd = os.open(name, _O_READ, dir_fd=self._fd)
+            fd = safeopen.open_regular(name, os.O_RDONLY, dir_fd=self._fd, follow=False)
         except OSError:
             return None
         try:

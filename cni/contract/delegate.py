@@ -14,12 +14,13 @@ import sys
 from cni import fastjson
 from cni.childenv import child_env
 
-from .errors import INTERNAL, INVALID_CONFIG, CNIError
+from .errors import INTERNAL, INVALID_CONFIG, TRY_AGAIN_LATER, CNIError
 from .request import Request, parse_env
 from .result import Result
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from types import ModuleType
 
 
@@ -32,6 +33,21 @@ def find(plugin_type: str, path: list[str]) -> str:
         if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
             return candidate
     raise CNIError(INVALID_CONFIG, f'failed to find plugin "{plugin_type}" in path [{" ".join(path)}]')
+
+
+# A foreign delegate (dhcp waits for a lease, others call out to a server) gets this long, in
+# seconds, before it is killed and the call fails with code 11: a runtime's call never hangs.
+DEFAULT_TIMEOUT = 120.0
+TIMEOUT_VAR = "PYCNI_DELEGATE_TIMEOUT"
+
+
+def delegate_timeout(env: Mapping[str, str]) -> float:
+    """The bound from TIMEOUT_VAR (a positive number of seconds), else DEFAULT_TIMEOUT."""
+    try:
+        value = float(env.get(TIMEOUT_VAR, ""))
+    except ValueError:
+        return DEFAULT_TIMEOUT
+    return value if 0 < value < 86400 else DEFAULT_TIMEOUT
 
 
 def _is_own_bundle(executable: str) -> bool:
@@ -56,12 +72,17 @@ def run(plugin_type: str, req: Request, command: str) -> Result | None:
     env["CNI_COMMAND"] = command
     if req.local_plugins is not None and _is_own_bundle(executable):
         return _in_process(req.local_plugins(plugin_type), env, req)
-    import subprocess  # only for a foreign delegate: our own runs in-process
+    from cni import bounded  # only for a foreign delegate: our own runs in-process
 
-    proc = subprocess.run([executable], input=req.stdin, env=child_env(env), stdout=subprocess.PIPE,
-                          check=False)
-    output = proc.stdout.strip()
-    if proc.returncode != 0:
+    limit = delegate_timeout(req.env)
+    try:
+        returncode, output, _ = bounded.run([executable], req.stdin, child_env(env), limit,
+                                            capture_stderr=False)
+    except bounded.Expired:
+        raise CNIError(TRY_AGAIN_LATER, f"IPAM plugin {plugin_type} did not answer {command} within "
+                       f"{limit:g} s (killed)", f"{executable}; the bound is {TIMEOUT_VAR}") from None
+    output = output.strip()
+    if returncode != 0:
         raise _delegate_error(plugin_type, output)
     if command != "ADD":
         return None

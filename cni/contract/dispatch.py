@@ -43,6 +43,8 @@ def prepare(plugin: ModuleType, req: Request, read_stdin: Callable[[], bytes]) -
     versions.require_verb(req.command, req.version)
     config = schema.validate(config, plugin.SCHEMA)
     finish(req, config, getattr(plugin, "CNI_ARGS_KEYS", None))
+    if req.command == "GC":
+        req.valid_attachments()  # the whole list checked before any plugin removes anything
     if getattr(plugin, "NEEDS_NETNS", False):
         if req.command in ("ADD", "CHECK"):
             check_netns(req.netns, env)

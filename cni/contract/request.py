@@ -48,14 +48,23 @@ def check_container_id(value: str) -> str | None:
     return None
 
 
-def check_ifname(value: str) -> str | None:
-    """Why an interface name is refused, or None (libcni's rule: 1-15 bytes, no / : or space)."""
+def check_ifname(value: str, creating: bool = False) -> str | None:
+    """Why an interface name is refused, or None (libcni's rule: 1-15 bytes, no / : or space).
+
+    For ADD and CHECK (`creating`) also: no '%' (the kernel expands `%d` in a new link's name, so
+    the link made would not be the one named) and UTF-8 only (the name goes into JSON answers).
+    DEL takes any name the kernel takes, so it still releases what an ADD of the reference
+    plugins reserved under such a name."""
     if len(value.encode("utf-8", "surrogateescape")) > 15:  # IFNAMSIZ counts bytes, as Go's len() does
         return f"interface name {value!r} is too long: at most 15 bytes"
     if value in (".", ".."):
         return f"interface name {value!r} is not allowed"
     if any(c in "/:" or c.isspace() for c in value):
         return f"interface name {value!r} contains '/', ':' or whitespace"
+    if creating and "%" in value:
+        return f"interface name {value!r} contains '%', which the kernel expands into a number"
+    if creating and any("\udc80" <= c <= "\udcff" for c in value):
+        return f"interface name {value!r} is not valid UTF-8"
     return None
 
 
@@ -96,15 +105,35 @@ class Request(Record):
         return self.config.get("name", "")
 
     def valid_attachments(self) -> set[tuple[str, str]]:
-        """GC's list of live attachments; absent means none is live (as libcni's cnitool sends)."""
-        raw = self.config.get("cni.dev/valid-attachments")
-        if raw is None:
-            raw = self.config.get("cni.dev/attachments")
-        out: set[tuple[str, str]] = set()
-        for item in raw or []:
-            if isinstance(item, dict):
-                out.add((str(item.get("containerID", "")), str(item.get("ifname", ""))))
-        return out
+        """GC's list of live attachments; absent means none is live (as libcni's cnitool sends).
+
+        Anything but a list of {"containerID": string, "ifname": string} objects is code 7: read
+        leniently, a malformed list would mean "nothing is valid" and GC would remove everything.
+        """
+        return parse_attachments(self.config)
+
+
+def parse_attachments(config: Mapping[str, Any]) -> set[tuple[str, str]]:
+    """The (containerID, ifname) pairs of GC's `cni.dev/valid-attachments`, checked entirely."""
+    key = "cni.dev/valid-attachments"
+    raw = config.get(key)
+    if raw is None:
+        key = "cni.dev/attachments"
+        raw = config.get(key)
+    if raw is None:
+        return set()
+    if not isinstance(raw, list):
+        raise CNIError(INVALID_CONFIG, f"{key} must be a list of attachments",
+                       f"got {fastjson.dumps(raw)[:200]}")
+    out: set[tuple[str, str]] = set()
+    for n, item in enumerate(raw):
+        cid = item.get("containerID") if isinstance(item, dict) else None
+        ifname = item.get("ifname") if isinstance(item, dict) else None
+        if not isinstance(cid, str) or not cid or not isinstance(ifname, str) or not ifname:
+            raise CNIError(INVALID_CONFIG, f"{key}[{n}] is not an attachment: it needs a containerID "
+                           "and an ifname, both non-empty strings", fastjson.dumps(item)[:200])
+        out.add((cid, ifname))
+    return out
 
 
 def parse_env(env: Mapping[str, str]) -> Request:
@@ -119,7 +148,7 @@ def parse_env(env: Mapping[str, str]) -> Request:
     if command in ("ADD", "DEL", "CHECK"):
         if container_id and (why := check_container_id(container_id)):
             problems.append(("CNI_CONTAINERID", why))
-        if ifname and (why := check_ifname(ifname)):
+        if ifname and (why := check_ifname(ifname, creating=command != "DEL")):
             problems.append(("CNI_IFNAME", why))
     if problems:  # the spec wants every bad variable named in the message itself
         raise CNIError(INVALID_ENVIRONMENT, "required env variables [" + ", ".join(
@@ -134,6 +163,30 @@ def parse_env(env: Mapping[str, str]) -> Request:
     )
 
 
+MAX_DEPTH = 64  # levels of objects and arrays; a real config has fewer than 10
+_TOO_DEEP = object()
+
+
+def nesting_depth(value: Any) -> int:
+    """How deep objects and arrays nest in a decoded document (a scalar is 0), without recursion."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > deepest:
+            deepest = depth
+            if deepest > MAX_DEPTH:
+                return deepest
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
 def parse_stdin(req: Request, stdin: bytes) -> dict[str, Any]:
     """Decode the config and settle its version; the plugin's schema is checked afterwards."""
     req.stdin = stdin
@@ -141,6 +194,11 @@ def parse_stdin(req: Request, stdin: bytes) -> dict[str, Any]:
         config = fastjson.loads(stdin)
     except (ValueError, UnicodeDecodeError) as e:
         raise CNIError(DECODING_FAILURE, "failed to decode the network config: not JSON", str(e)) from None
+    except RecursionError:  # deeper than the decoder's stack
+        config = _TOO_DEEP
+    if config is _TOO_DEEP or nesting_depth(config) > MAX_DEPTH:
+        raise CNIError(DECODING_FAILURE, "failed to decode the network config: nested too deeply",
+                       f"at most {MAX_DEPTH} levels of objects and arrays")
     if not isinstance(config, dict):
         raise CNIError(DECODING_FAILURE, "failed to decode the network config: not a JSON object",
                        f"got {type(config).__name__}")

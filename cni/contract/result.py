@@ -300,6 +300,19 @@ def _ip_from(raw: Any, n: int) -> IPConfig:
     )
 
 
+# netlink widths of the route attributes (RTA_PRIORITY, RTA_TABLE, RTAX_MTU, RTAX_ADVMSS: 32 bits;
+# rtm_scope: 8 bits): a larger value cannot be put in the message that would make the route.
+ROUTE_INT_MAX = {"mtu": 0xFFFFFFFF, "advmss": 0xFFFFFFFF, "priority": 0xFFFFFFFF, "table": 0xFFFFFFFF,
+                 "scope": 0xFF}
+
+
+def _route_int(raw: Any, key: str, n: int) -> int | None:
+    number = _opt_int(raw.get(key), f"routes[{n}].{key}")
+    if number is not None and not 0 <= number <= ROUTE_INT_MAX[key]:
+        raise _fail(f"routes[{n}].{key}", number, f"out of range 0 to {ROUTE_INT_MAX[key]}")
+    return number
+
+
 def _route_from(raw: Any, n: int) -> Route:
     if not isinstance(raw, dict):
         raise _fail(f"routes[{n}]", raw, "not an object")
@@ -313,9 +326,9 @@ def _route_from(raw: Any, n: int) -> Route:
     return Route(
         dst=network,
         gw=_opt_addr(raw.get("gw"), f"routes[{n}].gw"),
-        mtu=_opt_int(raw.get("mtu"), f"routes[{n}].mtu"),
-        advmss=_opt_int(raw.get("advmss"), f"routes[{n}].advmss"),
-        priority=_opt_int(raw.get("priority"), f"routes[{n}].priority"),
-        table=_opt_int(raw.get("table"), f"routes[{n}].table"),
-        scope=_opt_int(raw.get("scope"), f"routes[{n}].scope"),
+        mtu=_route_int(raw, "mtu", n),
+        advmss=_route_int(raw, "advmss", n),
+        priority=_route_int(raw, "priority", n),
+        table=_route_int(raw, "table", n),
+        scope=_route_int(raw, "scope", n),
     )

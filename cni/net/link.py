@@ -142,7 +142,7 @@ def _get_link_raw(h: Handle, name_or_index: str | int) -> bytes | None:
     if isinstance(name_or_index, int):
         body = nl.ifinfo(name_or_index)
     else:
-        if not name_or_index or len(name_or_index.encode()) > 15:
+        if not name_or_index or len(name_or_index.encode("utf-8", "surrogateescape")) > 15:
             return None  # no such name can exist
         body = nl.ifinfo() + nl.attr_str(IFLA_IFNAME, name_or_index)
     try:

@@ -41,6 +41,7 @@ NLA_TYPE_MASK = 0x3FFF
 NLMSGERR_ATTR_MSG = 1
 
 DUMP_RETRIES = 10
+RECV_TIMEOUT = 30.0  # seconds; the kernel answers in milliseconds, even with the RTNL lock contended
 
 _HDR = struct.Struct("=IHHII")  # nlmsghdr: len, type, flags, seq, pid
 IFINFO = struct.Struct("=BxHiII")  # ifinfomsg: family, type, index, flags, change
@@ -72,8 +73,9 @@ def attr_u64(kind: int, value: int) -> bytes:
 
 
 def attr_str(kind: int, value: str) -> bytes:
-    """A NUL-terminated string attribute (interface names, kinds)."""
-    return attr(kind, value.encode() + b"\0")
+    """A NUL-terminated string attribute (interface names, kinds). A name that came from the
+    environment as bytes that are not UTF-8 (surrogate escapes) goes back as those very bytes."""
+    return attr(kind, value.encode("utf-8", "surrogateescape") + b"\0")
 
 
 def nest(kind: int, *children: bytes, flag: bool = False) -> bytes:
@@ -178,6 +180,7 @@ class Handle:
                 except OSError:
                     pass  # older kernels: plain errors, unfiltered dumps
             sock.bind((0, 0))
+            sock.settimeout(RECV_TIMEOUT)
         except BaseException:
             sock.close()
             raise
@@ -199,20 +202,39 @@ class Handle:
     def fileno(self) -> int:
         return self._sock.fileno()
 
-    def _send(self, msg_type: int, flags: int, body: bytes) -> int:
+    def _send(self, msg_type: int, flags: int, body: bytes, op: str) -> int:
         self._seq = (self._seq + 1) & 0xFFFFFFFF
-        self._sock.send(_HDR.pack(_HDR.size + len(body), msg_type, flags, self._seq, 0) + body)
+        try:
+            self._sock.send(_HDR.pack(_HDR.size + len(body), msg_type, flags, self._seq, 0) + body)
+        except TimeoutError:
+            raise error(errno.ETIMEDOUT, op, f"the kernel took no request for {RECV_TIMEOUT:g} s") from None
+        except OSError as e:
+            raise error(e.errno or errno.EIO, op, "sending the request") from None
         return self._seq
 
-    def _recv(self) -> list[tuple[int, int, int, bytes]]:
-        """One datagram as (type, flags, seq, body) messages."""
-        size = self._sock.recv_into(self._buf, 0, _socket.MSG_TRUNC)  # EINTR: retried by Python
-        if size > len(self._buf):
-            # Only the end of the datagram is lost; grow and let the caller see the error.
-            self._view.release()
-            self._buf = bytearray(size + 4096)
-            self._view = memoryview(self._buf)
-            raise OSError(errno.EMSGSIZE, "netlink: message truncated, retry with a larger buffer")
+    def _recv(self, op: str) -> list[tuple[int, int, int, bytes]]:
+        """One datagram from the kernel as (type, flags, seq, body) messages.
+
+        The datagram's size is peeked first and the buffer grown to it, so a long answer is
+        never cut short. OSError naming `op`: no answer within RECV_TIMEOUT, or ENOBUFS (the
+        socket overflowed and messages were lost; `dump` starts again on it).
+        """
+        while True:
+            try:
+                size = self._sock.recv_into(self._buf, 0, _socket.MSG_PEEK | _socket.MSG_TRUNC)
+                if size > len(self._buf):
+                    self._view.release()
+                    self._buf = bytearray(size + 4096)
+                    self._view = memoryview(self._buf)
+                    continue
+                size, (sender, _groups) = self._sock.recvfrom_into(self._buf, 0)  # EINTR: retried
+                if sender == 0:
+                    break
+                # Not from the kernel (port id 0): another process wrote to our port; not an answer.
+            except TimeoutError:
+                raise error(errno.ETIMEDOUT, op, f"no answer within {RECV_TIMEOUT:g} s") from None
+            except OSError as e:
+                raise error(e.errno or errno.EIO, op, "reading the kernel's answer") from None
         data = bytes(self._view[:size])
         out = []
         offset = 0
@@ -227,15 +249,18 @@ class Handle:
     def request(self, msg_type: int, body: bytes, op: str, flags: int = 0) -> list[tuple[int, bytes]]:
         """Send one request and wait for its ACK; returns the (type, body) replies before it.
 
-        Raises OSError(errno, "<op>: <strerror> (<kernel message>)") on a negative ACK.
+        Raises OSError(errno, "<op>: <strerror> (<kernel message>)") on a negative ACK, and names
+        `op` on every other failure too (a timeout, lost or malformed answers).
         """
-        seq = self._send(msg_type, NLM_F_REQUEST | NLM_F_ACK | flags, body)
+        seq = self._send(msg_type, NLM_F_REQUEST | NLM_F_ACK | flags, body, op)
         replies: list[tuple[int, bytes]] = []
         while True:
-            for r_type, r_flags, r_seq, r_body in self._recv():
+            for r_type, r_flags, r_seq, r_body in self._recv(op):
                 if r_seq != seq:
                     continue  # late answer to an earlier request: not ours
                 if r_type == NLMSG_ERROR:
+                    if len(r_body) < 4:
+                        raise error(errno.EBADMSG, op, "the kernel's acknowledgement is too short")
                     code = -_S32.unpack_from(r_body)[0]
                     if code:
                         raise error(code, op, _ext_ack(r_type, r_flags, r_body))
@@ -247,12 +272,20 @@ class Handle:
     def dump(self, msg_type: int, body: bytes, op: str) -> list[tuple[int, bytes]]:
         """A complete, consistent dump: restarted while the kernel flags NLM_F_DUMP_INTR."""
         for _ in range(DUMP_RETRIES):
-            seq = self._send(msg_type, NLM_F_REQUEST | NLM_F_DUMP, body)
+            seq = self._send(msg_type, NLM_F_REQUEST | NLM_F_DUMP, body, op)
             replies: list[tuple[int, bytes]] = []
             interrupted = False
             done = False
             while not done:
-                for r_type, r_flags, r_seq, r_body in self._recv():
+                try:
+                    messages = self._recv(op)
+                except OSError as e:
+                    if e.errno != errno.ENOBUFS:
+                        raise
+                    self._drain()
+                    interrupted = True  # parts of the dump were lost: start it again
+                    break
+                for r_type, r_flags, r_seq, r_body in messages:
                     if r_seq != seq:
                         continue
                     interrupted |= bool(r_flags & NLM_F_DUMP_INTR)
@@ -266,3 +299,14 @@ class Handle:
             if not interrupted:
                 return replies
         raise error(errno.EINTR, op, f"dump still inconsistent after {DUMP_RETRIES} attempts")
+
+    def _drain(self) -> None:
+        """Drop whatever is queued on the socket (the rest of a dump that lost messages)."""
+        self._sock.settimeout(0)
+        try:
+            while True:
+                self._sock.recv_into(self._buf, 0)
+        except OSError:
+            pass  # BlockingIOError: empty
+        finally:
+            self._sock.settimeout(RECV_TIMEOUT)

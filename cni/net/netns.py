@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import os
 
+from cni import safeopen
 from cni.net.netlink import Handle
 
 CLONE_NEWNET = 0x40000000
@@ -53,7 +54,7 @@ def netns_fd(path: str) -> int:
     FileNotFoundError if the path is gone (DEL treats that as "nothing to do");
     OSError(EINVAL) if it exists but is not a network namespace.
     """
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    fd = _open_ns_file(path)
     try:
         if not _fd_is_netns(fd):
             raise OSError(errno.EINVAL, f"{path}: not a network namespace")
@@ -61,6 +62,19 @@ def netns_fd(path: str) -> int:
         os.close(fd)
         raise
     return fd
+
+
+def _open_ns_file(path: str) -> int:
+    """Namespace files are regular (nsfs) files: anything else (a FIFO, whose open would wait for
+    a writer forever, a device, a directory) is refused before it is opened, as EINVAL."""
+    try:
+        return safeopen.open_regular(path)
+    except FileNotFoundError:
+        raise
+    except OSError as e:
+        if e.errno == errno.EINVAL:
+            raise OSError(errno.EINVAL, f"{path}: not a network namespace ({e.strerror})") from None
+        raise
 
 
 def _fd_is_netns(fd: int) -> bool:
@@ -75,7 +89,7 @@ def _fd_is_netns(fd: int) -> bool:
 def is_netns(path: str) -> bool:
     """True if `path` exists and is a network namespace (e.g. /var/run/netns/NAME)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        fd = _open_ns_file(path)
     except OSError:
         return False
     try:

@@ -243,6 +243,30 @@ needs_vlan_filtering = pytest.mark.skipif(
 
 
 @needs_vlan_filtering
+def test_vlan_gateway_left_half_made_is_replaced(ours, net, netns, bridge_name):
+    """A `<bridge>.<vlan>` an interrupted ADD left behind (a veth whose peer is on no bridge) is made
+    again, under the bridge lock, instead of being used as it is."""
+    subnet = unique_subnet_v4()
+    gw_if = f"{bridge_name}.100"
+    subprocess.run(["ip", "link", "add", bridge_name, "type", "bridge", "vlan_filtering", "1"], check=True)
+    subprocess.run(["ip", "link", "add", gw_if, "type", "veth", "peer", "name", f"{bridge_name}x"],
+                   check=True)
+    try:
+        n = net({"type": "bridge", "bridge": bridge_name, "vlan": 100, "isGateway": True, "ipam": hl(subnet)})
+        ns = netns()
+        n("add", ns, ours).check()
+        gateway = link(gw_if)
+        assert gateway is not None and "UP" in gateway["flags"]
+        peer = link(gateway["link"])  # ip names a veth's peer in the same namespace
+        assert peer is not None and peer.get("master") == bridge_name, "the peer is no port of the bridge"
+        assert f"{subnet[1]}/24" in addresses(gw_if)
+        n("del", ns, ours).check()
+    finally:
+        delete_link(gw_if)
+        delete_link(f"{bridge_name}x")
+
+
+@needs_vlan_filtering
 def test_vlan_access_port_with_gateway(ours, net, netns, bridge_name):
     subnet = unique_subnet_v4()
     n = net({"type": "bridge", "bridge": bridge_name, "vlan": 100, "isGateway": True, "ipam": hl(subnet),

@@ -72,13 +72,13 @@ class FlakyHandle(Handle):
     bad = 0
     dumps = 0
 
-    def _send(self, msg_type: int, flags: int, body: bytes) -> int:
+    def _send(self, msg_type: int, flags: int, body: bytes, op: str) -> int:
         if flags & nl.NLM_F_DUMP == nl.NLM_F_DUMP:
             type(self).dumps += 1
-        return super()._send(msg_type, flags, body)
+        return super()._send(msg_type, flags, body, op)
 
-    def _recv(self) -> list[tuple[int, int, int, bytes]]:
-        msgs = super()._recv()
+    def _recv(self, op: str) -> list[tuple[int, int, int, bytes]]:
+        msgs = super()._recv(op)
         out = [(link.RTM_NEWLINK, 0, 12345, b"\0" * 16)]  # wrong sequence number: must be skipped
         for t, f, s, b in msgs:
             if type(self).dumps <= type(self).bad:

@@ -9,6 +9,22 @@ from .tools import FirewallError, call, run, which
 # What nft says when the table or chain to list is not there.
 _MISSING = ("No such file or directory", "does not exist")
 
+# nft takes no lock and answers in milliseconds: a run this long is stuck (a hung netlink peer,
+# a wedged kernel); it is killed and the error says so, instead of the runtime's call hanging.
+NFT_TIMEOUT = 30.0
+TIMEOUT_VAR = "PYCNI_NFT_TIMEOUT"
+
+
+def timeout() -> float:
+    """NFT_TIMEOUT, or the positive number of seconds in TIMEOUT_VAR."""
+    import os
+
+    try:
+        value = float(os.environ.get(TIMEOUT_VAR, ""))
+    except ValueError:
+        return NFT_TIMEOUT
+    return value if 0 < value < 3600 else NFT_TIMEOUT
+
 
 def available() -> bool:
     return which("nft") is not None
@@ -21,7 +37,7 @@ def quote(text: str) -> str:
 
 def apply(script: str, what: str) -> None:
     """Run one batch (`nft -f -`): atomic in the kernel, all of it or nothing."""
-    run(["nft", "-f", "-"], script, what)
+    run(["nft", "-f", "-"], script, what, timeout())
 
 
 def items_of(listing: str) -> list[dict]:
@@ -37,7 +53,10 @@ def listing(*what: str) -> str | None:
     that table or chain does not exist."""
     if not available():
         return None
-    code, out, err = call(["nft", "-j", "list", *what])
+    try:
+        code, out, err = call(["nft", "-j", "list", *what], timeout=timeout())
+    except FirewallError as e:
+        raise type(e)(f"list {' '.join(what)}: {e}") from None
     if code != 0:
         if any(phrase in err for phrase in _MISSING):
             return None

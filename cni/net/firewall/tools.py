@@ -15,34 +15,54 @@ class FirewallError(Exception):
     """A firewall tool failed; the message names the tool, what it was doing and its stderr."""
 
 
+class FirewallTimeout(FirewallError):
+    """A firewall tool was still running when its bound expired (and was killed)."""
+
+
 def which(tool: str) -> str | None:
-    """The tool's path on PATH (or in /usr/sbin, /sbin, which a runtime's PATH may lack)."""
+    """The tool's path on PATH (or in /usr/sbin, /sbin, which a runtime's PATH may lack).
+
+    Only absolute directories count: an empty or relative PATH element would run a program of the
+    working directory as root (Go's exec.LookPath refuses such results too)."""
     dirs = os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin").split(":")
     for directory in [*dirs, "/usr/sbin", "/sbin"]:
-        path = os.path.join(directory or ".", tool)
-        if os.access(path, os.X_OK):
+        if not directory.startswith("/"):
+            continue
+        path = os.path.join(directory, tool)
+        if os.path.isfile(path) and os.access(path, os.X_OK):
             return path
     return None
 
 
-def call(argv: list[str], stdin: str | None = None) -> tuple[int, str, str]:
-    """(exit code, stdout, stderr) of the tool argv[0]; FirewallError when it is not installed."""
-    import subprocess
+def tool_env() -> dict[str, str]:
+    """The runtime's environment with LC_ALL=C: the tools' error text is parsed, so never translated."""
+    env = child_env()
+    env["LC_ALL"] = "C"
+    return env
+
+
+def call(argv: list[str], stdin: str | None = None, timeout: float | None = None) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of the tool argv[0]; FirewallError when it is not installed or,
+    with `timeout` (seconds), still running after it (it is then killed)."""
+    from cni import bounded
 
     path = which(argv[0])
     if path is None:
         raise FirewallError(f"{argv[0]} is not installed")
-    proc = subprocess.run([path, *argv[1:]], input=stdin, capture_output=True, text=True, check=False,
-                          env=child_env())
-    return proc.returncode, proc.stdout, proc.stderr
-
-
-def run(argv: list[str], stdin: str | None = None, what: str = "") -> str:
-    """The tool's stdout; FirewallError naming `what` when it is missing or fails."""
     try:
-        code, out, err = call(argv, stdin)
+        code, out, err = bounded.run([path, *argv[1:]], None if stdin is None else stdin.encode(),
+                                     tool_env(), timeout)
+    except bounded.Expired as e:
+        raise FirewallTimeout(str(e)) from None
+    return code, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+
+
+def run(argv: list[str], stdin: str | None = None, what: str = "", timeout: float | None = None) -> str:
+    """The tool's stdout; FirewallError naming `what` when it is missing, fails or overruns `timeout`."""
+    try:
+        code, out, err = call(argv, stdin, timeout)
     except FirewallError as e:
-        raise FirewallError(f"{what or argv[0]}: {e}") from None
+        raise type(e)(f"{what or argv[0]}: {e}") from None
     if code != 0:
         err = err.strip().replace("\n", "; ")
         raise FirewallError(f"{what or argv[0]}: {argv[0]} exited {code}: {err}")
@@ -58,11 +78,12 @@ def default_backend() -> str:
 
 def every(*steps: Callable[[], None]) -> None:
     """Run every step; the failures are reported together at the end."""
-    errors = []
+    errors: list[FirewallError] = []
     for step in steps:
         try:
             step()
         except FirewallError as e:
-            errors.append(str(e))
+            errors.append(e)
     if errors:
-        raise FirewallError("; ".join(errors))
+        timed_out = any(isinstance(e, FirewallTimeout) for e in errors)
+        raise (FirewallTimeout if timed_out else FirewallError)("; ".join(map(str, errors)))

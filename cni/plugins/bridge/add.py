@@ -90,18 +90,18 @@ def _addresses(req: Request, conf: config.BridgeConf, host: Handle, cont: Handle
     planned = gateways.plan(result, conf.is_gateway, conf.is_default_gateway)
     configure_container(cont, req.netns, inner, result.ips, result.routes, conf.enable_dad)
     if planned[4] or planned[6]:
-        _gateway(conf, host, br, planned, result)
+        _gateway(conf, host, br, planned, result, undo)
     if conf.ip_masq:
         from . import rules
 
         addresses = [ip.address for ip in result.ips]
         undo.push("remove masquerade rules",
-                  lambda: rules.teardown_masq(req.name, req.ifname, req.container_id))
+                  lambda: rules.teardown_masq(req.name, req.ifname, req.container_id, conf.ip_masq_backend))
         rules.setup_masq(conf.ip_masq_backend, addresses, req.name, req.ifname, req.container_id)
 
 
 def _gateway(conf: config.BridgeConf, host: Handle, br: link.Link, planned: dict[int, list],
-             result: Result) -> None:
+             result: Result, undo: Undo) -> None:
     """The gateway addresses on the bridge (or on `<bridge>.<vlan>`), then forwarding per family."""
     target = br
     if conf.access_vlan:
@@ -109,7 +109,7 @@ def _gateway(conf: config.BridgeConf, host: Handle, br: link.Link, planned: dict
         result.interfaces.append(Interface(name=target.name, mac=target.mac))
     with bridge_lock():
         for gw in planned[4] + planned[6]:
-            ensure_address(host, target, gw, conf.force_address)
+            ensure_address(host, target, gw, conf.force_address, undo)
         freeze_mac(host, target)
     for version in (4, 6):
         if planned[version]:

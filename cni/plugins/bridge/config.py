@@ -158,10 +158,28 @@ def load(config: dict[str, object], cni_args: dict[str, str], *, for_add: bool =
     conf = _read(config)
     if not for_add:
         return conf
+    if why := bridge_name_problem(conf.bridge):
+        raise _fail(f"invalid bridge name {conf.bridge!r}: {why}", "bridge: at most 15 bytes, no '%', NUL, "
+                    "'/', ':' or whitespace")
     conf.trunk_vlans = collect_trunk(config.get("vlanTrunk"))
     _refuse_conflicts(conf)
     conf.mac = pick_mac(config, cni_args)
     return conf
+
+
+def bridge_name_problem(name: str) -> str:
+    """Why the kernel would not make a link of exactly this name, or "": it expands `%d` into a
+    number (the plugin would then never find the link it made), a NUL cuts the name short, and
+    IFNAMSIZ counts bytes, not characters."""
+    if "%" in name:
+        return "'%' is a kernel name template"
+    if "\0" in name:
+        return "it contains a NUL byte"
+    if any("\ud800" <= c <= "\udfff" for c in name):
+        return "it is not valid UTF-8 (a lone surrogate)"
+    if len(name.encode("utf-8", "surrogateescape")) > 15:
+        return "longer than 15 bytes"
+    return ""
 
 
 def _read(config: dict[str, object]) -> BridgeConf:

@@ -84,6 +84,10 @@ def settle(h: Handle, index: int, ifname: str) -> None:
         if failed:
             raise fail(f"failed to settle addresses on {ifname}: duplicate address detected",
                        ", ".join(failed))
-        if not any(a.tentative for a in addrs) or time.monotonic() >= deadline:
+        tentative = [str(a.ip) for a in addrs if a.tentative]
+        if not tentative:
             return
+        if time.monotonic() >= deadline:  # as the reference: an address still tentative is a failure
+            raise fail(f"failed to settle addresses on {ifname}: still tentative after {SETTLE_SECONDS} s",
+                       ", ".join(tentative))
         time.sleep(0.05)

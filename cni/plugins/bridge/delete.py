@@ -39,7 +39,7 @@ def delete(req: Request) -> None:
         rules.teardown_spoofcheck(req.container_id, req.ifname)  # as the reference: logged, not fatal
     if conf.ip_masq:
         try:
-            rules.teardown_masq(req.name, req.ifname, req.container_id)
+            rules.teardown_masq(req.name, req.ifname, req.container_id, conf.ip_masq_backend)
         except CNIError as e:
             errors.append(e)
     if errors:

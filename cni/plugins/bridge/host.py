@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import time
 
+from cni import safeopen
 from cni.contract.errors import CNIError
 from cni.contract.errors import internal as fail
 from cni.flock import FileLock, open_lock_file
@@ -16,6 +17,10 @@ from cni.net import addr, bridge_port, link, netns, sysctl
 from cni.net.netlink import Handle
 
 from .config import BridgeConf, PortPlan, vlan_gateway_port
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from cni.undo import Undo
 
 LOCK_DIR = "/run/pycni"
 LOCK_FILE = f"{LOCK_DIR}/bridge.lock"  # one for all bridges: the sections it guards last milliseconds
@@ -35,7 +40,7 @@ def bridge_lock() -> FileLock:
     global _lock_fd
     if _lock_fd is None:
         try:
-            os.makedirs(LOCK_DIR, mode=0o755, exist_ok=True)
+            safeopen.makedirs(LOCK_DIR, 0o755)
             _lock_fd = open_lock_file(LOCK_FILE, 0o600)
         except OSError:
             _lock_fd = -1
@@ -67,10 +72,14 @@ def ensure_bridge(h: Handle, conf: BridgeConf) -> link.Link:
         raise fail(f'failed to create bridge "{name}": {e.strerror or e}', e) from None
 
 
-def ensure_address(h: Handle, dev: link.Link, gw, force: bool) -> None:
+def ensure_address(h: Handle, dev: link.Link, gw, force: bool, undo: Undo | None = None) -> None:
     """Put gateway address `gw` on `dev`: another IPv4 address (or an overlapping IPv6 one) is an
-    error unless `force`, which replaces it. Already there (or added concurrently) is fine."""
+    error unless `force`, which replaces it. Already there (or added concurrently) is fine.
+
+    What `force` replaced is put back by `undo` if the ADD fails later: the bridge is left with
+    the address it had, not with the one of an attachment that does not exist."""
     try:
+        replaced = False
         for a in addr.list_addresses(h, index=dev.index, family=gw.version):
             if a.ip == gw:
                 return
@@ -83,10 +92,16 @@ def ensure_address(h: Handle, dev: link.Link, gw, force: bool) -> None:
                 raise fail(f'"{dev.name}" already has an IP address different from {gw}',
                            f"it has {a.ip}; set forceAddress to replace it")
             addr.delete_address(h, dev.index, a.ip)
-        try:  # noqa: SIM105 (no contextlib: cni/__init__.py)
+            replaced = True
+            if undo is not None:
+                undo.push(f"restore {a.ip} on {dev.name}",
+                          lambda old=a.ip: addr.add_address(h, dev.index, old))
+        try:
             addr.add_address(h, dev.index, gw)
         except FileExistsError:
-            pass
+            return
+        if replaced and undo is not None:
+            undo.push(f"remove {gw} from {dev.name}", lambda: addr.delete_address(h, dev.index, gw))
     except OSError as e:
         raise fail(f'failed to set bridge addr: could not add IP address to "{dev.name}": {e}', e) from None
 
@@ -189,18 +204,43 @@ def wait_port_up(h: Handle, port: link.Link) -> link.Link:
 
 
 def ensure_vlan_gateway(h: Handle, br: link.Link, conf: BridgeConf) -> link.Link:
-    """`<bridge>.<vlan>`: a host veth whose peer is an access port of the VLAN, for its gateway."""
+    """`<bridge>.<vlan>`: a host veth whose peer is an access port of the VLAN, for its gateway.
+
+    Made under the bridge lock (two first ADDs of a VLAN would race otherwise). One found that an
+    earlier, interrupted ADD left half-made (not a veth, down, or its peer not on this bridge) is
+    deleted and made again instead of being used as it is.
+    """
     name = f"{br.name}.{conf.access_vlan}"
-    existing = link.get_link(h, name)
-    if existing is not None:
-        return existing
-    try:
-        outer, inner = create_veth(h, h, name, br.mtu, None)
-    except CNIError as e:
-        raise fail(f'failed to create vlan gateway "{name}": {e.msg}', e.details) from None
-    attach_port(h, outer, br, vlan_gateway_port(conf))
-    try:
-        link.set_link(h, inner.index, up=True)
-    except OSError as e:
-        raise fail(f'failed to up "{name}": {e}', e) from None
-    return link.get_link(h, inner.index) or inner
+    with bridge_lock():
+        existing = link.get_link(h, name)
+        if existing is not None:
+            if _vlan_gateway_complete(h, existing, br):
+                return existing
+            try:
+                link.delete_link(h, existing.index)  # its peer goes with it
+            except OSError as e:
+                raise fail(f'failed to replace the half-made vlan gateway "{name}": {e}', e) from None
+        try:
+            outer, inner = create_veth(h, h, name, br.mtu, None)
+        except CNIError as e:
+            raise fail(f'failed to create vlan gateway "{name}": {e.msg}', e.details) from None
+        try:
+            attach_port(h, outer, br, vlan_gateway_port(conf))
+            link.set_link(h, inner.index, up=True)
+        except (OSError, CNIError) as e:
+            try:  # noqa: SIM105 (no contextlib: cni/__init__.py)
+                link.delete_link(h, inner.index)  # never leave it half-made
+            except OSError:
+                pass
+            if isinstance(e, CNIError):
+                raise
+            raise fail(f'failed to up "{name}": {e}', e) from None
+        return link.get_link(h, inner.index) or inner
+
+
+def _vlan_gateway_complete(h: Handle, gateway: link.Link, br: link.Link) -> bool:
+    """A veth that is up, whose peer is an up port of `br`."""
+    if gateway.kind != "veth" or not gateway.up or not gateway.link:
+        return False
+    peer = link.get_link(h, gateway.link)
+    return peer is not None and peer.master == br.index and peer.up

@@ -69,6 +69,12 @@ def add(req: Request) -> Result:
     return req.prev_result
 
 
+def _configured_backend(req: Request) -> str | None:
+    """The backend the config names, read without validating the rest (DEL must work on any config)."""
+    backend = req.config.get("backend")
+    return backend if isinstance(backend, str) else None
+
+
 def _undo(req: Request) -> None:
     """Remove what a failed ADD installed: nothing half-done stays."""
     from cni.net.firewall.tools import FirewallError
@@ -76,7 +82,7 @@ def _undo(req: Request) -> None:
     from . import steps
 
     try:
-        steps.teardown(req.name, req.container_id)
+        steps.teardown(req.name, req.container_id, _configured_backend(req))
     except FirewallError as e:
         import sys
 
@@ -91,7 +97,7 @@ def delete(req: Request) -> None:
     from . import steps
 
     try:
-        ports = steps.teardown(req.name, req.container_id)
+        ports = steps.teardown(req.name, req.container_id, _configured_backend(req))
     except FirewallError as e:
         raise _failed("could not remove hostports", e) from None
     for m in _mappings_if_readable(req):

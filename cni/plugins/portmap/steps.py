@@ -137,16 +137,28 @@ def setup(conf: PortMapConf, container_id: str, family: int, address: object) ->
         iptables_setup(conf, container_id, family, address)
 
 
-def teardown(network: str, container_id: str) -> dict[int, set[int]]:
-    """Remove the attachment's rules from both backends (either may have made them)."""
+def teardown(network: str, container_id: str, backend: str | None = None) -> dict[int, set[int]]:
+    """Remove the attachment's rules from both backends (either may have made them).
+
+    A failure of `backend` (the config's, else the host's default) is the caller's failure; the
+    other backend's is logged, or a broken nft would fail an iptables attachment's DEL for ever."""
+    from cni.net.firewall.tools import default_backend
+
     ports: dict[int, set[int]] = {4: set(), 6: set()}
 
     def merge(found: dict[int, set[int]]) -> None:
         for family, p in found.items():
             ports[family] |= p
 
-    every(lambda: merge(iptables_teardown(network, container_id)),
-          lambda: merge(nft_teardown(network, container_id)))
+    steps = {"iptables": lambda: merge(iptables_teardown(network, container_id)),
+             "nftables": lambda: merge(nft_teardown(network, container_id))}
+    chosen = backend if backend in steps else default_backend()
+    other = "iptables" if chosen == "nftables" else "nftables"
+    try:
+        steps[other]()
+    except FirewallError as e:
+        sys.stderr.write(f"portmap: ignored while removing {other} hostports: {e}\n")
+    steps[chosen]()
     return ports
 
 

@@ -1,0 +1,150 @@
+"""Hostile-input classes whose right answer is not an error, or whose effect is more than a code.
+
+Each test runs the built plugins in a world of its own (test_corpus.world) and failed before the
+fix it names: the files a plugin creates, the programs it runs, what DEL releases, what a failed
+ADD puts back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+from helpers import ip_json, ns_exec
+
+from .corpus import World, base_config
+from .test_corpus import BOUND, call, prepare
+
+pytestmark = pytest.mark.root
+
+
+class Row:
+    """What `prepare` needs of a case: a plugin and verb, nothing changed."""
+
+    def __init__(self, plugin: str, command: str = "ADD") -> None:
+        self.plugin, self.command, self.version = plugin, command, "1.0.0"
+        self.seed = self.plant = self.env = None
+
+
+def _config(plugin: str, w: World, **extra) -> bytes:
+    config = base_config(plugin, w, "1.0.0", "ADD")
+    config.update(extra)
+    return json.dumps(config).encode()
+
+
+def _fake(w: World, name: str, body: str) -> Path:
+    path = w.tools / name
+    path.write_text("#!/bin/sh\n" + body + "\n")
+    path.chmod(0o755)
+    return path
+
+
+def test_data_dir_levels_are_0755_whatever_the_umask(world: World, bin_dir: Path):
+    """old: os.makedirs made the parents 0777 less the umask: world-writable under umask 000."""
+    prepare(Row("host-local"), world, bin_dir)
+    data_dir = world.state / "a" / "b" / "c"
+    config = json.loads(_config("host-local", world))
+    config["ipam"]["dataDir"] = str(data_dir)
+    env = {"CNI_COMMAND": "ADD", "CNI_CONTAINERID": world.container_id, "CNI_NETNS": world.container_ns,
+           "CNI_IFNAME": "eth0", "CNI_PATH": str(bin_dir), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+    out = subprocess.run([str(bin_dir / "host-local")], input=json.dumps(config).encode(), env=env,
+                         capture_output=True, timeout=BOUND, umask=0)
+    assert out.returncode == 0, out.stdout + out.stderr
+    for level in (world.state / "a", world.state / "a" / "b", data_dir, data_dir / world.network):
+        assert stat.S_IMODE(os.stat(level).st_mode) == 0o755, level
+
+
+def test_tools_are_found_on_absolute_path_dirs_only_and_run_with_lc_all_c(world: World, bin_dir: Path):
+    """old: an empty PATH element ran ./iptables-restore from the working directory, as root; the
+    tools ran in the caller's locale, whose translated errors the plugin then failed to recognise."""
+    prepare(Row("bridge"), world, bin_dir)
+    planted = world.state / "cwd"
+    planted.mkdir()
+    marker = world.state / "planted-ran"
+    for tool in ("iptables-restore", "iptables", "iptables-save", "nft"):
+        script = planted / tool
+        script.write_text(f"#!/bin/sh\ntouch {marker}\nexit 1\n")
+        script.chmod(0o755)
+    seen = world.state / "nft-locale"
+    _fake(world, "nft", f'echo "$LC_ALL" >> {seen}\nexec /usr/sbin/nft "$@"')
+    stdin = _config("bridge", world, ipMasq=True, ipMasqBackend="nftables")
+    env = {"PATH": f":.:cwd:{world.tools}:/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "de_DE.UTF-8",
+           "LANG": "de_DE.UTF-8"}
+    argv = ["nsenter", f"--net={world.host_ns}", "--", str(bin_dir / "bridge")]
+    full = {"CNI_COMMAND": "ADD", "CNI_CONTAINERID": world.container_id, "CNI_NETNS": world.container_ns,
+            "CNI_IFNAME": "eth0", "CNI_PATH": str(bin_dir), **env}
+    out = subprocess.run(argv, input=stdin, env=full, capture_output=True, timeout=BOUND, cwd=planted)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert not marker.exists(), "a program of the working directory was run"
+    assert seen.read_text().split() and set(seen.read_text().split()) == {"C"}
+    full["CNI_COMMAND"] = "DEL"
+    out = subprocess.run(argv, input=stdin, env=full, capture_output=True, timeout=BOUND, cwd=planted)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_a_broken_nft_does_not_fail_del_of_an_iptables_attachment(world: World, bin_dir: Path):
+    """old: DEL tried both backends and any nft failure but "no such table" failed it, for ever."""
+    prepare(Row("bridge"), world, bin_dir)
+    stdin = _config("bridge", world, ipMasq=True)
+    assert call("bridge", "ADD", world, stdin, {}, bin_dir).returncode == 0
+    assert world.container_id in ns_exec(world.host_ns, "iptables-save", "-t", "nat").stdout
+    _fake(world, "nft", 'echo "Error: Could not process rule: Operation not supported" >&2\nexit 1')
+    path = {"PATH": f"{world.tools}:/usr/sbin:/usr/bin:/sbin:/bin"}
+    out = call("bridge", "DEL", world, stdin, path, bin_dir)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert b"Operation not supported" in out.stderr  # said in the log, not fatal
+    assert world.container_id not in ns_exec(world.host_ns, "iptables-save", "-t", "nat").stdout
+
+
+@pytest.mark.skipif(not Path("/usr/lib/cni/host-local").exists(), reason="reference plugins not installed")
+@pytest.mark.parametrize("plugin", ["host-local", "bridge"])
+def test_del_releases_what_the_reference_reserved_under_a_name_that_is_not_utf8(world: World, bin_dir: Path,
+                                                                               plugin: str):
+    """old: DEL crashed with 999 encoding the name, so the address was never released."""
+    prepare(Row(plugin), world, bin_dir)
+    ifname = os.fsdecode(b"eth\xff")
+    env = {"CNI_COMMAND": "ADD", "CNI_CONTAINERID": world.container_id, "CNI_NETNS": world.container_ns,
+           "CNI_IFNAME": ifname, "CNI_PATH": "/usr/lib/cni", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+    out = subprocess.run(["/usr/lib/cni/host-local"], input=_config("host-local", world), env=env,
+                         capture_output=True, timeout=BOUND)
+    assert out.returncode == 0, out.stdout + out.stderr
+    held = [p for p in world.network_dir.iterdir() if p.name[0].isdigit()]
+    assert len(held) == 1 and held[0].read_bytes().endswith(b"\r\neth\xff")
+    out = call(plugin, "DEL", world, _config(plugin, world), {"CNI_IFNAME": ifname}, bin_dir)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert not held[0].exists(), "the reservation was not released"
+
+
+def test_a_failed_add_puts_back_the_address_force_address_replaced(world: World, bin_dir: Path):
+    """old: forceAddress removed the bridge's address, and a later failure of the same ADD left
+    the bridge with the new gateway instead."""
+    prepare(Row("bridge"), world, bin_dir)
+    ns_exec(world.host_ns, "ip", "addr", "add", "192.0.2.1/24", "dev", world.bridge)
+    _fake(world, "nft", 'echo "Error: Could not process rule: No buffer space available" >&2\nexit 1')
+    stdin = _config("bridge", world, isGateway=True, forceAddress=True, ipMasq=True, ipMasqBackend="nftables")
+    path = {"PATH": f"{world.tools}:/usr/sbin:/usr/bin:/sbin:/bin"}
+    out = call("bridge", "ADD", world, stdin, path, bin_dir)
+    assert out.returncode != 0, out.stdout
+    found = [f"{a['local']}/{a['prefixlen']}" for e in ip_json("addr", "show", "dev", world.bridge,
+                                                                netns=world.host_ns)
+             for a in e["addr_info"] if a["family"] == "inet"]
+    assert found == ["192.0.2.1/24"]
+    assert not [p for p in world.network_dir.iterdir() if p.name[0].isdigit()], "address not released"
+
+
+def test_dad_that_does_not_settle_fails_the_add_like_the_reference(world: World, bin_dir: Path):
+    """old: after 5 s the ADD returned success with the address still tentative."""
+    prepare(Row("bridge"), world, bin_dir)
+    for key, value in (("dad_transmits", "100"), ("accept_dad", "1")):
+        ns_exec(world.container_ns, "sysctl", "-qw", f"net.ipv6.conf.default.{key}={value}")
+    config = json.loads(_config("bridge", world, enabledad=True))
+    config["ipam"]["subnet"] = "2001:db8:77::/64"
+    out = call("bridge", "ADD", world, json.dumps(config).encode(), {}, bin_dir)
+    assert out.returncode != 0, out.stdout
+    answer = json.loads(out.stdout)
+    assert answer["code"] == 999 and "tentative" in answer["msg"]
+    assert not any(e["ifname"] == "eth0" for e in ip_json("link", "show", netns=world.container_ns))
