@@ -157,7 +157,8 @@ class PodFactory:
             return self.cnitool(cmd, name, ns if netns_path is None else netns_path, netconf_dir=d,
                                 cni_path=cni_path or self.dirs[impl], cap_args=cap, container_id=cid,
                                 cache_dir=state / "cache", wrap=self.node.wrap,
-                                extra_env={"XTABLES_LOCKFILE": str(self.node.lock)}, **kw)
+                                extra_env={"XTABLES_LOCKFILE": str(self.node.lock),
+                                           **kw.pop("extra_env", {})}, **kw)
 
         out = run("add").check()
         ips = {4: "", 6: ""}

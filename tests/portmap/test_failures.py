@@ -1,5 +1,5 @@
-"""A portmap ADD that fails half-way leaves nothing: the IPv4 rules went in, the IPv6 ones could
-not (their mark chain is missing there), and the whole attachment's rules are gone afterwards."""
+"""portmap when the host fails it: an ADD that fails half-way leaves nothing; a broken backend the
+attachment does not use cannot fail its DEL."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ pytestmark = pytest.mark.root
 
 
 def test_failed_ipv6_half_removes_the_ipv4_half(node, pods):
+    """The IPv4 rules went in, the IPv6 ones could not (their mark chain is missing there)."""
     node.sh("iptables", "-t", "nat", "-N", "PMFAIL-MARK")  # only IPv4 has it
     net = pods.network({"externalSetMarkChain": "PMFAIL-MARK"})
     before = node.iptables_save(4), node.iptables_save(6)
@@ -18,3 +19,20 @@ def test_failed_ipv6_half_removes_the_ipv4_half(node, pods):
     after = node.iptables_save(4), node.iptables_save(6)
     assert not [line for fam in after for line in fam if "CNI-DN-" in line], "no half of the rules stays"
     assert [line for line in after[0] if "PMFAIL" in line] == [line for line in before[0] if "PMFAIL" in line]
+
+
+def test_a_broken_nft_does_not_fail_del_of_an_iptables_pod(node, pods, tmp_path):
+    """DEL looks in both backends; an nft that fails (a kernel without nf_tables, say) is logged, or
+    the iptables attachment's DEL would fail for ever and its rules stay."""
+    pod = pods([{"HostPort": 18081, "ContainerPort": 80, "Protocol": "tcp", "HostIP": ""}])
+    assert any(pod.cid in line for line in node.iptables_save(4))
+    fake = tmp_path / "tools"
+    fake.mkdir()
+    (fake / "nft").write_text('#!/bin/sh\necho "Error: Could not process rule: Operation not supported" >&2\n'
+                              "exit 1\n")
+    (fake / "nft").chmod(0o755)
+    out = pod.run("del", extra_env={"PATH": f"{fake}:/usr/sbin:/usr/bin:/sbin:/bin"})
+    assert out.ok, out.describe()
+    pod.deleted = True
+    assert "Operation not supported" in out.stderr  # said in the log, not fatal
+    assert not any(pod.cid in line for line in node.iptables_save(4) + node.iptables_save(6))
