@@ -147,12 +147,16 @@ build_setns() {
 # place of PyInstaller's bootloader (~3 ms less per call: no second exec, no bootstrap imports).
 # OUT is the executable inside a onedir bundle (beside its _internal), MODULE the module whose
 # entry(sys.argv) it runs, NAMES the names started through which it goes straight to Python.
+# The search path is an old-style DT_RPATH, which also serves the libraries libpython and the
+# extension modules need (Debian's libpython needs libexpat, absent from a minimal node): a
+# DT_RUNPATH would serve the launcher's own libpython alone.
 build_launcher() {
   local out=$1 module=$2 names=${3:-} inc libdir ldversion
   read -r inc libdir ldversion < <("$PY" -c 'import sysconfig as s
 print(s.get_paths()["include"], s.get_config_var("LIBDIR"), s.get_config_var("LDVERSION"))')
   ${CC:-cc} -O2 -Wall -Werror -I"$inc" -DPYCNI_MODULE="\"$module\"" -DPYCNI_FAST_NAMES="\"$names\"" \
-    conf/launcher.c -o "$out.new" -L"$libdir" -lpython"$ldversion" -Wl,-rpath,'$ORIGIN/_internal'
+    conf/launcher.c -o "$out.new" -L"$libdir" -lpython"$ldversion" \
+    -Wl,--disable-new-dtags,-rpath,'$ORIGIN/_internal'
   mv -f "$out.new" "$out"
 }
 
