@@ -6,8 +6,6 @@ Every plugin builds a `Result`; `to_json(version)` converts it for the caller an
 
 from __future__ import annotations
 
-import ipaddress
-
 from cni.record import Record
 
 from . import gojson
@@ -16,11 +14,16 @@ from .versions import parse as parse_version
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import ipaddress
     from typing import Any
 
-IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+    from cni.addrtext import Cidr
+
+    # `ipaddress` is imported where a result is parsed, not here: a plugin that only prints the
+    # result it builds (loopback, with `cni.addrtext.Cidr` addresses) never loads it.
+    IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface | Cidr
+    IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+    IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class Interface(Record):
@@ -262,6 +265,8 @@ def _opt_int(raw: Any, what: str) -> int | None:
 def _interface_addr(raw: Any, what: str) -> IPInterface:
     if not isinstance(raw, str) or "/" not in raw:
         raise _fail(what, raw, "not an address with a prefix length")
+    import ipaddress
+
     try:
         return ipaddress.ip_interface(raw)
     except ValueError as e:
@@ -271,6 +276,8 @@ def _interface_addr(raw: Any, what: str) -> IPInterface:
 def _opt_addr(raw: Any, what: str) -> IPAddress | None:
     if raw is None or raw == "":
         return None
+    import ipaddress
+
     try:
         return ipaddress.ip_address(raw)
     except ValueError:
@@ -317,6 +324,8 @@ def _route_from(raw: Any, n: int) -> Route:
     if not isinstance(raw, dict):
         raise _fail(f"routes[{n}]", raw, "not an object")
     dst = raw.get("dst")
+    import ipaddress
+
     try:
         network = ipaddress.ip_network(dst, strict=False) if isinstance(dst, str) else None
     except ValueError:
