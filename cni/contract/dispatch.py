@@ -42,7 +42,7 @@ def prepare(plugin: ModuleType, req: Request, read_stdin: Callable[[], bytes]) -
     versions.require_supported(req.version, plugin_versions(plugin))
     versions.require_verb(req.command, req.version)
     config = schema.validate(config, plugin.SCHEMA)
-    finish(req, config, getattr(plugin, "CNI_ARGS_KEYS", None))
+    finish(req, config, getattr(plugin, "CNI_ARGS_KEYS", None), getattr(plugin, "PREV_RESULT_AS_TEXT", False))
     if req.command == "GC":
         req.valid_attachments()  # the whole list checked before any plugin removes anything
     if getattr(plugin, "NEEDS_NETNS", False):
