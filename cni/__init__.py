@@ -9,7 +9,7 @@ plugin's call path costs milliseconds on every ADD and DEL. Hence, throughout:
   modules that need one (the firewall, tracebacks) import it where it is used.
 - `ipaddress` (with functools, collections and the rest it imports, ~5 ms) only where addresses
   are computed with: `cni.addrtext` prints and classifies kernel addresses without it (loopback),
-  and a plugin that passes prevResult on (bandwidth, `PREV_RESULT_AS_TEXT`) keeps its canonical
-  address text as is.
+  and a plugin that only passes prevResult on (bandwidth; portmap without mappings, and its DEL:
+  their `prev_result_as_text`) keeps its canonical address text as is.
 tests/test_startup.py holds every plugin to this. The module map is docs/ARCHITECTURE.md.
 """

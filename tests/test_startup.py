@@ -97,7 +97,7 @@ def imported_by_call(plugin_type: str, env: dict[str, str], stdin: bytes) -> tup
 def test_real_calls_import_lean(netns, bridge_name, tmp_path):
     """An L2 bridge ADD and DEL and a loopback ADD, CHECK and DEL, for real in a namespace: lazily
     imported modules show up here, where an import at the top of a module would not. loopback's
-    verbs, and bandwidth's with a prevResult, do not load `ipaddress`."""
+    verbs, bandwidth's with a prevResult and portmap's without mappings do not load `ipaddress`."""
     ns = netns()
     env = {"CNI_CONTAINERID": "lean1", "CNI_NETNS": ns.path, "CNI_IFNAME": "eth0", "CNI_PATH": str(tmp_path)}
     bridge = json.dumps({"cniVersion": "1.0.0", "name": "lean", "type": "bridge",
@@ -109,14 +109,19 @@ def test_real_calls_import_lean(netns, bridge_name, tmp_path):
             "routes": [{"dst": "0.0.0.0/0", "gw": "10.9.0.1"}, {"dst": "::/0"}]}
     bandwidth = json.dumps({"cniVersion": "1.0.0", "name": "lean", "type": "bandwidth",
                             "prevResult": prev}).encode()
+    portmap = json.dumps({"cniVersion": "1.0.0", "name": "lean", "type": "portmap", "prevResult": prev,
+                          "runtimeConfig": {"portMappings": []}}).encode()
     for plugin_type, command, stdin in (("bridge", "ADD", bridge), ("bridge", "DEL", bridge),
                                         ("loopback", "ADD", loopback), ("loopback", "CHECK", loopback),
                                         ("loopback", "DEL", loopback), ("bandwidth", "ADD", bandwidth),
-                                        ("bandwidth", "DEL", bandwidth)):
+                                        ("bandwidth", "DEL", bandwidth), ("portmap", "ADD", portmap),
+                                        ("portmap", "CHECK", portmap)):
         rc, names = imported_by_call(plugin_type, {**env, "CNI_COMMAND": command}, stdin)
         assert rc == 0, (plugin_type, command)
-        assert {"cni.contract.dispatch", "cni.net.link", "cni.net.netns"} <= names
+        assert "cni.contract.dispatch" in names and f"cni.plugins.{plugin_type}" in names
+        if plugin_type != "portmap":  # portmap with no mappings touches no link
+            assert {"cni.net.link", "cni.net.netns"} <= names
         assert not FORBIDDEN & names, f"{plugin_type} {command} imports {sorted(FORBIDDEN & names)}"
         assert "ctypes" not in names
-        if plugin_type in ("loopback", "bandwidth"):  # bandwidth: prevResult's addresses kept as text
+        if plugin_type != "bridge":  # bandwidth, portmap (no mappings): prevResult's addresses as text
             assert not IPADDRESS & names, f"{plugin_type} {command} imports {sorted(IPADDRESS & names)}"
