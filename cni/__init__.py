@@ -7,5 +7,9 @@ plugin's call path costs milliseconds on every ADD and DEL. Hence, throughout:
 - no `dataclasses`, `enum`, `re`, `json`, `contextlib`, `subprocess`, `socket` on the plain path:
   `cni.record`, `cni.fastjson`, hand-written context managers and try/except stand in for them;
   modules that need one (the firewall, tracebacks) import it where it is used.
+- `ipaddress` (with functools, collections and the rest it imports, ~5 ms) only where addresses
+  are computed with: `cni.addrtext` prints and classifies kernel addresses without it (loopback),
+  and a plugin that only passes prevResult on (bandwidth; portmap without mappings, and its DEL:
+  their `prev_result_as_text`) keeps its canonical address text as is.
 tests/test_startup.py holds every plugin to this. The module map is docs/ARCHITECTURE.md.
 """

@@ -42,7 +42,9 @@ def prepare(plugin: ModuleType, req: Request, read_stdin: Callable[[], bytes]) -
     versions.require_supported(req.version, plugin_versions(plugin))
     versions.require_verb(req.command, req.version)
     config = schema.validate(config, plugin.SCHEMA)
-    finish(req, config, getattr(plugin, "CNI_ARGS_KEYS", None))
+    as_text = getattr(plugin, "prev_result_as_text", None)  # the plugin only passes the addresses on
+    finish(req, config, getattr(plugin, "CNI_ARGS_KEYS", None),
+           as_text is not None and as_text(req.command, config))
     if req.command == "GC":
         req.valid_attachments()  # the whole list checked before any plugin removes anything
     if getattr(plugin, "NEEDS_NETNS", False):

@@ -211,8 +211,12 @@ def parse_stdin(req: Request, stdin: bytes) -> dict[str, Any]:
     return config
 
 
-def finish(req: Request, config: dict[str, Any], cni_args_keys: frozenset[str] | None) -> None:
-    """Name, CNI_ARGS and prevResult: the parts every plugin shares once its schema passed."""
+def finish(req: Request, config: dict[str, Any], cni_args_keys: frozenset[str] | None,
+           text_addresses: bool = False) -> None:
+    """Name, CNI_ARGS and prevResult: the parts every plugin shares once its schema passed.
+
+    `text_addresses`: the plugin only passes prevResult's addresses on (see `Result.from_json`).
+    """
     if why := check_network_name(config.get("name")):
         raise CNIError(INVALID_CONFIG, why, f"name: {fastjson.dumps(config.get('name'))}")
     req.config = config
@@ -221,7 +225,7 @@ def finish(req: Request, config: dict[str, Any], cni_args_keys: frozenset[str] |
     raw_prev = config.get("prevResult")
     if raw_prev is not None:
         try:
-            req.prev_result = Result.from_json(raw_prev, req.version)
+            req.prev_result = Result.from_json(raw_prev, req.version, text_addresses)
         except CNIError as e:
             if req.command == "DEL":  # best effort: DEL must not need the result it is undoing
                 sys.stderr.write(f"ignoring a prevResult that does not parse: {e}\n")

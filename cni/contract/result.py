@@ -6,8 +6,7 @@ Every plugin builds a `Result`; `to_json(version)` converts it for the caller an
 
 from __future__ import annotations
 
-import ipaddress
-
+from cni import addrtext
 from cni.record import Record
 
 from . import gojson
@@ -16,11 +15,16 @@ from .versions import parse as parse_version
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import ipaddress
     from typing import Any
 
-IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+    from cni.addrtext import IP, Cidr
+
+    # `ipaddress` is imported where a result is parsed, not here: a plugin that only prints the
+    # result it builds (loopback, with `cni.addrtext.Cidr` addresses) never loads it.
+    IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface | Cidr
+    IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address | IP
+    IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network | Cidr
 
 
 class Interface(Record):
@@ -160,22 +164,27 @@ class Result(Record):
 
     # ---- parsing --------------------------------------------------------------------------
     @classmethod
-    def from_json(cls, raw: Any, version: str) -> Result:
-        """Read a result of any version; `version` applies when the result names none."""
+    def from_json(cls, raw: Any, version: str, text_addresses: bool = False) -> Result:
+        """Read a result of any version; `version` applies when the result names none.
+
+        `text_addresses`: for a plugin that only passes the result on (bandwidth), addresses
+        already in canonical text become `cni.addrtext` values, printed the same, without
+        importing `ipaddress`; any other text is parsed by `ipaddress` as always.
+        """
         if not isinstance(raw, dict):
             raise CNIError(DECODING_FAILURE, "failed to parse result: not a JSON object")
         declared = raw.get("cniVersion") or version
         if not isinstance(declared, str):
             raise _fail("cniVersion", declared, "not a string")
         if parse_version(declared) < (0, 3, 0):
-            return cls._from_020(raw)
+            return cls._from_020(raw, text_addresses)
         interfaces = [_interface_from(i, n) for n, i in enumerate(_list(raw.get("interfaces"), "interfaces"))]
-        ips = [_ip_from(i, n) for n, i in enumerate(_list(raw.get("ips"), "ips"))]
-        routes = [_route_from(r, n) for n, r in enumerate(_list(raw.get("routes"), "routes"))]
+        ips = [_ip_from(i, n, text_addresses) for n, i in enumerate(_list(raw.get("ips"), "ips"))]
+        routes = [_route_from(r, n, text_addresses) for n, r in enumerate(_list(raw.get("routes"), "routes"))]
         return cls(interfaces=interfaces, ips=ips, routes=routes, dns=DNS.from_json(raw.get("dns")))
 
     @classmethod
-    def _from_020(cls, raw: dict[str, Any]) -> Result:
+    def _from_020(cls, raw: dict[str, Any], text_addresses: bool) -> Result:
         result = cls(dns=DNS.from_json(raw.get("dns")))
         for key in ("ip4", "ip6"):
             entry = raw.get(key)
@@ -184,11 +193,11 @@ class Result(Record):
             if not isinstance(entry, dict):
                 raise CNIError(DECODING_FAILURE, f"failed to parse result: {key} is not an object")
             result.ips.append(IPConfig(
-                address=_interface_addr(entry.get("ip"), f"{key}.ip"),
-                gateway=_opt_addr(entry.get("gateway"), f"{key}.gateway"),
+                address=_interface_addr(entry.get("ip"), f"{key}.ip", text_addresses),
+                gateway=_opt_addr(entry.get("gateway"), f"{key}.gateway", text_addresses),
             ))
             routes = _list(entry.get("routes"), f"{key}.routes")
-            result.routes.extend(_route_from(r, n) for n, r in enumerate(routes))
+            result.routes.extend(_route_from(r, n, text_addresses) for n, r in enumerate(routes))
         return result
 
 
@@ -259,18 +268,26 @@ def _opt_int(raw: Any, what: str) -> int | None:
     return gojson.read(raw, "integer", what, _type_fail)
 
 
-def _interface_addr(raw: Any, what: str) -> IPInterface:
+def _interface_addr(raw: Any, what: str, text: bool) -> IPInterface:
     if not isinstance(raw, str) or "/" not in raw:
         raise _fail(what, raw, "not an address with a prefix length")
+    if text and (cidr := addrtext.parse_cidr(raw)) is not None:
+        return cidr
+    import ipaddress
+
     try:
         return ipaddress.ip_interface(raw)
     except ValueError as e:
         raise _fail(what, raw, str(e)) from None
 
 
-def _opt_addr(raw: Any, what: str) -> IPAddress | None:
+def _opt_addr(raw: Any, what: str, text: bool) -> IPAddress | None:
     if raw is None or raw == "":
         return None
+    if text and isinstance(raw, str) and (ip := addrtext.parse_ip(raw)) is not None:
+        return ip
+    import ipaddress
+
     try:
         return ipaddress.ip_address(raw)
     except ValueError:
@@ -290,12 +307,12 @@ def _interface_from(raw: Any, n: int) -> Interface:
     )
 
 
-def _ip_from(raw: Any, n: int) -> IPConfig:
+def _ip_from(raw: Any, n: int, text: bool) -> IPConfig:
     if not isinstance(raw, dict):
         raise _fail(f"ips[{n}]", raw, "not an object")
     return IPConfig(
-        address=_interface_addr(raw.get("address"), f"ips[{n}].address"),
-        gateway=_opt_addr(raw.get("gateway"), f"ips[{n}].gateway"),
+        address=_interface_addr(raw.get("address"), f"ips[{n}].address", text),
+        gateway=_opt_addr(raw.get("gateway"), f"ips[{n}].gateway", text),
         interface=_opt_int(raw.get("interface"), f"ips[{n}].interface"),
     )
 
@@ -313,19 +330,23 @@ def _route_int(raw: Any, key: str, n: int) -> int | None:
     return number
 
 
-def _route_from(raw: Any, n: int) -> Route:
+def _route_from(raw: Any, n: int, text: bool) -> Route:
     if not isinstance(raw, dict):
         raise _fail(f"routes[{n}]", raw, "not an object")
     dst = raw.get("dst")
-    try:
-        network = ipaddress.ip_network(dst, strict=False) if isinstance(dst, str) else None
-    except ValueError:
-        network = None
+    network = addrtext.parse_network(dst) if text and isinstance(dst, str) else None
+    if network is None and isinstance(dst, str):
+        import ipaddress
+
+        try:
+            network = ipaddress.ip_network(dst, strict=False)
+        except ValueError:
+            network = None
     if network is None:
         raise _fail(f"routes[{n}].dst", dst, "not a network")
     return Route(
         dst=network,
-        gw=_opt_addr(raw.get("gw"), f"routes[{n}].gw"),
+        gw=_opt_addr(raw.get("gw"), f"routes[{n}].gw", text),
         mtu=_route_int(raw, "mtu", n),
         advmss=_route_int(raw, "advmss", n),
         priority=_route_int(raw, "priority", n),

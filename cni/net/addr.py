@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import errno
-import ipaddress
 import struct
 
+from cni.addrtext import Cidr
 from cni.net import netlink as nl
 from cni.net.netlink import Handle
 from cni.record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import ipaddress
 
 RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR = 20, 21, 22
 
@@ -26,14 +30,32 @@ _IFADDR = struct.Struct("=BBBBI")  # family, prefixlen, flags, scope, index
 
 
 class Address(Record):
-    """An address on a link.  `ip` is an IPv4Interface/IPv6Interface ("10.1.0.5/24")."""
+    """An address on a link as the kernel lists it: `raw` its packed bytes, `prefixlen` its prefix.
 
-    __slots__ = ("flags", "index", "ip", "label", "scope")
-    index: int
-    ip: ipaddress.IPv4Interface | ipaddress.IPv6Interface
-    scope: int
-    flags: int
-    label: str
+    `ip` makes the IPv4Interface/IPv6Interface ("10.1.0.5/24") on first use, so that a caller
+    that only prints or classifies the addresses (`cidr`) never imports `ipaddress`.
+    """
+
+    __slots__ = ("flags", "index", "raw", "prefixlen", "label", "scope")
+    if TYPE_CHECKING:
+        index: int
+        raw: bytes
+        prefixlen: int
+        scope: int
+        flags: int
+        label: str
+
+    @property
+    def ip(self) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface:
+        import ipaddress
+
+        cls = ipaddress.IPv4Interface if len(self.raw) == 4 else ipaddress.IPv6Interface
+        return cls((self.raw, self.prefixlen))
+
+    @property
+    def cidr(self) -> Cidr:
+        """The same address without `ipaddress`: printed identically, `version`, `is_loopback`."""
+        return Cidr(raw=self.raw, prefixlen=self.prefixlen)
 
     @property
     def tentative(self) -> bool:
@@ -108,7 +130,7 @@ def list_addresses(h: Handle, index: int | None = None, family: int | None = Non
             continue
         if IFA_FLAGS in a:
             aflags = nl.u32(a[IFA_FLAGS])
-        ip = (ipaddress.IPv4Interface if afam == nl.AF_INET else ipaddress.IPv6Interface)((raw, plen))
         label = nl.cstr(a.get(IFA_LABEL, b""))
-        out.append(Address(index=aindex, ip=ip, scope=scope, flags=aflags, label=label))
+        out.append(Address(index=aindex, raw=bytes(raw), prefixlen=plen, scope=scope, flags=aflags,
+                           label=label))
     return out

@@ -5,8 +5,7 @@ CNI_IFNAME is ignored, as in the reference plugin: the loopback device is always
 
 from __future__ import annotations
 
-import ipaddress
-
+from cni.addrtext import Cidr
 from cni.contract.errors import INTERNAL, CNIError
 from cni.contract.request import Request
 from cni.contract.result import Interface, IPConfig, Result
@@ -25,7 +24,8 @@ def add(req: Request) -> Result:
     with open_handle(req.netns) as h:
         lo = _lo(h)
         link.set_link(h, lo.index, up=True)
-        addresses = [a.ip for a in addr.list_addresses(h, index=lo.index)]
+        # Cidr, not ipaddress: this path only classifies and prints what the kernel lists.
+        addresses = [a.cidr for a in addr.list_addresses(h, index=lo.index)]
     foreign = [str(ip) for ip in addresses if not ip.is_loopback]
     if foreign:
         raise CNIError(INTERNAL, f"lo in {req.netns} has non-loopback addresses: {', '.join(foreign)}",
@@ -72,9 +72,7 @@ def _lo(h: link.Handle) -> link.Link:
     return lo
 
 
-def _first_per_family(
-    addresses: list[ipaddress.IPv4Interface | ipaddress.IPv6Interface],
-) -> list[ipaddress.IPv4Interface | ipaddress.IPv6Interface]:
+def _first_per_family(addresses: list[Cidr]) -> list[Cidr]:
     out = []
     for version in (4, 6):
         first = next((ip for ip in addresses if ip.version == version), None)

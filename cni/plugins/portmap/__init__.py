@@ -40,6 +40,12 @@ def _failed(what: str, err: Exception) -> CNIError:
     return CNIError(INTERNAL, f"{what}: {err}")
 
 
+def prev_result_as_text(command: str, config: dict) -> bool:
+    """Without port mappings ADD and CHECK only pass prevResult on, and DEL never reads its
+    addresses: then they may stay text when canonical, and the call needs no `ipaddress`."""
+    return command == "DEL" or not (config.get("runtimeConfig") or {}).get("portMappings")
+
+
 def add(req: Request) -> Result:
     conf = _conf(req)
     if req.prev_result is None:

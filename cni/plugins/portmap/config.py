@@ -74,8 +74,6 @@ def _refuse_injection(words: list[str], key: str, backend: str) -> None:
 
 def parse_mapping(raw: dict, where: str) -> Mapping:
     """One schema-checked portMappings entry; code 7 for a protocol or hostIP that cannot work."""
-    import ipaddress
-
     protocol = (raw.get("protocol") or "tcp").lower()
     if protocol not in PROTOCOLS:
         raise _fail(f"invalid value for {where}.protocol: {raw.get('protocol')!r}",
@@ -83,6 +81,8 @@ def parse_mapping(raw: dict, where: str) -> Mapping:
     host_ip = raw.get("hostIP") or ""
     version = 0
     if host_ip:
+        import ipaddress
+
         try:
             if "%" in host_ip:  # Python takes a zone (fe80::1%eth0); iptables and nft do not
                 raise ValueError(host_ip)
