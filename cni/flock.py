@@ -47,3 +47,23 @@ class FileLock:  # a class, not @contextmanager (cni/__init__.py)
     def __exit__(self, *exc: object) -> None:
         if self._fd >= 0:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+
+NODE_LOCK_DIR = "/run/pycni"
+_node_fds: dict[str, int] = {}
+
+
+def node_lock(name: str) -> FileLock:
+    """A node-wide lock `/run/pycni/<name>.lock` for a read-modify-write of shared host state (the
+    firewall's shared chains and jumps). Without a writable /run there is no lock (a no-op)."""
+    from cni import safeopen
+
+    fd = _node_fds.get(name)
+    if fd is None:
+        try:
+            safeopen.makedirs(NODE_LOCK_DIR, 0o755)
+            fd = open_lock_file(os.path.join(NODE_LOCK_DIR, f"{name}.lock"), 0o600)
+        except OSError:
+            fd = -1
+        _node_fds[name] = fd
+    return FileLock(fd)

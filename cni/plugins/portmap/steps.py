@@ -26,14 +26,19 @@ ATTEMPTS = 3  # an iptables batch loses to a concurrent ADD that made a shared c
 def iptables_setup(conf: PortMapConf, container_id: str, family: int, address: object) -> None:
     p = plan.iptables_plan(conf, container_id, family, address)
     what = f"hostports of {conf.name}/{container_id}"
-    for attempt in range(1, ATTEMPTS + 1):
-        script = plan.iptables_add_script(p, iptables.save(family))
-        try:
-            iptables.restore(family, script, what)
-            return
-        except FirewallError:
-            if attempt == ATTEMPTS:
-                raise
+    # Two first ADDs on a node would each see the shared jumps missing and each append one: the
+    # read (save) and the write (restore) happen under one node-wide lock.
+    from cni.flock import node_lock
+
+    with node_lock("portmap"):
+        for attempt in range(1, ATTEMPTS + 1):
+            script = plan.iptables_add_script(p, iptables.save(family))
+            try:
+                iptables.restore(family, script, what)
+                return
+            except FirewallError:
+                if attempt == ATTEMPTS:
+                    raise
 
 
 def iptables_teardown(network: str, container_id: str) -> dict[int, set[int]]:
@@ -76,10 +81,13 @@ def _nft_rules(family: int) -> list[dict] | None:
 
 
 def nft_setup(conf: PortMapConf, container_id: str, family: int, address: object) -> None:
+    from cni.flock import node_lock
+
     chains = (*plan.NFT_RULE_CHAINS, plan.nft_owner_chain(conf.name))
-    stale = plan.nft_rules_of(_nft_rules(family) or [], container_id, chains)
-    nftables.apply(plan.nft_add_script(conf, container_id, family, address, stale),
-                   f"hostports of {conf.name}/{container_id}")
+    with node_lock("portmap"):  # the read and the write of the shared chains, as iptables_setup
+        stale = plan.nft_rules_of(_nft_rules(family) or [], container_id, chains)
+        nftables.apply(plan.nft_add_script(conf, container_id, family, address, stale),
+                       f"hostports of {conf.name}/{container_id}")
 
 
 def nft_teardown(network: str, container_id: str) -> dict[int, set[int]]:
