@@ -19,7 +19,7 @@ import json
 from cni.names import hashed_name
 
 from . import iptables, nftables
-from .tools import FirewallError, default_backend, every
+from .tools import default_backend, every, on_both_backends
 
 MAX_CHAIN = 28
 NFT_COMMENT_MAX = 128
@@ -195,20 +195,10 @@ def setup(backend: str | None, ips: list, network: str, ifname: str, container_i
 def teardown(network: str, ifname: str, container_id: str, backend: str | None = None) -> None:
     """Remove the attachment's masquerade rules from both backends (either may have made them).
 
-    A failure of the backend the config uses is the DEL's failure. The other one is only looked
-    at in passing: its failing (nft without nf_tables in the kernel, say) is logged, or a DEL of
-    an iptables attachment would fail for ever."""
-    import sys
-
-    chosen = backend or default_backend()
-    steps = {"iptables": lambda: _teardown_iptables(network, container_id),
-             "nftables": lambda: _teardown_nftables(network, ifname, container_id)}
-    other = "iptables" if chosen == "nftables" else "nftables"
-    try:
-        steps[other]()
-    except FirewallError as e:
-        sys.stderr.write(f"ignored while removing {other} masquerade rules: {e}\n")
-    steps[chosen]()
+    The failure of the config's backend is the DEL's; the other's is logged (tools.on_both_backends)."""
+    on_both_backends({"iptables": lambda: _teardown_iptables(network, container_id),
+                      "nftables": lambda: _teardown_nftables(network, ifname, container_id)},
+                     backend, "masquerade rules")
 
 
 def gc(network: str, valid: set[tuple[str, str]]) -> None:

@@ -87,3 +87,18 @@ def every(*steps: Callable[[], None]) -> None:
     if errors:
         timed_out = any(isinstance(e, FirewallTimeout) for e in errors)
         raise (FirewallTimeout if timed_out else FirewallError)("; ".join(map(str, errors)))
+
+
+def on_both_backends(steps: dict[str, Callable[[], None]], chosen: str | None, what: str) -> None:
+    """Run a removal on both backends ({"iptables": ..., "nftables": ...}): the failure of `chosen`
+    (the config's backend, else the host's default) is the caller's; the other's is only logged, or a
+    broken nft (a kernel without nf_tables, say) would fail an iptables attachment's DEL for ever."""
+    import sys
+
+    chosen = chosen if chosen in steps else default_backend()
+    other = "iptables" if chosen == "nftables" else "nftables"
+    try:
+        steps[other]()
+    except FirewallError as e:
+        sys.stderr.write(f"ignored while removing {other} {what}: {e}\n")
+    steps[chosen]()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 
 from cni.net.firewall import iptables, nftables
-from cni.net.firewall.tools import FirewallError, every
+from cni.net.firewall.tools import FirewallError, every, on_both_backends
 
 from . import plan
 
@@ -148,25 +148,16 @@ def setup(conf: PortMapConf, container_id: str, family: int, address: object) ->
 def teardown(network: str, container_id: str, backend: str | None = None) -> dict[int, set[int]]:
     """Remove the attachment's rules from both backends (either may have made them).
 
-    A failure of `backend` (the config's, else the host's default) is the caller's failure; the
-    other backend's is logged, or a broken nft would fail an iptables attachment's DEL for ever."""
-    from cni.net.firewall.tools import default_backend
-
+    The failure of `backend` is the caller's; the other's is logged (tools.on_both_backends)."""
     ports: dict[int, set[int]] = {4: set(), 6: set()}
 
     def merge(found: dict[int, set[int]]) -> None:
         for family, p in found.items():
             ports[family] |= p
 
-    steps = {"iptables": lambda: merge(iptables_teardown(network, container_id)),
-             "nftables": lambda: merge(nft_teardown(network, container_id))}
-    chosen = backend if backend in steps else default_backend()
-    other = "iptables" if chosen == "nftables" else "nftables"
-    try:
-        steps[other]()
-    except FirewallError as e:
-        sys.stderr.write(f"portmap: ignored while removing {other} hostports: {e}\n")
-    steps[chosen]()
+    on_both_backends({"iptables": lambda: merge(iptables_teardown(network, container_id)),
+                      "nftables": lambda: merge(nft_teardown(network, container_id))},
+                     backend, "hostports")
     return ports
 
 
