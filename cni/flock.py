@@ -54,8 +54,9 @@ _node_fds: dict[str, int] = {}
 
 
 def node_lock(name: str) -> FileLock:
-    """A node-wide lock `/run/pycni/<name>.lock` for a read-modify-write of shared host state (the
-    firewall's shared chains and jumps). Without a writable /run there is no lock (a no-op)."""
+    """A node-wide lock `/run/pycni/<name>.lock` for a read-modify-write of shared host state (a
+    bridge's setup, the firewall's shared chains and jumps); opened once per process. Without a
+    writable /run there is no lock (a no-op)."""
     from cni import safeopen
 
     fd = _node_fds.get(name)

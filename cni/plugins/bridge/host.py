@@ -9,10 +9,9 @@ from __future__ import annotations
 import os
 import time
 
-from cni import safeopen
 from cni.contract.errors import CNIError
 from cni.contract.errors import internal as fail
-from cni.flock import FileLock, open_lock_file
+from cni.flock import FileLock, node_lock
 from cni.net import addr, bridge_port, link, netns, sysctl
 from cni.net.netlink import Handle
 
@@ -22,29 +21,18 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from cni.undo import Undo
 
-LOCK_DIR = "/run/pycni"
-LOCK_FILE = f"{LOCK_DIR}/bridge.lock"  # one for all bridges: the sections it guards last milliseconds
-
 VETH_ATTEMPTS = 10
 PORT_UP_WAITS = (0, 0.05, 0.5, 1.0, 1.0)  # seconds, the reference's schedule
-
-_lock_fd: int | None = None
 
 
 def bridge_lock() -> FileLock:
     """Serialise bridge setup (creation, gateway addresses, MAC) across concurrent plugin calls.
 
-    One lock for every bridge name. Without a writable /run there is no lock: tolerating EEXIST
-    alone keeps concurrent setup correct.
+    One lock for every bridge name (/run/pycni/bridge.lock; the sections it guards last
+    milliseconds). Without a writable /run there is no lock: tolerating EEXIST alone keeps
+    concurrent setup correct.
     """
-    global _lock_fd
-    if _lock_fd is None:
-        try:
-            safeopen.makedirs(LOCK_DIR, 0o755)
-            _lock_fd = open_lock_file(LOCK_FILE, 0o600)
-        except OSError:
-            _lock_fd = -1
-    return FileLock(_lock_fd)
+    return node_lock("bridge")
 
 
 def ensure_bridge(h: Handle, conf: BridgeConf) -> link.Link:
