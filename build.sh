@@ -146,17 +146,22 @@ build_setns() {
 # The bundle's executable: conf/launcher.c embedding the interpreter PyInstaller collected, in
 # place of PyInstaller's bootloader (~3 ms less per call: no second exec, no bootstrap imports).
 # OUT is the executable inside a onedir bundle (beside its _internal), MODULE the module whose
-# entry(sys.argv) it runs, NAMES the names started through which it goes straight to Python.
+# entry(sys.argv) it runs, NAMES the names started through which it goes straight to Python,
+# FREEZE what conf/freeze.py freezes into it with all they import (default: MODULE).
 # The search path is an old-style DT_RPATH, which also serves the libraries libpython and the
 # extension modules need (Debian's libpython needs libexpat, absent from a minimal node): a
 # DT_RUNPATH would serve the launcher's own libpython alone.
 build_launcher() {
-  local out=$1 module=$2 names=${3:-} inc libdir ldversion
+  local out=$1 module=$2 names=${3:-} inc libdir ldversion frozen
+  shift $(($# < 3 ? $# : 3))
   read -r inc libdir ldversion < <("$PY" -c 'import sysconfig as s
 print(s.get_paths()["include"], s.get_config_var("LIBDIR"), s.get_config_var("LDVERSION"))')
+  frozen=$(mktemp --suffix=.h)
+  "$PY" conf/freeze.py "$(dirname "$out")/_internal" "$frozen" "${@:-$module}"
   ${CC:-cc} -O2 -Wall -Werror -I"$inc" -DPYCNI_MODULE="\"$module\"" -DPYCNI_FAST_NAMES="\"$names\"" \
-    conf/launcher.c -o "$out.new" -L"$libdir" -lpython"$ldversion" \
+    -DPYCNI_FROZEN="\"$frozen\"" conf/launcher.c -o "$out.new" -L"$libdir" -lpython"$ldversion" \
     -Wl,--disable-new-dtags,-rpath,'$ORIGIN/_internal'
+  rm -f "$frozen"
   mv -f "$out.new" "$out"
 }
 
@@ -183,7 +188,8 @@ build() {
     --hidden-import json --add-data "$PWD/conf/schemas:conf/schemas" \
     "${EXCLUDES[@]/#/--exclude-module=}" \
     cni/__main__.py
-  build_launcher dist/pycni/pycni cni.__main__ "$("$PY" -c 'from cni.plugins import MODULES; print(*sorted(MODULES))')"
+  build_launcher dist/pycni/pycni cni.__main__ "$("$PY" -c 'from cni.plugins import MODULES; print(*sorted(MODULES))')" \
+    cni ipam ipaddress subprocess --skip cni.cri cni.ops cni.cli
   rm -rf dist/bin && mkdir -p dist/bin
   for t in $(bundle_names); do ln -s ../pycni/pycni "dist/bin/$t"; done
   echo "built dist/pycni ($(dist/pycni/pycni --version)); dist/bin: $(bundle_names)"

@@ -33,6 +33,13 @@
 #endif
 #define RESTARTED "_PYCNI_LAUNCHER_RESTARTED"
 
+/* The modules a plugin call loads, frozen into this executable by conf/freeze.py (build.sh
+ * passes -DPYCNI_FROZEN=<file>): the interpreter unmarshals them from here instead of finding,
+ * opening and reading each .pyc, and falls back to _internal for anything else. */
+#ifdef PYCNI_FROZEN
+#include PYCNI_FROZEN
+#endif
+
 /* s as the inside of a JSON string: quotes, backslashes and control characters escaped. */
 static void put_json_text(const char *s)
 {
@@ -130,6 +137,38 @@ static void flush_std(void)
     }
 }
 
+#ifdef PYCNI_FROZEN
+/* A frozen package's __path__ is its folder under sys._stdlib_dir, so modules that were not
+ * frozen (the operator command's, other codecs) are still found in the bundle. The interpreter
+ * leaves _stdlib_dir unset under a preset search path: set it to the bundle's folder, and give
+ * the packages imported while starting (encodings) the folder they would have had. */
+static void place_frozen_packages(const char *internal)
+{
+    PyObject *dir = PyUnicode_DecodeFSDefault(internal);
+    PyObject *modules = PyImport_GetModuleDict();
+    const struct _frozen *p;
+
+    if (!dir || PySys_SetObject("_stdlib_dir", dir) < 0)
+        die("cannot set sys._stdlib_dir", internal);
+    for (p = pycni_frozen; p->name; p++) {
+        PyObject *module, *path, *folder;
+        /* only top-level packages are imported before this point */
+        if (!p->is_package || strchr(p->name, '.') || !(module = PyDict_GetItemString(modules, p->name)))
+            continue;
+        path = PyObject_GetAttrString(module, "__path__");
+        if (path && PyList_Check(path) && PyList_GET_SIZE(path) == 0) {
+            folder = PyUnicode_FromFormat("%U/%s", dir, p->name);
+            if (!folder || PyList_Append(path, folder) < 0)
+                die("cannot place a frozen package", p->name);
+            Py_DECREF(folder);
+        }
+        Py_XDECREF(path);
+        PyErr_Clear();
+    }
+    Py_DECREF(dir);
+}
+#endif
+
 int main(int argc, char **argv)
 {
     char exe[PATH_MAX], internal[PATH_MAX], dynload[PATH_MAX];
@@ -161,6 +200,9 @@ int main(int argc, char **argv)
     if (getenv(RESTARTED))
         unsetenv(RESTARTED);
 
+#ifdef PYCNI_FROZEN
+    PyImport_FrozenModules = pycni_frozen;
+#endif
     PyPreConfig_InitIsolatedConfig(&pre);
     pre.utf8_mode = 1;
     check(Py_PreInitialize(&pre));
@@ -191,6 +233,9 @@ int main(int argc, char **argv)
         }
     }
 
+#ifdef PYCNI_FROZEN
+    place_frozen_packages(internal);
+#endif
     module = PyImport_ImportModule(PYCNI_MODULE);
     entry = module ? PyObject_GetAttrString(module, "entry") : NULL;
     args = entry ? PySys_GetObject("argv") : NULL;

@@ -125,3 +125,34 @@ def test_real_calls_import_lean(netns, bridge_name, tmp_path):
         assert "ctypes" not in names
         if plugin_type != "bridge":  # bandwidth, portmap (no mappings): prevResult's addresses as text
             assert not IPADDRESS & names, f"{plugin_type} {command} imports {sorted(IPADDRESS & names)}"
+
+
+@pytest.mark.root
+def test_bundle_serves_the_plugin_path_frozen_and_the_rest_from_internal(bin_dir, netns, tmp_path):
+    """The launcher carries the plugins' modules frozen (conf/freeze.py): a copy of the bundle
+    without their .pyc files still runs a loopback ADD, and the operator command, whose modules
+    are not frozen, still loads them from _internal through the frozen `cni` package's path."""
+    import shutil
+
+    bundle = tmp_path / "pycni"
+    shutil.copytree(Path(bin_dir, "loopback").resolve().parent, bundle, symlinks=True)
+    internal = bundle / "_internal"
+    removed = [p for p in (*internal.glob("cni/**/*.pyc"), *internal.glob("ipam/**/*.pyc"))
+               if not p.relative_to(internal).as_posix().startswith(("cni/cli", "cni/ops/", "cni/cri/"))]
+    assert any(p.name == "loopback.pyc" for p in removed) and any(p.name == "store.pyc" for p in removed)
+    for p in removed:
+        p.unlink()
+    (bundle / "loopback").symlink_to("pycni")
+    ns = netns()
+    env = {"CNI_COMMAND": "ADD", "CNI_CONTAINERID": "frozen1", "CNI_NETNS": ns.path, "CNI_IFNAME": "eth0",
+           "CNI_PATH": str(bundle), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+    proc = subprocess.run([str(bundle / "loopback")], env=env, capture_output=True,
+                          input=b'{"cniVersion": "1.1.0", "name": "frozen", "type": "loopback"}')
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert [ip["address"] for ip in json.loads(proc.stdout)["ips"]] == ["127.0.0.1/8", "::1/128"]
+    version = subprocess.run([str(bundle / "pycni"), "--version"], capture_output=True, text=True)
+    assert version.returncode == 0 and version.stdout.startswith("pycni "), version.stdout + version.stderr
+    # and without the operator command's own .pyc it cannot start: those really come from _internal
+    (internal / "cni" / "cli.pyc").unlink()
+    broken = subprocess.run([str(bundle / "pycni"), "--version"], capture_output=True, text=True)
+    assert broken.returncode != 0 and "cni.cli" in broken.stdout + broken.stderr
