@@ -97,7 +97,7 @@ def _packed(text: str) -> bytes | None:
         halves = text.split("::")
         if len(halves) > 2:
             return None
-        groups = [[g for g in h.split(":")] if h else [] for h in halves]
+        groups = [h.split(":") if h else [] for h in halves]
         if not all(g and len(g) <= 4 and _HEX.issuperset(g) for side in groups for g in side):
             return None
         count = sum(len(side) for side in groups)
