@@ -36,8 +36,59 @@ def ip_text(raw: bytes) -> str:
     return ":".join(hextets)
 
 
+def offset(raw: bytes, n: int) -> bytes:
+    """The address `n` after `raw` (same width), as `ipaddress` objects add an int."""
+    value = int.from_bytes(raw, "big") + n
+    if not 0 <= value < 1 << (len(raw) * 8):
+        raise ValueError(f"{ip_text(raw)} + {n} is outside its family")
+    return value.to_bytes(len(raw), "big")
+
+
+def masked(raw: bytes, prefixlen: int) -> bytes:
+    """`raw` with the bits after the first `prefixlen` cleared: its network's address."""
+    bits = len(raw) * 8
+    value = int.from_bytes(raw, "big") >> (bits - prefixlen) << (bits - prefixlen)
+    return value.to_bytes(len(raw), "big")
+
+
+class IP(Record):
+    """A bare address (a gateway), printed as `ipaddress.ip_address` prints it.
+
+    It answers the attributes the call path reads of an `ipaddress` address (`version`,
+    `packed`, `is_link_local`), so code that takes either kind reads both the same way.
+    """
+
+    __slots__ = ("raw",)
+    if TYPE_CHECKING:
+        raw: bytes
+
+    @property
+    def version(self) -> int:
+        return 4 if len(self.raw) == 4 else 6
+
+    @property
+    def packed(self) -> bytes:
+        return self.raw
+
+    @property
+    def is_link_local(self) -> bool:
+        """169.254.0.0/16 or fe80::/10, as `ipaddress` says."""
+        if len(self.raw) == 4:
+            return self.raw[:2] == b"\xa9\xfe"
+        return self.raw[0] == 0xFE and self.raw[1] & 0xC0 == 0x80
+
+    def __str__(self) -> str:
+        return ip_text(self.raw)
+
+
 class Cidr(Record):
-    """An address with its prefix length ("127.0.0.1/8"), printed as `ipaddress.ip_interface` prints it."""
+    """An address with its prefix length ("127.0.0.1/8"), printed as `ipaddress.ip_interface` prints it.
+
+    Like an `ipaddress` interface it is also its network's view: `ip`, `network`,
+    `network_address`, `broadcast_address`, `max_prefixlen` and `address in cidr` (the address
+    lies in the network), so the kernel edge (cni.net.addr, cni.net.route) and the bridge take
+    either kind. Equal when address and prefix are; a network is the Cidr with no host bits.
+    """
 
     __slots__ = ("raw", "prefixlen")
     if TYPE_CHECKING:
@@ -49,29 +100,41 @@ class Cidr(Record):
         return 4 if len(self.raw) == 4 else 6
 
     @property
+    def max_prefixlen(self) -> int:
+        return len(self.raw) * 8
+
+    @property
     def is_loopback(self) -> bool:
         """As `ipaddress`'s interfaces say: any address in 127.0.0.0/8, or exactly ::1/128."""
         if len(self.raw) == 4:
             return self.raw[0] == 127
         return self.raw == b"\0" * 15 + b"\1" and self.prefixlen == 128
 
-    def __str__(self) -> str:
-        return f"{ip_text(self.raw)}/{self.prefixlen}"
-
-
-class IP(Record):
-    """A bare address (a gateway), printed as `ipaddress.ip_address` prints it."""
-
-    __slots__ = ("raw",)
-    if TYPE_CHECKING:
-        raw: bytes
+    @property
+    def ip(self) -> IP:
+        return IP(raw=self.raw)
 
     @property
-    def version(self) -> int:
-        return 4 if len(self.raw) == 4 else 6
+    def network(self) -> Cidr:
+        return Cidr(raw=masked(self.raw, self.prefixlen), prefixlen=self.prefixlen)
+
+    @property
+    def network_address(self) -> IP:
+        return IP(raw=masked(self.raw, self.prefixlen))
+
+    @property
+    def broadcast_address(self) -> IP:
+        host_bits = (1 << (self.max_prefixlen - self.prefixlen)) - 1
+        value = int.from_bytes(self.raw, "big") | host_bits
+        return IP(raw=value.to_bytes(len(self.raw), "big"))
+
+    def __contains__(self, address: object) -> bool:
+        raw = getattr(address, "packed", None)
+        return (isinstance(raw, bytes) and len(raw) == len(self.raw)
+                and masked(raw, self.prefixlen) == masked(self.raw, self.prefixlen))
 
     def __str__(self) -> str:
-        return ip_text(self.raw)
+        return f"{ip_text(self.raw)}/{self.prefixlen}"
 
 
 # ---- canonical text only ------------------------------------------------------------------

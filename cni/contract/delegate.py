@@ -66,7 +66,10 @@ def ipam(req: Request, command: str | None = None) -> Result | None:
 
 
 def run(plugin_type: str, req: Request, command: str) -> Result | None:
-    """Execute a delegate; its answer is a Result for ADD, None otherwise; its error is raised."""
+    """Execute a delegate; its answer is a Result for ADD, None otherwise; its error is raised.
+
+    The answer's addresses in canonical text are `cni.addrtext` values (no `ipaddress` on the
+    call path); other text is read by `ipaddress`, so a caller reads only what both kinds answer."""
     executable = find(plugin_type, req.path)
     env = dict(req.env)
     env["CNI_COMMAND"] = command
@@ -91,7 +94,7 @@ def run(plugin_type: str, req: Request, command: str) -> Result | None:
     except ValueError:
         text = output[:200].decode(errors="replace")
         raise CNIError(INTERNAL, f"{plugin_type}: answer is not JSON", text) from None
-    return Result.from_json(raw, req.version)
+    return Result.from_json(raw, req.version, text_addresses=True)
 
 
 def _in_process(plugin: ModuleType, env: dict[str, str], req: Request) -> Result | None:
@@ -104,7 +107,7 @@ def _in_process(plugin: ModuleType, env: dict[str, str], req: Request) -> Result
         return None
     # Exactly what executing it gives: the answer as printed in the config's version, read back
     # (a 0.1.0/0.2.0 result, for one, keeps only the routes of a family that has an address).
-    return Result.from_json(answer.to_json(sub.version), sub.version)
+    return Result.from_json(answer.to_json(sub.version), sub.version, text_addresses=True)
 
 
 def _delegate_error(plugin_type: str, output: bytes) -> CNIError:

@@ -167,9 +167,10 @@ class Result(Record):
     def from_json(cls, raw: Any, version: str, text_addresses: bool = False) -> Result:
         """Read a result of any version; `version` applies when the result names none.
 
-        `text_addresses`: for a plugin that only passes the result on (bandwidth), addresses
-        already in canonical text become `cni.addrtext` values, printed the same, without
-        importing `ipaddress`; any other text is parsed by `ipaddress` as always.
+        `text_addresses`: addresses already in canonical text become `cni.addrtext` values,
+        printed the same, without importing `ipaddress`; any other text is parsed by
+        `ipaddress` as always. For a plugin that passes the result on (bandwidth) or reads only
+        what both kinds answer (the bridge reading its IPAM's answer).
         """
         if not isinstance(raw, dict):
             raise CNIError(DECODING_FAILURE, "failed to parse result: not a JSON object")

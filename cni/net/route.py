@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import struct
 
 from cni.net import netlink as nl
@@ -27,8 +26,15 @@ RT_SCOPE_LINK = 253
 RTPROT_BOOT = 3
 RTN_UNICAST = 1
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import ipaddress
+
+    from cni.addrtext import IP, Cidr
+
+    # A route is made from either kind (what is read: version, prefixlen, network_address, packed).
+    IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address | IP
+    IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network | Cidr
 
 _RTMSG = struct.Struct("=BBBBBBBBI")  # family, dst_len, src_len, tos, table, proto, scope, type, flags
 
@@ -131,6 +137,8 @@ def list_routes(h: Handle, family: int | None = None, table: int | None = RT_TAB
             rtable = nl.u32(a[RTA_TABLE])
         if table is not None and rtable != table:
             continue
+        import ipaddress  # listing is CHECK's and portmap's: ADD only adds
+
         net = ipaddress.IPv4Network if rfam == nl.AF_INET else ipaddress.IPv6Network
         dst = net((a.get(RTA_DST, bytes(4 if rfam == nl.AF_INET else 16)), dst_len), strict=False)
         metrics = nl.parse_attrs(a.get(RTA_METRICS, b""))

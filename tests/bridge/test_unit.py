@@ -113,22 +113,62 @@ def test_dns_override_only_when_set():
 
 
 # ---- gateways ------------------------------------------------------------------------------
-def test_plan_fills_gateway_and_default_routes():
-    r = Result(ips=[IPConfig(address=ip("10.1.0.5/24")), IPConfig(address=ip("2001:db8::5/64"))])
+# The IPAM answer's addresses are `cni.addrtext` values (canonical text) or `ipaddress` objects
+# (other text a foreign IPAM printed): the plan reads both alike.
+def _addrtext_kind():
+    from cni import addrtext
+    return addrtext.parse_cidr, addrtext.parse_ip, addrtext.parse_network
+
+
+def _ipaddress_kind():
+    return ipaddress.ip_interface, ipaddress.ip_address, ipaddress.ip_network
+
+
+KINDS = pytest.mark.parametrize("kind", [_addrtext_kind, _ipaddress_kind], ids=["addrtext", "ipaddress"])
+
+
+def _texts(gws):
+    return {family: [str(g) for g in found] for family, found in gws.items()}
+
+
+@KINDS
+def test_plan_fills_gateway_and_default_routes(kind):
+    cidr, _, _ = kind()
+    r = Result(ips=[IPConfig(address=cidr("10.1.0.5/24")), IPConfig(address=cidr("2001:db8::5/64"))])
     gws = bridge_gateways.plan(r, True, True)
     assert [i.interface for i in r.ips] == [2, 2]
     assert str(r.ips[0].gateway) == "10.1.0.1" and str(r.ips[1].gateway) == "2001:db8::1"
-    assert gws == {4: [ip("10.1.0.1/24")], 6: [ip("2001:db8::1/64")]}
+    assert _texts(gws) == {4: ["10.1.0.1/24"], 6: ["2001:db8::1/64"]}
     assert [(str(x.dst), str(x.gw)) for x in r.routes] == [("0.0.0.0/0", "10.1.0.1"),
                                                            ("::/0", "2001:db8::1")]
 
 
-def test_plan_keeps_ipam_default_route_and_gateway():
-    r = Result(ips=[IPConfig(address=ip("10.1.0.5/24"), gateway=ipaddress.ip_address("10.1.0.254"))],
-               routes=[Route(dst=ipaddress.ip_network("0.0.0.0/0"), gw=ipaddress.ip_address("10.1.0.9"))])
+@KINDS
+def test_plan_keeps_ipam_default_route_and_gateway(kind):
+    cidr, address, network = kind()
+    r = Result(ips=[IPConfig(address=cidr("10.1.0.5/24"), gateway=address("10.1.0.254"))],
+               routes=[Route(dst=network("0.0.0.0/0"), gw=address("10.1.0.9"))])
     gws = bridge_gateways.plan(r, True, True)
-    assert gws[4] == [ip("10.1.0.254/24")]
+    assert _texts(gws) == {4: ["10.1.0.254/24"], 6: []}
     assert len(r.routes) == 1
+
+
+@KINDS
+def test_plan_adds_a_default_route_when_ipam_has_one_without_gateway_or_of_the_other_family(kind):
+    cidr, address, network = kind()
+    r = Result(ips=[IPConfig(address=cidr("10.1.0.5/24")), IPConfig(address=cidr("fd00::5/64"))],
+               routes=[Route(dst=network("0.0.0.0/0")), Route(dst=network("::/0"), gw=address("fd00::9")),
+                       Route(dst=network("10.9.0.0/16"), gw=address("10.1.0.7"))])
+    bridge_gateways.plan(r, True, True)
+    assert [(str(x.dst), str(x.gw)) for x in r.routes][3:] == [("0.0.0.0/0", "10.1.0.1")]
+
+
+@KINDS
+def test_plan_gives_one_bridge_address_per_gateway(kind):
+    cidr, _, _ = kind()
+    r = Result(ips=[IPConfig(address=cidr("10.1.0.5/24")), IPConfig(address=cidr("10.1.0.6/24")),
+                    IPConfig(address=cidr("10.1.1.6/23"))])
+    assert _texts(bridge_gateways.plan(r, True, False)) == {4: ["10.1.0.1/24", "10.1.0.1/23"], 6: []}
 
 
 def test_plan_without_gateway():

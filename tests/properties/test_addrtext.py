@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cni.addrtext import Cidr, ip_text, parse_cidr, parse_ip, parse_network
+from cni.addrtext import IP, Cidr, ip_text, offset, parse_cidr, parse_ip, parse_network
 from cni.contract.errors import CNIError
 from cni.contract.result import Result
 
@@ -51,6 +51,69 @@ def test_cidr_prints_versions_and_classifies_as_ip_interface(case):
     assert str(ours) == str(theirs)
     assert ours.version == theirs.version
     assert ours.is_loopback == theirs.is_loopback
+
+
+CIDRS = st.one_of(
+    st.tuples(V4_BYTES | LOOPBACKISH_V4, st.integers(0, 32)),
+    st.tuples(V6_BYTES | V6_SPECIAL, st.integers(0, 128)),
+)
+LINK_LOCALISH = st.one_of(
+    st.integers(0, 0xFFFF).map(lambda n: b"\xa9\xfe" + n.to_bytes(2, "big")),
+    st.integers(0, 2**118 - 1).map(lambda n: (0xFE80 << 112 | n).to_bytes(16, "big")),
+    st.integers(0, 2**112 - 1).map(lambda n: (0xFEC0 << 112 | n).to_bytes(16, "big")),
+)
+
+
+@settings(max_examples=3000)
+@given(CIDRS)
+def test_cidr_answers_what_the_bridge_reads_of_an_ip_interface(case):
+    """network, its address and broadcast, ip, max_prefixlen: the same text and bytes as ipaddress."""
+    raw, prefixlen = case
+    theirs = ipaddress.ip_interface((raw, prefixlen))
+    ours = Cidr(raw=raw, prefixlen=prefixlen)
+    assert str(ours.ip) == str(theirs.ip) and ours.ip.packed == theirs.ip.packed
+    assert str(ours.network) == str(theirs.network)
+    assert ours.network.prefixlen == theirs.network.prefixlen
+    assert ours.network_address.packed == theirs.network.network_address.packed
+    assert ours.network.network_address.packed == theirs.network.network_address.packed
+    assert ours.network.broadcast_address.packed == theirs.network.broadcast_address.packed
+    assert ours.max_prefixlen == theirs.max_prefixlen
+
+
+@settings(max_examples=3000)
+@given(CIDRS, st.integers(0, 2**128 - 1), st.integers(0, 128), st.booleans())
+def test_membership_is_ipaddress_in_network(case, flips, shift, other_family):
+    """`address in cidr`: an address a few low bits away from the network's, or of the other family."""
+    raw, prefixlen = case
+    network = ipaddress.ip_interface((raw, prefixlen)).network
+    bits = len(raw) * 8
+    if other_family:
+        near = bytes(20 - len(raw))
+    else:
+        near = (int.from_bytes(raw, "big") ^ (flips >> (128 - bits) >> shift)).to_bytes(len(raw), "big")
+    theirs = ipaddress.ip_address(near)
+    expected = theirs.version == network.version and theirs in network
+    assert (IP(raw=near) in Cidr(raw=raw, prefixlen=prefixlen)) == expected
+    assert (theirs in Cidr(raw=raw, prefixlen=prefixlen)) == expected  # either kind of address
+
+
+@settings(max_examples=3000)
+@given(V4_BYTES | V6_BYTES | V6_SPECIAL | LINK_LOCALISH)
+def test_link_local_as_ipaddress_says(raw):
+    assert IP(raw=raw).is_link_local == ipaddress.ip_address(raw).is_link_local
+
+
+@settings(max_examples=2000)
+@given(V4_BYTES | V6_BYTES | V6_SPECIAL, st.integers(-3, 3))
+def test_offset_is_ipaddress_addition(raw, n):
+    theirs = ipaddress.ip_address(raw)
+    try:
+        expected = (theirs + n).packed
+    except ValueError:
+        with pytest.raises(ValueError):
+            offset(raw, n)
+        return
+    assert offset(raw, n) == expected
 
 
 @pytest.mark.parametrize("size", [0, 3, 5, 15, 17])

@@ -80,11 +80,11 @@ def settle(h: Handle, index: int, ifname: str) -> None:
     deadline = time.monotonic() + SETTLE_SECONDS
     while True:
         addrs = addr.list_addresses(h, index=index, family=6)
-        failed = [str(a.ip) for a in addrs if a.dadfailed]
+        failed = [str(a.cidr) for a in addrs if a.dadfailed]
         if failed:
             raise fail(f"failed to settle addresses on {ifname}: duplicate address detected",
                        ", ".join(failed))
-        tentative = [str(a.ip) for a in addrs if a.tentative]
+        tentative = [str(a.cidr) for a in addrs if a.tentative]
         if not tentative:
             return
         if time.monotonic() >= deadline:  # as the reference: an address still tentative is a failure

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-import ipaddress
-
+from cni.addrtext import IP, Cidr, offset
 from cni.contract.result import IPConfig, Result, Route
 
 CONTAINER_INDEX = 2  # result.interfaces = [bridge, host veth, container veth, ...]
-_DEFAULT = {4: ipaddress.ip_network("0.0.0.0/0"), 6: ipaddress.ip_network("::/0")}
+_DEFAULT = {4: Cidr(raw=bytes(4), prefixlen=0), 6: Cidr(raw=bytes(16), prefixlen=0)}
+
+# The result's addresses are `cni.addrtext` values (canonical text) or `ipaddress` objects (any
+# other text a foreign IPAM printed): only what both answer is read here (version, packed,
+# network, prefixlen), and what is made is an `addrtext` value.
 
 
-def first_host(address: ipaddress.IPv4Interface | ipaddress.IPv6Interface):
+def first_host(address) -> IP:
     """Network address + 1: the gateway the reference assumes when IPAM names none."""
-    return address.network.network_address + 1
+    return IP(raw=offset(address.network.network_address.packed, 1))
 
 
 def plan(result: Result, is_gateway: bool, is_default_gateway: bool) -> dict[int, list]:
@@ -24,8 +27,9 @@ def plan(result: Result, is_gateway: bool, is_default_gateway: bool) -> dict[int
     addresses carry the container address's prefix (e.g. 10.1.0.1/24), in IPAM's order.
     """
     has_default = {
-        family: any(r.gw is not None and r.dst == net for r in result.routes)
-        for family, net in _DEFAULT.items()
+        family: any(r.gw is not None and r.dst.version == family and r.dst.prefixlen == 0
+                    for r in result.routes)
+        for family in _DEFAULT
     }
     gateways: dict[int, list] = {4: [], 6: []}
     for ip in result.ips:
@@ -37,7 +41,7 @@ def plan(result: Result, is_gateway: bool, is_default_gateway: bool) -> dict[int
             result.routes.append(Route(dst=_DEFAULT[family], gw=ip.gateway))
             has_default[family] = True
         if is_gateway and ip.gateway is not None:
-            gw = ipaddress.ip_interface((ip.gateway, ip.address.network.prefixlen))
+            gw = Cidr(raw=ip.gateway.packed, prefixlen=ip.address.network.prefixlen)
             if gw not in gateways[family]:
                 gateways[family].append(gw)
     return gateways

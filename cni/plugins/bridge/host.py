@@ -19,6 +19,7 @@ from .config import BridgeConf, PortPlan, vlan_gateway_port
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from cni.addrtext import Cidr
     from cni.undo import Undo
 
 VETH_ATTEMPTS = 10
@@ -60,30 +61,32 @@ def ensure_bridge(h: Handle, conf: BridgeConf) -> link.Link:
         raise fail(f'failed to create bridge "{name}": {e.strerror or e}', e) from None
 
 
-def ensure_address(h: Handle, dev: link.Link, gw, force: bool, undo: Undo | None = None) -> None:
-    """Put gateway address `gw` on `dev`: another IPv4 address (or an overlapping IPv6 one) is an
-    error unless `force`, which replaces it. Already there (or added concurrently) is fine.
+def ensure_address(h: Handle, dev: link.Link, gw: Cidr, force: bool, undo: Undo | None = None) -> None:
+    """Put gateway address `gw` (e.g. 10.1.0.1/24) on `dev`: another IPv4 address (or an
+    overlapping IPv6 one) is an error unless `force`, which replaces it. Already there (or added
+    concurrently) is fine.
 
     What `force` replaced is put back by `undo` if the ADD fails later: the bridge is left with
     the address it had, not with the one of an attachment that does not exist."""
     try:
         replaced = False
         for a in addr.list_addresses(h, index=dev.index, family=gw.version):
-            if a.ip == gw:
+            have = a.cidr
+            if have == gw:
                 return
-            if gw.version == 6 and a.ip.is_link_local:
+            if gw.version == 6 and have.ip.is_link_local:
                 continue
-            overlaps = gw.version == 4 or gw.ip in a.ip.network or a.ip.ip in gw.network
+            overlaps = gw.version == 4 or gw.ip in have or have.ip in gw
             if not overlaps:
                 continue
             if not force:
                 raise fail(f'"{dev.name}" already has an IP address different from {gw}',
-                           f"it has {a.ip}; set forceAddress to replace it")
-            addr.delete_address(h, dev.index, a.ip)
+                           f"it has {have}; set forceAddress to replace it")
+            addr.delete_address(h, dev.index, have)
             replaced = True
             if undo is not None:
-                undo.push(f"restore {a.ip} on {dev.name}",
-                          lambda old=a.ip: addr.add_address(h, dev.index, old))
+                undo.push(f"restore {have} on {dev.name}",
+                          lambda old=have: addr.add_address(h, dev.index, old))
         try:
             addr.add_address(h, dev.index, gw)
         except FileExistsError:
