@@ -6,8 +6,12 @@ from __future__ import annotations
 def hashed_name(prefix: str, text: str, length: int) -> str:
     """(prefix + hex(sha512(text)))[:length]: the reference's MustFormatHashWithPrefix.
 
-    hashlib is imported here, not at module level: the plain ADD path names nothing by hash.
+    The digest comes from `_sha512` itself: `hashlib` would load every algorithm it offers (and
+    OpenSSL's, where Python has it) on each call that names an IFB device or a chain.
     """
-    import hashlib
+    try:
+        from _sha512 import sha512
+    except ImportError:  # a Python whose hashes are elsewhere (3.12 has _sha2)
+        from hashlib import sha512
 
-    return (prefix + hashlib.sha512(text.encode("utf-8", "surrogateescape")).hexdigest())[:length]
+    return (prefix + sha512(text.encode("utf-8", "surrogateescape")).hexdigest())[:length]

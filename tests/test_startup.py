@@ -190,3 +190,16 @@ def test_bundle_serves_the_plugin_path_frozen_and_the_rest_from_internal(bin_dir
     (internal / "cni" / "cli.pyc").unlink()
     broken = subprocess.run([str(bundle / "pycni"), "--version"], capture_output=True, text=True)
     assert broken.returncode != 0 and "cni.cli" in broken.stdout + broken.stderr
+
+
+def test_hash_names_and_proc_files_load_no_extra_modules():
+    """Naming an IFB device or chain by hash, reading a sysctl and the scheduler clock: no
+    `hashlib` (it loads every algorithm it offers, OpenSSL's too), no codec module."""
+    code = (f"import sys; sys.path.insert(0, {str(REPO)!r}); from cni.names import hashed_name; "
+            "from cni.net import sysctl, tc; name = hashed_name('bwp', 'c1', 15); "
+            "sysctl.read('net/ipv4/ip_forward'); tc.tick_in_usec(); "
+            "print(name, sorted({'hashlib', '_hashlib', 'encodings.ascii'} & set(sys.modules)))")
+    out = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, check=True)
+    import hashlib
+
+    assert out.stdout.split() == [("bwp" + hashlib.sha512(b"c1").hexdigest())[:15], "[]"], out.stdout

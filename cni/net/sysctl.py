@@ -36,8 +36,8 @@ def conf_key(family: str, ifname: str, leaf: str) -> str:
 
 def read(key: str) -> str:
     """The value with surrounding whitespace removed.  FileNotFoundError if no such key."""
-    with open(path_of(key), encoding="ascii") as f:
-        return f.read().strip()
+    with open(path_of(key), "rb") as f:  # bytes: a text file would import a codec module per call
+        return f.read().decode("ascii").strip()
 
 
 def write(key: str, value: str | int) -> None:

@@ -67,7 +67,7 @@ def tick_in_usec() -> float:
     """Scheduler ticks per microsecond, from /proc/net/psched (15.625 on current kernels)."""
     global _tick_in_usec
     if _tick_in_usec is None:
-        with open("/proc/net/psched", encoding="ascii") as f:
+        with open("/proc/net/psched", "rb") as f:  # bytes: no codec module to import
             t2us, us2t, clock_res = (int(x, 16) for x in f.read().split()[:3])
         if clock_res == 1000000000:  # very old kernels reported the clock this way
             t2us = us2t
