@@ -20,10 +20,10 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
-    from .ranges import IPAddress, Range, RangeSet
+    from .ranges import Addr, Range, RangeSet
 
 
-def candidates(rs: RangeSet, last_reserved: IPAddress | None) -> Iterator[tuple[IPAddress, Range]]:
+def candidates(rs: RangeSet, last_reserved: Addr | None) -> Iterator[tuple[Addr, Range]]:
     """Every allocatable address of the set once, in round-robin order after `last_reserved`.
 
     `last_reserved` outside the set (or None) starts the walk at the first range's start.
@@ -58,11 +58,11 @@ def candidates(rs: RangeSet, last_reserved: IPAddress | None) -> Iterator[tuple[
         yield r.address(cur), r
 
 
-def assign_requested(ranges: list[RangeSet], requested: Iterable[IPAddress],
-                     ) -> tuple[list[IPAddress | None], list[IPAddress]]:
+def assign_requested(ranges: list[RangeSet], requested: Iterable[Addr],
+                     ) -> tuple[list[Addr | None], list[Addr]]:
     """Give each range set the first requested address inside it; also return the ones no set took."""
     remaining = list(requested)
-    per_set: list[IPAddress | None] = []
+    per_set: list[Addr | None] = []
     for rs in ranges:
         pick = None
         for ip in remaining:
@@ -74,7 +74,7 @@ def assign_requested(ranges: list[RangeSet], requested: Iterable[IPAddress],
     return per_set, remaining
 
 
-def requested_range(rs: RangeSet, ip: IPAddress) -> Range:
+def requested_range(rs: RangeSet, ip: Addr) -> Range:
     """The range a requested address belongs to; asking for a gateway is refused."""
     r = range_for(rs, ip)
     if r is None:
@@ -84,7 +84,7 @@ def requested_range(rs: RangeSet, ip: IPAddress) -> Range:
     return r
 
 
-def check_duplicate(rs: RangeSet, held: Iterable[IPAddress], container_id: str) -> None:
+def check_duplicate(rs: RangeSet, held: Iterable[Addr], container_id: str) -> None:
     """One address per attachment and range set: refuse when the attachment already holds one here."""
     for ip in held:
         if range_for(rs, ip) is not None:
@@ -102,7 +102,7 @@ def capacity(rs: RangeSet) -> int:
     return total
 
 
-def free_count(rs: RangeSet, reserved: Iterable[IPAddress]) -> int:
+def free_count(rs: RangeSet, reserved: Iterable[Addr]) -> int:
     """Addresses of the set that no reservation holds."""
     used = set()
     for ip in reserved:
@@ -116,6 +116,6 @@ def exhausted_error(rs: RangeSet) -> CNIError:
     return CNIError(INTERNAL, f"no IP addresses available in range set: {range_set_str(rs)}")
 
 
-def unavailable_error(rs: RangeSet, ip: IPAddress) -> CNIError:
+def unavailable_error(rs: RangeSet, ip: Addr) -> CNIError:
     return CNIError(INTERNAL, f"requested IP address {ip_name(ip)} is not available in range set "
                               f"{range_set_str(rs)}")

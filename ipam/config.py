@@ -11,15 +11,14 @@ Errors are `CNIError`s with the reference's wording (code 7 for an invalid confi
 
 from __future__ import annotations
 
-import ipaddress
-
 from cni.contract import gojson, versions
 from cni.contract.errors import INVALID_CONFIG, CNIError
 from cni.contract.result import DNS, ROUTE_INT_MAX, Route
 
 from .ranges import (
+    Addr,
     Invalid,
-    IPAddress,
+    Network,
     RangeSet,
     RawRange,
     canonical_set,
@@ -34,6 +33,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
+
+    from cni.addrtext import Cidr
 
 DEFAULT_DATA_DIR = "/var/lib/cni/networks"
 
@@ -82,7 +83,7 @@ def _route_int(value: Any, where: str, key: str) -> int | None:
     return number
 
 
-def _decode_ip(value: Any, where: str) -> IPAddress | None:
+def _decode_ip(value: Any, where: str) -> Addr | None:
     text = _str(value, where)
     if text == "":
         return None
@@ -126,7 +127,7 @@ class IPAMConfig:
     __slots__ = ("data_dir", "name", "ranges", "requested", "resolv_conf", "routes")
 
     def __init__(self, name: str, data_dir: str, ranges: list[RangeSet], routes: list[Route],
-                 resolv_conf: str, requested: list[IPAddress]) -> None:
+                 resolv_conf: str, requested: list[Addr]) -> None:
         self.name = name
         self.data_dir = data_dir
         self.ranges = ranges
@@ -150,7 +151,7 @@ def parse_location(config: dict[str, Any]) -> tuple[str, str]:
     return name, data_dir
 
 
-def _decode_requested(value: Any, where: str) -> list[IPAddress]:
+def _decode_requested(value: Any, where: str) -> list[Addr]:
     out = []
     for i, item in enumerate(_list(value, where)):
         text = _str(item, f"{where}[{i}]")
@@ -172,10 +173,11 @@ def _decode_routes(value: Any) -> list[Route]:
         dst = parse_cidr(dst_text)
         if dst is None:
             raise CNIError(INVALID_CONFIG, f"invalid CIDR address: {dst_text}")
-        addr, prefix, _ = dst
+        network = _route_dst(*dst[:2])
+        gw = _decode_ip(_get(obj, "gw"), f"{where}.gw")
         routes.append(Route(
-            dst=ipaddress.ip_network((addr, prefix), strict=False),
-            gw=_decode_ip(_get(obj, "gw"), f"{where}.gw"),
+            dst=network,
+            gw=gw.ip() if gw is not None else None,
             mtu=_route_int(_get(obj, "mtu"), f"{where}.mtu", "mtu"),
             advmss=_route_int(_get(obj, "advmss"), f"{where}.advmss", "advmss"),
             priority=_route_int(_get(obj, "priority"), f"{where}.priority", "priority"),
@@ -183,6 +185,17 @@ def _decode_routes(value: Any) -> list[Route]:
             scope=_route_int(_get(obj, "scope"), f"{where}.scope", "scope"),
         ))
     return routes
+
+
+def _route_dst(addr: Addr, prefix: int) -> Cidr:
+    """The destination with its host bits cleared, as a result holds it."""
+    if prefix > addr.bits:
+        # IPv4-mapped text with an IPv6 prefix ("::ffff:10.0.0.0/104"): refused by `ipaddress`
+        # with its own ValueError, as it always was.
+        import ipaddress
+
+        ipaddress.ip_network((ipaddress.IPv4Address(addr.value), prefix), strict=False)
+    return Network.of(addr, prefix).cidr()
 
 
 def _range_from_file(path: str, read_file: Callable[[str], bytes] | None) -> list[list[RawRange]]:
@@ -246,9 +259,9 @@ class _Decoded:
         self.args_ips = _decode_requested(_get(cni_args, "ips"), "args.cni.ips")
 
 
-def _requested(env_ip: str, raw: _Decoded) -> list[IPAddress]:
+def _requested(env_ip: str, raw: _Decoded) -> list[Addr]:
     """CNI_ARGS IP, then args.cni.ips, then runtimeConfig.ips; each address once, first place kept."""
-    requested: list[IPAddress] = []
+    requested: list[Addr] = []
     if env_ip:
         ip = parse_requested(env_ip)
         if ip is None:
@@ -257,7 +270,7 @@ def _requested(env_ip: str, raw: _Decoded) -> list[IPAddress]:
         requested.append(ip)
     requested.extend(raw.args_ips)
     requested.extend(raw.runtime_ips)
-    unique: dict[str, IPAddress] = {}
+    unique: dict[str, Addr] = {}
     for ip in requested:
         unique.setdefault(ip_name(ip), ip)
     return list(unique.values())

@@ -9,10 +9,9 @@ and GC: wider than the reference's per-range-set lock, which only makes each cal
 
 from __future__ import annotations
 
-import ipaddress
 import os
 
-from cni import safeopen
+from cni import addrtext, safeopen
 from cni.contract.errors import INTERNAL, INVALID_CONFIG, IO_FAILURE, NOT_AVAILABLE, CNIError
 from cni.contract.result import DNS, IPConfig, Result
 
@@ -24,7 +23,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from cni.contract.request import Request
 
-    from .ranges import IPAddress
+    from .ranges import Addr
 
 TYPE = "host-local"
 SCHEMA = "host-local"
@@ -50,7 +49,7 @@ def _dns(cfg: config.IPAMConfig) -> DNS:
     return config.parse_resolv_conf(text)
 
 
-def _addresses(names: list[str]) -> list[IPAddress]:
+def _addresses(names: list[str]) -> list[Addr]:
     return [ip for ip in map(parse_ip, names) if ip is not None]
 
 
@@ -75,8 +74,8 @@ def add(req: Request) -> Result:
                     ip, r = _allocate(store, rs, idx, per_set[idx], held, cid, ifname, taken)
                 except CNIError as e:
                     raise _cni_error(e, f"failed to allocate for range {idx}: ") from None
-                address = ipaddress.ip_interface((ip, r.subnet.prefixlen))
-                ips.append(IPConfig(address=address, gateway=r.gateway))
+                address = addrtext.Cidr(raw=ip.raw, prefixlen=r.subnet.prefixlen)
+                ips.append(IPConfig(address=address, gateway=r.gateway.ip()))
             if leftover:
                 raise CNIError(INTERNAL, "failed to allocate all requested IPs: "
                                + " ".join(ip_name(ip) for ip in leftover))
@@ -86,8 +85,8 @@ def add(req: Request) -> Result:
     return Result(ips=ips, routes=list(cfg.routes), dns=dns)
 
 
-def _allocate(store: Store, rs: ranges.RangeSet, idx: int, wanted: IPAddress | None, held: list[IPAddress],
-              cid: str, ifname: str, taken: list[str]) -> tuple[IPAddress, ranges.Range]:
+def _allocate(store: Store, rs: ranges.RangeSet, idx: int, wanted: Addr | None, held: list[Addr],
+              cid: str, ifname: str, taken: list[str]) -> tuple[Addr, ranges.Range]:
     """Reserve one address of range set idx: the requested one, or the next free one in round robin."""
     if wanted is not None:
         r = allocator.requested_range(rs, wanted)

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import ipaddress
 from itertools import islice
 
 import pytest
 
 from cni.contract.errors import CNIError
-from ipam import allocator, config
+from ipam import allocator, config, ranges
 
-ip = ipaddress.ip_address
+ip = ranges.parse_ip
 
 
 def rangeset(*ranges: dict, version: str = "1.0.0") -> config.RangeSet:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
 
 import pytest
 
 from cni.contract.errors import INVALID_CONFIG, CNIError
-from ipam import config
+from ipam import config, ranges
 
-ip = ipaddress.ip_address
+ip = ranges.parse_ip
 
 
 def conf(ipam: dict, version: str = "1.0.0", **top) -> dict:
