@@ -48,7 +48,8 @@ struct pycni_extension {
     const char *file; /* its .so, relative to _internal */
     const char *init; /* PyInit_<last part of the name> */
 };
-static PyObject *pycni_load_extension(int index);
+/* unused when no extension module is loaded (the empty bench bundle) */
+static PyObject *pycni_load_extension(int index) __attribute__((unused));
 
 /* The modules a plugin call loads, frozen into this executable by conf/freeze.py (build.sh
  * passes -DPYCNI_FROZEN=<file>): the interpreter unmarshals them from here instead of finding,
