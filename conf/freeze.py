@@ -12,7 +12,7 @@ importing them from the bundle in a child of the same interpreter, less the ones
 already holds frozen. Anything else still loads from `_internal`, as before: the launcher sets
 `sys._stdlib_dir` so a frozen package's `__path__` is its folder there.
 
-The extension modules that importing loads from the bundle (`_json`, `_socket`, our `_setns`...:
+The top-level extension modules that importing loads from the bundle (`_json`, `_socket`...:
 which ones depends on how the interpreter was built; Debian's has most of them inside libpython)
 are listed too, as an inittab of built-ins (`PyImport_ExtendInittab`): each entry's init function
 has the launcher dlopen() that .so from `_internal` and call its `PyInit_<name>`, so the import
@@ -29,7 +29,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from importlib.machinery import EXTENSION_SUFFIXES
 
 PYC_HEADER = 16
 # Loaded by the child below, not by a plugin call.
@@ -65,16 +64,6 @@ def pyc_path(internal: str, name: str) -> tuple[str, bool] | None:
     return None
 
 
-def module_name(rel: str, filename: str) -> str | None:
-    """The module a file of a package folder holds (a .pyc or an extension module), if any."""
-    if filename == "__init__.pyc":
-        return rel
-    for suffix in (".pyc", *EXTENSION_SUFFIXES):
-        if filename.endswith(suffix):
-            return f"{rel}.{filename[:-len(suffix)]}"
-    return None
-
-
 def expand(internal: str, name: str, skip: list[str]) -> list[str]:
     """A module, or every module of a package (its folder walked), less the skipped."""
     found = pyc_path(internal, name)
@@ -86,9 +75,10 @@ def expand(internal: str, name: str, skip: list[str]) -> list[str]:
         dirs.sort()
         rel = os.path.relpath(folder, internal).replace(os.sep, ".")
         for f in sorted(files):
-            mod = module_name(rel, f)
-            if mod and not any(mod == s or mod.startswith(s + ".") for s in skip):
-                out.append(mod)
+            if f.endswith(".pyc"):
+                mod = rel if f == "__init__.pyc" else f"{rel}.{f[:-4]}"
+                if not any(mod == s or mod.startswith(s + ".") for s in skip):
+                    out.append(mod)
     return out
 
 
@@ -115,9 +105,11 @@ def loaded_by(internal: str, modules: list[str]) -> tuple[list[str], dict[str, s
 
 
 def builtin_able(name: str) -> bool:
-    """Whether the launcher can serve the module as a built-in: its init function is
-    PyInit_<last part> only for an ASCII name (others use PyInitU_ and punycode)."""
-    return name.isascii() and all(part.isidentifier() for part in name.split("."))
+    """Whether the launcher can serve the module as a built-in: a top-level name (the built-in
+    importer of Debian's 3.11.2 declines any module of a package, such as cni.net._setns, which
+    then loads from the bundle as before), and an ASCII one (its init function is PyInit_<name>;
+    others use PyInitU_ and punycode)."""
+    return name.isascii() and name.isidentifier()
 
 
 def c_array(ident: str, data: bytes) -> str:
@@ -133,7 +125,7 @@ def render_extensions(extensions: dict[str, str]) -> str:
     """The extension modules as inittab entries, each with its own init function (an inittab init
     takes no argument) calling the launcher's pycni_load_extension with the module's index."""
     names = sorted(extensions)
-    rows = [f"    {{{c_string(n)}, {c_string(extensions[n])}, \"PyInit_{n.rsplit('.', 1)[-1]}\"}},"
+    rows = [f"    {{{c_string(n)}, {c_string(extensions[n])}, \"PyInit_{n}\"}},"
             for n in names]
     parts = ["static const struct pycni_extension pycni_extensions[] = {\n" + "\n".join(rows)
              + "\n    {NULL, NULL, NULL},\n};\n"]
