@@ -36,7 +36,8 @@ PROBE_ONLY = {"__main__"}
 
 PROBE = r"""
 import sys, _imp
-from importlib.machinery import ExtensionFileLoader
+# (not importlib.machinery: the importlib package would be counted as loaded, and frozen)
+from _frozen_importlib_external import ExtensionFileLoader
 internal = sys.argv[1]
 sys.path[:] = [internal, f"{internal}/python{sys.version_info[0]}.{sys.version_info[1]}/lib-dynload"]
 sys._MEIPASS = internal
