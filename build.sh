@@ -61,6 +61,7 @@ APT_TEST=(
   "runc:containerd's container runtime"
   "busybox-static:the test image's only binary, and the VLAN guest's init"
   "time:GNU time, through which the benchmark reads each plugin's peak memory"
+  "strace:shows which files a plugin call of the bundle opens (the start-up test)"
   "qemu-system-x86:boots a Debian kernel for the VLAN tests when this kernel lacks VLAN filtering"
   "debootstrap:makes the fresh Debian 12 roots on which the demo and the release are tested"
 )

@@ -12,6 +12,13 @@ importing them from the bundle in a child of the same interpreter, less the ones
 already holds frozen. Anything else still loads from `_internal`, as before: the launcher sets
 `sys._stdlib_dir` so a frozen package's `__path__` is its folder there.
 
+The top-level extension modules that importing loads from the bundle (`_json`, `_socket`...:
+which ones depends on how the interpreter was built; Debian's has most of them inside libpython)
+are listed too, as an inittab of built-ins (`PyImport_ExtendInittab`): each entry's init function
+has the launcher dlopen() that .so from `_internal` and call its `PyInit_<name>`, so the import
+goes through the built-in importer instead of the path finder (no directory listing, no spec and
+loader Python). Only modules whose file really is an extension module inside the bundle are listed.
+
     python3 conf/freeze.py INTERNAL OUT.c MODULE... [--skip PREFIX...]
 
 A MODULE that is a package stands for every module under it, less the PREFIXes.
@@ -29,14 +36,22 @@ PROBE_ONLY = {"__main__"}
 
 PROBE = r"""
 import sys, _imp
+# (not importlib.machinery: the importlib package would be counted as loaded, and frozen)
+from _frozen_importlib_external import ExtensionFileLoader
 internal = sys.argv[1]
 sys.path[:] = [internal, f"{internal}/python{sys.version_info[0]}.{sys.version_info[1]}/lib-dynload"]
 sys._MEIPASS = internal
 sys.frozen = True
 for name in sys.argv[2:]:
     __import__(name)
-for name in sorted(sys.modules):
-    print(name, int(_imp.is_frozen(name)))
+for name, module in sorted(sys.modules.items()):
+    if _imp.is_frozen(name):
+        kind = "frozen"
+    elif isinstance(getattr(getattr(module, "__spec__", None), "loader", None), ExtensionFileLoader):
+        kind = "extension"
+    else:
+        kind = "other"
+    print(name, kind, getattr(module, "__file__", None) or "-", sep="\t")
 """
 
 
@@ -68,18 +83,34 @@ def expand(internal: str, name: str, skip: list[str]) -> list[str]:
     return out
 
 
-def loaded_by(internal: str, modules: list[str]) -> list[str]:
-    """What importing the modules from the bundle loads, less what libpython holds frozen."""
+def loaded_by(internal: str, modules: list[str]) -> tuple[list[str], dict[str, str]]:
+    """What importing the modules from the bundle loads, less what libpython holds frozen; and of
+    those, the extension modules loaded from a file inside the bundle, with that file's path
+    relative to it."""
     proc = subprocess.run([sys.executable, "-I", "-S", "-c", PROBE, internal, *modules],
                           capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise SystemExit(f"freeze: importing the modules from {internal} failed:\n{proc.stderr}")
-    names = []
+    top = os.path.realpath(internal)
+    names, extensions = [], {}
     for line in proc.stdout.splitlines():
-        name, frozen = line.split()
-        if frozen == "0" and name not in PROBE_ONLY:
-            names.append(name)
-    return names
+        name, kind, path = line.split("\t")
+        if kind == "frozen" or name in PROBE_ONLY:
+            continue
+        names.append(name)
+        if kind == "extension" and builtin_able(name):
+            rel = os.path.relpath(os.path.realpath(path), top)
+            if not rel.startswith(".." + os.sep) and os.path.isfile(os.path.join(top, rel)):
+                extensions[name] = rel
+    return names, extensions
+
+
+def builtin_able(name: str) -> bool:
+    """Whether the launcher can serve the module as a built-in: a top-level name (the built-in
+    importer of Debian's 3.11.2 declines any module of a package, such as cni.net._setns, which
+    then loads from the bundle as before), and an ASCII one (its init function is PyInit_<name>;
+    others use PyInitU_ and punycode)."""
+    return name.isascii() and name.isidentifier()
 
 
 def c_array(ident: str, data: bytes) -> str:
@@ -87,7 +118,27 @@ def c_array(ident: str, data: bytes) -> str:
     return f"static const unsigned char {ident}[] = {{\n" + ",\n".join(rows) + "\n};\n"
 
 
-def render(internal: str, names: list[str]) -> str:
+def c_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def render_extensions(extensions: dict[str, str]) -> str:
+    """The extension modules as inittab entries, each with its own init function (an inittab init
+    takes no argument) calling the launcher's pycni_load_extension with the module's index."""
+    names = sorted(extensions)
+    rows = [f"    {{{c_string(n)}, {c_string(extensions[n])}, \"PyInit_{n}\"}},"
+            for n in names]
+    parts = ["static const struct pycni_extension pycni_extensions[] = {\n" + "\n".join(rows)
+             + "\n    {NULL, NULL, NULL},\n};\n"]
+    parts += [f"static PyObject *pycni_init_{i}(void) {{ return pycni_load_extension({i}); }}\n"
+              for i in range(len(names))]
+    entries = [f"    {{{c_string(n)}, pycni_init_{i}}}," for i, n in enumerate(names)]
+    parts.append("static struct _inittab pycni_inittab[] = {\n" + "".join(e + "\n" for e in entries)
+                 + "    {NULL, NULL},\n};\n")
+    return "\n".join(parts)
+
+
+def render(internal: str, names: list[str], extensions: dict[str, str]) -> str:
     parts = ["/* Generated by conf/freeze.py from the bundle's .pyc files; do not edit. */\n"]
     entries = []
     for i, name in enumerate(names):
@@ -101,6 +152,7 @@ def render(internal: str, names: list[str]) -> str:
         entries.append(f'    {{"{name}", frozen_{i}, (int)sizeof frozen_{i}, {int(is_package)}, NULL}},')
     parts.append("static const struct _frozen pycni_frozen[] = {\n" + "\n".join(entries)
                  + "\n    {NULL, NULL, 0, 0, NULL},\n};\n")
+    parts.append(render_extensions(extensions))
     return "\n".join(parts)
 
 
@@ -111,9 +163,9 @@ def main(argv: list[str]) -> int:
         argv, skip = argv[:at], argv[at + 1:]
     internal, out, modules = argv[0], argv[1], argv[2:]
     wanted = [m for name in modules for m in expand(internal, name, skip)]
-    names = loaded_by(internal, wanted)
+    names, extensions = loaded_by(internal, wanted)
     with open(out + ".new", "w") as f:
-        f.write(render(internal, names))
+        f.write(render(internal, names, extensions))
     os.replace(out + ".new", out)
     return 0
 

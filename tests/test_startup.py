@@ -238,3 +238,83 @@ def test_hash_names_and_proc_files_load_no_extra_modules():
     import hashlib
 
     assert out.stdout.split() == [("bwp" + hashlib.sha512(b"c1").hexdigest())[:15], "[]"], out.stdout
+
+
+# Run by a launcher built as build.sh builds the bundle's: how the modules of a plugin call were
+# served, one line each (name, loader, origin, __name__), then the state of zipimport.
+PROBE = '''
+import sys
+
+
+def entry(argv):
+    if argv[1:] == ["missing"]:
+        try:
+            import _json  # noqa: F401
+        except ImportError as exc:
+            print("ImportError", exc.name, exc)
+        return 0
+    import cni.net._setns
+    import cni.plugins.loopback  # noqa: F401
+    with open("/proc/self/ns/net") as ns:
+        cni.net._setns.setns(ns.fileno(), 0x40000000)
+    for name, module in sorted(sys.modules.items()):
+        spec = getattr(module, "__spec__", None)
+        loader = getattr(spec, "loader", None)
+        print(name, getattr(loader, "__name__", type(loader).__name__), getattr(spec, "origin", None),
+              module.__name__, sep="\\t")
+    print("zipimport", "zipimport" in sys.modules, [getattr(h, "__name__", "") for h in sys.path_hooks])
+    return 0
+'''
+
+
+@pytest.mark.root
+def test_bundle_serves_its_extension_modules_as_builtins(bin_dir, netns, tmp_path):
+    """The top-level extension modules a plugin call loads are the launcher's built-ins
+    (conf/freeze.py's inittab): the built-in importer serves them, the launcher dlopen()s the .so
+    from _internal, and one whose .so is gone is an ImportError, not a crash. A plugin call
+    installs no zipimport hook. Seen from inside through a probe launcher built as the bundle's
+    is, and from outside in a real loopback ADD, whose only folder listed is cni/net (for
+    cni.net._setns): not _internal, not lib-dynload."""
+    import shutil
+
+    real = Path(bin_dir, "loopback").resolve().parent
+    internal = real / "_internal"
+    bundle = tmp_path / "pycni"
+    shutil.copytree(real, bundle, symlinks=True)
+    (bundle / "_internal" / "pycni_probe.py").write_text(PROBE)
+    build = subprocess.run(["bash", str(REPO / "build.sh"), "launcher", str(bundle / "probe"), "pycni_probe",
+                            "probe", "pycni_probe", "cni.net._setns", "cni.plugins.loopback"],
+                           cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert build.returncode == 0, build.stderr
+    proc = subprocess.run([str(bundle / "probe")], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    served = {name: (loader, origin, own) for name, loader, origin, own in
+              (line.split("\t") for line in lines[:-1])}
+    assert served["_json"][:2] == ("BuiltinImporter", "built-in")  # a .so even in Debian's python3.11
+    # a module of a package stays on the path finder (3.11.2's built-in importer declines those)
+    assert served["cni.net._setns"][0] == "ExtensionFileLoader"
+    from_files = [n for n, (loader, _, _) in served.items() if loader == "ExtensionFileLoader"]
+    assert from_files == ["cni.net._setns"], served
+    assert lines[-1] == "zipimport False ['path_hook_for_FileFinder']", lines[-1]
+
+    for so in (bundle / "_internal").rglob("_json.*.so"):
+        so.unlink()
+    missing = subprocess.run([str(bundle / "probe"), "missing"], capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 0, missing.stdout + missing.stderr
+    assert missing.stdout.startswith("ImportError _json cannot load _json: "), missing.stdout
+
+    strace = shutil.which("strace")
+    if strace is None:
+        pytest.skip("strace is not installed (build.sh deps test installs it)")
+    ns = netns()
+    env = {"CNI_COMMAND": "ADD", "CNI_CONTAINERID": "builtin1", "CNI_NETNS": ns.path, "CNI_IFNAME": "eth0",
+           "CNI_PATH": str(tmp_path), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+    traced = subprocess.run([strace, "-f", "-qq", "-e", "trace=openat", "-o", str(tmp_path / "trace"),
+                             str(Path(bin_dir, "loopback"))], env=env, capture_output=True, timeout=60,
+                            input=b'{"cniVersion": "1.1.0", "name": "builtin", "type": "loopback"}')
+    assert traced.returncode == 0, traced.stdout + traced.stderr
+    opened = [line for line in (tmp_path / "trace").read_text().splitlines() if f'"{internal}/' in line]
+    listed = [line.split('"')[1] for line in opened if "O_DIRECTORY" in line]
+    assert listed == [f"{internal}/cni/net"], opened
+    assert any("/_json." in line for line in opened), opened
