@@ -11,5 +11,7 @@ plugin's call path costs milliseconds on every ADD and DEL. Hence, throughout:
   are computed with: `cni.addrtext` prints and classifies kernel addresses without it (loopback),
   and a plugin that only passes prevResult on (bandwidth; portmap without mappings, and its DEL:
   their `prev_result_as_text`) keeps its canonical address text as is.
+- no `os` (~1.2 ms: os.environ is built on the collections ABCs): `cni.sysapi` gives the posix
+  calls, the environment and the path helpers the plugins use; subprocess brings os where it runs.
 tests/test_startup.py holds every plugin to this. The module map is docs/ARCHITECTURE.md.
 """

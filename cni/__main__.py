@@ -7,14 +7,15 @@ also runs a plugin given as its first argument (`pycni bridge`).
 
 from __future__ import annotations
 
-import os
 import sys
+
+from cni import sysapi
 
 
 def entry(argv: list[str]) -> int:
     from cni.plugins import MODULES, load
 
-    name = os.path.basename(argv[0])
+    name = sysapi.basename(argv[0])
     if name not in MODULES and len(argv) > 1 and argv[1] in MODULES:
         name = argv[1]
     if name in MODULES:
@@ -34,4 +35,4 @@ if __name__ == "__main__":
     # are closed by the kernel and flocks released with them, and no atexit work is registered.
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(code)
+    sysapi._exit(code)

@@ -7,9 +7,10 @@ The program starts in a session of its own, so everything it started goes with i
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
+
+from cni import sysapi
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ def run(argv: list[str], stdin: bytes | None, env: Mapping[str, str], timeout: f
         out, err = proc.communicate(stdin, timeout=timeout)
     except subprocess.TimeoutExpired:
         try:  # noqa: SIM105 (no contextlib: cni/__init__.py)
-            os.killpg(proc.pid, signal.SIGKILL)
+            sysapi.killpg(proc.pid, signal.SIGKILL)
         except OSError:
             pass  # the group is gone already
         proc.wait()

@@ -10,8 +10,9 @@ program goes through `child_env`.
 
 from __future__ import annotations
 
-import os
 import sys
+
+from cni import sysapi
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 
 def child_env(env: Mapping[str, str] | None = None, frozen: bool | None = None) -> dict[str, str]:
     """A copy of env (default: ours) as the runtime set it, before the bootloader touched it."""
-    source = os.environ if env is None else env
+    source = sysapi.environ if env is None else env
     frozen = getattr(sys, "frozen", False) if frozen is None else frozen
     out = {k: v for k, v in source.items() if not k.startswith("_PYI_")}
     if frozen:

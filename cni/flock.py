@@ -7,8 +7,8 @@ however it exits; a killed call never leaves a lock behind.
 from __future__ import annotations
 
 import fcntl
-import os
 
+from cni import sysapi
 from cni.safeopen import open_regular
 
 TYPE_CHECKING = False
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 def open_lock_file(path: str, mode: int, dir_fd: int | None = None) -> int:
     """An O_CLOEXEC descriptor of the lock file at `path`, created with `mode` if missing: never
     through a symlink, never a FIFO, device or directory (opening a FIFO would wait forever)."""
-    return open_regular(path, os.O_RDONLY | os.O_CREAT, mode, dir_fd=dir_fd, follow=False)
+    return open_regular(path, sysapi.O_RDONLY | sysapi.O_CREAT, mode, dir_fd=dir_fd, follow=False)
 
 
 class FileLock:  # a class, not @contextmanager (cni/__init__.py)
@@ -63,7 +63,7 @@ def node_lock(name: str) -> FileLock:
     if fd is None:
         try:
             safeopen.makedirs(NODE_LOCK_DIR, 0o755)
-            fd = open_lock_file(os.path.join(NODE_LOCK_DIR, f"{name}.lock"), 0o600)
+            fd = open_lock_file(sysapi.join(NODE_LOCK_DIR, f"{name}.lock"), 0o600)
         except OSError:
             fd = -1
         _node_fds[name] = fd

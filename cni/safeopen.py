@@ -9,22 +9,21 @@ still regular), so a swap between the two steps is caught too.
 
 from __future__ import annotations
 
-import os
-import stat
+from cni import sysapi
 
 READ_LIMIT = 1 << 20  # 1 MiB: a resolv.conf or a range file is a few hundred bytes
 
 
 def _kind(mode: int) -> str:
-    if stat.S_ISDIR(mode):
+    if sysapi.S_ISDIR(mode):
         return "a directory"
-    if stat.S_ISFIFO(mode):
+    if sysapi.S_ISFIFO(mode):
         return "a FIFO"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+    if sysapi.S_ISCHR(mode) or sysapi.S_ISBLK(mode):
         return "a device"
-    if stat.S_ISSOCK(mode):
+    if sysapi.S_ISSOCK(mode):
         return "a socket"
-    if stat.S_ISLNK(mode):
+    if sysapi.S_ISLNK(mode):
         return "a symbolic link"
     return "not a regular file"
 
@@ -40,30 +39,30 @@ def check_path(path: str) -> None:
         raise refuse(path, "the path contains a NUL byte")
 
 
-def open_regular(path: str, flags: int = os.O_RDONLY, mode: int = 0o644, dir_fd: int | None = None,
+def open_regular(path: str, flags: int = sysapi.O_RDONLY, mode: int = 0o644, dir_fd: int | None = None,
                  follow: bool = True) -> int:
     """An O_CLOEXEC|O_NONBLOCK descriptor of the regular file at `path`; OSError naming what it is
     otherwise. With O_CREAT in `flags` a missing file is made (with `mode`); `follow=False` adds
     O_NOFOLLOW, so a symlink is refused instead of followed."""
     check_path(path)
     try:
-        st = os.stat(path, dir_fd=dir_fd, follow_symlinks=follow)
+        st = sysapi.stat(path, dir_fd=dir_fd, follow_symlinks=follow)
     except FileNotFoundError:
-        if not flags & os.O_CREAT:
+        if not flags & sysapi.O_CREAT:
             raise
         st = None
-    if st is not None and not stat.S_ISREG(st.st_mode):
+    if st is not None and not sysapi.S_ISREG(st.st_mode):
         raise refuse(path, f"{_kind(st.st_mode)}, not a regular file")
-    flags |= os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)
-    fd = os.open(path, flags, mode, dir_fd=dir_fd)
+    flags |= sysapi.O_NONBLOCK | sysapi.O_CLOEXEC | (0 if follow else sysapi.O_NOFOLLOW)
+    fd = sysapi.open(path, flags, mode, dir_fd=dir_fd)
     try:
-        now = os.fstat(fd)
-        if not stat.S_ISREG(now.st_mode):
+        now = sysapi.fstat(fd)
+        if not sysapi.S_ISREG(now.st_mode):
             raise refuse(path, f"{_kind(now.st_mode)}, not a regular file")
         if st is not None and (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino):
             raise refuse(path, "the file was replaced while it was opened")
     except BaseException:
-        os.close(fd)
+        sysapi.close(fd)
         raise
     return fd
 
@@ -75,13 +74,13 @@ def read_regular(path: str, limit: int = READ_LIMIT) -> bytes:
         chunks = []
         left = limit + 1
         while left > 0:
-            chunk = os.read(fd, min(left, 65536))
+            chunk = sysapi.read(fd, min(left, 65536))
             if not chunk:
                 break
             chunks.append(chunk)
             left -= len(chunk)
     finally:
-        os.close(fd)
+        sysapi.close(fd)
     data = b"".join(chunks)
     if len(data) > limit:
         raise refuse(path, f"larger than {limit} bytes", 27)  # EFBIG
@@ -92,17 +91,17 @@ def makedirs(path: str, mode: int = 0o755) -> None:
     """mkdir -p where every level made gets `mode` (less the umask, as Go's MkdirAll): Python's
     os.makedirs gives the parents 0777 less the umask, world-writable under umask 000."""
     check_path(path)
-    path = os.path.abspath(path)
+    path = sysapi.abspath(path)
     missing = []
-    while not os.path.isdir(path):
+    while not sysapi.isdir(path):
         missing.append(path)
-        parent = os.path.dirname(path)
+        parent = sysapi.dirname(path)
         if parent == path:
             break
         path = parent
     for level in reversed(missing):
         try:
-            os.mkdir(level, mode)
+            sysapi.mkdir(level, mode)
         except FileExistsError:
-            if not os.path.isdir(level):
+            if not sysapi.isdir(level):
                 raise

@@ -9,9 +9,7 @@ and GC: wider than the reference's per-range-set lock, which only makes each cal
 
 from __future__ import annotations
 
-import os
-
-from cni import addrtext, safeopen
+from cni import addrtext, safeopen, sysapi
 from cni.contract.errors import INTERNAL, INVALID_CONFIG, IO_FAILURE, NOT_AVAILABLE, CNIError
 from cni.contract.result import DNS, IPConfig, Result
 
@@ -198,17 +196,17 @@ def _unwritable(data_dir: str, network: str) -> str:
                 store.probe_write()
             return ""
     except (OSError, CNIError) as e:
-        return str(e) if isinstance(e, CNIError) else f"{os.path.join(data_dir, network)}: {e.strerror}"
+        return str(e) if isinstance(e, CNIError) else f"{sysapi.join(data_dir, network)}: {e.strerror}"
     # Not created yet: the nearest existing ancestor must be a writable directory.
-    path = os.path.abspath(os.path.join(data_dir, network))
-    while not os.path.exists(path):
-        parent = os.path.dirname(path)
+    path = sysapi.abspath(sysapi.join(data_dir, network))
+    while not sysapi.exists(path):
+        parent = sysapi.dirname(path)
         if parent == path:
             break
         path = parent
-    if not os.path.isdir(path):
+    if not sysapi.isdir(path):
         return f"{path} is not a directory"
-    if not os.access(path, os.W_OK | os.X_OK):
+    if not sysapi.access(path, sysapi.W_OK | sysapi.X_OK):
         return f"{path} is not writable"
     return ""
 

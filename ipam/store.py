@@ -17,9 +17,8 @@ checked with lstat semantics, so a planted symlink never leads outside the direc
 from __future__ import annotations
 
 import errno
-import os
 
-from cni import addrtext, safeopen
+from cni import addrtext, safeopen, sysapi
 from cni.contract.errors import INVALID_CONFIG, IO_FAILURE, CNIError
 from cni.flock import FileLock, open_lock_file
 
@@ -40,7 +39,7 @@ FILE_MODE = 0o644  # as the reference creates them: 0644 less the umask
 LOCK_MODE = 0o750
 _READ_LIMIT = 65536
 
-_O_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_O_NEW = sysapi.O_WRONLY | sysapi.O_CREAT | sysapi.O_EXCL | sysapi.O_NOFOLLOW | sysapi.O_CLOEXEC
 
 
 def check_component(value: str, what: str) -> str:
@@ -88,13 +87,13 @@ class Store:
 
     def __init__(self, data_dir: str, network: str, create: bool = True) -> None:
         check_component(network, "network name")
-        self.path = os.path.join(data_dir, network)
+        self.path = sysapi.join(data_dir, network)
         self._fd = -1
         self._lock_fd = -1
         try:
             if create:
                 safeopen.makedirs(self.path, DIR_MODE)
-            self._fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            self._fd = sysapi.open(self.path, sysapi.O_RDONLY | sysapi.O_DIRECTORY | sysapi.O_CLOEXEC)
             self._lock_fd = open_lock_file(LOCK_NAME, LOCK_MODE, dir_fd=self._fd)
         except OSError as e:
             self.close()
@@ -104,13 +103,13 @@ class Store:
     @staticmethod
     def exists(data_dir: str, network: str) -> bool:
         check_component(network, "network name")
-        return os.path.isdir(os.path.join(data_dir, network))
+        return sysapi.isdir(sysapi.join(data_dir, network))
 
     # ---- lifetime and lock --------------------------------------------------------------------
     def close(self) -> None:
         for fd in (self._lock_fd, self._fd):
             if fd >= 0:
-                os.close(fd)
+                sysapi.close(fd)
         self._fd = self._lock_fd = -1
 
     def __enter__(self) -> Store:
@@ -126,20 +125,20 @@ class Store:
     # ---- reading ------------------------------------------------------------------------------
     def _names(self) -> list[tuple[str, bool]]:
         """(name, is a regular file) for each entry; symlinks are not regular files here."""
-        with os.scandir(self._fd) as it:
+        with sysapi.scandir(self._fd) as it:
             return [(e.name, e.is_file(follow_symlinks=False)) for e in it]
 
     def _read(self, name: str) -> bytes | None:
         try:
-            fd = safeopen.open_regular(name, os.O_RDONLY, dir_fd=self._fd, follow=False)
+            fd = safeopen.open_regular(name, sysapi.O_RDONLY, dir_fd=self._fd, follow=False)
         except OSError:
             return None
         try:
-            return os.read(fd, _READ_LIMIT)
+            return sysapi.read(fd, _READ_LIMIT)
         except OSError:
             return None
         finally:
-            os.close(fd)
+            sysapi.close(fd)
 
     def reservations(self) -> list[tuple[str, bytes]]:
         """(address name, content) of every reservation, sorted by name like the reference's walk."""
@@ -174,13 +173,13 @@ class Store:
     def _temp(self, content: bytes) -> str:
         """A new file holding content, under a name no reader takes for a reservation."""
         while True:
-            name = f"{TMP_PREFIX}{os.getpid()}-{os.urandom(6).hex()}"
+            name = f"{TMP_PREFIX}{sysapi.getpid()}-{sysapi.urandom(6).hex()}"
             if self._write_new(name, content):
                 return name
 
     def _unlink_quiet(self, name: str) -> None:
         try:  # noqa: SIM105 (no contextlib: cni/__init__.py)
-            os.unlink(name, dir_fd=self._fd)
+            sysapi.unlink(name, dir_fd=self._fd)
         except OSError:
             pass
 
@@ -192,18 +191,18 @@ class Store:
         """Create `name` exclusively and write all of content; False when it exists already.
         A failed write removes the file again."""
         try:
-            fd = os.open(name, _O_NEW, FILE_MODE, dir_fd=self._fd)
+            fd = sysapi.open(name, _O_NEW, FILE_MODE, dir_fd=self._fd)
         except FileExistsError:
             return False
         try:
             view = memoryview(content)
             while view:
-                view = view[os.write(fd, view):]
+                view = view[sysapi.write(fd, view):]
         except BaseException:
-            os.close(fd)
+            sysapi.close(fd)
             self._unlink_quiet(name)
             raise
-        os.close(fd)
+        sysapi.close(fd)
         return True
 
     def reserve_first(self, candidates: Iterable[tuple[str, T]], container_id: str, ifname: str,
@@ -224,7 +223,7 @@ class Store:
                         return name, token
                     continue
                 try:
-                    os.link(tmp, name, src_dir_fd=self._fd, dst_dir_fd=self._fd, follow_symlinks=False)
+                    sysapi.link(tmp, name, src_dir_fd=self._fd, dst_dir_fd=self._fd, follow_symlinks=False)
                     return name, token
                 except FileExistsError:
                     continue
@@ -246,7 +245,7 @@ class Store:
         try:
             tmp = self._temp(name.encode())
             try:
-                os.rename(tmp, f"{LAST_PREFIX}{range_index}", src_dir_fd=self._fd, dst_dir_fd=self._fd)
+                sysapi.rename(tmp, f"{LAST_PREFIX}{range_index}", src_dir_fd=self._fd, dst_dir_fd=self._fd)
             except BaseException:
                 self._unlink_quiet(tmp)
                 raise
@@ -258,7 +257,7 @@ class Store:
         errors = []
         for name in names:
             try:
-                os.unlink(name, dir_fd=self._fd)
+                sysapi.unlink(name, dir_fd=self._fd)
             except FileNotFoundError:
                 pass
             except OSError as e:
@@ -303,7 +302,8 @@ class Store:
             keep = (cid, ifname) in valid if sep else cid in valid_ids
             if not keep and keep_newer_than is not None:
                 try:
-                    keep = os.stat(name, dir_fd=self._fd, follow_symlinks=False).st_mtime >= keep_newer_than
+                    mtime = sysapi.stat(name, dir_fd=self._fd, follow_symlinks=False).st_mtime
+                    keep = mtime >= keep_newer_than
                 except OSError:
                     keep = True  # released meanwhile, or unreadable: not ours to judge
             if not keep:
@@ -326,7 +326,8 @@ class Store:
             if not self._direct:
                 linked = first + "-link"
                 try:
-                    os.link(first, linked, src_dir_fd=self._fd, dst_dir_fd=self._fd, follow_symlinks=False)
+                    sysapi.link(first, linked, src_dir_fd=self._fd, dst_dir_fd=self._fd,
+                                follow_symlinks=False)
                     names.append(linked)
                 except OSError as e:
                     if e.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOSYS, errno.EXDEV):

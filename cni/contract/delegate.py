@@ -8,10 +8,9 @@ not know the plugins: the entry point's registry arrives with the request (`loca
 
 from __future__ import annotations
 
-import os
 import sys
 
-from cni import fastjson
+from cni import fastjson, sysapi
 from cni.childenv import child_env
 
 from .errors import INTERNAL, INVALID_CONFIG, TRY_AGAIN_LATER, CNIError
@@ -29,8 +28,8 @@ def find(plugin_type: str, path: list[str]) -> str:
     if not plugin_type or "/" in plugin_type or plugin_type in (".", ".."):
         raise CNIError(INVALID_CONFIG, f"invalid plugin type {plugin_type!r}")
     for directory in path:
-        candidate = os.path.join(directory, plugin_type)
-        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+        candidate = sysapi.join(directory, plugin_type)
+        if sysapi.isfile(candidate) and sysapi.access(candidate, sysapi.X_OK):
             return candidate
     raise CNIError(INVALID_CONFIG, f'failed to find plugin "{plugin_type}" in path [{" ".join(path)}]')
 
@@ -54,7 +53,7 @@ def _is_own_bundle(executable: str) -> bool:
     if not getattr(sys, "frozen", False):
         return False
     try:
-        return os.path.samefile(os.path.realpath(executable), os.path.realpath(sys.executable))
+        return sysapi.samefile(executable, sys.executable)  # stat(2) follows every symlink
     except OSError:
         return False
 

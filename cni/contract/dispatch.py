@@ -6,10 +6,9 @@ it owns stdout, so a stray print or a traceback can never corrupt the JSON a run
 
 from __future__ import annotations
 
-import os
 import sys
 
-from cni import fastjson
+from cni import fastjson, sysapi
 
 from . import schema, versions
 from .errors import INTERNAL, INVALID_NETNS, UNKNOWN_CONTAINER, CNIError
@@ -60,7 +59,7 @@ def check_netns(path: str, env: Mapping[str, str], missing_ok: bool = False) -> 
     from cni.net import netns  # only plugins that need a namespace pay for it, and they import it anyway
 
     try:
-        os.stat(path)
+        sysapi.stat(path)
     except OSError as e:
         if missing_ok:
             return
@@ -110,7 +109,7 @@ def main(plugin_type: str, load: Callable[[str], ModuleType], env: Mapping[str, 
     `load` is the entry point's registry: it gives the plugin for `plugin_type`, and any delegate
     of our own bundle is run in-process through it.
     """
-    env = os.environ if env is None else env
+    env = sysapi.environ if env is None else env
     out: TextIO = sys.stdout
     if not env.get("CNI_COMMAND"):
         sys.stderr.write(about(plugin_type, load) + "\n")

@@ -14,10 +14,9 @@ absent, as Go's decoder leaves such a field untouched. Unknown keys are kept and
 
 from __future__ import annotations
 
-import os
 import sys
 
-from cni import fastjson
+from cni import fastjson, sysapi
 
 from . import gojson
 from .errors import INVALID_CONFIG, UNSUPPORTED_FIELD, CNIError
@@ -31,8 +30,8 @@ def schema_dir() -> str:
     """conf/schemas beside the sources, or inside the PyInstaller bundle."""
     bundle = getattr(sys, "_MEIPASS", None)
     if bundle:
-        return os.path.join(bundle, "conf", "schemas")
-    return os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+        return sysapi.join(bundle, "conf", "schemas")
+    return sysapi.join(sysapi.dirname(sysapi.dirname(sysapi.dirname(sysapi.abspath(__file__)))),
                         "conf", "schemas")
 
 
@@ -41,7 +40,7 @@ _loaded: dict[str, dict[str, Any]] = {}
 
 def load(name: str) -> dict[str, Any]:
     if name not in _loaded:
-        with open(os.path.join(schema_dir(), f"{name}.json"), "rb") as f:
+        with open(sysapi.join(schema_dir(), f"{name}.json"), "rb") as f:
             _loaded[name] = fastjson.load(f)
     return _loaded[name]
 

@@ -8,8 +8,8 @@ plain OSError for ENODEV...), and a message naming the operation.
 from __future__ import annotations
 
 import errno
-import os
 
+from cni import sysapi
 from cni.net import netlink as nl
 from cni.net.bridge_port import NO_VLAN_FILTERING
 from cni.net.netlink import Handle
@@ -248,7 +248,7 @@ def create_ifb(
     if alias is None:
         return _create(h, name, "ifb", _common(mtu, txqlen=txqlen), b"", up, op)
     if temp_name is None:
-        temp_name = "ifbtmp" + os.urandom(4).hex()
+        temp_name = "ifbtmp" + sysapi.urandom(4).hex()
     else:  # a name of this device's own: one left by a creation killed before its rename is stale
         stale = get_link(h, temp_name)
         if stale is not None and stale.kind == "ifb":

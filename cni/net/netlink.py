@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import _socket
 import errno
-import os
 import struct
+
+from cni import sysapi
 
 AF_UNSPEC = 0
 AF_INET = 2
@@ -137,7 +138,7 @@ def family_filter(family: int | None) -> int:
 
 def error(code: int, op: str, detail: str = "") -> OSError:
     """An OSError carrying `code`; `OSError(EEXIST, ...)` comes back as FileExistsError etc."""
-    text = f"{op}: {os.strerror(code)}"
+    text = f"{op}: {sysapi.strerror(code)}"
     if detail:
         text += f" ({detail})"
     return OSError(code, text)
@@ -185,7 +186,7 @@ class Handle:
             sock.close()
             raise
         self._sock = sock
-        self._seq = int.from_bytes(os.urandom(2), "little") << 8
+        self._seq = int.from_bytes(sysapi.urandom(2), "little") << 8
         self._buf = bytearray(1 << 16)
         self._view = memoryview(self._buf)
 

@@ -10,16 +10,15 @@ running from the sources without it, libc's is reached through ctypes.
 from __future__ import annotations
 
 import errno
-import os
 
-from cni import safeopen
+from cni import safeopen, sysapi
 from cni.net.netlink import Handle
 
 CLONE_NEWNET = 0x40000000
 NS_GET_NSTYPE = 0xB703  # ioctl on an nsfs file: which kind of namespace it is
 SELF_NETNS = "/proc/thread-self/ns/net"
 
-_setns_fn = None  # resolved on first use: os.setns, our C module, or libc's through ctypes
+_setns_fn = None  # resolved on first use: posix's setns, our C module, or libc's through ctypes
 
 
 def _setns(fd: int, nstype: int) -> None:
@@ -29,8 +28,8 @@ def _setns(fd: int, nstype: int) -> None:
             from cni.net._setns import setns as built
         except ImportError:
             built = None
-        if hasattr(os, "setns"):  # Python >= 3.12
-            _setns_fn = os.setns
+        if hasattr(sysapi, "setns"):  # Python >= 3.12
+            _setns_fn = sysapi.setns
         elif built is not None:
             _setns_fn = built
         else:
@@ -42,7 +41,7 @@ def _setns(fd: int, nstype: int) -> None:
             def call(fd: int, nstype: int) -> None:
                 if libc.setns(fd, nstype) != 0:
                     code = ctypes.get_errno()
-                    raise OSError(code, f"setns: {os.strerror(code)}")
+                    raise OSError(code, f"setns: {sysapi.strerror(code)}")
 
             _setns_fn = call
     _setns_fn(fd, nstype)
@@ -59,7 +58,7 @@ def netns_fd(path: str) -> int:
         if not _fd_is_netns(fd):
             raise OSError(errno.EINVAL, f"{path}: not a network namespace")
     except BaseException:
-        os.close(fd)
+        sysapi.close(fd)
         raise
     return fd
 
@@ -95,13 +94,13 @@ def is_netns(path: str) -> bool:
     try:
         return _fd_is_netns(fd)
     finally:
-        os.close(fd)
+        sysapi.close(fd)
 
 
 def same_as_current(path: str) -> bool:
     """True if `path` is the namespace this thread runs in (the CNI spec forbids that)."""
-    mine = os.stat(SELF_NETNS)
-    other = os.stat(path)
+    mine = sysapi.stat(SELF_NETNS)
+    other = sysapi.stat(path)
     return (mine.st_dev, mine.st_ino) == (other.st_dev, other.st_ino)
 
 
@@ -121,14 +120,14 @@ class entered:
     def __enter__(self) -> None:
         target = netns_fd(self.path)
         try:
-            self._origin = os.open(SELF_NETNS, os.O_RDONLY | os.O_CLOEXEC)
+            self._origin = sysapi.open(SELF_NETNS, sysapi.O_RDONLY | sysapi.O_CLOEXEC)
             try:
                 _setns(target, CLONE_NEWNET)
             except BaseException:
-                os.close(self._origin)
+                sysapi.close(self._origin)
                 raise
         finally:
-            os.close(target)
+            sysapi.close(target)
 
     def __exit__(self, *exc: object) -> None:
         origin, self._origin = self._origin, -1
@@ -137,7 +136,7 @@ class entered:
         except OSError as err:
             raise RuntimeError(f"cannot return to the original network namespace: {err}") from err
         finally:
-            os.close(origin)
+            sysapi.close(origin)
 
 
 def open_handle(path: str | None = None) -> Handle:

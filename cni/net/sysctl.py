@@ -11,7 +11,7 @@ or build the key with `conf_key`.
 
 from __future__ import annotations
 
-import os
+from cni import sysapi
 
 ROOT = "/proc/sys/"
 
@@ -44,14 +44,14 @@ def write(key: str, value: str | int) -> None:
     """Write `value`; errors carry errno (ENOENT no such key, EINVAL bad value, EACCES...)."""
     path = path_of(key)
     data = f"{value}\n".encode()
-    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    fd = sysapi.open(path, sysapi.O_WRONLY | sysapi.O_CLOEXEC)
     try:
         try:
-            os.write(fd, data)
+            sysapi.write(fd, data)
         except OSError as err:
             raise OSError(err.errno, f"write {value!r} to {path}: {err.strerror}") from None
     finally:
-        os.close(fd)
+        sysapi.close(fd)
 
 
 def try_write(key: str, value: str | int) -> bool:

@@ -145,7 +145,7 @@ def test_gc_reports_every_failure_and_keeps_going(data_dir: Path, monkeypatch):
                 raise PermissionError(errno.EACCES, "Permission denied")
             return real_unlink(name, dir_fd=dir_fd)
 
-        monkeypatch.setattr(store_mod.os, "unlink", flaky)
+        monkeypatch.setattr(store_mod.sysapi, "unlink", flaky)
         stale, errors = st.gc(set())
         monkeypatch.undo()
     assert sorted(stale) == ["10.0.0.2", "10.0.0.3", "10.0.0.4"]
@@ -221,7 +221,7 @@ def test_without_hard_links_it_falls_back_to_exclusive_create(data_dir: Path, mo
     def no_links(*args, **kwargs):
         raise PermissionError(errno.EPERM, "Operation not permitted")
 
-    monkeypatch.setattr(store_mod.os, "link", no_links)
+    monkeypatch.setattr(store_mod.sysapi, "link", no_links)
     with Store(str(data_dir), "n") as st, st.locked():
         assert take(st, ["10.0.0.2"], "a") == "10.0.0.2"
         assert take(st, ["10.0.0.2", "10.0.0.3"], "b") == "10.0.0.3"

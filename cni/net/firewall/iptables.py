@@ -7,8 +7,9 @@ IPv6 (ip6tables) alike.
 
 from __future__ import annotations
 
-import os
 import sys
+
+from cni import sysapi
 
 from .tools import FirewallError, run, which
 
@@ -47,7 +48,7 @@ def restore(family: int, script: str, what: str) -> None:
     except FirewallError as e:
         if _LOCK_BUSY not in str(e):
             raise
-        lock = os.environ.get("XTABLES_LOCKFILE") or "/run/xtables.lock"
+        lock = sysapi.environ.get("XTABLES_LOCKFILE") or "/run/xtables.lock"
         raise FirewallError(f"{what}: another process held the xtables lock ({lock}) for more than "
                             f"{XTABLES_WAIT_SECONDS} s; {RESTORE[family]} gave up") from None
 

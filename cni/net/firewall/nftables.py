@@ -17,10 +17,10 @@ TIMEOUT_VAR = "PYCNI_NFT_TIMEOUT"
 
 def timeout() -> float:
     """NFT_TIMEOUT, or the positive number of seconds in TIMEOUT_VAR."""
-    import os
+    from cni import sysapi
 
     try:
-        value = float(os.environ.get(TIMEOUT_VAR, ""))
+        value = float(sysapi.environ.get(TIMEOUT_VAR, ""))
     except ValueError:
         return NFT_TIMEOUT
     return value if 0 < value < 3600 else NFT_TIMEOUT

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import os
-
+from cni import sysapi
 from cni.childenv import child_env
 
 TYPE_CHECKING = False
@@ -24,12 +23,12 @@ def which(tool: str) -> str | None:
 
     Only absolute directories count: an empty or relative PATH element would run a program of the
     working directory as root (Go's exec.LookPath refuses such results too)."""
-    dirs = os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin").split(":")
+    dirs = sysapi.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin").split(":")
     for directory in [*dirs, "/usr/sbin", "/sbin"]:
         if not directory.startswith("/"):
             continue
-        path = os.path.join(directory, tool)
-        if os.path.isfile(path) and os.access(path, os.X_OK):
+        path = sysapi.join(directory, tool)
+        if sysapi.isfile(path) and sysapi.access(path, sysapi.X_OK):
             return path
     return None
 

@@ -6,9 +6,9 @@ Each function does one step of ADD through `cni.net` and raises CNIError naming 
 
 from __future__ import annotations
 
-import os
 import time
 
+from cni import sysapi
 from cni.contract.errors import CNIError
 from cni.contract.errors import internal as fail
 from cni.flock import FileLock, node_lock
@@ -105,7 +105,7 @@ def freeze_mac(h: Handle, dev: link.Link) -> None:
     """
     mac = dev.mac
     if not mac or mac == "00:00:00:00:00:00":
-        raw = bytearray(os.urandom(6))
+        raw = bytearray(sysapi.urandom(6))
         raw[0] = (raw[0] & 0xFE) | 0x02
         mac = ":".join(f"{b:02x}" for b in raw)
     try:
@@ -133,10 +133,10 @@ def create_veth(host: Handle, cont: Handle, ifname: str, mtu: int | None, mac: s
     if link.get_link(cont, ifname) is not None:
         raise fail(f'container veth name "{ifname}" already exists',
                    "CNI_IFNAME is already taken in the container's namespace")
-    host_fd = os.open(netns.SELF_NETNS, os.O_RDONLY | os.O_CLOEXEC)
+    host_fd = sysapi.open(netns.SELF_NETNS, sysapi.O_RDONLY | sysapi.O_CLOEXEC)
     try:
         for _ in range(VETH_ATTEMPTS):
-            host_name = prefix + os.urandom(4).hex()
+            host_name = prefix + sysapi.urandom(4).hex()
             try:
                 inner = link.create_veth(cont, ifname, host_name, peer_netns_fd=host_fd, mtu=mtu, mac=mac)
             except FileExistsError:
@@ -150,7 +150,7 @@ def create_veth(host: Handle, cont: Handle, ifname: str, mtu: int | None, mac: s
     except OSError as e:
         raise fail(f"failed to create veth pair {ifname!r}: {e}", e) from None
     finally:
-        os.close(host_fd)
+        sysapi.close(host_fd)
     raise fail(f"failed to create veth pair {ifname!r}: {VETH_ATTEMPTS} random host names were all taken")
 
 
