@@ -2,6 +2,8 @@
 
 Pure: values in, values out. `config` decodes the JSON into raw ranges; the rules that give a
 range its defaults and refuse a bad one, in the reference's order and words, are here.
+Addresses are integers with their family: canonical text is read by `cni.addrtext`, and only other
+text (upper case, embedded IPv4, leading zeros...) loads `ipaddress`, whose verdict stands.
 """
 
 from __future__ import annotations
@@ -10,10 +12,12 @@ from cni import addrtext
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import ipaddress
     from collections.abc import Iterable
 
-_MAPPED = 0xFFFF << 32  # ::ffff:0:0/96, where IPv6 carries IPv4 addresses
+
+def _mapped(value: int) -> bool:
+    """An IPv6 value in ::ffff:0:0/96, where IPv6 carries IPv4 addresses (Go reads them as IPv4)."""
+    return value >> 32 == 0xFFFF
 
 
 class Addr:
@@ -121,13 +125,9 @@ def _from_raw(raw: bytes) -> Addr:
     value = int.from_bytes(raw, "big")
     if len(raw) == 4:
         return Addr(4, value)
-    if value >> 32 == 0xFFFF:
+    if _mapped(value):
         return Addr(4, value & 0xFFFFFFFF)
     return Addr(6, value)
-
-
-def _from_ipaddress(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> Addr:
-    return _from_raw(ip.packed)
 
 
 def parse_ip(text: str) -> Addr | None:
@@ -146,12 +146,12 @@ def _parse_ip_slow(text: str) -> Addr | None:
         ip = ipaddress.ip_address(text)
     except ValueError:
         return None
-    return _from_ipaddress(ip)
+    return _from_raw(ip.packed)
 
 
 def ip_name(ip: Addr) -> str:
     """Go's net.IP.String() (dotted IPv4, RFC 5952 lower-case IPv6): the file name of a reservation."""
-    if ip.version == 6 and ip.value >> 32 == 0xFFFF:
+    if ip.version == 6 and _mapped(ip.value):
         return addrtext.ip_text((ip.value & 0xFFFFFFFF).to_bytes(4, "big"))
     return addrtext.ip_text(ip.raw)
 
@@ -179,7 +179,7 @@ def _parse_cidr_slow(text: str) -> tuple[Addr, int, bool] | None:
     prefix = int(prefix_text)
     if prefix > raw.max_prefixlen:
         return None
-    return _from_ipaddress(raw), prefix, raw.version == 6
+    return _from_raw(raw.packed), prefix, raw.version == 6
 
 
 def parse_requested(text: str) -> Addr | None:
