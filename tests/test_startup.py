@@ -286,8 +286,10 @@ def test_hash_names_and_proc_files_load_no_extra_modules():
 
 
 # Run by a launcher built as build.sh builds the bundle's: how the modules of a plugin call were
-# served, one line each (name, loader, origin, __name__), then the state of zipimport.
+# served, one line each (name, loader, origin, __name__), then the state of zipimport and of the
+# cyclic garbage collector.
 PROBE = '''
+import gc
 import sys
 
 
@@ -298,8 +300,10 @@ def entry(argv):
         except ImportError as exc:
             print("ImportError", exc.name, exc)
         return 0
+    import cni.names
     import cni.net._setns
     import cni.plugins.loopback  # noqa: F401
+    cni.names.hashed_name("bwp", "c1", 15)  # loads _sha512 if importing cni.names did not
     with open("/proc/self/ns/net") as ns:
         cni.net._setns.setns(ns.fileno(), 0x40000000)
     for name, module in sorted(sys.modules.items()):
@@ -308,6 +312,7 @@ def entry(argv):
         print(name, getattr(loader, "__name__", type(loader).__name__), getattr(spec, "origin", None),
               module.__name__, sep="\\t")
     print("zipimport", "zipimport" in sys.modules, [getattr(h, "__name__", "") for h in sys.path_hooks])
+    print("gc enabled", gc.isenabled())
     return 0
 '''
 
@@ -316,8 +321,9 @@ def entry(argv):
 def test_bundle_serves_its_extension_modules_as_builtins(bin_dir, netns, tmp_path):
     """The top-level extension modules a plugin call loads are the launcher's built-ins
     (conf/freeze.py's inittab): the built-in importer serves them, the launcher dlopen()s the .so
-    from _internal, and one whose .so is gone is an ImportError, not a crash. A plugin call
-    installs no zipimport hook. Seen from inside through a probe launcher built as the bundle's
+    from _internal (_sha512 too, once cni.names is imported), and one whose .so is gone is an
+    ImportError, not a crash. A plugin call installs no zipimport hook and runs without the
+    cyclic garbage collector. Seen from inside through a probe launcher built as the bundle's
     is, and from outside in a real loopback ADD, whose only folder listed is cni/net (for
     cni.net._setns): not _internal, not lib-dynload."""
     import shutil
@@ -328,20 +334,21 @@ def test_bundle_serves_its_extension_modules_as_builtins(bin_dir, netns, tmp_pat
     shutil.copytree(real, bundle, symlinks=True)
     (bundle / "_internal" / "pycni_probe.py").write_text(PROBE)
     build = subprocess.run(["bash", str(REPO / "build.sh"), "launcher", str(bundle / "probe"), "pycni_probe",
-                            "probe", "pycni_probe", "cni.net._setns", "cni.plugins.loopback"],
+                            "probe", "pycni_probe", "cni.names", "cni.net._setns", "cni.plugins.loopback"],
                            cwd=REPO, capture_output=True, text=True, timeout=300)
     assert build.returncode == 0, build.stderr
     proc = subprocess.run([str(bundle / "probe")], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = proc.stdout.splitlines()
     served = {name: (loader, origin, own) for name, loader, origin, own in
-              (line.split("\t") for line in lines[:-1])}
+              (line.split("\t") for line in lines[:-2])}
     assert served["_json"][:2] == ("BuiltinImporter", "built-in")  # a .so even in Debian's python3.11
     # a module of a package stays on the path finder (3.11.2's built-in importer declines those)
     assert served["cni.net._setns"][0] == "ExtensionFileLoader"
     from_files = [n for n, (loader, _, _) in served.items() if loader == "ExtensionFileLoader"]
-    assert from_files == ["cni.net._setns"], served
-    assert lines[-1] == "zipimport False ['path_hook_for_FileFinder']", lines[-1]
+    assert from_files == ["cni.net._setns"], served  # _sha512 too is a built-in (cni.names)
+    assert lines[-2] == "zipimport False ['path_hook_for_FileFinder']", lines[-2]
+    assert lines[-1] == "gc enabled False", lines[-1]
 
     for so in (bundle / "_internal").rglob("_json.*.so"):
         so.unlink()
