@@ -173,7 +173,7 @@ def _decode_routes(value: Any) -> list[Route]:
         dst = parse_cidr(dst_text)
         if dst is None:
             raise CNIError(INVALID_CONFIG, f"invalid CIDR address: {dst_text}")
-        network = _route_dst(*dst[:2])
+        network = _route_dst(*dst)
         gw = _decode_ip(_get(obj, "gw"), f"{where}.gw")
         routes.append(Route(
             dst=network,
@@ -187,14 +187,14 @@ def _decode_routes(value: Any) -> list[Route]:
     return routes
 
 
-def _route_dst(addr: Addr, prefix: int) -> Cidr:
-    """The destination with its host bits cleared, as a result holds it."""
-    if prefix > addr.bits:
-        # IPv4-mapped text with an IPv6 prefix ("::ffff:10.0.0.0/104"): refused by `ipaddress`
-        # with its own ValueError, as it always was.
-        import ipaddress
+def _route_dst(addr: Addr, prefix: int, written_as_ipv6: bool) -> Cidr:
+    """The destination with its host bits cleared, as a result holds it.
 
-        ipaddress.ip_network((ipaddress.IPv4Address(addr.value), prefix), strict=False)
+    IPv4-mapped text ("::ffff:10.0.0.0/104") is an IPv4 destination whose mask is the last 32
+    bits of the IPv6 one, as the reference prints it: /104 is /8, and any prefix up to /96 is /0.
+    """
+    if written_as_ipv6 and addr.version == 4:
+        prefix = max(0, prefix - 96)
     return Network.of(addr, prefix).cidr()
 
 

@@ -217,6 +217,17 @@ def test_routes():
     fails({"subnet": "10.1.2.0/24", "routes": [{"dst": "x"}]}, "invalid CIDR address: x")
 
 
+@pytest.mark.parametrize(("dst", "expected"), [
+    # the reference host-local 1.1.1 prints 10.0.0.0/8, 10.1.2.3/24 (host bits kept, which no
+    # kernel route accepts), 10.0.0.0/32, 10.0.0.0/0 (its mask is the IPv6 mask's last 32 bits)
+    ("::ffff:10.0.0.0/104", "10.0.0.0/8"), ("::ffff:10.1.2.3/120", "10.1.2.0/24"),
+    ("::ffff:10.0.0.0/128", "10.0.0.0/32"), ("::ffff:10.0.0.0/96", "0.0.0.0/0"),
+    ("::ffff:10.0.0.0/24", "0.0.0.0/0"), ("::FFFF:10.0.0.0/104", "10.0.0.0/8")])
+def test_ipv4_mapped_route_destinations_read_as_the_reference_reads_them(dst, expected):
+    cfg = parse({"subnet": "10.1.2.0/24", "routes": [{"dst": dst}]})
+    assert [str(r.dst) for r in cfg.routes] == [expected]
+
+
 def test_resolv_conf():
     dns = config.parse_resolv_conf(
         "# comment\n; also\nnameserver 10.0.0.1\nnameserver  fd00::53 \ndomain example.com\n"
