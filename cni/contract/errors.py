@@ -41,6 +41,13 @@ class CNIError(Exception):
         return f"{self.msg}; {self.details}" if self.details else self.msg
 
 
+def failed(err: BaseException, prefix: str = "") -> CNIError:
+    """A step's failure: code 11 (try again later) when the step overran its bound (its exception
+    sets `overran_bound`: a lock holder or a hung tool may be gone on the retry), 999 otherwise."""
+    code = TRY_AGAIN_LATER if getattr(err, "overran_bound", False) else INTERNAL
+    return CNIError(code, f"{prefix}{err}")
+
+
 def internal(msg: str, err: BaseException | str = "") -> CNIError:
     """Code 999, the plugin's own work failed; `err` (an exception or text) becomes the details."""
     return CNIError(INTERNAL, msg, str(err))

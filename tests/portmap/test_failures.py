@@ -3,6 +3,8 @@ attachment does not use cannot fail its DEL."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 pytestmark = pytest.mark.root
@@ -36,3 +38,29 @@ def test_a_broken_nft_does_not_fail_del_of_an_iptables_pod(node, pods, tmp_path)
     pod.deleted = True
     assert "Operation not supported" in out.stderr  # said in the log, not fatal
     assert not any(pod.cid in line for line in node.iptables_save(4) + node.iptables_save(6))
+
+
+def test_a_hung_nft_is_try_again_later_and_leaves_nothing_half_done(node, pods, tmp_path):
+    """An nft still running at its bound is killed and the call fails with code 11: a DEL keeps the
+    rules for the runtime's retry, an ADD undoes what it began."""
+    pod = pods([{"HostPort": 18082, "ContainerPort": 80, "Protocol": "tcp", "HostIP": ""}],
+               portmap={"backend": "nftables"})
+    assert pod.cid in json.dumps(node.nft("ip"))
+    fake = tmp_path / "tools"
+    fake.mkdir()
+    (fake / "nft").write_text("#!/bin/sh\nsleep 60\n")
+    (fake / "nft").chmod(0o755)
+    hung = {"PATH": f"{fake}:/usr/sbin:/usr/bin:/sbin:/bin", "PYCNI_NFT_TIMEOUT": "1"}
+
+    out = pod.run("del", extra_env=hung)
+    assert not out.ok and '"code":11' in out.stdout + out.stderr and "nft" in out.stdout + out.stderr, \
+        out.describe()
+    assert pod.cid in json.dumps(node.nft("ip")), "the rules stay for the retry"
+    pod.run("del").check()
+    assert pod.cid not in json.dumps(node.nft("ip"))
+
+    out = pod.run("add", extra_env=hung)
+    assert not out.ok and '"code":11' in out.stdout + out.stderr, out.describe()
+    assert pod.cid not in json.dumps(node.nft("ip")), "nothing of the failed ADD stays"
+    pod.run("del").check()
+    pod.deleted = True

@@ -11,7 +11,7 @@ import sys
 
 from cni import sysapi
 
-from .tools import FirewallError, run, which
+from .tools import FirewallError, FirewallTimeout, combined, run, which
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ def restore(family: int, script: str, what: str) -> None:
         if _LOCK_BUSY not in str(e):
             raise
         lock = sysapi.environ.get("XTABLES_LOCKFILE") or "/run/xtables.lock"
-        raise FirewallError(f"{what}: another process held the xtables lock ({lock}) for more than "
+        raise FirewallTimeout(f"{what}: another process held the xtables lock ({lock}) for more than "
                             f"{XTABLES_WAIT_SECONDS} s; {RESTORE[family]} gave up") from None
 
 
@@ -172,7 +172,7 @@ def remove_chains(select: Callable[[str], set[str]], what: str, skipped: str,
                   families: tuple[int, ...] = (4, 6)) -> None:
     """For each family: the chains `select` picks from the nat dump, removed with their jumps
     from `entry`. Every family is tried; the failures are reported together."""
-    errors = []
+    errors: list[FirewallError] = []
     for family in families:
         save_text = read_nat(family, skipped, plugin) if available(family) else None
         chains = select(save_text) if save_text is not None else set()
@@ -181,6 +181,6 @@ def remove_chains(select: Callable[[str], set[str]], what: str, skipped: str,
         try:
             _remove_chains(family, save_text, chains, what, entry)
         except FirewallError as e:
-            errors.append(str(e))
+            errors.append(e)
     if errors:
-        raise FirewallError("; ".join(errors))
+        raise combined(errors)

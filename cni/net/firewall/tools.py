@@ -15,7 +15,10 @@ class FirewallError(Exception):
 
 
 class FirewallTimeout(FirewallError):
-    """A firewall tool was still running when its bound expired (and was killed)."""
+    """A firewall tool was still running when its bound expired (and was killed), or waited for
+    the xtables lock past its bound: a CNI call reports it as "try again later"."""
+
+    overran_bound = True
 
 
 def which(tool: str) -> str | None:
@@ -84,8 +87,13 @@ def every(*steps: Callable[[], None]) -> None:
         except FirewallError as e:
             errors.append(e)
     if errors:
-        timed_out = any(isinstance(e, FirewallTimeout) for e in errors)
-        raise (FirewallTimeout if timed_out else FirewallError)("; ".join(map(str, errors)))
+        raise combined(errors)
+
+
+def combined(errors: list[FirewallError]) -> FirewallError:
+    """Several failures as one, a timeout if any of them was: the call is then worth retrying."""
+    timed_out = any(isinstance(e, FirewallTimeout) for e in errors)
+    return (FirewallTimeout if timed_out else FirewallError)("; ".join(map(str, errors)))
 
 
 def on_both_backends(steps: dict[str, Callable[[], None]], chosen: str | None, what: str) -> None:

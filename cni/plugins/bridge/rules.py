@@ -8,21 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from cni.contract.errors import INTERNAL, TRY_AGAIN_LATER, CNIError
-from cni.contract.errors import internal as fail
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from cni.net.firewall.tools import FirewallError
-
-
-def _failure(e: FirewallError, prefix: str = "") -> CNIError:
-    """A tool that overran its bound is code 11 (try again later); any other failure 999."""
-    from cni.net.firewall.tools import FirewallTimeout
-
-    if isinstance(e, FirewallTimeout):
-        return CNIError(TRY_AGAIN_LATER, f"{prefix}{e}")
-    return fail(f"{prefix}{e}")
+from cni.contract.errors import failed
 
 
 def setup_spoofcheck(host_ifname: str, mac: str, container_id: str, ifname: str) -> None:
@@ -32,7 +18,7 @@ def setup_spoofcheck(host_ifname: str, mac: str, container_id: str, ifname: str)
     try:
         spoofcheck.setup(host_ifname, mac, container_id, ifname)
     except FirewallError as e:
-        raise _failure(e) from None
+        raise failed(e) from None
 
 
 def teardown_spoofcheck(container_id: str, ifname: str) -> None:
@@ -53,7 +39,7 @@ def setup_masq(backend: str | None, ips: list, network: str, ifname: str, contai
     try:
         masq.setup(backend, ips, network, ifname, container_id)
     except FirewallError as e:
-        raise _failure(e) from None
+        raise failed(e) from None
 
 
 def teardown_masq(network: str, ifname: str, container_id: str, backend: str | None = None) -> None:
@@ -64,7 +50,7 @@ def teardown_masq(network: str, ifname: str, container_id: str, backend: str | N
     try:
         masq.teardown(network, ifname, container_id, backend)
     except FirewallError as e:
-        raise _failure(e, "failed to remove masquerade rules: ") from None
+        raise failed(e, "failed to remove masquerade rules: ") from None
 
 
 def gc_masq(network: str, valid: set[tuple[str, str]]) -> None:
@@ -74,4 +60,4 @@ def gc_masq(network: str, valid: set[tuple[str, str]]) -> None:
     try:
         masq.gc(network, valid)
     except FirewallError as e:
-        raise CNIError(INTERNAL, f"failed to collect masquerade rules: {e}") from None
+        raise failed(e, "failed to collect masquerade rules: ") from None

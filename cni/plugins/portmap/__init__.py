@@ -12,7 +12,7 @@ and flushes the UDP conntrack entries of the ports those rules forwarded.
 
 from __future__ import annotations
 
-from cni.contract.errors import INTERNAL, INVALID_CONFIG, NOT_AVAILABLE, CNIError
+from cni.contract.errors import INTERNAL, INVALID_CONFIG, NOT_AVAILABLE, CNIError, failed
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ def _conf(req: Request) -> PortMapConf:
 
 
 def _failed(what: str, err: Exception) -> CNIError:
-    return CNIError(INTERNAL, f"{what}: {err}")
+    return failed(err, f"{what}: ")
 
 
 def prev_result_as_text(command: str, config: dict) -> bool:
