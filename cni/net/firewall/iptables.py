@@ -157,6 +157,8 @@ def _remove_chains(family: int, save_text: str, chains: set[str], what: str,
         try:
             restore(family, script, what)
             return
+        except FirewallTimeout:
+            raise  # the lock's holder had its bound; another try would wait as long again
         except FirewallError as e:
             error = e
         try:
@@ -171,7 +173,8 @@ def remove_chains(select: Callable[[str], set[str]], what: str, skipped: str,
                   entry: str | tuple[str, ...] = "POSTROUTING", plugin: str = "bridge",
                   families: tuple[int, ...] = (4, 6)) -> None:
     """For each family: the chains `select` picks from the nat dump, removed with their jumps
-    from `entry`. Every family is tried; the failures are reported together."""
+    from `entry`. Every family is tried (until one overruns its bound); the failures are reported
+    together."""
     errors: list[FirewallError] = []
     for family in families:
         save_text = read_nat(family, skipped, plugin) if available(family) else None
@@ -180,6 +183,9 @@ def remove_chains(select: Callable[[str], set[str]], what: str, skipped: str,
             continue
         try:
             _remove_chains(family, save_text, chains, what, entry)
+        except FirewallTimeout as e:
+            errors.append(e)
+            break  # the next family's restore would wait on the same lock
         except FirewallError as e:
             errors.append(e)
     if errors:

@@ -79,11 +79,16 @@ def default_backend() -> str:
 
 
 def every(*steps: Callable[[], None]) -> None:
-    """Run every step; the failures are reported together at the end."""
+    """Run every step; the failures are reported together at the end. A step that overran its
+    bound ends the run: the call is to be tried again anyway, and the next step would likely wait
+    on the same holder for as long."""
     errors: list[FirewallError] = []
     for step in steps:
         try:
             step()
+        except FirewallTimeout as e:
+            errors.append(e)
+            break
         except FirewallError as e:
             errors.append(e)
     if errors:

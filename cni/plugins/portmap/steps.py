@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 
 from cni.net.firewall import iptables, nftables
-from cni.net.firewall.tools import FirewallError, every, on_both_backends
+from cni.net.firewall.tools import FirewallError, FirewallTimeout, every, on_both_backends
 
 from . import plan
 
@@ -36,6 +36,8 @@ def iptables_setup(conf: PortMapConf, container_id: str, family: int, address: o
             try:
                 iptables.restore(family, script, what)
                 return
+            except FirewallTimeout:
+                raise  # the lock's holder had its bound; another try would wait as long again
             except FirewallError:
                 if attempt == ATTEMPTS:
                     raise
