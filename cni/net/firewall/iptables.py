@@ -11,7 +11,7 @@ import sys
 
 from cni import sysapi
 
-from .tools import FirewallError, FirewallTimeout, combined, run, which
+from .tools import FirewallError, FirewallTimeout, every, run, which
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -173,20 +173,15 @@ def remove_chains(select: Callable[[str], set[str]], what: str, skipped: str,
                   entry: str | tuple[str, ...] = "POSTROUTING", plugin: str = "bridge",
                   families: tuple[int, ...] = (4, 6)) -> None:
     """For each family: the chains `select` picks from the nat dump, removed with their jumps
-    from `entry`. Every family is tried (until one overruns its bound); the failures are reported
-    together."""
-    errors: list[FirewallError] = []
-    for family in families:
-        save_text = read_nat(family, skipped, plugin) if available(family) else None
-        chains = select(save_text) if save_text is not None else set()
-        if not chains:
-            continue
-        try:
-            _remove_chains(family, save_text, chains, what, entry)
-        except FirewallTimeout as e:
-            errors.append(e)
-            break  # the next family's restore would wait on the same lock
-        except FirewallError as e:
-            errors.append(e)
-    if errors:
-        raise combined(errors)
+    from `entry`. Every family is tried (`tools.every`: until one overruns its bound, since the
+    next would wait on the same lock); the failures are reported together."""
+
+    def family_step(family: int) -> Callable[[], None]:
+        def step() -> None:
+            save_text = read_nat(family, skipped, plugin) if available(family) else None
+            chains = select(save_text) if save_text is not None else set()
+            if chains:
+                _remove_chains(family, save_text, chains, what, entry)
+        return step
+
+    every(*(family_step(f) for f in families))

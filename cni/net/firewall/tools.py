@@ -91,14 +91,9 @@ def every(*steps: Callable[[], None]) -> None:
             break
         except FirewallError as e:
             errors.append(e)
-    if errors:
-        raise combined(errors)
-
-
-def combined(errors: list[FirewallError]) -> FirewallError:
-    """Several failures as one, a timeout if any of them was: the call is then worth retrying."""
-    timed_out = any(isinstance(e, FirewallTimeout) for e in errors)
-    return (FirewallTimeout if timed_out else FirewallError)("; ".join(map(str, errors)))
+    if errors:  # one failure, a timeout if any was: the call is then worth retrying
+        timed_out = any(isinstance(e, FirewallTimeout) for e in errors)
+        raise (FirewallTimeout if timed_out else FirewallError)("; ".join(map(str, errors)))
 
 
 def on_both_backends(steps: dict[str, Callable[[], None]], chosen: str | None, what: str) -> None:

@@ -36,10 +36,6 @@ def _conf(req: Request) -> PortMapConf:
     return config.load(req.config, default_backend())
 
 
-def _failed(what: str, err: Exception) -> CNIError:
-    return failed(err, f"{what}: ")
-
-
 def prev_result_as_text(command: str, config: dict) -> bool:
     """Without port mappings ADD and CHECK only pass prevResult on, and DEL never reads its
     addresses: then they may stay text when canonical, and the call needs no `ipaddress`."""
@@ -68,7 +64,7 @@ def add(req: Request) -> Result:
     except (FirewallError, OSError) as e:
         _undo(req)
         what = "unable to enable route_localnet" if isinstance(e, OSError) else "unable to set up hostports"
-        raise _failed(what, e) from None
+        raise failed(e, f"{what}: ") from None
     except BaseException:
         _undo(req)
         raise
@@ -105,7 +101,7 @@ def delete(req: Request) -> None:
     try:
         ports = steps.teardown(req.name, req.container_id, _configured_backend(req))
     except FirewallError as e:
-        raise _failed("could not remove hostports", e) from None
+        raise failed(e, "could not remove hostports: ") from None
     for m in _mappings_if_readable(req):
         if m.protocol == "udp":
             for family in (4, 6):
@@ -138,7 +134,7 @@ def check(req: Request) -> None:
         for family, address in sorted(config.container_addresses(req.prev_result, req.ifname).items()):
             missing += [f"IPv{family}: {m}" for m in steps.check(conf, req.container_id, family, address)]
     except FirewallError as e:
-        raise _failed("could not read hostport rules", e) from None
+        raise failed(e, "could not read hostport rules: ") from None
     if missing:
         raise CNIError(INTERNAL, f"hostport rules of {req.name}/{req.container_id} are missing",
                        "; ".join(missing))
@@ -164,4 +160,4 @@ def gc(req: Request) -> None:
     try:
         steps.gc(req.name, {cid for cid, _ifname in req.valid_attachments()})
     except FirewallError as e:
-        raise _failed("could not collect hostports", e) from None
+        raise failed(e, "could not collect hostports: ") from None
