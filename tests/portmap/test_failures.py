@@ -3,14 +3,13 @@ attachment does not use cannot fail its DEL."""
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import shutil
 import time
 from pathlib import Path
 
 import pytest
+from helpers.xtables import XTABLES_BOUND, HeldLock, legacy_tools
 
 pytestmark = pytest.mark.root
 
@@ -84,21 +83,11 @@ exec {nft} "$@"''')
     pod.deleted = True
 
 
-LEGACY = {"iptables": "iptables-legacy", "iptables-save": "iptables-legacy-save",
-          "iptables-restore": "iptables-legacy-restore", "ip6tables": "ip6tables-legacy",
-          "ip6tables-save": "ip6tables-legacy-save", "ip6tables-restore": "ip6tables-legacy-restore"}
-XTABLES_BOUND = 10  # cni/net/firewall/iptables.py XTABLES_WAIT_SECONDS
-
-
 def test_the_xtables_lock_held_past_its_bound_is_try_again_later(node, pods, tmp_path):
     """The legacy backend waits XTABLES_BOUND for the xtables lock, once: an ADD fails with code 11
     and leaves nothing, a DEL fails the same way (not once per retry or family) and keeps the rules,
     and both succeed once the lock is free."""
-    legacy = tmp_path / "legacy"
-    legacy.mkdir()
-    for name, target in LEGACY.items():
-        (legacy / name).symlink_to(f"/usr/sbin/{target}")
-    env = {"PATH": f"{legacy}:/usr/sbin:/usr/bin:/sbin:/bin"}
+    env = {"PATH": f"{legacy_tools(tmp_path / 'legacy')}:/usr/sbin:/usr/bin:/sbin:/bin"}
     pod = pods([{"HostPort": 18083, "ContainerPort": 80, "Protocol": "tcp", "HostIP": ""}])
     pod.run("del").check()  # made on the default backend; from here on the legacy one
 
@@ -106,14 +95,13 @@ def test_the_xtables_lock_held_past_its_bound_is_try_again_later(node, pods, tmp
         return "\n".join(node.sh(f"{t}-legacy-save", "-t", "nat").stdout for t in ("iptables", "ip6tables"))
 
     def held_for(command: str) -> tuple[object, float]:
-        fd = os.open(node.lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        lock = HeldLock(node.lock)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
             t0 = time.monotonic()
             out = pod.run(command, extra_env=env)
             return out, time.monotonic() - t0
         finally:
-            os.close(fd)
+            lock.release()
 
     try:
         out, waited = held_for("add")

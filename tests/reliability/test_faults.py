@@ -7,7 +7,6 @@ xtables lock is a private file named by XTABLES_LOCKFILE, never the host's /run/
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import subprocess
@@ -16,15 +15,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from helpers.xtables import XTABLES_BOUND, HeldLock, legacy_tools
 
 from .conftest import in_ns, links
 
 pytestmark = pytest.mark.root
 
-XTABLES_BOUND = 10  # cni/net/firewall/iptables.py XTABLES_WAIT_SECONDS
-LEGACY = {"iptables": "iptables-legacy", "iptables-save": "iptables-legacy-save",
-          "iptables-restore": "iptables-legacy-restore", "ip6tables": "ip6tables-legacy",
-          "ip6tables-save": "ip6tables-legacy-save", "ip6tables-restore": "ip6tables-legacy-restore"}
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -145,22 +141,8 @@ def test_data_dir_read_only(node, bin_dir, state_dir, run_plugin):
 @pytest.fixture
 def legacy_env(state_dir: Path) -> dict:
     """PATH with the legacy iptables (the backend that takes the xtables lock) and a private lock."""
-    d = state_dir / "legacy-bin"
-    d.mkdir()
-    for name, target in LEGACY.items():
-        (d / name).symlink_to(f"/usr/sbin/{target}")
+    d = legacy_tools(state_dir / "legacy-bin")
     return {"PATH": f"{d}:{SYSTEM_PATH}", "XTABLES_LOCKFILE": str(state_dir / "xtables.lock")}
-
-
-class HeldLock:
-    """The xtables lock file held (flock, as iptables takes it) by this test process until released."""
-
-    def __init__(self, path: str) -> None:
-        self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
-
-    def release(self) -> None:
-        os.close(self.fd)
 
 
 def test_xtables_lock_held_longer_than_the_bound(node, bin_dir, legacy_env):
