@@ -2,7 +2,9 @@
 
 Executables:
   ``bin_dir`` (session)      our plugins: ``$PYCNI_BIN`` if set, else ``./build.sh`` once, then dist/bin.
-  ``ref_bin_dir`` (session)  the reference Go plugins in /usr/lib/cni (Debian containernetworking-plugins).
+  ``ref_bin_dir`` (session)  the reference Go plugins v1.9.1 (``helpers.realnode``: ../shared/realnode).
+  ``debian_ref_bin_dir`` (session)  Debian's reference plugins 1.1.1 in /usr/lib/cni, for on-disk
+                             interoperability with older nodes.
   ``cnitool`` (session)      tests/tools/cnitool built once; see ``helpers.cnitool.Cnitool``.
   ``run_plugin``             ``helpers.plugin.run_plugin``: exec one plugin with an exact CNI environment.
 Per test:
@@ -48,10 +50,10 @@ from helpers import (
     unique_name,
     write_netconf,
 )
+from helpers import realnode
 from helpers import run_plugin as _run_plugin
 
 REPO = Path(__file__).resolve().parent.parent
-REF_BIN_DIR = Path("/usr/lib/cni")
 BUILD_TIMEOUT = 1800
 ROOT_REASON = "needs root (network namespaces, links, netfilter)"
 
@@ -121,10 +123,14 @@ def bin_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def ref_bin_dir() -> Path:
-    """The reference Go plugins (Debian containernetworking-plugins 1.1.1)."""
-    if not (REF_BIN_DIR / "bridge").exists():
-        pytest.skip(f"reference plugins missing in {REF_BIN_DIR} (apt install containernetworking-plugins)")
-    return REF_BIN_DIR
+    """The reference Go plugins v1.9.1, as a kind node ships them."""
+    return realnode.reference_plugins()
+
+
+@pytest.fixture(scope="session")
+def debian_ref_bin_dir() -> Path:
+    """Debian 12's reference plugins 1.1.1 (older nodes), for on-disk interoperability."""
+    return realnode.debian_plugins()
 
 
 @pytest.fixture(scope="session")
