@@ -4,8 +4,10 @@ Which plugins the nodes run:
   ``PYCNI_E2E_PLUGINS=ours`` (default)  our executables (``bin_dir``), installed into the node's
                                          /opt/cni/bin with ``./build.sh install`` when they are the
                                          repository's dist/bin, over the plugins a kind node ships.
-  ``PYCNI_E2E_PLUGINS=reference``       the reference Go plugins (/usr/lib/cni), to check the bench
-                                         itself.
+  ``PYCNI_E2E_PLUGINS=reference``       the reference Go plugins v1.9.1 (../shared/realnode), to check
+                                         the bench itself.
+Which runtime: containerd 2.3.4 (``../shared/realnode``), as a kind node of today runs it, unless a
+test asks ``node_factory(runtime=debian_containerd())`` for Debian's 1.6.20.
 A test that needs one of our plugins that is not built yet is skipped, naming it.
 
 The node's network config is what ``conf/install-netconf.sh POD_CIDR DIR`` renders from the example
@@ -23,9 +25,9 @@ from pathlib import Path
 
 import pytest
 from cri import CriClient, load_stubs
-from helpers import is_root, run_plugin, unique_name
-from kindnode import KindNode
-from nodesetup import OUR_TYPES, REF_DIR, install_plugins, render_netconf
+from helpers import is_root, realnode, run_plugin, unique_name
+from kindnode import KindNode, Runtime, containerd_2
+from nodesetup import OUR_TYPES, install_plugins, reference_dir, render_netconf
 from ociimage import IMAGE_NAME, build_busybox_image
 
 
@@ -71,9 +73,7 @@ def chain_plugins(request: pytest.FixtureRequest) -> tuple[str, Path]:
     """(``"ours"`` or ``"reference"``, the directory of the chain's plugins)."""
     mode = os.environ.get("PYCNI_E2E_PLUGINS", "ours")
     if mode == "reference":
-        if not (REF_DIR / "bridge").exists():
-            pytest.skip(f"reference plugins missing in {REF_DIR} (apt install containernetworking-plugins)")
-        return mode, REF_DIR
+        return mode, reference_dir()
     if mode != "ours":
         pytest.fail(f"PYCNI_E2E_PLUGINS={mode!r}: use 'ours' or 'reference'")
     bin_dir: Path = request.getfixturevalue("bin_dir")
@@ -92,25 +92,36 @@ def node_bin_dir(e2e_tmp: Path, chain_plugins) -> Path:
 
 
 @pytest.fixture(scope="session")
+def containerd2() -> Runtime:
+    """containerd 2.3.4, the runtime of a kind node of today."""
+    return containerd_2(realnode.require(realnode.CONTAINERD))
+
+
+@pytest.fixture(scope="session")
 def node_factory(e2e_tmp: Path, busybox_image: Path, chain_plugins) -> Iterator[Callable[..., KindNode]]:
-    """``node_factory(pod_cidr=None, namespaces=("default", "k8s.io"))`` starts a node with the chain
-    installed, the image imported and (given a pod CIDR) the rendered config; every node is torn down
-    at the end of the session, and a test may ``node.stop()`` earlier."""
+    """``node_factory(pod_cidr=None, namespaces=("default", "k8s.io"), runtime=None,
+    registry_config=None)`` starts a node (containerd 2.3.4 unless ``runtime`` is given) with the chain
+    installed, the image imported and (given a pod CIDR) the config rendered at the runtime's
+    cniVersion; every node is torn down at the end of the session, and a test may ``node.stop()``
+    earlier."""
     if not is_root():
         pytest.skip("needs root (network and mount namespaces, containerd)")
     nodes: list[KindNode] = []
 
-    def make(pod_cidr: str | None = None, namespaces: tuple[str, ...] = ("default", "k8s.io")) -> KindNode:
+    def make(pod_cidr: str | None = None, namespaces: tuple[str, ...] = ("default", "k8s.io"),
+             runtime: Runtime | None = None, registry_config: Path | None = None) -> KindNode:
+        runtime = runtime or containerd_2(realnode.require(realnode.CONTAINERD))
         try:
-            node = KindNode.start(sandbox_image=IMAGE_NAME, parent=e2e_tmp)
+            node = KindNode.start(sandbox_image=IMAGE_NAME, parent=e2e_tmp, runtime=runtime,
+                                  registry_config=registry_config)
         except RuntimeError as exc:
-            pytest.fail(f"could not start containerd: {exc}")
+            pytest.fail(f"could not start {runtime.name}: {exc}")
         nodes.append(node)
         install_plugins(node.bin_dir, chain_plugins)
         for ns in namespaces:
             node.import_image(busybox_image, namespace=ns)
         if pod_cidr is not None:
-            render_netconf(pod_cidr, node.conf_dir)
+            render_netconf(pod_cidr, node.conf_dir, cni_version=runtime.cni_version)
         return node
 
     try:

@@ -1,4 +1,5 @@
-"""An emulated kind node: Debian's containerd and runc in a network and mount namespace of their own.
+"""An emulated kind node: containerd (kind's 2.3.4, or Debian's 1.6.20) and runc in a network and mount
+namespace of their own.
 
 A kind node is a container: its own network namespace (the pod bridge, routes and NAT rules live
 there), containerd with the CRI plugin reading ``/etc/cni/net.d`` and executing ``/opt/cni/bin``.
@@ -51,18 +52,47 @@ START_TIMEOUT = 30.0
 CTR_TIMEOUT = 60.0
 
 
-def _config(tmp: Path, sandbox_image: str) -> str:
-    """containerd 1.6 config: private root/state/sockets, CRI as on a kind node (CNI paths are the
-    defaults, which the node's mounts make private), plus the two settings these machines need."""
-    return f"""\
-version = 2
-root = "{tmp}/root"
-state = "{tmp}/state"
-disabled_plugins = [
+@dataclass(frozen=True)
+class Runtime:
+    """A containerd a node can run: where its binaries are, how its config reads, which cniVersion
+    its go-cni/libcni accepts in a network list."""
+
+    name: str
+    bin_dir: Path | None  # None: Debian's containerd, ctr and shim on PATH
+    config_version: int
+    cni_version: str
+
+    def tool(self, name: str) -> str:
+        """The path of one of its binaries (containerd, ctr), or the bare name for Debian's."""
+        return str(self.bin_dir / name) if self.bin_dir is not None else name
+
+    def config(self, tmp: Path, sandbox_image: str, registry_config: Path | None = None) -> str:
+        return (_config_v3 if self.config_version >= 3 else _config_v2)(tmp, sandbox_image, registry_config)
+
+
+def debian_containerd() -> Runtime:
+    """Debian 12's containerd 1.6.20 (libcni 1.1.2: spec versions up to 1.0.0)."""
+    return Runtime("containerd 1.6.20 (Debian)", None, 2, "1.0.0")
+
+
+def containerd_2(bin_dir: Path) -> Runtime:
+    """containerd v2.3.4 as a kind node runs it (libcni 1.3.0: takes the example's 1.1.0 as it is and
+    turns STATUS into NetworkReady)."""
+    return Runtime("containerd 2.3.4", bin_dir, 4, "1.1.0")
+
+
+_DISABLED = """disabled_plugins = [
   "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",
   "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper",
   "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing",
-]
+]"""
+
+
+def _common(tmp: Path) -> str:
+    """containerd 1.6's private root, state and sockets."""
+    return f"""\
+root = "{tmp}/root"
+state = "{tmp}/state"
 
 [grpc]
   address = "{tmp}/containerd.sock"
@@ -72,7 +102,17 @@ disabled_plugins = [
 
 [debug]
   level = "info"
+"""
 
+
+def _config_v2(tmp: Path, sandbox_image: str, registry_config: Path | None) -> str:
+    """containerd 1.6 config: CRI as on a kind node (CNI paths are the defaults, which the node's
+    mounts make private), plus the two settings these machines need."""
+    registry = (f'\n  [plugins."io.containerd.grpc.v1.cri".registry]\n    config_path = "{registry_config}"'
+                if registry_config else "")
+    return f"""version = 2
+{_DISABLED}
+{_common(tmp)}
 [plugins."io.containerd.internal.v1.opt"]
   path = "{tmp}/opt"
 
@@ -84,11 +124,47 @@ disabled_plugins = [
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/opt/cni/bin"
     conf_dir = "/etc/cni/net.d"
-    max_conf_num = 1
+    max_conf_num = 1{registry}
 """
 
 
-def _boot_script(tmp: Path) -> str:
+def _config_v3(tmp: Path, sandbox_image: str, registry_config: Path | None) -> str:
+    """containerd 2.x config (the version `containerd config default` prints): the CRI plugin split
+    into images and runtime sections, ``bin_dirs`` a list, the sandbox image pinned."""
+    registry = (f'\n  [plugins."io.containerd.cri.v1.images".registry]\n    config_path = "{registry_config}"'
+                if registry_config else "")
+    return f"""version = 4
+root = "{tmp}/root"
+state = "{tmp}/state"
+{_DISABLED}
+
+[plugins."io.containerd.server.v1.grpc"]
+  address = "{tmp}/containerd.sock"
+
+[plugins."io.containerd.server.v1.ttrpc"]
+  address = "{tmp}/containerd.sock.ttrpc"
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = "{tmp}/opt"
+
+[plugins."io.containerd.cri.v1.images".pinned_images]
+  sandbox = "{sandbox_image}"{registry}
+
+[plugins."io.containerd.cri.v1.runtime"]
+  restrict_oom_score_adj = true
+  netns_mounts_under_state_dir = true
+  enable_cdi = false
+  [plugins."io.containerd.cri.v1.runtime".cni]
+    bin_dirs = ["/opt/cni/bin"]
+    conf_dir = "/etc/cni/net.d"
+    max_conf_num = 1
+
+[plugins."io.containerd.grpc.v1.cri"]
+  disable_tcp_service = true
+"""
+
+
+def _boot_script(tmp: Path, runtime: Runtime) -> str:
     """Run in the node's netns and a new slave mount namespace: a sysfs of the node's own (so
     /sys/class/net shows the node's links, as in a kind node container) with the host's cgroup
     hierarchy carried over (runc needs it), the kind-node paths bound to private directories, then
@@ -96,6 +172,8 @@ def _boot_script(tmp: Path) -> str:
     binds = "\n".join(f"mount -n --bind {shlex.quote(str(tmp / 'node' / k))} {shlex.quote(v)}"
                       for k, v in NODE_PATHS.items())
     cg = shlex.quote(str(tmp / "cgroup"))
+    # The runtime's own directory first, so containerd starts its own shim.
+    path = f'export PATH={shlex.quote(str(runtime.bin_dir))}:"$PATH"\n' if runtime.bin_dir else ""
     return f"""set -e
 ip link set lo up
 mkdir -p {cg}
@@ -103,7 +181,7 @@ mount -n --rbind /sys/fs/cgroup {cg}
 mount -n -t sysfs sysfs /sys
 mount -n --rbind {cg} /sys/fs/cgroup
 {binds}
-exec containerd --config {shlex.quote(str(tmp / 'config.toml'))}
+{path}exec containerd --config {shlex.quote(str(tmp / 'config.toml'))}
 """
 
 
@@ -182,6 +260,8 @@ class KindNode:
     name: str
     tmp: Path
     sandbox_image: str
+    runtime: Runtime = field(default_factory=debian_containerd)
+    registry_config: Path | None = None
     proc: subprocess.Popen | None = None
     mnt_ns: str | None = None
     made_dirs: list[Path] = field(default_factory=list)
@@ -213,13 +293,18 @@ class KindNode:
 
     # ------------------------------------------------------------ life cycle
     @classmethod
-    def start(cls, *, sandbox_image: str, parent: Path | None = None) -> KindNode:
-        """Start containerd as a node; on any failure the partial node is torn down and re-raised."""
-        for tool in ("containerd", "ctr", "runc", "nsenter", "ip"):
+    def start(cls, *, sandbox_image: str, parent: Path | None = None, runtime: Runtime | None = None,
+              registry_config: Path | None = None) -> KindNode:
+        """Start containerd (Debian's unless ``runtime`` says otherwise) as a node; on any failure the
+        partial node is torn down and re-raised. ``registry_config`` is containerd's hosts.toml
+        directory (mirrors of image registries)."""
+        runtime = runtime or debian_containerd()
+        for tool in (runtime.tool("containerd"), runtime.tool("ctr"), "runc", "nsenter", "ip"):
             if shutil.which(tool) is None:
                 raise RuntimeError(f"`{tool}` not found (Debian packages containerd, runc, util-linux)")
         tmp = Path(tempfile.mkdtemp(prefix="pycni-node-", dir=parent))
-        node = cls(name=unique_name("pycni-kn-", 8), tmp=tmp, sandbox_image=sandbox_image)
+        node = cls(name=unique_name("pycni-kn-", 8), tmp=tmp, sandbox_image=sandbox_image, runtime=runtime,
+                   registry_config=registry_config)
         try:
             node._start()
         except BaseException:
@@ -247,13 +332,14 @@ class KindNode:
         for key, target in NODE_PATHS.items():
             (self.tmp / "node" / key).mkdir(parents=True)
             self._ensure_mountpoint(Path(target))
-        (self.tmp / "config.toml").write_text(_config(self.tmp, self.sandbox_image))
+        (self.tmp / "config.toml").write_text(
+            self.runtime.config(self.tmp, self.sandbox_image, self.registry_config))
         add_netns(self.name)
         self.log_file = self.tmp / "containerd.log"
         with self.log_file.open("wb") as log:
             self.proc = subprocess.Popen(
                 ["unshare", "--mount", "--propagation", "slave", "nsenter", f"--net={self.netns_path}",
-                 "sh", "-c", _boot_script(self.tmp)],
+                 "sh", "-c", _boot_script(self.tmp, self.runtime)],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + START_TIMEOUT
         while True:
@@ -300,12 +386,13 @@ class KindNode:
 
     def ctr(self, *args: str, namespace: str = "default", check: bool = True,
             timeout: float = CTR_TIMEOUT) -> subprocess.CompletedProcess[str]:
-        return self.run("ctr", f"--address={self.socket}", f"--namespace={namespace}", *args,
-                        check=check, timeout=timeout)
+        return self.run(self.runtime.tool("ctr"), f"--address={self.socket}", f"--namespace={namespace}",
+                        *args, check=check, timeout=timeout)
 
     def ctr_popen(self, *args: str, namespace: str = "default", **kw) -> subprocess.Popen:
         """A long-running ctr (``ctr run`` in the foreground, which owns the container's CNI DEL)."""
-        argv = [*self.enter_argv(), "ctr", f"--address={self.socket}", f"--namespace={namespace}", *args]
+        argv = [*self.enter_argv(), self.runtime.tool("ctr"), f"--address={self.socket}",
+                f"--namespace={namespace}", *args]
         return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, **kw)
 

@@ -9,29 +9,34 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from helpers import realnode
 
 REPO = Path(__file__).resolve().parents[2]
 OUR_TYPES = ("bridge", "host-local", "bandwidth", "loopback", "portmap")
 # What the kind node image ships in /opt/cni/bin; ours are installed over them.
 KIND_SHIPPED = ("host-local", "loopback", "ptp", "portmap")
-REF_DIR = Path("/usr/lib/cni")
 INSTALL_NETCONF = REPO / "conf" / "install-netconf.sh"
 EXAMPLE = REPO / "conf" / "examples" / "10-pycni-cbr0.conflist"
 # Debian 12's containerd 1.6 and libcni 1.1.2 (ctr, CRI, our cnitool) know spec versions up to 1.0.0;
-# a kind node's containerd 2.x takes the example's 1.1.0 as it is.
+# a kind node's containerd 2.x takes the example's 1.1.0 as it is (``Runtime.cni_version``).
 RUNTIME_CNI_VERSION = "1.0.0"
+
+
+def reference_dir() -> Path:
+    """The reference plugins a kind node ships (v1.9.1)."""
+    return realnode.reference_plugins()
 
 
 def install_plugins(dest: Path, chain: tuple[str, Path]) -> None:
     """Fill a node's /opt/cni/bin as a kind user would: the kind image's plugins, then ours."""
     mode, src = chain
+    ref = reference_dir()
     dest.mkdir(parents=True, exist_ok=True)
     for name in KIND_SHIPPED:
-        if (REF_DIR / name).exists():
-            shutil.copy2(REF_DIR / name, dest / name)
+        shutil.copy2(ref / name, dest / name)
     if mode == "reference":
         for name in OUR_TYPES:
-            shutil.copy2(REF_DIR / name, dest / name)
+            shutil.copy2(ref / name, dest / name)
         return
     if src.resolve() == (REPO / "dist" / "bin").resolve():
         proc = subprocess.run(["bash", str(REPO / "build.sh"), "install", str(dest)], cwd=REPO,
@@ -45,14 +50,16 @@ def install_plugins(dest: Path, chain: tuple[str, Path]) -> None:
             (dest / name).symlink_to(target)
 
 
-def render_netconf(pod_cidr: str, conf_dir: Path, env: dict[str, str] | None = None) -> Path:
-    """``conf/install-netconf.sh POD_CIDR DIR``; returns the file it wrote (the only one in DIR)."""
+def render_netconf(pod_cidr: str, conf_dir: Path, env: dict[str, str] | None = None,
+                   cni_version: str = RUNTIME_CNI_VERSION) -> Path:
+    """``conf/install-netconf.sh POD_CIDR DIR`` at ``cni_version`` (the node runtime's: pass
+    ``node.runtime.cni_version``); returns the file it wrote (the only one in DIR)."""
     if not INSTALL_NETCONF.exists():
         pytest.skip(f"{INSTALL_NETCONF.relative_to(REPO)} missing")
     if not EXAMPLE.exists() and "PYCNI_NETCONF_TEMPLATE" not in (env or os.environ):
         pytest.skip(f"the example list {EXAMPLE.relative_to(REPO)} is not written yet")
     before = set(conf_dir.iterdir()) if conf_dir.exists() else set()
-    full_env = {**os.environ, "CNI_VERSION": RUNTIME_CNI_VERSION, **(env or {})}
+    full_env = {**os.environ, "CNI_VERSION": cni_version, **(env or {})}
     proc = subprocess.run(["sh", str(INSTALL_NETCONF), pod_cidr, str(conf_dir)], capture_output=True,
                           text=True, timeout=60, env=full_env)
     if proc.returncode != 0:

@@ -24,7 +24,7 @@ import pytest
 from helpers import unique_name
 from kindnode import KindNode
 from nodecheck import assert_reaches, cached_results, links_of_kind, network_name, reservations
-from nodesetup import REF_DIR, render_netconf
+from nodesetup import reference_dir, render_netconf
 
 grpc = pytest.importorskip("grpc", reason="grpcio missing (pip install grpcio grpcio-tools)")
 
@@ -115,7 +115,7 @@ class Leaks:
         cid = "ref" + uuid.uuid4().hex
         conf = {"cniVersion": "1.0.0", "name": self.network, "type": "host-local", "ipam": ipam}
         out = self.node.run("env", "CNI_COMMAND=ADD", f"CNI_CONTAINERID={cid}", "CNI_NETNS=/var/run/netns/x",
-                            "CNI_IFNAME=eth0", "CNI_PATH=/opt/cni/bin", str(REF_DIR / "host-local"),
+                            "CNI_IFNAME=eth0", "CNI_PATH=/opt/cni/bin", str(reference_dir() / "host-local"),
                             input=json.dumps(conf))
         address = json.loads(out.stdout)["ips"][0]["address"].split("/")[0]
         return cid, address
