@@ -312,8 +312,9 @@ VLAN_CASES = {
     "access-preserve": {"vlan": 100, "preserveDefaultVlan": True},
     "trunk": {"vlanTrunk": [{"id": 101}, {"minID": 200, "maxID": 202}]},
     "trunk-preserve": {"vlanTrunk": [{"id": 101}, {"minID": 200, "maxID": 202}], "preserveDefaultVlan": True},
-    "trunk-native": {"vlan": 100, "vlanTrunk": [{"id": 101}, {"id": 100}, {"minID": 200, "maxID": 201}]},
-    "trunk-with-1": {"vlanTrunk": [{"id": 1}, {"id": 300}]},
+    "trunk-native": {"vlan": 100, "vlanTrunk": [{"id": 101}, {"minID": 200, "maxID": 201}]},
+    # the native VLAN in the trunk too: added tagged after it, it is no longer the PVID (the kernel)
+    "trunk-with-native": {"vlan": 100, "vlanTrunk": [{"id": 100}, {"id": 300}]},
     "empty-trunk": {"vlanTrunk": []},
 }
 
