@@ -718,3 +718,40 @@ def test_gc_removes_stale_masq_rules(backend, ours, net, netns, run_plugin, brid
     n("del", ns1, ours).check()
     n("del", ns2, ours).check()
     assert iptables_lines(n.name) == [] and masq_rules_nft(n.name) == []
+
+
+# ---- DAD settling (the container side, in a namespace of its own) ---------------------------------
+def _tentative_link(ns, up_peer: bool):
+    """eth0 in `ns` with an IPv6 address under DAD, up; its peer up (DAD runs) or down (it cannot)."""
+    ns.exec("sysctl", "-qw", "net.ipv6.conf.default.accept_dad=1")
+    ns.exec("ip", "link", "add", "eth0", "type", "veth", "peer", "name", "peer0")
+    ns.exec("sysctl", "-qw", "net.ipv6.conf.eth0.dad_transmits=1")
+    ns.exec("ip", "addr", "add", "fd00:5e77:1e::2/64", "dev", "eth0")
+    ns.exec("ip", "link", "set", "eth0", "up")
+    if up_peer:
+        ns.exec("ip", "link", "set", "peer0", "up")
+
+
+@pytest.mark.parametrize("up_peer", [False, True], ids=["link-down", "link-up"])
+def test_settle_waits_for_dad_only_on_a_link_that_is_up(up_peer, netns):
+    """DAD cannot finish on a link that is not operationally up: after 5 s the ADD goes on instead
+    of failing (the reference since v1.7.0); on a link that is up it waits until DAD is done."""
+    import time
+
+    from cni.net import addr
+    from cni.net import netns as cni_netns
+    from cni.plugins.bridge.container import SETTLE_SECONDS, settle
+
+    ns = netns()
+    _tentative_link(ns, up_peer)
+    index = json.loads(ns.exec("ip", "-j", "link", "show", "eth0").stdout)[0]["ifindex"]
+    with cni_netns.open_handle(ns.path) as h:
+        assert any(a.tentative for a in addr.list_addresses(h, index=index, family=6))
+        start = time.monotonic()
+        settle(h, index, "eth0")
+        took = time.monotonic() - start
+        left = [a for a in addr.list_addresses(h, index=index, family=6) if a.tentative]
+    if up_peer:
+        assert took < SETTLE_SECONDS and not left, (took, left)
+    else:
+        assert took >= SETTLE_SECONDS and left, (took, left)  # still tentative, and no error
