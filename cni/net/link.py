@@ -219,13 +219,15 @@ def create_veth(
     mac: str | None = None,
     peer_mac: str | None = None,
     up: bool = False,
+    peer_txqlen: int | None = None,
 ) -> Link:
     """Create a veth pair; the peer goes straight into `peer_netns_fd` when given.
 
     Returns the local end; its `link` is the peer's ifindex.  FileExistsError if either
     name is taken (in its namespace), so callers can retry with another random name.
+    `peer_txqlen` None leaves the peer's queue length at the kernel's default (1000).
     """
-    peer = nl.ifinfo() + nl.attr_str(IFLA_IFNAME, peer_name) + _common(mtu, peer_mac)
+    peer = nl.ifinfo() + nl.attr_str(IFLA_IFNAME, peer_name) + _common(mtu, peer_mac, peer_txqlen)
     if peer_netns_fd is not None:
         peer += nl.attr_u32(IFLA_NET_NS_FD, peer_netns_fd)
     data = nl.attr(VETH_INFO_PEER, peer)

@@ -2,7 +2,7 @@
 
 ``ours``  a CNI_PATH directory with our ``bridge``, ``loopback`` and ``host-local`` (the reference's
           host-local only with ``PYCNI_REF_HOSTLOCAL=1``; ours failing VERSION fails the tests).
-``ref``   the reference plugins (/usr/lib/cni).
+``ref``   the reference plugins v1.9.1 (``ref_bin_dir``: ../shared/realnode).
 ``net``   factory: ``net(plugin_conf, version=...) -> Net`` writes a one-plugin conflist with a unique
           network name and a private IPAM dataDir, and runs cnitool on it with either directory;
           every rule and chain named after that network is removed afterwards.

@@ -106,7 +106,11 @@ def test_spec_110_direct(families, ours, net, netns, bridge_name, run_plugin):
     call = dict(cni_path=ours, netns=ns, container_id="pcb-direct")
     res = run_plugin("bridge", "ADD", n.plugin_stdin(), **call).check().json
     assert res["cniVersion"] == "1.1.0"
-    assert [i.get("mtu") for i in res["interfaces"]] == [1450, 1450, 1450]
+    # the reference's interfaces have no MTUs in a 1.1.0 result; the links have the configured one
+    assert [sorted(i) for i in res["interfaces"]] == [["mac", "name"], ["mac", "name"],
+                                                       ["mac", "name", "sandbox"]]
+    links = [link(bridge_name), link(res["interfaces"][1]["name"]), link("eth0", ns)]
+    assert [i["mtu"] for i in links] == [1450] * 3
     assert {i["address"] for i in res["ips"]} == set(addresses("eth0", ns))
     assert len([r for r in res["routes"] if r["dst"] in ("0.0.0.0/0", "::/0")]) == len(subnets)
     run_plugin("bridge", "CHECK", n.plugin_stdin(prevResult=res), **call).check()
@@ -286,60 +290,90 @@ def test_vlan_access_port_with_gateway(ours, net, netns, bridge_name):
     delete_link(gw_if)
 
 
+PVID = ["PVID", "Egress Untagged"]
+
+
 @needs_vlan_filtering
-@pytest.mark.parametrize("preserve", [{"preserveDefaultVlan": True}, {}], ids=["true", "default"])
-def test_vlan_preserve_default(preserve, ours, net, netns, bridge_name):
+@pytest.mark.parametrize("preserve, want", [
+    ({"preserveDefaultVlan": True}, {1: ["Egress Untagged"], 7: PVID}),
+    ({}, {7: PVID}),  # the default since the reference's v1.8.0: only the configured VLAN
+], ids=["true", "default"])
+def test_vlan_preserve_default(preserve, want, ours, net, netns, bridge_name):
     n = net({"type": "bridge", "bridge": bridge_name, "vlan": 7, "ipam": {}, **preserve})
     ns = netns()
     res = n("add", ns, ours).check().json
     got = {v["vlan"]: v.get("flags", []) for v in vlans(res["interfaces"][1]["name"])}
-    assert got == {1: ["Egress Untagged"], 7: ["PVID", "Egress Untagged"]}
+    assert got == want
     n("del", ns, ours).check()
 
 
+VLAN_CASES = {
+    "access": {"vlan": 100},
+    "access-preserve": {"vlan": 100, "preserveDefaultVlan": True},
+    "trunk": {"vlanTrunk": [{"id": 101}, {"minID": 200, "maxID": 202}]},
+    "trunk-preserve": {"vlanTrunk": [{"id": 101}, {"minID": 200, "maxID": 202}], "preserveDefaultVlan": True},
+    "trunk-native": {"vlan": 100, "vlanTrunk": [{"id": 101}, {"minID": 200, "maxID": 201}]},
+    # the native VLAN in the trunk too: added tagged after it, it is no longer the PVID (the kernel)
+    "trunk-with-native": {"vlan": 100, "vlanTrunk": [{"id": 100}, {"id": 300}]},
+    "empty-trunk": {"vlanTrunk": []},
+}
+
+
 @needs_vlan_filtering
-def test_vlan_ports_match_reference(ours, ref, net, netns, bridge_name):
-    """The reference (1.1.1, before preserveDefaultVlan) keeps VLAN 1 on an access port, and so do we
-    by default; the `<bridge>.<vlan>` gateway's port too."""
+@pytest.mark.parametrize("case", sorted(VLAN_CASES))
+def test_vlan_ports_match_reference(case, ours, ref, net, netns, bridge_name):
+    """Each VLAN option as the reference v1.9.1 sets it: the pod's port, the `<bridge>.<vlan>` gateway
+    and its port, the bridge's filtering and the result's interfaces."""
     subnet = unique_subnet_v4()
     got = {}
     for name, plugins in (("ref", ref), ("ours", ours)):
-        n = net({"type": "bridge", "bridge": bridge_name, "vlan": 100, "isGateway": True,
-                 "ipam": hl(subnet)})
+        n = net({"type": "bridge", "bridge": bridge_name, "isGateway": True, "ipam": hl(subnet),
+                 **VLAN_CASES[case]})
         ns = netns()
         res = n("add", ns, plugins).check().json
+        names = [i["name"] for i in res["interfaces"]]
         gateway_port = [p["ifname"] for p in bridge_json("link", "show") if p.get("master") == bridge_name
-                        and p["ifname"] not in {i["name"] for i in res["interfaces"]}]
-        got[name] = {"pod": vlans(res["interfaces"][1]["name"]), "gateway": vlans(gateway_port[0]),
-                     "interfaces": len(res["interfaces"])}
+                        and p["ifname"] not in names]
+        got[name] = {"pod": vlans(names[1]), "gateway": [vlans(p) for p in gateway_port],
+                     "interfaces": [n if n.startswith(bridge_name) else n[:4] for n in names],
+                     "filtering": link(bridge_name)["linkinfo"]["info_data"]["vlan_filtering"],
+                     "bridge_addresses": addresses(bridge_name),
+                     "gateway_addresses": addresses(names[3]) if len(names) > 3 else None}
         n("del", ns, plugins).check()
-        if name == "ref":  # ours makes its own gateway veth again
-            delete_link(f"{bridge_name}.100")
+        delete_link(f"{bridge_name}.100")  # each makes its own gateway veth
+        delete_link(bridge_name)
     assert got["ours"] == got["ref"]
-    assert got["ours"]["pod"] == [{"vlan": 1, "flags": ["Egress Untagged"]},
-                                  {"vlan": 100, "flags": ["PVID", "Egress Untagged"]}]
-    delete_link(f"{bridge_name}.100")
+    if case == "access":
+        assert got["ours"]["pod"] == [{"vlan": 100, "flags": PVID}]
+    if case == "trunk-native":
+        assert {v["vlan"]: v.get("flags", []) for v in got["ours"]["pod"]} == {
+            100: PVID, 101: [], 200: [], 201: []}, "vlan is the trunk's native VLAN"
 
 
 @needs_vlan_filtering
-@pytest.mark.parametrize("preserve, vids", [(False, {101, 200, 201, 202}), (True, {1, 101, 200, 201, 202})])
-def test_vlan_trunk(preserve, vids, ours, net, netns, bridge_name):
+@pytest.mark.parametrize("preserve", [False, True])
+def test_vlan_trunk(preserve, ours, net, netns, bridge_name):
+    """A trunk without `vlan` has VLAN 1 as its native (untagged PVID) VLAN, preserved or not."""
     n = net({"type": "bridge", "bridge": bridge_name, "ipam": {}, "preserveDefaultVlan": preserve,
              "vlanTrunk": [{"id": 101}, {"minID": 200, "maxID": 202}]})
     ns = netns()
     res = n("add", ns, ours).check().json
-    got = vlans(res["interfaces"][1]["name"])
-    assert {v["vlan"] for v in got} == vids
-    assert all("PVID" not in v.get("flags", []) for v in got if v["vlan"] != 1)
+    got = {v["vlan"]: v.get("flags", []) for v in vlans(res["interfaces"][1]["name"])}
+    assert got == {1: PVID, 101: [], 200: [], 201: [], 202: []}
     assert link(bridge_name)["linkinfo"]["info_data"]["vlan_filtering"] == 1
     n("del", ns, ours).check()
 
 
-def test_vlan_and_trunk_exclusive(ours, net, netns, bridge_name):
-    """An access port or a trunk port, not both (the reference refuses the mix too)."""
+@needs_vlan_filtering
+def test_vlan_with_trunk_is_native(ours, net, netns, bridge_name):
+    """`vlan` with `vlanTrunk`: `vlan` is the trunk's untagged PVID (the reference accepts it since
+    v1.8.0)."""
     n = net({"type": "bridge", "bridge": bridge_name, "ipam": {}, "vlan": 30, "vlanTrunk": [{"id": 40}]})
-    assert "vlanTrunk" in n("add", netns(), ours).expect_error(7).json["msg"]
-    assert not link_exists(bridge_name)
+    ns = netns()
+    res = n("add", ns, ours).check().json
+    got = {v["vlan"]: v.get("flags", []) for v in vlans(res["interfaces"][1]["name"])}
+    assert got == {30: PVID, 40: []}
+    n("del", ns, ours).check()
 
 
 @pytest.mark.parametrize("trunk", [[{"id": 0}], [{"minID": 5}], [{"minID": 9, "maxID": 3}], [{"id": 4095}]])
@@ -684,3 +718,40 @@ def test_gc_removes_stale_masq_rules(backend, ours, net, netns, run_plugin, brid
     n("del", ns1, ours).check()
     n("del", ns2, ours).check()
     assert iptables_lines(n.name) == [] and masq_rules_nft(n.name) == []
+
+
+# ---- DAD settling (the container side, in a namespace of its own) ---------------------------------
+def _tentative_link(ns, up_peer: bool):
+    """eth0 in `ns` with an IPv6 address under DAD, up; its peer up (DAD runs) or down (it cannot)."""
+    ns.exec("sysctl", "-qw", "net.ipv6.conf.default.accept_dad=1")
+    ns.exec("ip", "link", "add", "eth0", "type", "veth", "peer", "name", "peer0")
+    ns.exec("sysctl", "-qw", "net.ipv6.conf.eth0.dad_transmits=1")
+    ns.exec("ip", "addr", "add", "fd00:5e77:1e::2/64", "dev", "eth0")
+    ns.exec("ip", "link", "set", "eth0", "up")
+    if up_peer:
+        ns.exec("ip", "link", "set", "peer0", "up")
+
+
+@pytest.mark.parametrize("up_peer", [False, True], ids=["link-down", "link-up"])
+def test_settle_waits_for_dad_only_on_a_link_that_is_up(up_peer, netns):
+    """DAD cannot finish on a link that is not operationally up: after 5 s the ADD goes on instead
+    of failing (the reference since v1.7.0); on a link that is up it waits until DAD is done."""
+    import time
+
+    from cni.net import addr
+    from cni.net import netns as cni_netns
+    from cni.plugins.bridge.container import SETTLE_SECONDS, settle
+
+    ns = netns()
+    _tentative_link(ns, up_peer)
+    index = json.loads(ns.exec("ip", "-j", "link", "show", "eth0").stdout)[0]["ifindex"]
+    with cni_netns.open_handle(ns.path) as h:
+        assert any(a.tentative for a in addr.list_addresses(h, index=index, family=6))
+        start = time.monotonic()
+        settle(h, index, "eth0")
+        took = time.monotonic() - start
+        left = [a for a in addr.list_addresses(h, index=index, family=6) if a.tentative]
+    if up_peer:
+        assert took < SETTLE_SECONDS and not left, (took, left)
+    else:
+        assert took >= SETTLE_SECONDS and left, (took, left)  # still tentative, and no error

@@ -26,8 +26,23 @@ def test_defaults():
     conf = bridge_config.load({"name": "n"}, {})
     assert conf.bridge == "cni0" and not conf.is_gateway and not conf.ip_masq
     assert conf.mtu is None and conf.access_vlan == 0 and conf.trunk_vlans is None and not conf.layer3
-    assert conf.preserve_default_vlan is True  # the reference keeps VLAN 1 on the port
+    assert conf.preserve_default_vlan is False  # the reference's default since v1.8.0
     assert not conf.vlan_filtering
+
+
+@pytest.mark.parametrize("extra, access, trunk, native, drops, filtering", [
+    ({"vlan": 7}, 7, None, 7, True, True),
+    ({"vlan": 7, "preserveDefaultVlan": True}, 7, None, 7, False, True),
+    ({"vlanTrunk": [{"id": 40}]}, 0, [40], 1, True, True),  # a trunk alone: VLAN 1 is native
+    ({"vlan": 30, "vlanTrunk": [{"id": 40}]}, 30, [40], 30, True, True),  # vlan is the trunk's native
+    ({"vlanTrunk": []}, 0, None, 0, False, True),  # the key alone turns filtering on, as the reference
+    ({}, 0, None, 0, False, False),
+])
+def test_port_vlans(extra, access, trunk, native, drops, filtering):
+    conf = bridge_config.load({"name": "n", **extra}, {})
+    plan = bridge_config.container_port(conf)
+    assert (plan.access_vlan, plan.trunk_vlans, plan.native_vlan) == (access, trunk, native)
+    assert plan.drops_default_vlan is drops and conf.vlan_filtering is filtering
 
 
 def test_default_gateway_implies_gateway():
@@ -63,7 +78,7 @@ def test_trunk_invalid(items, why):
 
 @pytest.mark.parametrize("extra, why", [
     ({"hairpinMode": True, "promiscMode": True}, "hairpin mode and promiscuous mode"),
-    ({"disableContainerInterface": True, "ipam": {"type": "host-local"}}, "disableContainerInterface"),
+    ({"disableContainerInterface": True, "ipam": {"type": "host-local"}}, "DisableContainerInterface flag"),
     ({"mtu": 67}, "invalid MTU"),
 ])
 def test_exclusive_options(extra, why):

@@ -99,6 +99,15 @@ def test_create_veth_same_namespace_and_eexist(h: Handle, ns: NS) -> None:
     assert link.get_link(h, "vc") is None  # nothing half-created
 
 
+@pytest.mark.parametrize("peer_txqlen, want", [(None, 1000), (0, 0), (5, 5)])
+def test_create_veth_peer_txqlen(h: Handle, ns: NS, peer_txqlen: int | None, want: int) -> None:
+    """The peer's queue length is the kernel's default unless given (bridge gives its host ends 0,
+    as the reference); the local end keeps the default either way."""
+    v = link.create_veth(h, "tq0", "tq1", peer_txqlen=peer_txqlen)
+    assert v.txqlen == ns.link("tq0")["txqlen"] == 1000
+    assert link.get_link(h, "tq1").txqlen == ns.link("tq1").get("txqlen", 0) == want
+
+
 def test_create_ifb(h: Handle, ns: NS) -> None:
     ifb = link.create_ifb(h, "bwp0123456789a", mtu=1400, txqlen=0, up=True)
     k = ns.link("bwp0123456789a")

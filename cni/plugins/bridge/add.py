@@ -51,7 +51,7 @@ def _add(req: Request, conf: config.BridgeConf, host: Handle, cont: Handle, undo
     result = Result(interfaces=[
         Interface(name=br.name),
         Interface(name=outer.name),
-        Interface(name=inner.name, mac=inner.mac, sandbox=req.netns, mtu=inner.mtu),
+        Interface(name=inner.name, mac=inner.mac, sandbox=req.netns),
     ])
     if conf.layer3:
         _addresses(req, conf, host, cont, br, inner, result, undo)
@@ -103,13 +103,14 @@ def _addresses(req: Request, conf: config.BridgeConf, host: Handle, cont: Handle
 def _gateway(conf: config.BridgeConf, host: Handle, br: link.Link, planned: dict[int, list],
              result: Result, undo: Undo) -> None:
     """The gateway addresses on the bridge (or on `<bridge>.<vlan>`), then forwarding per family."""
-    target = br
+    target, what = br, "failed to set bridge addr"
     if conf.access_vlan:
         target = ensure_vlan_gateway(host, br, conf)
+        what = "failed to set vlan interface for bridge with addr"
         result.interfaces.append(Interface(name=target.name, mac=target.mac))
     with bridge_lock():
         for gw in planned[4] + planned[6]:
-            ensure_address(host, target, gw, conf.force_address, undo)
+            ensure_address(host, target, gw, conf.force_address, undo, what)
         freeze_mac(host, target)
     for version in (4, 6):
         if planned[version]:
@@ -123,8 +124,8 @@ def _finish(conf: config.BridgeConf, host: Handle, br: link.Link, outer: link.Li
     else:
         outer = link.get_link(host, outer.index) or outer
     br = link.get_link(host, br.index) or br
-    result.interfaces[0] = Interface(name=br.name, mac=br.mac, mtu=br.mtu)
-    result.interfaces[1] = Interface(name=outer.name, mac=outer.mac, mtu=outer.mtu)
+    result.interfaces[0] = Interface(name=br.name, mac=br.mac)  # no MTUs, as the reference's result
+    result.interfaces[1] = Interface(name=outer.name, mac=outer.mac)
     if conf.dns is not None:
         result.dns = DNS.from_json(conf.dns)
     return result

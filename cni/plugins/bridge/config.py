@@ -38,19 +38,29 @@ class PortPlan(Record):
         """The port leaves the bridge's default VLAN when it gets VLANs of its own (unless preserved)."""
         return bool(self.access_vlan or self.trunk_vlans) and not self.preserve_default_vlan
 
+    @property
+    def native_vlan(self) -> int:
+        """The untagged PVID of the port, 0: left as the kernel made it. A trunk without `vlan` has
+        VLAN 1 as its native VLAN (the reference's choice since v1.8.0, kept for older configs)."""
+        if self.access_vlan:
+            return self.access_vlan
+        return 1 if self.trunk_vlans else 0
+
 
 class BridgeConf:
     """Everything ADD, DEL, CHECK and GC need to know, with the reference's defaults.
 
-    `access_vlan` is the config's `vlan` (the port's one untagged VLAN, 0: none); `trunk_vlans` the
-    VIDs of `vlanTrunk` (tagged, None: no trunk). A port is one or the other.
+    `access_vlan` is the config's `vlan` (the port's untagged PVID, 0: none); `trunk_vlans` the
+    VIDs of `vlanTrunk` (tagged, None: no trunk). With both, `vlan` is the trunk's native VLAN.
+    `trunk_set` is whether the key is there at all: even an empty `vlanTrunk` turns on VLAN
+    filtering on a bridge ADD creates, as with the reference.
     """
 
     __slots__ = (
         "name", "bridge", "is_gateway", "is_default_gateway", "force_address", "ip_masq",
-        "ip_masq_backend", "mtu", "hairpin", "promisc", "access_vlan", "trunk_vlans", "preserve_default_vlan",
-        "macspoofchk", "enable_dad", "disable_container_interface", "port_isolation", "ipam_type",
-        "dns", "mac",
+        "ip_masq_backend", "mtu", "hairpin", "promisc", "access_vlan", "trunk_vlans", "trunk_set",
+        "preserve_default_vlan", "macspoofchk", "enable_dad", "disable_container_interface", "port_isolation",
+        "ipam_type", "dns", "mac",
     )  # fmt: skip
 
     def __init__(self, **values: object) -> None:
@@ -64,7 +74,7 @@ class BridgeConf:
 
     @property
     def vlan_filtering(self) -> bool:
-        return bool(self.access_vlan) or self.trunk_vlans is not None
+        return bool(self.access_vlan) or bool(self.trunk_set)
 
 
 def _fail(msg: str, details: str = "") -> CNIError:
@@ -198,7 +208,8 @@ def _read(config: dict[str, object]) -> BridgeConf:
         promisc=bool(config.get("promiscMode")),
         access_vlan=config.get("vlan") or 0,
         trunk_vlans=None,
-        preserve_default_vlan=config.get("preserveDefaultVlan") is not False,
+        trunk_set=config.get("vlanTrunk") is not None,
+        preserve_default_vlan=bool(config.get("preserveDefaultVlan")),
         macspoofchk=bool(config.get("macspoofchk")),
         enable_dad=bool(config.get("enabledad")),
         disable_container_interface=bool(config.get("disableContainerInterface")),
@@ -211,14 +222,12 @@ def _read(config: dict[str, object]) -> BridgeConf:
 
 def _refuse_conflicts(conf: BridgeConf) -> None:
     """The combinations that cannot work (code 7), in the reference's order and words."""
-    if conf.access_vlan and conf.trunk_vlans:  # a port is an access port or a trunk, as the reference
-        raise _fail("cannot set vlan and vlanTrunk at the same time",
-                    "vlan makes an access port, vlanTrunk a trunk port; use one")
     if conf.mtu is not None and conf.mtu < MIN_MTU:
         raise _fail(f"invalid MTU {conf.mtu}", f"mtu must be {MIN_MTU}-65535 (or 0 for the kernel default)")
+    if conf.disable_container_interface and conf.layer3:
+        raise _fail("cannot use IPAM when DisableContainerInterface flag is set",
+                    "an interface left down cannot be given addresses; drop ipam or "
+                    "disableContainerInterface")
     if conf.hairpin and conf.promisc:
         raise _fail("cannot set hairpin mode and promiscuous mode at the same time",
                     "hairpinMode and promiscMode are exclusive")
-    if conf.disable_container_interface and conf.layer3:
-        raise _fail("cannot use IPAM when 'disableContainerInterface' flag is set",
-                    "an interface left down cannot be given addresses; drop ipam or the flag")

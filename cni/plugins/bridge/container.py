@@ -45,7 +45,7 @@ def _set_sysctls(ifname: str, enable_dad: bool, ipv6: bool) -> None:
         sysctl.try_write(sysctl.conf_key("ipv6", ifname, "accept_dad"), "0")
     sysctl.try_write(sysctl.conf_key("ipv4", ifname, "arp_notify"), "1")
     if ipv6:
-        _enable_ipv6(("lo", ifname))
+        _enable_ipv6(ifname)
 
 
 def _add_route(cont: Handle, dev: link.Link, r: Route, gw) -> None:
@@ -60,8 +60,11 @@ def _add_route(cont: Handle, dev: link.Link, r: Route, gw) -> None:
         raise fail(f"failed to add route '{r.dst}{via} dev {dev.name}': {e}", e) from None
 
 
-def _enable_ipv6(names: tuple[str, ...]) -> None:
-    for name in names:
+def _enable_ipv6(ifname: str) -> None:
+    """IPv6 on for `lo` and the interface, and the interface's addresses kept while it is down
+    (`keep_addr_on_down=1`, as the reference sets it since v1.7.0: a VM or a restart of the
+    pod's network taking the link down does not lose them)."""
+    for name in ("lo", ifname):
         key = sysctl.conf_key("ipv6", name, "disable_ipv6")
         try:
             if sysctl.read(key) == "0":
@@ -70,24 +73,34 @@ def _enable_ipv6(names: tuple[str, ...]) -> None:
             continue
         try:
             sysctl.write(key, "0")
-            sysctl.try_write(sysctl.conf_key("ipv6", name, "keep_addr_on_down"), "1")
         except OSError as e:
             raise fail(f'failed to enable IPv6 for interface "{name}": {e}', e) from None
+    try:
+        sysctl.write(sysctl.conf_key("ipv6", ifname, "keep_addr_on_down"), "1")
+    except OSError as e:
+        raise fail(f'failed to enable keep_addr_on_down for interface "{ifname}": {e}', e) from None
 
 
 def settle(h: Handle, index: int, ifname: str) -> None:
-    """Wait (up to 5 s) until no IPv6 address of the link is tentative; a failed DAD is an error."""
+    """Wait (up to 5 s) until no IPv6 address of the link is tentative; a failed DAD is an error.
+
+    An address still tentative at the end fails the ADD only while the link is operationally up:
+    a link that is not (its peer is down) never finishes DAD, so there is nothing to wait for (as
+    the reference since v1.7.0)."""
     deadline = time.monotonic() + SETTLE_SECONDS
     while True:
         addrs = addr.list_addresses(h, index=index, family=6)
         failed = [str(a.cidr) for a in addrs if a.dadfailed]
         if failed:
-            raise fail(f"failed to settle addresses on {ifname}: duplicate address detected",
+            raise fail(f'failed to settle addresses for "{ifname}": duplicate address detected',
                        ", ".join(failed))
         tentative = [str(a.cidr) for a in addrs if a.tentative]
         if not tentative:
             return
-        if time.monotonic() >= deadline:  # as the reference: an address still tentative is a failure
-            raise fail(f"failed to settle addresses on {ifname}: still tentative after {SETTLE_SECONDS} s",
+        if time.monotonic() >= deadline:
+            dev = link.get_link(h, index)
+            if dev is not None and dev.operstate != "up":
+                return
+            raise fail(f'failed to settle addresses for "{ifname}": still tentative after {SETTLE_SECONDS} s',
                        ", ".join(tentative))
         time.sleep(0.05)

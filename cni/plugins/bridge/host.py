@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 VETH_ATTEMPTS = 10
 PORT_UP_WAITS = (0, 0.05, 0.5, 1.0, 1.0)  # seconds, the reference's schedule
+HOST_END_TXQLEN = 0  # the reference's host ends have no queue length (noqueue qdisc either way)
 
 
 def bridge_lock() -> FileLock:
@@ -61,13 +62,15 @@ def ensure_bridge(h: Handle, conf: BridgeConf) -> link.Link:
         raise fail(f'failed to create bridge "{name}": {e.strerror or e}', e) from None
 
 
-def ensure_address(h: Handle, dev: link.Link, gw: Cidr, force: bool, undo: Undo | None = None) -> None:
+def ensure_address(h: Handle, dev: link.Link, gw: Cidr, force: bool, undo: Undo | None = None,
+                   what: str = "failed to set bridge addr") -> None:
     """Put gateway address `gw` (e.g. 10.1.0.1/24) on `dev`: another IPv4 address (or an
     overlapping IPv6 one) is an error unless `force`, which replaces it. Already there (or added
     concurrently) is fine.
 
     What `force` replaced is put back by `undo` if the ADD fails later: the bridge is left with
-    the address it had, not with the one of an attachment that does not exist."""
+    the address it had, not with the one of an attachment that does not exist. `what` starts the
+    error messages (the reference's words for the bridge or the `<bridge>.<vlan>` gateway)."""
     try:
         replaced = False
         for a in addr.list_addresses(h, index=dev.index, family=gw.version):
@@ -80,7 +83,7 @@ def ensure_address(h: Handle, dev: link.Link, gw: Cidr, force: bool, undo: Undo 
             if not overlaps:
                 continue
             if not force:
-                raise fail(f'"{dev.name}" already has an IP address different from {gw}',
+                raise fail(f'{what}: "{dev.name}" already has an IP address different from {gw}',
                            f"it has {have}; set forceAddress to replace it")
             addr.delete_address(h, dev.index, have)
             replaced = True
@@ -94,7 +97,7 @@ def ensure_address(h: Handle, dev: link.Link, gw: Cidr, force: bool, undo: Undo 
         if replaced and undo is not None:
             undo.push(f"remove {gw} from {dev.name}", lambda: addr.delete_address(h, dev.index, gw))
     except OSError as e:
-        raise fail(f'failed to set bridge addr: could not add IP address to "{dev.name}": {e}', e) from None
+        raise fail(f'{what}: could not add IP address {gw} to "{dev.name}": {e}', e) from None
 
 
 def freeze_mac(h: Handle, dev: link.Link) -> None:
@@ -126,7 +129,8 @@ def enable_forwarding(version: int) -> None:
 # ---- the veth pair -------------------------------------------------------------------------------
 def create_veth(host: Handle, cont: Handle, ifname: str, mtu: int | None, mac: str | None,
                 prefix: str = "veth") -> tuple[link.Link, link.Link]:
-    """A veth pair: `ifname` in the container's namespace, a random `veth%08x` in the host's.
+    """A veth pair: `ifname` in the container's namespace, a random `veth%08x` in the host's, as
+    the reference makes them: the host end with txqueuelen 0 and `accept_ra=0`.
 
     Returns (host end, container end). A taken host name is retried; a taken `ifname` is an error.
     """
@@ -138,7 +142,8 @@ def create_veth(host: Handle, cont: Handle, ifname: str, mtu: int | None, mac: s
         for _ in range(VETH_ATTEMPTS):
             host_name = prefix + sysapi.urandom(4).hex()
             try:
-                inner = link.create_veth(cont, ifname, host_name, peer_netns_fd=host_fd, mtu=mtu, mac=mac)
+                inner = link.create_veth(cont, ifname, host_name, peer_netns_fd=host_fd, mtu=mtu, mac=mac,
+                                         peer_txqlen=HOST_END_TXQLEN)
             except FileExistsError:
                 if link.get_link(cont, ifname) is not None:
                     raise fail(f'container veth name "{ifname}" already exists') from None
@@ -146,6 +151,7 @@ def create_veth(host: Handle, cont: Handle, ifname: str, mtu: int | None, mac: s
             outer = link.get_link(host, host_name)
             if outer is None:
                 raise fail(f"failed to lookup {host_name!r}: not in the host namespace after creation")
+            sysctl.try_write(sysctl.conf_key("ipv6", host_name, "accept_ra"), "0")  # we own its routes
             return outer, inner
     except OSError as e:
         raise fail(f"failed to create veth pair {ifname!r}: {e}", e) from None
@@ -173,8 +179,10 @@ def attach_port(h: Handle, port: link.Link, br: link.Link, plan: PortPlan) -> No
                 bridge_port.bridge_vlan_del(h, port.index, v.vid)
         if plan.access_vlan:
             bridge_port.bridge_vlan_add(h, port.index, plan.access_vlan, pvid=True, untagged=True)
-        for vid in plan.trunk_vlans or ():
+        for vid in plan.trunk_vlans or ():  # tagged; a VID that was the PVID loses that, as in the kernel
             bridge_port.bridge_vlan_add(h, port.index, vid)
+        if plan.trunk_vlans and not plan.access_vlan:
+            bridge_port.bridge_vlan_add(h, port.index, plan.native_vlan, pvid=True, untagged=True)
     except OSError as e:
         raise fail(f'failed to setup vlan tag on interface "{name}": {e}', e) from None
 
