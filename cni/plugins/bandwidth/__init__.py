@@ -77,16 +77,17 @@ def delete(req: Request) -> None:
 def check(req: Request) -> None:
     """Compare what is installed with what ADD would install.
 
-    As in the reference v1.9.1, prevResult and the container's veth in it are required first;
-    only then does a config without limits make CHECK a no-op.
+    Without limits there is nothing to check, as ADD then installs nothing and needs nothing (the
+    reference v1.9.1 still wants prevResult and a veth here, so an unshaped pod on a non-veth
+    chain fails its CHECK there).
     """
     limits = _limits(req)
+    if limits is None:
+        return
     prev = _need_prev_result(req)
+    tick = tc.tick_in_usec()
     with open_handle() as host:
         veth = _host_veth(req, prev, host)
-        if limits is None:
-            return
-        tick = tc.tick_in_usec()
         if limits.ingress:
             _check_tbf(host, veth, shaping.bucket(limits.ingress_rate, limits.ingress_burst, tick), "ingress")
         if limits.egress:
