@@ -107,3 +107,28 @@ def test_masquerade_source_is_the_pods_subnet(node, pods):
     assert seen["ours"] == sorted([json.dumps("127.0.0.1"), json.dumps(
         {"prefix": {"addr": str(subnet.network_address), "len": subnet.prefixlen}})])
     assert len(seen["ref"]) == 2 and json.dumps("127.0.0.1") in seen["ref"]
+
+
+def test_masq_all_is_honoured_where_the_reference_ignores_it(node, pods):
+    """Listed difference: v1.9.1's nftables backend ignores `masqAll`; ours masquerades every
+    source towards the pod (one rule, no localhost rule needed)."""
+    rules = {}
+    for impl in ("ours", "ref"):
+        for masq_all in (False, True):
+            net = pods.network({"backend": "nftables", "masqAll": masq_all})
+            pod = pods([_m(19092, 92)], net=net, impl=impl)
+            rules[impl, masq_all] = [{k: v for k, v in r["rule"].items() if k != "comment"}
+                                     for r in _table(node, pod, "ip")
+                                     if r.get("rule", {}).get("chain") == "masquerading"]
+            raw = [i["rule"] for i in node.nft("ip")["nftables"]
+                   if i.get("rule", {}).get("chain") == "masquerading"]
+            if impl == "ours" and masq_all:
+                (only,) = raw
+                assert not [e for e in only["expr"] if e.get("match", {}).get("left", {}).get("payload", {})
+                            .get("field") == "saddr" and e["match"]["right"] != {"prefix": {"addr": "0.0.0.0",
+                                                                                             "len": 0}}], only
+            pod.run("del").check()
+            pod.deleted = True
+            _drop_tables(node)
+    assert rules["ref", True] == rules["ref", False] and len(rules["ref", True]) == 2
+    assert len(rules["ours", False]) == 2 and len(rules["ours", True]) == 1
