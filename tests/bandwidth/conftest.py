@@ -2,8 +2,8 @@
 
 Every plugin runs inside `host` (a namespace the test made), so the IFB devices, routes and
 qdiscs the chain creates never reach the real host; `pod` is the container. The main plugin
-is the reference `ptp` (or `bridge`) from /usr/lib/cni with the reference `host-local`; the
-`bandwidth` after it is ours or, for side-by-side comparisons, the reference one.
+is the reference `ptp` (or `bridge`) v1.9.1 (tests/helpers/realnode.py) with the reference
+`host-local`; the `bandwidth` after it is ours or, for side-by-side comparisons, the reference one.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ if str(REPO) not in sys.path:
 
 from helpers import Outcome, conflist, parse_json, unique_name, unique_subnet_v4, write_netconf  # noqa: E402
 
-REF = Path("/usr/lib/cni")
 NETWORK = "bwtest"
 
 
@@ -86,12 +85,12 @@ class Chain:
         return Outcome(proc.returncode, proc.stdout, proc.stderr, parse_json(proc.stdout), tuple(argv), env)
 
 
-def plugin_dir(base: Path, bandwidth: Path, ours: Path | None = None) -> Path:
-    """A CNI_PATH with the reference ptp, bridge and host-local, and the given bandwidth executable;
-    with `ours` (our bin directory), our bridge and host-local instead of the reference ones."""
+def plugin_dir(base: Path, ref: Path, bandwidth: Path, ours: Path | None = None) -> Path:
+    """A CNI_PATH with the reference (`ref`) ptp, bridge and host-local, and the given bandwidth
+    executable; with `ours` (our bin directory), our bridge and host-local instead of the reference ones."""
     base.mkdir(parents=True, exist_ok=True)
     for name in ("ptp", "bridge", "host-local"):
-        source = (ours / name).resolve() if ours is not None and name != "ptp" else REF / name
+        source = (ours / name).resolve() if ours is not None and name != "ptp" else ref / name
         (base / name).symlink_to(source)
     (base / "bandwidth").symlink_to(bandwidth)
     return base
@@ -109,14 +108,14 @@ def bw_state() -> Iterator[Path]:
 @pytest.fixture
 def chain(cnitool, bin_dir, ref_bin_dir, netns, bw_state) -> Chain:
     """Our bandwidth after the reference ptp, in fresh `host` and `pod` namespaces."""
-    cni_dir = plugin_dir(bw_state / "bin", (bin_dir / "bandwidth").resolve())
+    cni_dir = plugin_dir(bw_state / "bin", ref_bin_dir, (bin_dir / "bandwidth").resolve())
     return Chain(cnitool, netns("pycni-bwh-"), netns("pycni-bwp-"), cni_dir, bw_state)
 
 
 @pytest.fixture
 def ref_chain(cnitool, ref_bin_dir, netns, bw_state) -> Chain:
     """The same chain with the reference bandwidth, for side-by-side figures."""
-    cni_dir = plugin_dir(bw_state / "refbin", REF / "bandwidth")
+    cni_dir = plugin_dir(bw_state / "refbin", ref_bin_dir, ref_bin_dir / "bandwidth")
     return Chain(cnitool, netns("pycni-bwh-"), netns("pycni-bwp-"), cni_dir, bw_state / "ref")
 
 

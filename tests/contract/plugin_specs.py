@@ -151,12 +151,22 @@ def bandwidth_after_add(out: dict, version: str, ctx: Ctx) -> None:
 
 # ---------------------------------------------------------------- portmap
 
+def portmap_prev_result(ctx: Ctx, version: str) -> dict:
+    """bandwidth's, or for 0.1.0/0.2.0 (which portmap speaks, as the reference) the old form."""
+    if version not in ("0.1.0", "0.2.0"):
+        return bandwidth_prev_result(ctx, version)
+    address = str(next(ctx.subnet.hosts())) + f"/{ctx.subnet.prefixlen}"
+    return {"cniVersion": version, "ip4": {"ip": address}, "dns": {"nameservers": ["10.96.0.10"]}}
+
+
 def portmap_config(ctx: Ctx, version: str) -> dict:
     """No mappings: portmap passes prevResult through and touches nothing."""
-    config = {"cniVersion": version, "name": ctx.network, "type": "portmap"}
-    if version not in ("0.1.0", "0.2.0"):
-        config["prevResult"] = bandwidth_prev_result(ctx, version)
-    return config
+    return {"cniVersion": version, "name": ctx.network, "type": "portmap",
+            "prevResult": portmap_prev_result(ctx, version)}
+
+
+def portmap_after_add(out: dict, version: str, ctx: Ctx) -> None:
+    assert out == portmap_prev_result(ctx, version)
 
 
 def nothing_after_del(ctx: Ctx) -> None:
@@ -180,6 +190,6 @@ SPECS: dict[str, Spec] = {
     "bridge": Spec(ALL_VERSIONS, bridge_config, bridge_after_add, bridge_after_del, touches_host=True),
     "bandwidth": Spec(ALL_VERSIONS[2:], bandwidth_config, bandwidth_after_add, nothing_after_del,
                       touches_host=True),
-    "portmap": Spec(ALL_VERSIONS[2:], portmap_config, bandwidth_after_add, nothing_after_del,
+    "portmap": Spec(ALL_VERSIONS, portmap_config, portmap_after_add, nothing_after_del,
                     touches_host=True),
 }

@@ -1,9 +1,7 @@
-"""Our portmap next to Debian's reference portmap (1.1.1, iptables backend), on one emulated node:
+"""Our portmap next to the reference portmap v1.9.1 (iptables backend), on one emulated node:
 the same request gives the same nat table, byte for byte once the pod's addresses are named, and
-each one's DEL removes the other's ADD. Our CHECK accepts the reference's rules too.
-
-`masqAll` is not in the matrix: Debian's 1.1.1 predates it (tests/portmap/test_unit.py holds our
-layout of it to the reference's v1.9.1 code).
+each one's DEL removes the other's ADD. Each one's CHECK accepts the other's rules. The nftables
+backend is compared in test_differential_nft.py.
 """
 
 from __future__ import annotations
@@ -26,6 +24,8 @@ CASES = {
                                   _m(18084, 84, host_ip="0.0.0.0")]),
     "no-snat": ({"snat": False}, lambda node: [_m(18085, 85), _m(18086, 86, "udp")]),
     "mark-bit": ({"markMasqBit": 5}, lambda node: [_m(18088, 88)]),
+    "masq-all": ({"masqAll": True}, lambda node: [_m(18087, 87), _m(18091, 91, "udp")]),
+    "sctp": ({}, lambda node: [_m(18092, 92, "sctp"), _m(18093, 93, "SCTP")]),
     "external-mark": ({"externalSetMarkChain": "PMTEST-MARK"}, lambda node: [_m(18089, 89)]),
     "many-ports": ({}, lambda node: [_m(18100 + i, 100 + i, "udp" if i % 3 == 0 else "tcp")
                                      for i in range(40)]),
@@ -53,8 +53,9 @@ def test_same_rules_and_cross_del(case, node, pods):
     for add_impl, del_impl in (("ours", "ref"), ("ref", "ours")):
         pod = pods(mappings(node), net=net, impl=add_impl, cid=cid)
         states[add_impl] = _state(node, pod)
-        checked = pod.run("check", pods.dirs["ours"])
-        assert checked.ok, f"our CHECK of {add_impl}'s ADD: {checked.stdout} {states}"
+        for checker in ("ours", "ref"):
+            checked = pod.run("check", pods.dirs[checker])
+            assert checked.ok, f"{checker}'s CHECK of {add_impl}'s ADD: {checked.stdout} {states}"
         pod.run("del", pods.dirs[del_impl]).check()
         pod.deleted = True
         assert not [line for f in (4, 6) for line in node.iptables_save(f) if "CNI-DN-" in line], \

@@ -26,7 +26,9 @@ CNI_ARGS_KEYS = None  # the reference plugin does not read CNI_ARGS
 NEEDS_NETNS = True
 VERSIONS = ("0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")  # a chained plugin needs prevResult (0.3.0+)
 
-IFB_MIN_TXQLEN = 1000  # as the reference: never a zero-length queue on the IFB
+# As the reference v1.9.1: the IFB's transmit queue length is 0. Its tbf root qdisc keeps its own
+# queue (limit bytes), so the device's queue length is never used.
+IFB_TXQLEN = 0
 
 
 def prev_result_as_text(command: str, config: dict) -> bool:
@@ -73,7 +75,12 @@ def delete(req: Request) -> None:
 
 
 def check(req: Request) -> None:
-    """Compare what is installed with what ADD would install; nothing to check without limits."""
+    """Compare what is installed with what ADD would install.
+
+    Without limits there is nothing to check, as ADD then installs nothing and needs nothing (the
+    reference v1.9.1 still wants prevResult and a veth here, so an unshaped pod on a non-veth
+    chain fails its CHECK there).
+    """
     limits = _limits(req)
     if limits is None:
         return
@@ -191,7 +198,7 @@ def _add_egress(req: Request, host: Handle, veth: link.Link, b: shaping.Bucket, 
     """IFB with its tbf first, then the redirect: no moment in which egress runs unshaped through it."""
     name = shaping.ifb_name(req.name, req.container_id)
     try:
-        ifb = link.create_ifb(host, name, mtu=veth.mtu, txqlen=max(veth.txqlen, IFB_MIN_TXQLEN), up=True,
+        ifb = link.create_ifb(host, name, mtu=veth.mtu, txqlen=IFB_TXQLEN, up=True,
                               alias=shaping.ifb_alias(req.name, req.container_id),
                               temp_name=shaping.ifb_temp_name(req.name, req.container_id))
     except FileExistsError:

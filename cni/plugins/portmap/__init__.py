@@ -25,7 +25,7 @@ TYPE = "portmap"
 SCHEMA = "portmap"
 CNI_ARGS_KEYS = None  # the reference plugin does not read CNI_ARGS
 NEEDS_NETNS = True
-VERSIONS = ("0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")  # a chained plugin needs prevResult (0.3.0+)
+# VERSIONS: every spec version, as the reference v1.9.1 (a 0.1.0/0.2.0 prevResult has ip4/ip6 only)
 
 
 def _conf(req: Request) -> PortMapConf:

@@ -21,13 +21,15 @@ PROTOCOLS = ("tcp", "udp", "sctp")
 class Mapping(Record):
     """One hostPort: `host_ip` is "" for every local address (also for 0.0.0.0 and ::)."""
 
-    __slots__ = ("host_port", "container_port", "protocol", "host_ip", "host_ip_version")
+    __slots__ = ("host_port", "container_port", "protocol", "host_ip", "host_ip_version", "group")
+    _defaults = {"group": ""}
     if TYPE_CHECKING:
         host_port: int
         container_port: int
-        protocol: str
+        protocol: str  # lower case
         host_ip: str
         host_ip_version: int  # 0: no hostIP given, else 4 or 6 (also for 0.0.0.0 and ::)
+        group: str  # the protocol as written ("" for the default): the reference groups ports by it
 
     def applies_to(self, family: int) -> bool:
         """A hostIP of the other family leaves the mapping out of this family's rules."""
@@ -93,7 +95,7 @@ def parse_mapping(raw: dict, where: str) -> Mapping:
         version = address.version
         host_ip = "" if address.is_unspecified else str(address)
     return Mapping(host_port=raw["hostPort"], container_port=raw["containerPort"], protocol=protocol,
-                   host_ip=host_ip, host_ip_version=version)
+                   host_ip=host_ip, host_ip_version=version, group=raw.get("protocol") or protocol)
 
 
 def load(config: dict, default_backend: str) -> PortMapConf:

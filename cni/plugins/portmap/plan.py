@@ -92,16 +92,20 @@ def quote(text: str) -> str:
 
 
 def host_port_groups(mappings: list[Mapping]) -> list[tuple[str, str]]:
-    """(protocol, "p1,p2,...") multiport groups: protocols sorted, at most 15 ports a group, in
-    the mappings' order (every mapping, whatever its hostIP's family, as the reference groups)."""
+    """(protocol, "p1,p2,...") multiport groups: at most 15 ports a group, in the mappings' order
+    (every mapping, whatever its hostIP's family). As the reference v1.9.1 groups them: by the
+    protocol as written, in byte order ("SCTP" and "sctp" are two groups, "SCTP" first)."""
     by_proto: dict[str, list[int]] = {}
+    lower: dict[str, str] = {}
     for m in mappings:
-        by_proto.setdefault(m.protocol, []).append(m.host_port)
+        key = m.group or m.protocol
+        by_proto.setdefault(key, []).append(m.host_port)
+        lower[key] = m.protocol
     out = []
-    for proto in sorted(by_proto):
-        ports = by_proto[proto]
+    for key in sorted(by_proto):
+        ports = by_proto[key]
         for i in range(0, len(ports), MULTIPORT_MAX):
-            out.append((proto, ",".join(str(p) for p in ports[i:i + MULTIPORT_MAX])))
+            out.append((lower[key], ",".join(str(p) for p in ports[i:i + MULTIPORT_MAX])))
     return out
 
 
