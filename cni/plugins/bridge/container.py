@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from cni.contract.errors import internal as fail
 from cni.contract.result import IPConfig, Route
 from cni.net import addr, link, netns, route, sysctl
@@ -76,18 +74,9 @@ def _enable_ipv6(names: tuple[str, ...]) -> None:
 
 
 def settle(h: Handle, index: int, ifname: str) -> None:
-    """Wait (up to 5 s) until no IPv6 address of the link is tentative; a failed DAD is an error."""
-    deadline = time.monotonic() + SETTLE_SECONDS
-    while True:
-        addrs = addr.list_addresses(h, index=index, family=6)
-        failed = [str(a.cidr) for a in addrs if a.dadfailed]
-        if failed:
-            raise fail(f"failed to settle addresses on {ifname}: duplicate address detected",
-                       ", ".join(failed))
-        tentative = [str(a.cidr) for a in addrs if a.tentative]
-        if not tentative:
-            return
-        if time.monotonic() >= deadline:  # as the reference: an address still tentative is a failure
-            raise fail(f"failed to settle addresses on {ifname}: still tentative after {SETTLE_SECONDS} s",
-                       ", ".join(tentative))
-        time.sleep(0.05)
+    """Wait (up to 5 s) until no IPv6 address of the link is tentative; a failed DAD is an error,
+    and so, as with the reference, is an address still tentative then."""
+    try:
+        addr.wait_settled(h, index, SETTLE_SECONDS)
+    except OSError as e:
+        raise fail(f"failed to settle addresses on {ifname}: {e.strerror or e}") from None
