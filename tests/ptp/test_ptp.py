@@ -129,13 +129,28 @@ def test_failed_add_leaves_nothing(ours, ref, conf, netns, run_plugin, state_dir
     ({"dns": {"nameservers": "192.0.2.1"}}, 7, "nameservers"),
 ])
 def test_hostile_config_is_a_clean_error(ours, conf, netns, run_plugin, keys, code, words):
+    """ADD, CHECK and STATUS refuse it alike; nothing is made."""
     c = conf()
     c.update(keys)
     ns = netns()
-    out = _run(run_plugin, ours, "ADD", c, ns)
-    assert out.rc != 0 and out.json["code"] == code, out.stdout
-    assert words.lower() in out.stdout.lower() and "Traceback" not in out.stderr
+    for command, where in (("ADD", ns), ("CHECK", ns), ("STATUS", "")):
+        out = _run(run_plugin, ours, command, c, where)
+        assert out.rc != 0 and out.json["code"] == code, (command, out.stdout)
+        assert words.lower() in out.stdout.lower() and "Traceback" not in out.stderr
     assert not link_exists("eth0", ns)
+
+
+def test_del_without_ipam_still_cleans_up(ours, conf, netns, run_plugin):
+    """A config that lost its ipam: DEL removes the interface and the rules (the reference fails
+    with "no plugin name provided" and removes nothing)."""
+    c = conf(ipMasq=True)
+    ns = netns()
+    add = _run(run_plugin, ours, "ADD", c, ns).check()
+    host = host_veth(add.json, ns)
+    out = _run(run_plugin, ours, "DEL", {k: v for k, v in c.items() if k != "ipam"}, ns)
+    assert out.rc == 0, out.stdout
+    assert not link_exists(host) and iptables_lines(c["name"]) == []
+    _run(run_plugin, ours, "DEL", c, ns).check()  # the address goes with the full config
 
 
 def test_taken_ifname_is_refused_and_left_alone(ours, conf, netns, run_plugin, state_dir):

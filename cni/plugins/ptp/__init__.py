@@ -49,9 +49,11 @@ def check(req: Request) -> None:
 
 
 def status(req: Request) -> None:
-    """Ready when the IPAM plugin is."""
-    if (req.config.get("ipam") or {}).get("type"):
-        delegate.ipam(req, "STATUS")
+    """Ready when the IPAM plugin is; a config ADD would refuse is not ready (code 7)."""
+    from . import config
+
+    config.load(req.config)
+    delegate.ipam(req, "STATUS")
 
 
 def gc(req: Request) -> None:
