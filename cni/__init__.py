@@ -1,4 +1,4 @@
-"""pycni: CNI plugins for Kubernetes nodes (bridge, host-local, bandwidth, loopback, portmap).
+"""pycni: CNI plugins for Kubernetes nodes (bridge, ptp, host-local, bandwidth, loopback, portmap).
 
 Start-up cost is the product: every CNI call is a fresh process, so every module imported on a
 plugin's call path costs milliseconds on every ADD and DEL. Hence, throughout:

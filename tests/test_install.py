@@ -19,7 +19,7 @@ from helpers import run_plugin
 from cni.version import VERSION
 
 REPO = Path(__file__).resolve().parent.parent
-TYPES = ("bridge", "host-local", "bandwidth", "loopback")
+TYPES = ("bridge", "host-local", "bandwidth", "loopback", "ptp", "portmap")
 
 
 def _install(dest: Path) -> None:
@@ -35,12 +35,12 @@ def _bundles(dest: Path) -> set[str]:
 def test_install_keeps_other_plugins_and_switches_names(tmp_path, bin_dir):
     dest = tmp_path / "bin"
     dest.mkdir()
-    (dest / "ptp").write_text("#!/bin/sh\necho ptp\n")
-    (dest / "ptp").chmod(0o755)
+    (dest / "macvlan").write_text("#!/bin/sh\necho macvlan\n")  # a plugin pycni does not serve
+    (dest / "macvlan").chmod(0o755)
     (dest / "bridge").write_text("#!/bin/sh\necho old bridge\n")  # a previous plugin of that name
     (dest / "bridge").chmod(0o755)
     _install(dest)
-    assert (dest / "ptp").read_text() == "#!/bin/sh\necho ptp\n"
+    assert (dest / "macvlan").read_text() == "#!/bin/sh\necho macvlan\n"
     targets = {os.readlink(dest / t) for t in TYPES}
     assert len(targets) == 1 and next(iter(targets)).endswith("/pycni")
     assert _bundles(dest) == {next(iter(targets)).split("/")[0]}

@@ -31,7 +31,7 @@ FORBIDDEN = {"inspect", "dataclasses", "typing", "pathlib", "bz2", "lzma", "trac
 # How many modules importing each plugin's module adds to the bare interpreter's, with a little
 # room: each costs every call about 0.1 ms (a .pyc read and run) to 0.3 ms (an extension module's
 # dlopen). A new plugin gets the largest budget; lower these when a change frees modules.
-MODULE_BUDGET = {"bandwidth": 33, "bridge": 21, "host-local": 23, "loopback": 30}
+MODULE_BUDGET = {"bandwidth": 33, "bridge": 21, "host-local": 23, "loopback": 30, "ptp": 21}
 
 # `os` and what it imports: ~1.2 ms per call (os.environ is built on the collections ABCs). The
 # plugins take what they need of it from cni.sysapi (the built-in posix module); only the operator
@@ -44,7 +44,7 @@ OS = {"os", "posixpath", "genericpath", "stat", "_collections_abc"}
 # answer as canonical text).
 IPADDRESS = {"ipaddress", "functools", "collections", "reprlib", "keyword", "operator", "itertools",
              "_collections_abc"}
-IPADDRESS_FREE_MODULES = {"bandwidth", "bridge", "host-local", "loopback", "portmap"}
+IPADDRESS_FREE_MODULES = {"bandwidth", "bridge", "host-local", "loopback", "portmap", "ptp"}
 
 
 _bare: set[str] = set()
@@ -125,11 +125,11 @@ def imported_by_call(plugin_type: str, env: dict[str, str], stdin: bytes,
 
 @pytest.mark.root
 def test_real_calls_import_lean(netns, bridge_name, tmp_path):
-    """An L2 bridge ADD and DEL, a bridge ADD and DEL with host-local in-process, host-local's own
-    ADD and DEL, and loopback, bandwidth and portmap (without mappings) verbs, for real in a
-    namespace: lazily imported modules show up here, where an import at the top of a module would
-    not. None loads `os`; loopback's verbs, bandwidth's with a prevResult and portmap's without
-    mappings do not load `ipaddress` either."""
+    """An L2 bridge ADD and DEL, a bridge ADD and DEL with host-local in-process, a dual-stack ptp
+    ADD and DEL with host-local in-process, host-local's own ADD and DEL, and loopback, bandwidth
+    and portmap (without mappings) verbs, for real in a namespace: lazily imported modules show up
+    here, where an import at the top of a module would not. None loads `os`; loopback's verbs,
+    bandwidth's with a prevResult and portmap's without mappings do not load `ipaddress` either."""
     ns = netns()
     (tmp_path / "host-local").symlink_to(sys.executable)  # "this bundle" under as_bundle
     env = {"CNI_CONTAINERID": "lean1", "CNI_NETNS": ns.path, "CNI_IFNAME": "eth0", "CNI_PATH": str(tmp_path)}
@@ -139,6 +139,10 @@ def test_real_calls_import_lean(netns, bridge_name, tmp_path):
                  "ranges": [[{"subnet": "10.231.7.0/24"}]]}
     bridge_ipam = json.dumps({"cniVersion": "1.0.0", "name": "lean-ipam", "type": "bridge",
                               "bridge": bridge_name, "ipam": hostlocal}).encode()
+    ptp = json.dumps({"cniVersion": "1.0.0", "name": "lean-ptp", "type": "ptp",
+                      "ipam": {**hostlocal, "ranges": [[{"subnet": "10.231.8.0/24"}],
+                                                       [{"subnet": "fd00:231:8::/64"}]],
+                               "routes": [{"dst": "0.0.0.0/0"}, {"dst": "::/0"}]}}).encode()
     ipam_only = json.dumps({"cniVersion": "1.0.0", "name": "lean-hl", "type": "host-local",
                             "ipam": hostlocal}).encode()
     loopback = json.dumps({"cniVersion": "1.0.0", "name": "lean", "type": "loopback"}).encode()
@@ -152,24 +156,25 @@ def test_real_calls_import_lean(netns, bridge_name, tmp_path):
                           "runtimeConfig": {"portMappings": []}}).encode()
     for plugin_type, command, stdin in (("bridge", "ADD", bridge), ("bridge", "DEL", bridge),
                                         ("bridge", "ADD", bridge_ipam), ("bridge", "DEL", bridge_ipam),
+                                        ("ptp", "ADD", ptp), ("ptp", "DEL", ptp),
                                         ("host-local", "ADD", ipam_only), ("host-local", "DEL", ipam_only),
                                         ("loopback", "ADD", loopback), ("loopback", "CHECK", loopback),
                                         ("loopback", "DEL", loopback), ("bandwidth", "ADD", bandwidth),
                                         ("bandwidth", "DEL", bandwidth), ("portmap", "ADD", portmap),
                                         ("portmap", "CHECK", portmap)):
         rc, names = imported_by_call(plugin_type, {**env, "CNI_COMMAND": command}, stdin,
-                                     as_bundle=stdin is bridge_ipam)
+                                     as_bundle=stdin in (bridge_ipam, ptp))
         assert rc == 0, (plugin_type, command)
         assert "cni.contract.dispatch" in names and MODULES[plugin_type] in names
-        if plugin_type in ("bridge", "loopback", "bandwidth"):  # portmap (no mappings), host-local: none
+        if plugin_type in ("bridge", "loopback", "bandwidth", "ptp"):  # not portmap (no mappings), host-local
             assert {"cni.net.link", "cni.net.netns"} <= names
-        if stdin is bridge_ipam:  # the delegate ran in this process
+        if stdin in (bridge_ipam, ptp):  # the delegate ran in this process
             assert "ipam.hostlocal" in names and "cni.bounded" not in names
         assert not FORBIDDEN & names, f"{plugin_type} {command} imports {sorted(FORBIDDEN & names)}"
         assert not os_free(names), f"{plugin_type} {command} imports {sorted(os_free(names))}"
         assert "ctypes" not in names
         assert not IPADDRESS & names, f"{plugin_type} {command} imports {sorted(IPADDRESS & names)}"
-    assert not any((tmp_path / "ipam").glob("*/10.231.7.*")), "every address was released again"
+    assert not any((tmp_path / "ipam").glob("*/10.231.[78].*")), "every address was released again"
 
 
 @pytest.mark.root

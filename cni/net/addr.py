@@ -1,4 +1,4 @@
-"""Addresses of links over one `Handle`: add, delete, list (with their DAD state)."""
+"""Addresses of links over one `Handle`: add, delete, list (with their DAD state), wait for DAD."""
 
 from __future__ import annotations
 
@@ -134,3 +134,33 @@ def list_addresses(h: Handle, index: int | None = None, family: int | None = Non
         out.append(Address(index=aindex, raw=bytes(raw), prefixlen=plen, scope=scope, flags=aflags,
                            label=label))
     return out
+
+
+def wait_settled(h: Handle, index: int, timeout: float) -> None:
+    """Wait until no IPv6 address of link `index` is tentative (duplicate address detection done).
+
+    OSError(EADDRINUSE) naming the addresses whose DAD failed; TimeoutError naming those still
+    tentative after `timeout` seconds, but only while the link is operationally up: on a link that
+    is not (its peer is down) DAD never finishes, so there is nothing to wait for (as the reference
+    since v1.7.0).
+    """
+    import time  # only attachments with an IPv6 gateway wait
+
+    deadline = time.monotonic() + timeout
+    while True:
+        addrs = list_addresses(h, index=index, family=6)
+        failed = [str(a.cidr) for a in addrs if a.dadfailed]
+        if failed:
+            raise OSError(errno.EADDRINUSE, f"duplicate address detected: {', '.join(failed)}")
+        tentative = [str(a.cidr) for a in addrs if a.tentative]
+        if not tentative:
+            return
+        if time.monotonic() >= deadline:
+            from cni.net import link  # only on a timeout
+
+            dev = link.get_link(h, index)
+            if dev is not None and dev.operstate != "up":
+                return
+            still = ", ".join(tentative)
+            raise TimeoutError(errno.ETIMEDOUT, f"still tentative after {timeout:g} s: {still}")
+        time.sleep(0.05)

@@ -1,4 +1,4 @@
-"""Routes over one `Handle`: add one (with its metrics), list a table."""
+"""Routes over one `Handle`: add one (with its metrics), delete one, list a table."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from cni.net import netlink as nl
 from cni.net.netlink import Handle
 from cni.record import Record
 
-RTM_NEWROUTE, RTM_GETROUTE = 24, 26
+RTM_NEWROUTE, RTM_DELROUTE, RTM_GETROUTE = 24, 25, 26
 
 RTA_DST = 1
 RTA_OIF = 4
@@ -23,6 +23,8 @@ RTAX_ADVMSS = 8
 RT_TABLE_MAIN = 254
 RT_SCOPE_UNIVERSE = 0
 RT_SCOPE_LINK = 253
+RT_SCOPE_HOST = 254
+RT_SCOPE_NOWHERE = 255  # in a delete: match a route of any scope
 RTPROT_BOOT = 3
 RTN_UNICAST = 1
 
@@ -120,6 +122,20 @@ def add_route(
     flags = nl.NLM_F_CREATE | (nl.NLM_F_REPLACE if replace else nl.NLM_F_EXCL)
     via = f" via {gw}" if gw is not None else ""
     h.request(RTM_NEWROUTE, body, f"add route {dst}{via} dev {oif}", flags)
+
+
+def delete_route(h: Handle, dst: IPNetwork, oif: int | None = None, table: int | None = None) -> None:
+    """Delete the route to `dst` (through link `oif` when given) in `table` (main), of any scope
+    and protocol, as `ip route del` does.  ESRCH if there is none."""
+    table = RT_TABLE_MAIN if table is None else table
+    body = _RTMSG.pack(nl.family_of(dst.version), dst.prefixlen, 0, 0, table if table < 256 else 0, 0,
+                       RT_SCOPE_NOWHERE, 0, 0)
+    body += nl.attr_u32(RTA_TABLE, table)
+    if dst.prefixlen:
+        body += nl.attr(RTA_DST, dst.network_address.packed)
+    if oif is not None:
+        body += nl.attr_u32(RTA_OIF, oif)
+    h.request(RTM_DELROUTE, body, f"delete route {dst} dev {oif}")
 
 
 def list_routes(h: Handle, family: int | None = None, table: int | None = RT_TABLE_MAIN) -> list[KernelRoute]:

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
 MODULES: dict[str, str] = {
     "loopback": "cni.plugins.loopback",
     "bridge": "cni.plugins.bridge",
+    "ptp": "cni.plugins.ptp",
     "bandwidth": "cni.plugins.bandwidth",
     "portmap": "cni.plugins.portmap",
     "host-local": "ipam.hostlocal",

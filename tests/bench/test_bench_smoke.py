@@ -45,10 +45,12 @@ def test_quick_run_produces_tables_and_plot(bin_dir: Path, ref_bin_dir: Path, tm
     assert all(res["available"]["ref"].values()), res["available"]["ref"]
     for chain, sides in res["latency"].items():
         for verb in ("ADD", "CHECK", "DEL"):
+            # kind's list (the ptp chain) is at 0.3.1, which has no CHECK
+            want = 0 if verb == "CHECK" and "ptp" in chain else res["config"]["iterations"]
             if not (verb == "CHECK" and "portmap" in chain):  # the reference's CHECK is skipped there
-                assert len(sides["ref"][verb]) == res["config"]["iterations"], (chain, verb)
+                assert len(sides["ref"][verb]) == want, (chain, verb)
             if all(res["available"]["ours"][t] for t in chain.split("+")):
-                assert len(sides["ours"][verb]) == res["config"]["iterations"], (chain, verb)
+                assert len(sides["ours"][verb]) == want, (chain, verb)
     assert res["floor"]["samples"]["empty bundle"], "the empty bundle was not timed"
     assert set(res["concurrency"]["levels"]) == {"1", "8", "32"}
     fill = res["fill"]["sides"]["ref"]
@@ -60,6 +62,7 @@ def test_quick_run_produces_tables_and_plot(bin_dir: Path, ref_bin_dir: Path, tm
                     "Peak memory", "Targets"):
         assert heading in md, heading
     assert "| `bridge+host-local` | ADD |" in md
+    assert "| `loopback+ptp+host-local+portmap` | ADD |" in md
     assert (out / "quick-fill.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     assert _left_by(res["run_id"]) == [], "the bench left these behind"

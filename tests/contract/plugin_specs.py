@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from helpers import addresses, link
+from helpers import addresses, ip_json, link
 
 ALL_VERSIONS = ("0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")
 
@@ -125,6 +125,29 @@ def bridge_after_del(ctx: Ctx) -> None:
     assert ctx.reserved() == []
 
 
+# ---------------------------------------------------------------- ptp
+
+def ptp_config(ctx: Ctx, version: str) -> dict:
+    return {"cniVersion": version, "name": ctx.network, "type": "ptp", "ipam": ctx.ipam()}
+
+
+def ptp_after_add(out: dict, version: str, ctx: Ctx) -> None:
+    if version in ("0.1.0", "0.2.0"):
+        address, gateway = out["ip4"]["ip"], out["ip4"]["gateway"]
+    else:
+        assert [i["name"] for i in out["interfaces"]][1] == "eth0"
+        assert out["interfaces"][0]["name"].startswith("veth") and "sandbox" not in out["interfaces"][0]
+        assert out["interfaces"][1]["sandbox"] == str(ctx.netns.path)
+        assert out["ips"][0]["interface"] == 1
+        address, gateway = out["ips"][0]["address"], out["ips"][0]["gateway"]
+    assert _in_subnet(address, ctx)
+    assert addresses("eth0", ctx.netns) == [address]
+    assert ctx.reserved() == [address.split("/")[0]]
+    peer = link("eth0", ctx.netns)["link_index"]
+    (host_end,) = [e["ifname"] for e in ip_json("link", "show") if e["ifindex"] == peer]
+    assert addresses(host_end) == [f"{gateway}/32"]
+
+
 # ---------------------------------------------------------------- bandwidth
 
 def bandwidth_prev_result(ctx: Ctx, version: str) -> dict:
@@ -188,6 +211,7 @@ SPECS: dict[str, Spec] = {
     "loopback": Spec(ALL_VERSIONS, loopback_config, loopback_after_add, loopback_after_del),
     "host-local": Spec(ALL_VERSIONS, host_local_config, host_local_after_add, host_local_after_del),
     "bridge": Spec(ALL_VERSIONS, bridge_config, bridge_after_add, bridge_after_del, touches_host=True),
+    "ptp": Spec(ALL_VERSIONS, ptp_config, ptp_after_add, bridge_after_del, touches_host=True),
     "bandwidth": Spec(ALL_VERSIONS[2:], bandwidth_config, bandwidth_after_add, nothing_after_del,
                       touches_host=True),
     "portmap": Spec(ALL_VERSIONS, portmap_config, portmap_after_add, nothing_after_del,

@@ -12,7 +12,7 @@ import pytest
 from helpers import realnode
 
 REPO = Path(__file__).resolve().parents[2]
-OUR_TYPES = ("bridge", "host-local", "bandwidth", "loopback", "portmap")
+OUR_TYPES = ("bridge", "ptp", "host-local", "bandwidth", "loopback", "portmap")
 # What the kind node image ships in /opt/cni/bin; ours are installed over them.
 KIND_SHIPPED = ("host-local", "loopback", "ptp", "portmap")
 INSTALL_NETCONF = REPO / "conf" / "install-netconf.sh"

@@ -66,17 +66,17 @@ def base_config(plugin: str, w: World, version: str, command: str) -> dict:
     config: dict[str, Any] = {"cniVersion": version, "name": w.network, "type": plugin}
     if plugin == "bridge":
         config.update(bridge=w.bridge, isGateway=False, ipam=ipam(w))
-    elif plugin == "host-local":
+    elif plugin in ("host-local", "ptp"):
         config["ipam"] = ipam(w)
     elif plugin == "bandwidth" and command in ("ADD", "CHECK"):
         config["prevResult"] = prev_result(w, version)
-    if plugin == "bridge" and command == "CHECK":
+    if plugin in ("bridge", "ptp") and command == "CHECK":
         config["prevResult"] = prev_result(w, version)
     return config
 
 
-PLUGINS = ("bridge", "host-local", "bandwidth", "loopback")
-NETNS_PLUGINS = ("bridge", "bandwidth", "loopback")  # the ones that enter CNI_NETNS
+PLUGINS = ("bridge", "ptp", "host-local", "bandwidth", "loopback")
+NETNS_PLUGINS = ("bridge", "ptp", "bandwidth", "loopback")  # the ones that enter CNI_NETNS
 
 # ---------------------------------------------------------------- a row
 
@@ -190,7 +190,7 @@ for _plugin in NETNS_PLUGINS:
 # -- 2. resolvConf that is no regular file, or too big (code 5).
 # old: a FIFO hung ADD, /dev/zero was read without end, /dev/null and a device answered with no DNS.
 RESOLV_KINDS = ("fifo", "fifo-link", "device", "dev-null", "dev-zero", "directory", "huge")
-for _plugin in ("host-local", "bridge"):
+for _plugin in ("host-local", "bridge", "ptp"):
     for _kind in RESOLV_KINDS:
         _plant, _path = planted(_kind, "resolv.conf")
         rows(Case(f"resolvconf-{_kind}-{_plugin}", _plugin, "ADD", 5, ("resolvConf",),
@@ -200,7 +200,7 @@ for _plugin in ("host-local", "bridge"):
 # old: a FIFO hung ADD, CHECK and STATUS, /dev/zero was read without end; a device, a directory and
 # a huge file guard the same open, which now checks the file first and reads at most 1 MiB.
 for _plugin, _command in (("host-local", "ADD"), ("host-local", "CHECK"), ("host-local", "STATUS"),
-                          ("bridge", "ADD")):
+                          ("bridge", "ADD"), ("ptp", "ADD"), ("ptp", "STATUS")):
     for _kind in ("fifo", "fifo-link", "device", "dev-zero", "directory", "huge"):
         _plant, _path = planted(_kind, "ranges.json")
 
@@ -224,7 +224,8 @@ def _lock_plant(kind: str) -> Callable[[World], None]:
 
 
 for _plugin, _command in (("host-local", "ADD"), ("host-local", "DEL"), ("host-local", "CHECK"),
-                          ("host-local", "GC"), ("bridge", "ADD"), ("bridge", "DEL"), ("bridge", "GC")):
+                          ("host-local", "GC"), ("bridge", "ADD"), ("bridge", "DEL"), ("bridge", "GC"),
+                          ("ptp", "ADD"), ("ptp", "DEL"), ("ptp", "GC")):
     for _kind in ("fifo", "fifo-link", "device", "directory", "file-link"):
         rows(Case(f"lock-{_kind}-{_plugin}-{_command.lower()}", _plugin, _command, 5,
                   ("IPAM data directory",), plant=_lock_plant(_kind)))
@@ -246,7 +247,7 @@ def _data_dir_plant(kind: str, at_network: bool) -> Callable[[World], None]:
 
 for _at_network in (False, True):
     for _kind in ("fifo", "empty", "device", "loop"):
-        for _plugin in ("host-local", "bridge"):
+        for _plugin in ("host-local", "bridge", "ptp"):
             where = "netdir" if _at_network else "datadir"
             rows(Case(f"{where}-{_kind}-{_plugin}-add", _plugin, "ADD", 5, ("IPAM data directory",),
                       plant=_data_dir_plant(_kind, _at_network)))

@@ -122,3 +122,25 @@ def test_delete_address(h: Handle, ns: NS, pair: tuple[link.Link, link.Link]) ->
     with pytest.raises(OSError) as info:
         addr.delete_address(h, a.index, IPv4Interface("10.1.0.2/24"))
     assert info.value.errno == errno.EADDRNOTAVAIL
+
+
+def test_wait_settled(h: Handle, pair: tuple[link.Link, link.Link]) -> None:
+    """Returns once DAD is done; a timeout names the address still tentative."""
+    a, _ = pair
+    addr.add_address(h, a.index, IPv6Interface("fd00::5/64"))
+    with pytest.raises(TimeoutError) as info:
+        addr.wait_settled(h, a.index, 0)
+    assert "fd00::5/64" in str(info.value)
+    addr.wait_settled(h, a.index, 6.0)
+    assert not [x for x in addr.list_addresses(h, a.index, 6) if x.tentative]
+
+
+def test_wait_settled_reports_a_duplicate(h: Handle, h2: Handle, ns2_fd: int) -> None:
+    a = link.create_veth(h, "va", "vb", peer_netns_fd=ns2_fd, up=True)
+    b = link.get_link(h2, "vb")
+    link.set_link(h2, b.index, up=True)
+    addr.add_address(h2, b.index, IPv6Interface("fd00::7/64"), nodad=True)
+    addr.add_address(h, a.index, IPv6Interface("fd00::7/64"))
+    with pytest.raises(OSError) as info:
+        addr.wait_settled(h, a.index, 6.0)
+    assert info.value.errno == errno.EADDRINUSE and "fd00::7/64" in str(info.value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from ipaddress import IPv4Interface, IPv6Interface, ip_address, ip_network
 
 import pytest
@@ -91,3 +92,18 @@ def test_add_route_replace(h: Handle, ns: NS, dev: link.Link) -> None:
     route.add_route(h, ip_network("10.2.0.0/16"), gw=ip_address("10.1.0.1"))
     route.add_route(h, ip_network("10.2.0.0/16"), gw=ip_address("10.1.0.9"), replace=True)
     assert _routes(ns)["10.2.0.0/16"]["gateway"] == "10.1.0.9"
+
+
+def test_delete_route_of_any_scope_and_protocol(h: Handle, ns: NS, dev: link.Link) -> None:
+    """The kernel's own prefix routes (proto kernel, link scope) go as `ip route del` takes them."""
+    assert "10.1.0.0/24" in _routes(ns, "-4") and "fd00::/64" in _routes(ns, "-6")
+    route.delete_route(h, ip_network("10.1.0.0/24"), oif=dev.index)
+    route.delete_route(h, ip_network("fd00::/64"), oif=dev.index)
+    assert "10.1.0.0/24" not in _routes(ns, "-4") and "fd00::/64" not in _routes(ns, "-6")
+    route.add_route(h, ip_network("10.7.0.5/32"), oif=dev.index, scope=route.RT_SCOPE_HOST)
+    assert _routes(ns, "-4")["10.7.0.5"]["scope"] == "host"
+    route.delete_route(h, ip_network("10.7.0.5/32"))
+    assert "10.7.0.5" not in _routes(ns, "-4")
+    with pytest.raises(OSError) as info:
+        route.delete_route(h, ip_network("10.7.0.5/32"))
+    assert info.value.errno == errno.ESRCH

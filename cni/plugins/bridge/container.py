@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from cni.contract.errors import internal as fail
 from cni.contract.result import IPConfig, Route
 from cni.net import addr, link, netns, route, sysctl
@@ -82,25 +80,9 @@ def _enable_ipv6(ifname: str) -> None:
 
 
 def settle(h: Handle, index: int, ifname: str) -> None:
-    """Wait (up to 5 s) until no IPv6 address of the link is tentative; a failed DAD is an error.
-
-    An address still tentative at the end fails the ADD only while the link is operationally up:
-    a link that is not (its peer is down) never finishes DAD, so there is nothing to wait for (as
-    the reference since v1.7.0)."""
-    deadline = time.monotonic() + SETTLE_SECONDS
-    while True:
-        addrs = addr.list_addresses(h, index=index, family=6)
-        failed = [str(a.cidr) for a in addrs if a.dadfailed]
-        if failed:
-            raise fail(f'failed to settle addresses for "{ifname}": duplicate address detected',
-                       ", ".join(failed))
-        tentative = [str(a.cidr) for a in addrs if a.tentative]
-        if not tentative:
-            return
-        if time.monotonic() >= deadline:
-            dev = link.get_link(h, index)
-            if dev is not None and dev.operstate != "up":
-                return
-            raise fail(f'failed to settle addresses for "{ifname}": still tentative after {SETTLE_SECONDS} s',
-                       ", ".join(tentative))
-        time.sleep(0.05)
+    """Wait (up to 5 s) until no IPv6 address of the link is tentative; a failed DAD is an error,
+    and so, as with the reference, is an address still tentative then on a link that is up."""
+    try:
+        addr.wait_settled(h, index, SETTLE_SECONDS)
+    except OSError as e:
+        raise fail(f'failed to settle addresses for "{ifname}": {e.strerror or e}') from None

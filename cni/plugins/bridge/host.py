@@ -12,7 +12,7 @@ from cni import sysapi
 from cni.contract.errors import CNIError
 from cni.contract.errors import internal as fail
 from cni.flock import FileLock, node_lock
-from cni.net import addr, bridge_port, link, netns, sysctl
+from cni.net import addr, bridge_port, link, sysctl, veth
 from cni.net.netlink import Handle
 
 from .config import BridgeConf, PortPlan, vlan_gateway_port
@@ -22,9 +22,7 @@ if TYPE_CHECKING:
     from cni.addrtext import Cidr
     from cni.undo import Undo
 
-VETH_ATTEMPTS = 10
 PORT_UP_WAITS = (0, 0.05, 0.5, 1.0, 1.0)  # seconds, the reference's schedule
-HOST_END_TXQLEN = 0  # the reference's host ends have no queue length (noqueue qdisc either way)
 
 
 def bridge_lock() -> FileLock:
@@ -134,30 +132,13 @@ def create_veth(host: Handle, cont: Handle, ifname: str, mtu: int | None, mac: s
 
     Returns (host end, container end). A taken host name is retried; a taken `ifname` is an error.
     """
-    if link.get_link(cont, ifname) is not None:
-        raise fail(f'container veth name "{ifname}" already exists',
-                   "CNI_IFNAME is already taken in the container's namespace")
-    host_fd = sysapi.open(netns.SELF_NETNS, sysapi.O_RDONLY | sysapi.O_CLOEXEC)
     try:
-        for _ in range(VETH_ATTEMPTS):
-            host_name = prefix + sysapi.urandom(4).hex()
-            try:
-                inner = link.create_veth(cont, ifname, host_name, peer_netns_fd=host_fd, mtu=mtu, mac=mac,
-                                         peer_txqlen=HOST_END_TXQLEN)
-            except FileExistsError:
-                if link.get_link(cont, ifname) is not None:
-                    raise fail(f'container veth name "{ifname}" already exists') from None
-                continue
-            outer = link.get_link(host, host_name)
-            if outer is None:
-                raise fail(f"failed to lookup {host_name!r}: not in the host namespace after creation")
-            sysctl.try_write(sysctl.conf_key("ipv6", host_name, "accept_ra"), "0")  # we own its routes
-            return outer, inner
+        return veth.create_pair(host, cont, ifname, mtu, mac, prefix)
+    except veth.NameTaken:
+        raise fail(f'container veth name "{ifname}" already exists',
+                   "CNI_IFNAME is already taken in the container's namespace") from None
     except OSError as e:
         raise fail(f"failed to create veth pair {ifname!r}: {e}", e) from None
-    finally:
-        sysapi.close(host_fd)
-    raise fail(f"failed to create veth pair {ifname!r}: {VETH_ATTEMPTS} random host names were all taken")
 
 
 def attach_port(h: Handle, port: link.Link, br: link.Link, plan: PortPlan) -> None:

@@ -1,0 +1,82 @@
+"""Fixtures of the ptp tests: plugin directories, networks with unique names, host state put back.
+
+``ours``    a CNI_PATH directory with our ``ptp``, ``host-local``, ``loopback`` and ``portmap``.
+``ref``     the reference plugins v1.9.1 (what kind ships); ``deb`` Debian 12's 1.1.1.
+``net``     factory: ``net(plugin_conf, version=..., name=..., extra=[...]) -> Net``, a conflist with a
+            unique network name run through cnitool (bridge's ``Net``); every masquerade rule named
+            after the network is removed afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from bridge.conftest import Net, clean_firewall
+from helpers import conflist, unique_name
+
+SYSCTLS = ("/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/ipv6/conf/all/forwarding")
+
+
+@pytest.fixture(scope="session")
+def ours(bin_dir: Path, bench_tmp: Path) -> Path:
+    d = bench_tmp / "ptp-ours"
+    d.mkdir(exist_ok=True)
+    for name in ("ptp", "host-local", "loopback", "portmap"):
+        p = d / name
+        if p.is_symlink() or p.exists():
+            p.unlink()
+        p.symlink_to(bin_dir / name)
+    return d
+
+
+@pytest.fixture(scope="session")
+def ref(ref_bin_dir: Path) -> Path:
+    return ref_bin_dir
+
+
+@pytest.fixture(scope="session")
+def deb(debian_ref_bin_dir: Path) -> Path:
+    return debian_ref_bin_dir
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _restore_host_sysctls() -> Iterator[None]:
+    """ptp turns forwarding on, as the reference does; put the host back as it was."""
+    saved = {}
+    for path in SYSCTLS:
+        with contextlib.suppress(OSError):
+            saved[path] = Path(path).read_text()
+    try:
+        yield
+    finally:
+        for path, value in saved.items():
+            if Path(path).read_text() != value:
+                Path(path).write_text(value)
+
+
+@pytest.fixture
+def net(cnitool, state_dir: Path, bench_tmp: Path) -> Iterator:
+    made: list[Net] = []
+
+    def make(plugin: dict, version: str = "1.0.0", name: str | None = None, extra: list | None = None) -> Net:
+        name = name or unique_name("pcptp", 8)
+        plugin = json.loads(json.dumps(plugin))
+        ipam = plugin.get("ipam")
+        if ipam and ipam.get("type") == "host-local":
+            ipam.setdefault("dataDir", str(state_dir / "ipam"))
+        d = Path(tempfile.mkdtemp(prefix="netconf-", dir=bench_tmp))
+        (d / f"{name}.conflist").write_text(json.dumps(conflist(name, [plugin, *(extra or [])], version)))
+        n = Net(name, plugin, version, d, state_dir, cnitool)
+        made.append(n)
+        return n
+
+    try:
+        yield make
+    finally:
+        for n in made:
+            clean_firewall(n.name, n.ids)
