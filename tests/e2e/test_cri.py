@@ -64,6 +64,8 @@ def test_network_ready_follows_the_config(node_factory, cri_factory) -> None:
     cond = cri.conditions()
     assert cond["RuntimeReady"].status
     assert not cond["NetworkReady"].status, "NetworkReady without any CNI config"
+    assert (cond["NetworkReady"].reason, cond["NetworkReady"].message) == (
+        "NetworkPluginNotReady", "Network plugin returns error: cni plugin not initialized")
     render_netconf(str(POD_CIDR), bare.conf_dir, cni_version=bare.runtime.cni_version)
     wait_for(lambda: cri.conditions()["NetworkReady"].status, 15, "NetworkReady after writing the config")
     sid = cri.run_pod(unique_name("pod-", 8))
