@@ -100,23 +100,24 @@ class Poller:
 @pytest.fixture
 def sandboxes(cri_factory) -> Iterator[Callable[[KindNode], CriClient]]:
     """``sandboxes(node)``: a CRI client whose pods (``client.made``) are stopped and removed
-    afterwards, whatever the test left."""
-    clients: list[CriClient] = []
+    afterwards, whatever the test left; then the node is stopped (it served this test only)."""
+    made: list[tuple[KindNode, CriClient]] = []
 
     def make(node: KindNode) -> CriClient:
         cri = cri_factory(node)
         cri.made = []  # type: ignore[attr-defined]
-        clients.append(cri)
+        made.append((node, cri))
         return cri
 
     try:
         yield make
     finally:
-        for cri in clients:
+        for node, cri in made:
             for sid in cri.made:  # type: ignore[attr-defined]
                 for call in (cri.stop_pod, cri.remove_pod):
                     with contextlib.suppress(grpc.RpcError):
                         call(sid)
+            node.stop()
 
 
 def _run_pod(cri: CriClient) -> str:
