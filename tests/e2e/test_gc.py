@@ -38,7 +38,9 @@ PYCNI = "/opt/cni/bin/pycni"
 
 
 @pytest.fixture(scope="module")
-def node(node_factory) -> KindNode:
+def node(node_factory, chain_plugins) -> KindNode:
+    if chain_plugins[0] != "ours":
+        pytest.skip("`pycni` is installed with our plugins only (PYCNI_E2E_PLUGINS=reference)")
     n = node_factory(None, namespaces=("k8s.io",))
     render_netconf(str(POD_CIDR), n.conf_dir, env={"IP_MASQ": "true"}, cni_version=n.runtime.cni_version)
     return n
