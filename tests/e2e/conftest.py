@@ -26,8 +26,8 @@ from pathlib import Path
 import pytest
 from cri import CriClient, load_stubs
 from helpers import is_root, realnode, run_plugin, unique_name
-from kindnode import KindNode, Runtime, containerd_2
-from nodesetup import OUR_TYPES, install_plugins, reference_dir, render_netconf
+from kindnode import KindNode, Runtime
+from nodesetup import OUR_TYPES, install_plugins, reference_dir, render_netconf, runtime_for
 from ociimage import IMAGE_NAME, build_busybox_image
 
 
@@ -94,7 +94,14 @@ def node_bin_dir(e2e_tmp: Path, chain_plugins) -> Path:
 @pytest.fixture(scope="session")
 def containerd2() -> Runtime:
     """containerd 2.3.4, the runtime of a kind node of today."""
-    return containerd_2(realnode.require(realnode.CONTAINERD))
+    return runtime_for("2.3.4")
+
+
+@pytest.fixture(scope="session")
+def cnidrive() -> Path:
+    """libcni 1.3.0's driver (``cnidrive add|check|del|status NETWORK NETNS``): the chain run as a
+    kind node's containerd 2.x runs it, for attachments made outside the CRI."""
+    return realnode.require(realnode.CNIDRIVE)
 
 
 @pytest.fixture(scope="session")
@@ -110,7 +117,7 @@ def node_factory(e2e_tmp: Path, busybox_image: Path, chain_plugins) -> Iterator[
 
     def make(pod_cidr: str | None = None, namespaces: tuple[str, ...] = ("default", "k8s.io"),
              runtime: Runtime | None = None, registry_config: Path | None = None) -> KindNode:
-        runtime = runtime or containerd_2(realnode.require(realnode.CONTAINERD))
+        runtime = runtime or runtime_for("2.3.4")
         try:
             node = KindNode.start(sandbox_image=IMAGE_NAME, parent=e2e_tmp, runtime=runtime,
                                   registry_config=registry_config)

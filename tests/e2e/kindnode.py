@@ -24,6 +24,7 @@ process of the node killed, the network namespace deleted, the temporary directo
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shlex
@@ -32,6 +33,7 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,10 +46,15 @@ NODE_PATHS = {
     "var-lib-cni": "/var/lib/cni",
     "run-containerd": "/run/containerd",
 }
-# Mount points this process created on the host, with the number of live nodes using them. Removing
-# a directory that is a mount point in another node's namespace would detach that node's private
-# mount (the kernel allows it across namespaces), so a directory goes only with its last user.
-_MADE_MOUNTPOINTS: dict[Path, int] = {}
+# The mount points are shared by every process running nodes on the machine (test runs side by
+# side). Removing a directory that is a mount point in another node's namespace detaches that node's
+# private mount (the kernel allows it across namespaces), so the directories the bench created go
+# only when no node of any process is alive: each live node holds LIVE_LOCK shared, and mount points
+# are made and removed under GUARD_LOCK. MADE lists the top directories created, one a line.
+LOCK_DIR = Path("/run/pycni-e2e")
+GUARD_LOCK = LOCK_DIR / "mountpoints.lock"
+LIVE_LOCK = LOCK_DIR / "nodes.lock"
+MADE = LOCK_DIR / "made-mountpoints"
 START_TIMEOUT = 30.0
 CTR_TIMEOUT = 60.0
 
@@ -253,6 +260,60 @@ def _wait_gone(pids: set[int], timeout: float) -> set[int]:
     return alive
 
 
+@contextlib.contextmanager
+def _guarded() -> Iterator[None]:
+    """Hold GUARD_LOCK: no other process makes or removes mount points meanwhile."""
+    LOCK_DIR.mkdir(parents=True, exist_ok=True)
+    fd = os.open(GUARD_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _claim_mountpoints(paths: list[Path]) -> int:
+    """Create the missing ``paths`` (recording the top directory made) and hold LIVE_LOCK shared
+    until the returned descriptor is closed by :func:`_release_mountpoints`."""
+    with _guarded():
+        made = []
+        for path in paths:
+            top, p = None, path
+            while not p.exists():
+                top, p = p, p.parent
+            if top is not None:
+                path.mkdir(parents=True)
+                made.append(f"{top}\n")
+        if made:
+            with MADE.open("a") as f:
+                f.writelines(made)
+        fd = os.open(LIVE_LOCK, os.O_RDONLY | os.O_CREAT, 0o644)
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        return fd
+
+
+def _release_mountpoints(live_fd: int) -> None:
+    """Let go of LIVE_LOCK; when no node of any process is left, remove the empty directories the
+    bench created as mount points (the mounts were never visible here)."""
+    os.close(live_fd)
+    with _guarded():
+        probe = os.open(LIVE_LOCK, os.O_RDONLY | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return  # another node is alive; the last one removes them
+            tops = set(MADE.read_text().split()) if MADE.exists() else set()
+            for top in map(Path, tops):
+                with contextlib.suppress(OSError):
+                    for sub in sorted(top.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+                        sub.rmdir()
+                    top.rmdir()
+            MADE.unlink(missing_ok=True)
+        finally:
+            os.close(probe)
+
+
 @dataclass
 class KindNode:
     """One emulated node. Make it with :meth:`start`; always call :meth:`stop`."""
@@ -264,7 +325,7 @@ class KindNode:
     registry_config: Path | None = None
     proc: subprocess.Popen | None = None
     mnt_ns: str | None = None
-    made_dirs: list[Path] = field(default_factory=list)
+    live_fd: int | None = None  # LIVE_LOCK, held while the node lives
     log_file: Path | None = None
 
     # ------------------------------------------------------------ paths
@@ -312,26 +373,10 @@ class KindNode:
             raise
         return node
 
-    def _ensure_mountpoint(self, path: Path) -> None:
-        """Bind mounts need an existing target; create missing ones (removed again by the last
-        node's stop())."""
-        top = None
-        p = path
-        while not p.exists():
-            top = p
-            p = p.parent
-        if top is not None:
-            path.mkdir(parents=True)
-            _MADE_MOUNTPOINTS[top] = 0
-        for made in _MADE_MOUNTPOINTS:
-            if path == made or made in path.parents:
-                _MADE_MOUNTPOINTS[made] += 1
-                self.made_dirs.append(made)
-
     def _start(self) -> None:
-        for key, target in NODE_PATHS.items():
+        for key in NODE_PATHS:
             (self.tmp / "node" / key).mkdir(parents=True)
-            self._ensure_mountpoint(Path(target))
+        self.live_fd = _claim_mountpoints([Path(t) for t in NODE_PATHS.values()])
         (self.tmp / "config.toml").write_text(
             self.runtime.config(self.tmp, self.sandbox_image, self.registry_config))
         add_netns(self.name)
@@ -453,17 +498,9 @@ class KindNode:
             del_netns(self.name)
         if not os.environ.get("PYCNI_KEEP_TMP"):
             shutil.rmtree(self.tmp, ignore_errors=True)
-        for d in self.made_dirs:
-            _MADE_MOUNTPOINTS[d] -= 1
-            if _MADE_MOUNTPOINTS[d] > 0:
-                continue
-            del _MADE_MOUNTPOINTS[d]
-            with contextlib.suppress(OSError):
-                # Only the empty directories created as mount points; the mounts were never visible here.
-                for sub in sorted(d.rglob("*"), key=lambda p: len(p.parts), reverse=True):
-                    sub.rmdir()
-                d.rmdir()
-        self.made_dirs.clear()
+        if self.live_fd is not None:
+            _release_mountpoints(self.live_fd)
+            self.live_fd = None
         if errors:
             raise RuntimeError(f"node {self.name} teardown: " + "; ".join(errors))
 

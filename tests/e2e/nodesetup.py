@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from helpers import realnode
+from kindnode import Runtime, containerd_2, debian_containerd
 
 REPO = Path(__file__).resolve().parents[2]
 OUR_TYPES = ("bridge", "ptp", "host-local", "bandwidth", "loopback", "portmap")
@@ -20,6 +21,21 @@ EXAMPLE = REPO / "conf" / "examples" / "10-pycni-cbr0.conflist"
 # Debian 12's containerd 1.6 and libcni 1.1.2 (ctr, CRI, our cnitool) know spec versions up to 1.0.0;
 # a kind node's containerd 2.x takes the example's 1.1.0 as it is (``Runtime.cni_version``).
 RUNTIME_CNI_VERSION = "1.0.0"
+# What libcni 1.3.0 (containerd 2.x, cnidrive) takes: the example's own version, with STATUS and GC.
+KIND_CNI_VERSION = "1.1.0"
+
+
+# The runtimes a test can ask for by version: kind's containerd of today, Debian 12's.
+RUNTIMES = ("2.3.4", "1.6.20")
+
+
+def runtime_for(version: str) -> Runtime:
+    """containerd ``2.3.4`` (kind's, from ../shared/realnode) or Debian's ``1.6.20``."""
+    if version == "1.6.20":
+        return debian_containerd()
+    if version != "2.3.4":
+        raise ValueError(f"no containerd {version} on the bench: {RUNTIMES}")
+    return containerd_2(realnode.require(realnode.CONTAINERD))
 
 
 def reference_dir() -> Path:

@@ -1,7 +1,8 @@
 """`ctr run --cni`: containerd's own client runs our chain from /etc/cni/net.d and /opt/cni/bin.
 
 ctr executes the first config list it finds there through go-cni (ADD when the task is created,
-DEL when a foreground `ctr run` sees its task exit), with the container's /proc/PID/ns/net.
+DEL when a foreground `ctr run` sees its task exit), with the container's /proc/PID/ns/net. Both
+runtimes' ctr: kind's 2.3.4 and Debian's 1.6.20.
 """
 
 from __future__ import annotations
@@ -26,15 +27,19 @@ from nodecheck import (
     shaping_qdiscs,
     wait_for,
 )
+from nodesetup import RUNTIMES, runtime_for
 from ociimage import IMAGE_NAME
 
 POD_CIDR = ipaddress.IPv4Network("10.244.1.0/24")
 GATEWAY = str(POD_CIDR.network_address + 1)
 
 
-@pytest.fixture(scope="module")
-def node(node_factory) -> KindNode:
-    return node_factory(str(POD_CIDR), namespaces=("default",))
+@pytest.fixture(scope="module", params=RUNTIMES, ids=lambda v: f"containerd-{v}")
+def node(request: pytest.FixtureRequest, node_factory) -> Iterator[KindNode]:
+    """A node on kind's containerd 2.3.4 (list at 1.1.0), then one on Debian's 1.6.20 (at 1.0.0)."""
+    node = node_factory(str(POD_CIDR), namespaces=("default",), runtime=runtime_for(request.param))
+    yield node
+    node.stop()
 
 
 @pytest.fixture(scope="module")

@@ -1,12 +1,13 @@
 """The Kubernetes network model across nodes, with our chain on every node.
 
-Three "nodes" are network namespaces on one underlay (a bridge in an underlay namespace, like kind's
-docker network), each running the chain through libcni (`cnitool`, executed *inside* the node's
-namespace, so the bridge, the routes and any NAT rules are the node's own) with its own pod CIDR out
-of one cluster CIDR, and routes to the other nodes' pod CIDRs via their underlay addresses (what
-kindnetd installs on kind). Pods are namespaces attached to their node's bridge. A small TCP server
-in each receiving pod answers with the address it saw the connection come from, so every check is
-made by the receiver.
+Three "nodes" are network namespaces on one underlay (a bridge in an underlay namespace, like
+kind's docker network), each running the chain through libcni 1.3.0 as a kind node's containerd 2.x
+does (`cnidrive`, the list at cniVersion 1.1.0, executed *inside* the node's namespace, so the
+bridge, the routes and any NAT rules are the node's own) with its own pod CIDR out of one cluster
+CIDR, and routes to the other nodes' pod CIDRs via their underlay addresses (what kindnetd installs
+on kind). Pods are namespaces attached to their node's bridge. A small TCP server in each receiving
+pod answers with the address it saw the connection come from, so every check is made by the
+receiver.
 
 - every pod reaches every pod on every node, and the receiver sees the sender's pod address;
 - each node reaches its pods;
@@ -28,7 +29,7 @@ from pathlib import Path
 
 import pytest
 from helpers import Outcome, parse_json, unique_ifname
-from nodesetup import render_netconf
+from nodesetup import KIND_CNI_VERSION, render_netconf
 
 CLUSTER_CIDR = ipaddress.IPv4Network("10.244.0.0/16")
 UNDERLAY = ipaddress.IPv4Network("172.18.0.0/24")
@@ -114,12 +115,13 @@ def _plug(underlay, bridge: str, ns, ip: str) -> None:
     _ip("-n", ns.name, "link", "set", "lo", "up")
 
 
-def _cnitool_in_node(cnitool, node: Node, cmd: str, network: str, pod_ns, cni_path: Path) -> Outcome:
-    """libcni in the node's namespace, as the node's runtime would run it."""
+def _libcni_in_node(cnidrive: Path, node: Node, cmd: str, network: str, pod_ns, cni_path: Path) -> Outcome:
+    """libcni in the node's namespace, as the node's runtime would run it (the pod's namespace name
+    is its container ID)."""
     env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "CNI_PATH": str(cni_path),
-           "NETCONFPATH": str(node.conf_dir), "CNI_IFNAME": "eth0",
+           "NETCONFPATH": str(node.conf_dir), "CNI_IFNAME": "eth0", "CNI_CONTAINERID": pod_ns.name,
            "CNI_CACHE_DIR": str(node.state / "cache")}
-    argv = ["ip", "netns", "exec", node.ns.name, str(cnitool.binary), cmd, network, pod_ns.path]
+    argv = ["ip", "netns", "exec", node.ns.name, str(cnidrive), cmd, network, pod_ns.path]
     proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
     return Outcome(proc.returncode, proc.stdout, proc.stderr, parse_json(proc.stdout), tuple(argv), env)
 
@@ -150,7 +152,7 @@ class Cluster:
 
 
 @pytest.fixture
-def make_cluster(netns, cnitool, node_bin_dir: Path, state_dir: Path) -> Iterator:
+def make_cluster(netns, cnidrive: Path, node_bin_dir: Path, state_dir: Path) -> Iterator:
     """``make_cluster(ip_masq: bool) -> Cluster``: 3 nodes on an underlay, 2 pods each, echo servers
     in every pod and in the external namespace. Namespaces (and so every link, route and rule in
     them) go with the ``netns`` fixture; the servers are killed here."""
@@ -173,7 +175,7 @@ def make_cluster(netns, cnitool, node_bin_dir: Path, state_dir: Path) -> Iterato
                         conf_dir=state_dir / f"node{i}" / "net.d", state=state_dir / f"node{i}")
             _plug(underlay, bridge, ns, node.underlay_ip)
             conf = render_netconf(str(node.pod_cidr), node.conf_dir,
-                                  {"IP_MASQ": "true" if ip_masq else "false"})
+                                  {"IP_MASQ": "true" if ip_masq else "false"}, cni_version=KIND_CNI_VERSION)
             data = json.loads(conf.read_text())
             (bridge_conf,) = [p for p in data["plugins"] if p["type"] == "bridge"]
             assert bridge_conf["ipMasq"] is ip_masq
@@ -195,7 +197,7 @@ def make_cluster(netns, cnitool, node_bin_dir: Path, state_dir: Path) -> Iterato
         for node in nodes:
             for _ in range(PODS_PER_NODE):
                 pod_ns = netns("pycni-pod-")
-                out = _cnitool_in_node(cnitool, node, "add", network, pod_ns, cni_path)
+                out = _libcni_in_node(cnidrive, node, "add", network, pod_ns, cni_path)
                 assert out.ok, f"ADD on {node.name}:\n{out.describe()}"
                 ips = [ipaddress.ip_interface(i["address"]) for i in out.json.get("ips", [])]
                 assert len(ips) == 1 and ips[0].ip in node.pod_cidr, f"{node.name}: {out.json}"
