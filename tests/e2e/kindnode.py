@@ -24,6 +24,7 @@ process of the node killed, the network namespace deleted, the temporary directo
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shlex
@@ -32,6 +33,7 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,6 +50,10 @@ NODE_PATHS = {
 # a directory that is a mount point in another node's namespace would detach that node's private
 # mount (the kernel allows it across namespaces), so a directory goes only with its last user.
 _MADE_MOUNTPOINTS: dict[Path, int] = {}
+# Other test processes (a second pytest on the same machine) start nodes on the same mount points:
+# starting a node (until its mounts are made) and removing a mount point take this lock, and a
+# directory on which any mount namespace still has a mount is left in place.
+_MOUNTPOINT_LOCK = Path("/run/pycni-e2e-mountpoints.lock")
 START_TIMEOUT = 30.0
 CTR_TIMEOUT = 60.0
 
@@ -185,6 +191,26 @@ mount -n --rbind {cg} /sys/fs/cgroup
 """
 
 
+@contextlib.contextmanager
+def _mountpoint_lock() -> Iterator[None]:
+    """Held while a node makes its mounts or a mount point is removed (see ``_MOUNTPOINT_LOCK``)."""
+    with _MOUNTPOINT_LOCK.open("a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield
+
+
+def _mounted_at_or_under(path: Path) -> bool:
+    """Whether any process's mount namespace has a mount on ``path`` or beneath it."""
+    top = str(path)
+    for info in Path("/proc").glob("[0-9]*/mountinfo"):
+        with contextlib.suppress(OSError):
+            for line in info.read_text().splitlines():
+                point = line.split(" ", 5)[4]
+                if point == top or point.startswith(top + "/"):
+                    return True
+    return False
+
+
 def _children(pids: set[int]) -> set[int]:
     """All descendants of ``pids`` (from /proc's parent links)."""
     parent: dict[int, int] = {}
@@ -306,7 +332,8 @@ class KindNode:
         node = cls(name=unique_name("pycni-kn-", 8), tmp=tmp, sandbox_image=sandbox_image, runtime=runtime,
                    registry_config=registry_config)
         try:
-            node._start()
+            with _mountpoint_lock():
+                node._start()
         except BaseException:
             node.stop()
             raise
@@ -453,16 +480,19 @@ class KindNode:
             del_netns(self.name)
         if not os.environ.get("PYCNI_KEEP_TMP"):
             shutil.rmtree(self.tmp, ignore_errors=True)
-        for d in self.made_dirs:
-            _MADE_MOUNTPOINTS[d] -= 1
-            if _MADE_MOUNTPOINTS[d] > 0:
-                continue
-            del _MADE_MOUNTPOINTS[d]
-            with contextlib.suppress(OSError):
-                # Only the empty directories created as mount points; the mounts were never visible here.
-                for sub in sorted(d.rglob("*"), key=lambda p: len(p.parts), reverse=True):
-                    sub.rmdir()
-                d.rmdir()
+        with _mountpoint_lock():
+            for d in self.made_dirs:
+                _MADE_MOUNTPOINTS[d] -= 1
+                if _MADE_MOUNTPOINTS[d] > 0:
+                    continue
+                del _MADE_MOUNTPOINTS[d]
+                if _mounted_at_or_under(d):  # another process's node still uses it
+                    continue
+                with contextlib.suppress(OSError):
+                    # Only the empty directories created as mount points; the mounts were never visible here.
+                    for sub in sorted(d.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+                        sub.rmdir()
+                    d.rmdir()
         self.made_dirs.clear()
         if errors:
             raise RuntimeError(f"node {self.name} teardown: " + "; ".join(errors))
