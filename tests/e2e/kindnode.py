@@ -46,13 +46,12 @@ NODE_PATHS = {
     "var-lib-cni": "/var/lib/cni",
     "run-containerd": "/run/containerd",
 }
-# Mount points this process created on the host, with the number of live nodes using them. Removing
-# a directory that is a mount point in another node's namespace would detach that node's private
-# mount (the kernel allows it across namespaces), so a directory goes only with its last user.
-_MADE_MOUNTPOINTS: dict[Path, int] = {}
-# Other test processes (a second pytest on the same machine) start nodes on the same mount points:
-# starting a node (until its mounts are made) and removing a mount point take this lock, and a
-# directory on which any mount namespace still has a mount is left in place.
+# Mount points the tests created on the host (where /opt/cni/bin or /etc/cni/net.d did not exist),
+# listed in _MADE_MOUNTPOINTS for every test process on the machine (a second pytest, another
+# checkout's run). A directory goes when no mount namespace has a mount on it or beneath it any
+# more: removing it earlier would detach that node's private mount (the kernel allows it across
+# namespaces). Starting a node (until its mounts are made) and removing take _MOUNTPOINT_LOCK.
+_MADE_MOUNTPOINTS = Path("/run/pycni-e2e-mountpoints")
 _MOUNTPOINT_LOCK = Path("/run/pycni-e2e-mountpoints.lock")
 START_TIMEOUT = 30.0
 CTR_TIMEOUT = 60.0
@@ -211,6 +210,28 @@ def _mounted_at_or_under(path: Path) -> bool:
     return False
 
 
+def _remove_unused_mountpoints() -> None:
+    """Remove the directories the tests made as mount points on which no mount namespace has a
+    mount any more (only empty directories: the mounts were never visible here)."""
+    with _mountpoint_lock():
+        if not _MADE_MOUNTPOINTS.exists():
+            return
+        kept = []
+        for line in dict.fromkeys(_MADE_MOUNTPOINTS.read_text().split()):
+            top = Path(line)
+            if _mounted_at_or_under(top):
+                kept.append(line)
+                continue
+            with contextlib.suppress(OSError):
+                for sub in sorted(top.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+                    sub.rmdir()
+                top.rmdir()
+        if kept:
+            _MADE_MOUNTPOINTS.write_text("".join(f"{k}\n" for k in kept))
+        else:
+            _MADE_MOUNTPOINTS.unlink()
+
+
 def _children(pids: set[int]) -> set[int]:
     """All descendants of ``pids`` (from /proc's parent links)."""
     parent: dict[int, int] = {}
@@ -290,7 +311,6 @@ class KindNode:
     registry_config: Path | None = None
     proc: subprocess.Popen | None = None
     mnt_ns: str | None = None
-    made_dirs: list[Path] = field(default_factory=list)
     log_file: Path | None = None
 
     # ------------------------------------------------------------ paths
@@ -340,8 +360,9 @@ class KindNode:
         return node
 
     def _ensure_mountpoint(self, path: Path) -> None:
-        """Bind mounts need an existing target; create missing ones (removed again by the last
-        node's stop())."""
+        """Bind mounts need an existing target; create missing ones and list the topmost created
+        directory in _MADE_MOUNTPOINTS (removed by ``_remove_unused_mountpoints``). Called with
+        _MOUNTPOINT_LOCK held."""
         top = None
         p = path
         while not p.exists():
@@ -349,11 +370,8 @@ class KindNode:
             p = p.parent
         if top is not None:
             path.mkdir(parents=True)
-            _MADE_MOUNTPOINTS[top] = 0
-        for made in _MADE_MOUNTPOINTS:
-            if path == made or made in path.parents:
-                _MADE_MOUNTPOINTS[made] += 1
-                self.made_dirs.append(made)
+            with _MADE_MOUNTPOINTS.open("a") as f:
+                f.write(f"{top}\n")
 
     def _start(self) -> None:
         for key, target in NODE_PATHS.items():
@@ -480,20 +498,7 @@ class KindNode:
             del_netns(self.name)
         if not os.environ.get("PYCNI_KEEP_TMP"):
             shutil.rmtree(self.tmp, ignore_errors=True)
-        with _mountpoint_lock():
-            for d in self.made_dirs:
-                _MADE_MOUNTPOINTS[d] -= 1
-                if _MADE_MOUNTPOINTS[d] > 0:
-                    continue
-                del _MADE_MOUNTPOINTS[d]
-                if _mounted_at_or_under(d):  # another process's node still uses it
-                    continue
-                with contextlib.suppress(OSError):
-                    # Only the empty directories created as mount points; the mounts were never visible here.
-                    for sub in sorted(d.rglob("*"), key=lambda p: len(p.parts), reverse=True):
-                        sub.rmdir()
-                    d.rmdir()
-        self.made_dirs.clear()
+        _remove_unused_mountpoints()
         if errors:
             raise RuntimeError(f"node {self.name} teardown: " + "; ".join(errors))
 
