@@ -66,6 +66,13 @@ APT_TEST=(
   "debootstrap:makes the fresh Debian 12 roots on which the demo and the release are tested"
 )
 
+# Debian packages the tests unpack but must not install, each "package:why". They are downloaded
+# into DEB_CACHE (tests/e2e/ociimage.py looks there), so the tests run offline afterwards.
+DEB_CACHE=/var/cache/pycni-debs
+DEB_TEST=(
+  "busybox:the dynamic busybox of critest's images (busybox-static fails critest's MaskedPaths spec); it conflicts with busybox-static, so it is only unpacked"
+)
+
 say() { echo "build.sh: $*" >&2; }
 
 uses_debian_python() {
@@ -89,6 +96,25 @@ apt_need() {
   say "installing Debian packages: ${missing[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# Download the .deb of the given "package:why" lists into DEB_CACHE when it holds none of them.
+deb_need() {
+  local entry pkg
+  for entry in "$@"; do
+    pkg=${entry%%:*}
+    compgen -G "$DEB_CACHE/${pkg}_*.deb" >/dev/null && continue
+    if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+      say "missing $DEB_CACHE/${pkg}_*.deb (${entry#*:}): run ./build.sh deps test as root"
+      exit 1
+    fi
+    say "downloading the Debian package $pkg into $DEB_CACHE: ${entry#*:}"
+    mkdir -p "$DEB_CACHE"
+    (cd "$DEB_CACHE" && apt-get download -qq "$pkg" 2>/dev/null) || {
+      apt-get update -qq
+      (cd "$DEB_CACHE" && apt-get download -qq "$pkg")
+    }
+  done
 }
 
 # The requirements of pyproject.toml's optional-dependency groups that .venv does not satisfy.
@@ -125,6 +151,7 @@ deps() {
     lists+=(test bench)
   fi
   apt_need "${entries[@]}"
+  if [ "$level" = test ]; then deb_need "${DEB_TEST[@]}"; fi
   if [ ! -x "$PY" ]; then
     say "making the build environment $VENV from $PYTHON ($("$PYTHON" --version 2>&1))"
     "$PYTHON" -m venv "$VENV"
