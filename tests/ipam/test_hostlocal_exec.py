@@ -1,6 +1,10 @@
 """host-local as built executables: every verb, interoperation with the reference plugin on one data
 directory, parallel calls, and ADDs killed at random moments.
 
+The reference is v1.9.1 (what kind ships): answers, files, modes and errors are compared with it.
+Interoperation on one directory is run with it and with Debian 12's 1.1.1 both, since a node is
+switched to pycni (or back) from either with its reservations in place.
+
 Every test has its own dataDir under the `state_dir` fixture; the host's /var/lib/cni is never used.
 """
 
@@ -10,6 +14,7 @@ import json
 import os
 import random
 import signal
+import stat
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +24,10 @@ import pytest
 
 pytestmark = pytest.mark.root
 
-REF_VERSION = "1.0.0"  # the newest version the reference plugin (1.1.1) speaks
+REF_VERSION = "1.1.0"  # the newest version the reference plugin (v1.9.1) speaks
+# The references a node may be switched from or to: (fixture, newest spec version, file mode).
+REFERENCES = {"v1.9.1": ("ref_bin_dir", "1.1.0", 0o600), "1.1.1": ("debian_ref_bin_dir", "1.0.0", 0o644)}
+OURS_MODE = 0o600
 BOOKKEEPING = {"lock", "last_reserved_ip.0", "last_reserved_ip.1"}
 
 
@@ -35,6 +43,11 @@ def dual(data: Path, version: str = "1.1.0", v4: str = "10.1.2.0/24", v6: str = 
 def files(data: Path, name: str = "hl") -> dict[str, bytes]:
     d = data / name
     return {p.name: p.read_bytes() for p in sorted(d.iterdir())} if d.exists() else {}
+
+
+def modes(data: Path, name: str = "hl") -> dict[str, int]:
+    d = data / name
+    return {p.name: stat.S_IMODE(p.lstat().st_mode) for p in sorted(d.iterdir())} if d.exists() else {}
 
 
 def reservations(data: Path, name: str = "hl") -> dict[str, bytes]:
@@ -66,6 +79,13 @@ def ours(bin_dir: Path) -> Path:
 @pytest.fixture
 def ref(ref_bin_dir: Path) -> Path:
     return ref_bin_dir / "host-local"
+
+
+@pytest.fixture(params=sorted(REFERENCES))
+def any_ref(request) -> tuple[Path, str, int]:
+    """Each reference a node may run before or after pycni: (its host-local, spec version, file mode)."""
+    fixture, version, mode = REFERENCES[request.param]
+    return request.getfixturevalue(fixture) / "host-local", version, mode
 
 
 @pytest.fixture
@@ -144,9 +164,10 @@ def test_status(run_plugin, ours, data, state_dir):
     run_plugin(ours, "STATUS", conf, **env).check()
 
 
-# ---- with the reference plugin ------------------------------------------------------------------------
-def test_alternating_with_the_reference(run_plugin, ours, ref, data):
-    conf = dual(data, REF_VERSION)
+# ---- with the reference plugin on one directory (v1.9.1 and Debian's 1.1.1) ---------------------------
+def test_alternating_with_the_reference(run_plugin, ours, any_ref, data):
+    ref, version, ref_mode = any_ref
+    conf = dual(data, version)
     assert addresses(run_plugin(ref, "ADD", conf, container_id="r1")) == ["10.1.2.2/24", "2001:db8:1::2/64"]
     assert addresses(run_plugin(ours, "ADD", conf, container_id="o1")) == ["10.1.2.3/24", "2001:db8:1::3/64"]
     assert addresses(run_plugin(ref, "ADD", conf, container_id="r2")) == ["10.1.2.4/24", "2001:db8:1::4/64"]
@@ -154,6 +175,9 @@ def test_alternating_with_the_reference(run_plugin, ours, ref, data):
         "10.1.2.2": b"r1\r\neth0", "10.1.2.3": b"o1\r\neth0", "10.1.2.4": b"r2\r\neth0",
         "2001:db8:1::2": b"r1\r\neth0", "2001:db8:1::3": b"o1\r\neth0", "2001:db8:1::4": b"r2\r\neth0",
         "last_reserved_ip.0": b"10.1.2.4", "last_reserved_ip.1": b"2001:db8:1::4", "lock": b""}
+    assert {n: m for n, m in modes(data).items() if n in reservations(data)} == {
+        "10.1.2.2": ref_mode, "10.1.2.3": OURS_MODE, "10.1.2.4": ref_mode,
+        "2001:db8:1::2": ref_mode, "2001:db8:1::3": OURS_MODE, "2001:db8:1::4": ref_mode}
     # Each checks and releases what the other reserved; round robin goes on across them.
     run_plugin(ours, "CHECK", conf, container_id="r1").check()
     run_plugin(ref, "CHECK", conf, container_id="o1").check()
@@ -173,9 +197,47 @@ def test_alternating_with_the_reference(run_plugin, ours, ref, data):
     assert set(files(data)) == BOOKKEEPING
 
 
-def test_reference_reads_our_older_format_release(run_plugin, ours, ref, data):
+@pytest.mark.parametrize("direction", ["to-pycni", "from-pycni"])
+def test_a_node_switched_keeps_its_allocations(run_plugin, ours, any_ref, data, direction):
+    """Pods ADDed by the plugin a node ran before keep their addresses after the switch: the new
+    plugin hands out none of them, CHECKs them, and its DEL frees exactly them, which it then hands
+    out again only after the rest of the range (round robin continues from the old cursor)."""
+    ref, version, ref_mode = any_ref
+    before, after = (ref, ours) if direction == "to-pycni" else (ours, ref)
+    conf = netconf(data, version, subnet="10.1.2.0/28")    # .2 to .14: 13 addresses
+    old = {f"old{i}": addresses(run_plugin(before, "ADD", conf, container_id=f"old{i}"))[0]
+           for i in range(5)}
+    assert sorted(old.values()) == [f"10.1.2.{i}/28" for i in range(2, 7)]
+    old_files = reservations(data)
+    new = {f"new{i}": addresses(run_plugin(after, "ADD", conf, container_id=f"new{i}"))[0]
+           for i in range(8)}
+    assert sorted(new.values(), key=lambda a: int(a.split(".")[3].split("/")[0])) == [
+        f"10.1.2.{i}/28" for i in range(7, 15)]
+    run_plugin(after, "ADD", conf, container_id="full").expect_error(999)   # no address twice
+    assert {n: reservations(data)[n] for n in old_files} == old_files       # the old ones untouched
+    for cid in old:
+        run_plugin(after, "CHECK", conf, container_id=cid).check()
+    for cid in ("old1", "old3"):
+        run_plugin(after, "DEL", conf, container_id=cid).check()
+    assert set(reservations(data)) == {a.split("/")[0] for a in new.values()} | {
+        old[c].split("/")[0] for c in ("old0", "old2", "old4")}
+    again = sorted(addresses(run_plugin(after, "ADD", conf, container_id=c))[0] for c in ("x", "y"))
+    assert again == sorted([old["old1"], old["old3"]])
+    owner_mode = {ref: ref_mode, ours: OURS_MODE}
+    assert modes(data)[old["old0"].split("/")[0]] == owner_mode[before]
+    assert modes(data)[again[0].split("/")[0]] == owner_mode[after]
+    # Switched back: the first plugin frees what the second took, and the other way round.
+    for cid in [*new, "x", "y"]:
+        run_plugin(before, "DEL", conf, container_id=cid).check()
+    for cid in ("old0", "old2", "old4"):
+        run_plugin(after, "DEL", conf, container_id=cid).check()
+    assert set(files(data)) == {"lock", "last_reserved_ip.0"}
+
+
+def test_reference_reads_our_older_format_release(run_plugin, ours, any_ref, data):
     """Files holding only the container ID (older plugins) are released by both."""
-    conf = netconf(data, REF_VERSION, subnet="10.1.2.0/24")
+    ref, version, _ = any_ref
+    conf = netconf(data, version, subnet="10.1.2.0/24")
     run_plugin(ours, "ADD", conf, container_id="x").check()
     (data / "hl" / "10.1.2.50").write_bytes(b"legacy-a")
     (data / "hl" / "10.1.2.51").write_bytes(b"legacy-b\n")
@@ -189,8 +251,9 @@ def parallel(jobs, workers: int = 32) -> list:
         return list(pool.map(lambda job: job(), jobs))
 
 
-def test_concurrent_with_the_reference(run_plugin, ours, ref, data):
-    conf = dual(data, REF_VERSION)
+def test_concurrent_with_the_reference(run_plugin, ours, any_ref, data):
+    ref, version, _ = any_ref
+    conf = dual(data, version)
     plugins = [ours if i % 2 else ref for i in range(64)]
     outs = parallel([lambda i=i, p=p: run_plugin(p, "ADD", conf, container_id=f"c{i}")
                      for i, p in enumerate(plugins)])
@@ -363,9 +426,10 @@ def test_same_answers_and_files_as_the_reference(run_plugin, ours, ref, state_di
             out = run_plugin(plugin, command, {**base, **extra}, container_id=cid, ifname=ifname,
                              cni_args=cni_args)
             answers.append((command, cid, _normal(out)))
-        seen[label] = (answers, files(data))
+        seen[label] = (answers, files(data), modes(data))
     assert seen["ours"][0] == seen["ref"][0]
     assert seen["ours"][1] == seen["ref"][1]
+    assert seen["ours"][2] == seen["ref"][2]
 
 
 def test_same_config_errors_as_the_reference(run_plugin, ours, ref, state_dir):
