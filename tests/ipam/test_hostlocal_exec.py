@@ -444,3 +444,33 @@ def test_same_config_errors_as_the_reference(run_plugin, ours, ref, state_dir):
     mine, theirs = run_plugin(ours, "ADD", conf).expect_error(7), run_plugin(ref, "ADD", conf).expect_error()
     assert mine.msg == theirs.msg
     assert not (state_dir / "d").exists()
+
+
+def last_object(text: str) -> dict:
+    """The last of the JSON objects on stdout (the reference prints its result, then the error)."""
+    decoder, at, value = json.JSONDecoder(), 0, {}
+    text = text.strip()
+    while at < len(text):
+        value, at = decoder.raw_decode(text, at)
+    return value
+
+
+def test_own_namespace_is_code_8_like_the_reference(run_plugin, ours, ref, state_dir):
+    """skel refuses a CNI_NETNS that is the plugin's own namespace with code 8. The reference's ADD
+    reserves first and then fails, so its address stays held; ours refuses before reserving. DEL
+    releases in both and then reports the 8."""
+    own = "/proc/self/ns/net"
+    held = {}
+    for label, plugin in (("ours", ours), ("ref", ref)):
+        data = state_dir / label
+        conf = netconf(data, REF_VERSION, subnet="10.1.2.0/24")
+        out = run_plugin(plugin, "ADD", conf, container_id="a", netns=own)
+        assert (out.rc, last_object(out.stdout).get("code")) == (1, 8), out.describe()
+        held[label] = reservations(data)
+        run_plugin(plugin, "ADD", conf, container_id="b").check()
+        out = run_plugin(plugin, "DEL", conf, container_id="b", netns=own).expect_error(8)
+        assert b"b\r\neth0" not in reservations(data).values()
+        # A path that is no namespace, or gone, is not refused (IPAM never enters it).
+        run_plugin(plugin, "ADD", conf, container_id="c", netns="/var/run/netns/pycni-gone").check()
+        run_plugin(plugin, "ADD", conf, container_id="d", netns="/etc/hostname").check()
+    assert held == {"ours": {}, "ref": {"10.1.2.2": b"a\r\neth0"}}
