@@ -3,6 +3,7 @@ and side by side with the reference v1.9.1 (`ref_bin_dir`), each in a namespace 
 
 from __future__ import annotations
 
+import json
 import subprocess
 
 import pytest
@@ -208,3 +209,26 @@ def test_status_and_gc_like_the_reference(run_plugin, bin_dir, ref_bin_dir, verb
             assert out.check().stdout == ""
         else:
             assert out.expect_error(code).code == code
+
+
+@pytest.mark.parametrize("command", ["ADD", "DEL"])
+def test_own_namespace_is_code_8_before_anything_is_done(bin_dir, ref_bin_dir, netns, command):
+    """Both run inside a namespace of the test's own that CNI_NETNS names too. Both say 8; v1.9.1's
+    skel says it after the call ran (lo set up by ADD, down by DEL: the host's lo, on a real node),
+    ours before anything is done."""
+    state = {}
+    for label, plugins in (("ours", bin_dir), ("ref", ref_bin_dir)):
+        ns = netns()
+        if command == "DEL":
+            ns.exec("ip", "link", "set", "lo", "up")
+        before = _lo_state(ns)
+        env = {"CNI_COMMAND": command, "CNI_CONTAINERID": "own", "CNI_NETNS": "/proc/self/ns/net",
+               "CNI_IFNAME": "lo", "CNI_PATH": str(plugins), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+        out = subprocess.run(["ip", "netns", "exec", ns.name, str(plugins / "loopback")],
+                             input=json.dumps(_config("1.1.0")).encode(), env=env, capture_output=True,
+                             timeout=30)
+        last = out.stdout.decode().strip().rsplit("{", 1)[-1]
+        assert out.returncode == 1 and '"code": 8' in "{" + last, out.stdout
+        state[label] = (before, _lo_state(ns))
+    assert state["ours"][1] == state["ours"][0]
+    assert state["ref"][1] != state["ref"][0]
