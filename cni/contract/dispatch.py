@@ -38,8 +38,8 @@ def prepare(plugin: ModuleType, req: Request, read_stdin: Callable[[], bytes]) -
     """Validate the stdin config for the plugin, before any of its code runs."""
     env = req.env
     config = parse_stdin(req, read_stdin())
+    versions.require_verb(req.command, req.version, plugin_versions(plugin))
     versions.require_supported(req.version, plugin_versions(plugin))
-    versions.require_verb(req.command, req.version)
     config = schema.validate(config, plugin.SCHEMA)
     as_text = getattr(plugin, "prev_result_as_text", None)  # the plugin only passes the addresses on
     finish(req, config, getattr(plugin, "CNI_ARGS_KEYS", None),
