@@ -58,7 +58,8 @@ def go_parse(version: str) -> tuple[int, int, int]:
         which = ("major", "minor", "micro")[i]
         digits = part[1:] if part[:1] in ("+", "-") else part
         if not digits.isascii() or not digits.isdigit():
-            raise CNIError(DECODING_FAILURE, f'failed to convert {which} version part "{part}"',
+            raise CNIError(DECODING_FAILURE, f'failed to convert {which} version part "{part}": '
+                           f'strconv.Atoi: parsing "{part}": invalid syntax',
                            f"cniVersion {version!r} is not a version")
         out[i] = int(part)
     return out[0], out[1], out[2]

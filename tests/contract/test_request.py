@@ -619,8 +619,9 @@ def test_main_reads_the_process_environment_by_default(capsys, monkeypatch):
 
 
 @pytest.mark.parametrize(("verb", "version", "code", "msg"), [
-    ("CHECK", "x", 6, 'failed to convert major version part "x"'),
-    ("STATUS", "1.x.0", 6, 'failed to convert minor version part "x"'),
+    ("CHECK", "x", 6, 'failed to convert major version part "x": strconv.Atoi: parsing "x": invalid syntax'),
+    ("STATUS", "1.x.0", 6, 'failed to convert minor version part "x": strconv.Atoi: parsing "x": '
+     "invalid syntax"),
     ("GC", "1.1.0.0", 6, "invalid version '1.1.0.0': too many parts"),
     ("CHECK", "0.3.1", 1, "config version does not allow CHECK"),
     ("STATUS", "0.5.0", 1, "config version does not allow STATUS"),   # below 1.1.0 before unsupported
