@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 TYPE = "host-local"
 SCHEMA = "host-local"
 CNI_ARGS_KEYS = frozenset({"IP"})
+READS_PREV_RESULT = False  # an IPAM plugin has no use for it, and the reference never reads it
 
 
 def _read_file(path: str) -> bytes:

@@ -43,7 +43,7 @@ def prepare(plugin: ModuleType, req: Request, read_stdin: Callable[[], bytes]) -
     config = schema.validate(config, plugin.SCHEMA)
     as_text = getattr(plugin, "prev_result_as_text", None)  # the plugin only passes the addresses on
     finish(req, config, getattr(plugin, "CNI_ARGS_KEYS", None),
-           as_text is not None and as_text(req.command, config))
+           as_text is not None and as_text(req.command, config), getattr(plugin, "READS_PREV_RESULT", True))
     if req.command == "GC":
         req.valid_attachments()  # the whole list checked before any plugin removes anything
     if getattr(plugin, "NEEDS_NETNS", False):

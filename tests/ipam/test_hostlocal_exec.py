@@ -396,6 +396,16 @@ SCENARIOS = {
     "v6-end": (
         {"ranges": [[{"subnet": "2001:db8:1::/120", "rangeStart": "2001:db8:1::fe"}]]},
         [("ADD", c) for c in "abc"]),
+    # v1.9.1's NextIP counts addresses whose first byte is 0 right (1.1.1 did not)
+    "first-byte-zero": (
+        {"ranges": [[{"subnet": "a:db8::/120", "rangeStart": "a:db8::fd"}],
+                    [{"subnet": "0.1.2.0/29", "rangeStart": "0.1.2.5"}]]},
+        [("ADD", c) for c in "abcd"] + [("DEL", "b"), ("ADD", "e")]),
+    "routes-of-spec-1.1": (
+        {"subnet": "10.1.2.0/24",
+         "routes": [{"dst": "0.0.0.0/0", "gw": "10.1.2.1", "mtu": 1400, "advmss": 1360, "priority": 5,
+                     "table": 100, "scope": 0}, {"dst": "10.99.0.0/16", "scope": 253}]},
+        [("ADD", "a")]),
     "routes-and-dns": (
         {"subnet": "10.1.2.0/24", "resolvConf": "/etc/resolv.conf",
          "routes": [{"dst": "0.0.0.0/0"}, {"dst": "192.168.0.0/16", "gw": "10.1.2.254"}]},
