@@ -138,6 +138,13 @@ DIFFERENT = {
     "hl-status-invalid-range": ("host-local", "STATUS", lambda d: _hl(d, subnet="nope"), {}, (1, 7), (0,)),
     "lo-netns-gone": ("loopback", "ADD", lambda d: _config("loopback", "1.1.0", d),
                       {"netns": "/var/run/netns/pycni-gone-" + unique_name("", 6)}, (1, 3), (1, 999)),
+    "lo-del-netns-not-a-namespace": ("loopback", "DEL", lambda d: _config("loopback", "1.1.0", d),
+                                     {"netns": "/etc/hostname"}, (0,), (1, 999)),
+    "lo-add-netns-not-a-namespace": ("loopback", "ADD", lambda d: _config("loopback", "1.1.0", d),
+                                     {"netns": "/etc/hostname"}, (1, 3), (1, 999)),
+    "hl-ifname-with-percent": ("host-local", "ADD", _hl, {"ifname": "eth%d"}, (1, 4), (0,)),
+    "hl-gc-attachments-not-a-list": ("host-local", "GC", lambda d: {
+        **_hl(d), "cni.dev/valid-attachments": "x"}, {}, (1, 7), (0,)),
     "lo-prev-result-older-version": ("loopback", "ADD", lambda d: {**_config("loopback", "1.0.0", d),
         "prevResult": {"cniVersion": "0.4.0", "ips": [{"version": "4", "address": "10.1.1.1/24"}]}}, {},
         (0,), (1, 999)),
