@@ -484,3 +484,25 @@ def test_own_namespace_is_code_8_like_the_reference(run_plugin, ours, ref, state
         run_plugin(plugin, "ADD", conf, container_id="c", netns="/var/run/netns/pycni-gone").check()
         run_plugin(plugin, "ADD", conf, container_id="d", netns="/etc/hostname").check()
     assert held == {"ours": {}, "ref": {"10.1.2.2": b"a\r\neth0"}}
+
+
+@pytest.mark.parametrize("cursor", [b"junk", b"", b"10.1.2.200", b"10.1.2.200\n", b"10.9.9.9", b"2001:db8::1",
+                                    b"10.1.2.254", b"::ffff:10.1.2.100"])
+def test_a_cursor_file_of_any_content_is_read_as_the_reference_reads_it(run_plugin, ours, ref, state_dir,
+                                                                        cursor):
+    """last_reserved_ip.0 as another writer, a crash or a hand left it (0644, as before v1.4.0):
+    where round robin resumes. README lists the one difference: ours replaces the file, so it is
+    0600 afterwards; v1.9.1 rewrites it in place and keeps the mode it found."""
+    seen = {}
+    for label, plugin in (("ours", ours), ("ref", ref)):
+        data = state_dir / label
+        (data / "hl").mkdir(parents=True)
+        (data / "hl" / "last_reserved_ip.0").write_bytes(cursor)
+        (data / "hl" / "last_reserved_ip.0").chmod(0o644)
+        conf = netconf(data, REF_VERSION, subnet="10.1.2.0/24")
+        seen[label] = ([_normal(run_plugin(plugin, "ADD", conf, container_id=c)) for c in "ab"],
+                       files(data), modes(data))
+    assert seen["ours"][:2] == seen["ref"][:2]
+    assert seen["ours"][2].pop("last_reserved_ip.0") == 0o600
+    assert seen["ref"][2].pop("last_reserved_ip.0") == 0o644
+    assert seen["ours"][2] == seen["ref"][2]
