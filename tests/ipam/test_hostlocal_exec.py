@@ -506,3 +506,21 @@ def test_a_cursor_file_of_any_content_is_read_as_the_reference_reads_it(run_plug
     assert seen["ours"][2].pop("last_reserved_ip.0") == 0o600
     assert seen["ref"][2].pop("last_reserved_ip.0") == 0o644
     assert seen["ours"][2] == seen["ref"][2]
+
+
+def test_only_files_named_by_an_address_are_reservations(run_plugin, ours, ref, state_dir):
+    """README lists it: v1.9.1 matches the content of every file of the directory, so its CHECK
+    finds a stray file and its DEL removes it, the cursor too when a container's ID is its address
+    text (older container-ID-only format). Ours reads only the files named by an address."""
+    seen = {}
+    for label, plugin in (("ours", ours), ("ref", ref)):
+        data = state_dir / label
+        conf = netconf(data, REF_VERSION, subnet="10.1.2.0/24")
+        run_plugin(plugin, "ADD", conf, container_id="x").check()          # cursor: 10.1.2.2
+        (data / "hl" / "notes").write_bytes(b"c1\r\neth0")
+        check = run_plugin(plugin, "CHECK", conf, container_id="c1").rc
+        run_plugin(plugin, "DEL", conf, container_id="c1").check()
+        run_plugin(plugin, "DEL", conf, container_id="10.1.2.2").check()
+        seen[label] = (check, sorted(files(data)))
+    assert seen["ours"] == (1, ["10.1.2.2", "last_reserved_ip.0", "lock", "notes"])
+    assert seen["ref"] == (0, ["10.1.2.2", "lock"])
