@@ -234,6 +234,26 @@ def test_a_node_switched_keeps_its_allocations(run_plugin, ours, any_ref, data, 
     assert set(files(data)) == {"lock", "last_reserved_ip.0"}
 
 
+def test_our_gc_releases_what_the_reference_reserved(run_plugin, ours, any_ref, data):
+    """After a switch, GC frees the reservations the former plugin left for attachments the runtime
+    no longer has (its DEL lost), and keeps the listed ones, which the former plugin still reads."""
+    ref, version, _ = any_ref
+    conf = dual(data, version)
+    for cid in ("a", "b", "c"):
+        run_plugin(ref, "ADD", conf, container_id=cid).check()
+    run_plugin(ours, "ADD", conf, container_id="d").check()
+    gc = dict(dual(data), **{"cni.dev/valid-attachments": [{"containerID": "a", "ifname": "eth0"},
+                                                            {"containerID": "d", "ifname": "eth0"}]})
+    run_plugin(ours, "GC", gc, container_id=None, ifname=None, netns=None).check()
+    assert reservations(data) == {"10.1.2.2": b"a\r\neth0", "2001:db8:1::2": b"a\r\neth0",
+                                  "10.1.2.5": b"d\r\neth0", "2001:db8:1::5": b"d\r\neth0"}
+    run_plugin(ref, "CHECK", conf, container_id="a").check()
+    assert addresses(run_plugin(ref, "ADD", conf, container_id="e")) == ["10.1.2.6/24", "2001:db8:1::6/64"]
+    for cid in ("a", "d", "e"):
+        run_plugin(ref, "DEL", conf, container_id=cid).check()
+    assert set(files(data)) == BOOKKEEPING
+
+
 def test_reference_reads_our_older_format_release(run_plugin, ours, any_ref, data):
     """Files holding only the container ID (older plugins) are released by both."""
     ref, version, _ = any_ref
