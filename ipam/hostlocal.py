@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 TYPE = "host-local"
 SCHEMA = "host-local"
 CNI_ARGS_KEYS = frozenset({"IP"})
+READS_PREV_RESULT = False  # an IPAM plugin has no use for it, and the reference never reads it
 
 
 def _read_file(path: str) -> bytes:
@@ -55,8 +56,21 @@ def _cni_error(e: CNIError, prefix: str) -> CNIError:
     return CNIError(e.code, f"{prefix}{e.msg}", e.details)
 
 
+def _refuse_own_netns(req: Request) -> None:
+    """skel's code 8 when CNI_NETNS is the plugin's own namespace: the reference (v1.9.1) checks it
+    for every plugin, IPAM too; a path that is no namespace, or gone, is not refused (as there)."""
+    if req.netns:
+        from cni.contract.dispatch import check_netns
+
+        check_netns(req.netns, req.env, missing_ok=True)
+
+
 def add(req: Request) -> Result:
-    """One address per range set, requested ones where asked for, round robin otherwise."""
+    """One address per range set, requested ones where asked for, round robin otherwise.
+
+    Refused with code 8 before anything is reserved when CNI_NETNS is the plugin's own namespace
+    (the reference reserves first and then fails, leaving the address held)."""
+    _refuse_own_netns(req)
     cfg = _parse(req)
     dns = _dns(cfg)
     cid, ifname = req.container_id, req.ifname
@@ -112,14 +126,14 @@ def delete(req: Request) -> None:
     range, a requested address or a netns that no longer exists.
     """
     name, data_dir = config.parse_location(req.config)
-    if not Store.exists(data_dir, name):
-        return
-    with Store(data_dir, name) as store, store.locked():
-        store.sweep()
-        _, errors = store.release(req.container_id, req.ifname)
-    if errors:
-        raise CNIError(IO_FAILURE, f"failed to release the addresses of {req.container_id}",
-                       "; ".join(errors))
+    if Store.exists(data_dir, name):
+        with Store(data_dir, name) as store, store.locked():
+            store.sweep()
+            _, errors = store.release(req.container_id, req.ifname)
+        if errors:
+            raise CNIError(IO_FAILURE, f"failed to release the addresses of {req.container_id}",
+                           "; ".join(errors))
+    _refuse_own_netns(req)  # after the release, as the reference: the addresses are freed either way
 
 
 def check(req: Request) -> None:

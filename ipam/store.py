@@ -4,6 +4,7 @@
 - one file per reserved address, named by the address (`10.1.2.3`, `2001:db8::5`), holding
   `"<containerID>\\r\\n<ifname>"` (no trailing newline; older files hold only the container ID);
 - `last_reserved_ip.<N>`: the address last handed out from range set N, bare;
+  both kinds of file are created 0600 (less the umask), as the reference does since v1.4.0;
 - `lock`: an empty file; `flock(LOCK_EX)` on it serialises every change. The reference plugin
   takes the same lock, so the two can work on one directory at the same time.
 
@@ -35,7 +36,7 @@ TMP_PREFIX = ".tmp-"
 SEPARATOR = b"\r\n"
 
 DIR_MODE = 0o755
-FILE_MODE = 0o644  # as the reference creates them: 0644 less the umask
+FILE_MODE = 0o600  # reservations and last_reserved_ip, as the reference creates them since v1.4.0
 LOCK_MODE = 0o750
 _READ_LIMIT = 65536
 

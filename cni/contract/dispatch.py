@@ -38,12 +38,12 @@ def prepare(plugin: ModuleType, req: Request, read_stdin: Callable[[], bytes]) -
     """Validate the stdin config for the plugin, before any of its code runs."""
     env = req.env
     config = parse_stdin(req, read_stdin())
+    versions.require_verb(req.command, req.version, plugin_versions(plugin))
     versions.require_supported(req.version, plugin_versions(plugin))
-    versions.require_verb(req.command, req.version)
     config = schema.validate(config, plugin.SCHEMA)
     as_text = getattr(plugin, "prev_result_as_text", None)  # the plugin only passes the addresses on
     finish(req, config, getattr(plugin, "CNI_ARGS_KEYS", None),
-           as_text is not None and as_text(req.command, config))
+           as_text is not None and as_text(req.command, config), getattr(plugin, "READS_PREV_RESULT", True))
     if req.command == "GC":
         req.valid_attachments()  # the whole list checked before any plugin removes anything
     if getattr(plugin, "NEEDS_NETNS", False):

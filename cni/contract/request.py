@@ -212,10 +212,11 @@ def parse_stdin(req: Request, stdin: bytes) -> dict[str, Any]:
 
 
 def finish(req: Request, config: dict[str, Any], cni_args_keys: frozenset[str] | None,
-           text_addresses: bool = False) -> None:
+           text_addresses: bool = False, read_prev_result: bool = True) -> None:
     """Name, CNI_ARGS and prevResult: the parts every plugin shares once its schema passed.
 
     `text_addresses`: the plugin only passes prevResult's addresses on (see `Result.from_json`).
+    `read_prev_result`: False for a plugin that never uses it (as its reference never reads it).
     """
     if why := check_network_name(config.get("name")):
         raise CNIError(INVALID_CONFIG, why, f"name: {fastjson.dumps(config.get('name'))}")
@@ -223,7 +224,7 @@ def finish(req: Request, config: dict[str, Any], cni_args_keys: frozenset[str] |
     if cni_args_keys is not None:
         req.args = parse_cni_args(req.env.get("CNI_ARGS", ""), cni_args_keys)
     raw_prev = config.get("prevResult")
-    if raw_prev is not None:
+    if raw_prev is not None and read_prev_result:
         try:
             req.prev_result = Result.from_json(raw_prev, req.version, text_addresses)
         except CNIError as e:

@@ -26,10 +26,13 @@ def add(req: Request) -> Result:
         link.set_link(h, lo.index, up=True)
         # Cidr, not ipaddress: this path only classifies and prints what the kernel lists.
         addresses = [a.cidr for a in addr.list_addresses(h, index=lo.index)]
-    foreign = [str(ip) for ip in addresses if not ip.is_loopback]
+    # The reference's message, naming the first such address (IPv4 before IPv6, as it lists them);
+    # the details name them all.
+    foreign = [ip for version in (4, 6) for ip in addresses if ip.version == version and not _loopback(ip)]
     if foreign:
-        raise CNIError(INTERNAL, f"lo in {req.netns} has non-loopback addresses: {', '.join(foreign)}",
-                       "the loopback plugin only manages 127.0.0.0/8 and ::1")
+        raise CNIError(INTERNAL, f'loopback interface found with non-loopback address "{foreign[0].ip}"',
+                       f"lo in {req.netns} holds {', '.join(map(str, foreign))}; the loopback plugin "
+                       "only manages 127.0.0.0/8 and ::1")
     if req.prev_result is not None:
         return req.prev_result
     return Result(
@@ -54,7 +57,8 @@ def delete(req: Request) -> None:
 def check(req: Request) -> None:
     with open_handle(req.netns) as h:
         if not _lo(h).up:
-            raise CNIError(INTERNAL, f"lo in {req.netns} is down", "expected lo to be up after ADD")
+            raise CNIError(INTERNAL, "loopback interface is down",
+                           f"lo in {req.netns} is down; ADD sets it up")
 
 
 def status(req: Request) -> None:
@@ -70,6 +74,19 @@ def _lo(h: link.Handle) -> link.Link:
     if lo is None:
         raise CNIError(INTERNAL, "no lo device in the container's network namespace")
     return lo
+
+
+def _loopback(cidr: Cidr) -> bool:
+    """Go's IP.IsLoopback, as the reference asks it: the address alone, whatever the prefix
+    (so `::1/64` is loopback too, and `::ffff:127.0.0.1`)."""
+    raw = cidr.raw
+    if len(raw) == 16 and raw[:12] == _V4_MAPPED:
+        raw = raw[12:]
+    return raw[0] == 127 if len(raw) == 4 else raw == _V6_LOOPBACK
+
+
+_V4_MAPPED = b"\0" * 10 + b"\xff\xff"
+_V6_LOOPBACK = b"\0" * 15 + b"\1"
 
 
 def _first_per_family(addresses: list[Cidr]) -> list[Cidr]:

@@ -1,4 +1,4 @@
-"""Self-tests of the bench: the reference Go plugins (/usr/lib/cni) driven through our cnitool.
+"""Self-tests of the bench: the reference Go plugins v1.9.1 (``ref_bin_dir``) driven through our cnitool.
 
 They prove cnitool, the fixtures and the kernel read-back helpers work before our own plugins exist,
 and they are the templates for differential tests (swap ``ref_bin_dir`` for ``bin_dir``).

@@ -616,3 +616,25 @@ def test_main_reads_the_process_environment_by_default(capsys, monkeypatch):
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"")))
     assert dispatch.main("fake", lambda _t: FakePlugin()) == 0
     assert json.loads(capsys.readouterr().out)["supportedVersions"] == list(ALL)
+
+
+@pytest.mark.parametrize(("verb", "version", "code", "msg"), [
+    ("CHECK", "x", 6, 'failed to convert major version part "x": strconv.Atoi: parsing "x": invalid syntax'),
+    ("STATUS", "1.x.0", 6, 'failed to convert minor version part "x": strconv.Atoi: parsing "x": '
+     "invalid syntax"),
+    ("GC", "1.1.0.0", 6, "invalid version '1.1.0.0': too many parts"),
+    ("CHECK", "0.3.1", 1, "config version does not allow CHECK"),
+    ("STATUS", "0.5.0", 1, "config version does not allow STATUS"),   # below 1.1.0 before unsupported
+    ("GC", "1.2.0", 1, "plugin version does not allow GC"),            # above every version we speak
+])
+def test_verbs_gated_by_version_in_skels_order(verb, version, code, msg):
+    """skel (libcni 1.3.0, the reference v1.9.1's) parses the version first for CHECK, STATUS and GC."""
+    with pytest.raises(CNIError) as exc:
+        versions.require_verb(verb, version)
+    assert (exc.value.code, exc.value.msg) == (code, msg)
+
+
+@pytest.mark.parametrize(("verb", "version"), [("ADD", "x"), ("DEL", "1.2.0"), ("CHECK", "1.1"),
+                                               ("GC", "+1.1.0"), ("STATUS", "1.1.0")])
+def test_what_the_verb_gate_lets_through_to_the_supported_list(verb, version):
+    versions.require_verb(verb, version)  # ADD and DEL: require_supported alone decides

@@ -19,7 +19,7 @@ if str(REPO) not in sys.path:
 
 @pytest.fixture(autouse=True)
 def umask_022():
-    """A fixed umask: reservation files are created 0644 less the umask, as the reference does."""
+    """A fixed umask: files are created with their mode less the umask (0600 reservations stay 0600)."""
     old = os.umask(0o022)
     yield
     os.umask(old)

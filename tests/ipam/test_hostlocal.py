@@ -15,7 +15,7 @@ from cni.contract import dispatch, request
 from cni.contract.errors import INVALID_CONFIG, NOT_AVAILABLE, CNIError
 from ipam import hostlocal
 
-FILE = 0o644  # reservation files: the reference's 0644 less the umask (022 here)
+FILE = 0o600  # reservation and last_reserved_ip files: the reference's 0600 (v1.4.0 on)
 
 
 @pytest.fixture

@@ -1,6 +1,10 @@
 """host-local as built executables: every verb, interoperation with the reference plugin on one data
 directory, parallel calls, and ADDs killed at random moments.
 
+The reference is v1.9.1 (what kind ships): answers, files, modes and errors are compared with it.
+Interoperation on one directory is run with it and with Debian 12's 1.1.1 both, since a node is
+switched to pycni (or back) from either with its reservations in place.
+
 Every test has its own dataDir under the `state_dir` fixture; the host's /var/lib/cni is never used.
 """
 
@@ -10,6 +14,7 @@ import json
 import os
 import random
 import signal
+import stat
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +24,10 @@ import pytest
 
 pytestmark = pytest.mark.root
 
-REF_VERSION = "1.0.0"  # the newest version the reference plugin (1.1.1) speaks
+REF_VERSION = "1.1.0"  # the newest version the reference plugin (v1.9.1) speaks
+# The references a node may be switched from or to: (fixture, newest spec version, file mode).
+REFERENCES = {"v1.9.1": ("ref_bin_dir", "1.1.0", 0o600), "1.1.1": ("debian_ref_bin_dir", "1.0.0", 0o644)}
+OURS_MODE = 0o600
 BOOKKEEPING = {"lock", "last_reserved_ip.0", "last_reserved_ip.1"}
 
 
@@ -35,6 +43,11 @@ def dual(data: Path, version: str = "1.1.0", v4: str = "10.1.2.0/24", v6: str = 
 def files(data: Path, name: str = "hl") -> dict[str, bytes]:
     d = data / name
     return {p.name: p.read_bytes() for p in sorted(d.iterdir())} if d.exists() else {}
+
+
+def modes(data: Path, name: str = "hl") -> dict[str, int]:
+    d = data / name
+    return {p.name: stat.S_IMODE(p.lstat().st_mode) for p in sorted(d.iterdir())} if d.exists() else {}
 
 
 def reservations(data: Path, name: str = "hl") -> dict[str, bytes]:
@@ -66,6 +79,13 @@ def ours(bin_dir: Path) -> Path:
 @pytest.fixture
 def ref(ref_bin_dir: Path) -> Path:
     return ref_bin_dir / "host-local"
+
+
+@pytest.fixture(params=sorted(REFERENCES))
+def any_ref(request) -> tuple[Path, str, int]:
+    """Each reference a node may run before or after pycni: (its host-local, spec version, file mode)."""
+    fixture, version, mode = REFERENCES[request.param]
+    return request.getfixturevalue(fixture) / "host-local", version, mode
 
 
 @pytest.fixture
@@ -144,9 +164,10 @@ def test_status(run_plugin, ours, data, state_dir):
     run_plugin(ours, "STATUS", conf, **env).check()
 
 
-# ---- with the reference plugin ------------------------------------------------------------------------
-def test_alternating_with_the_reference(run_plugin, ours, ref, data):
-    conf = dual(data, REF_VERSION)
+# ---- with the reference plugin on one directory (v1.9.1 and Debian's 1.1.1) ---------------------------
+def test_alternating_with_the_reference(run_plugin, ours, any_ref, data):
+    ref, version, ref_mode = any_ref
+    conf = dual(data, version)
     assert addresses(run_plugin(ref, "ADD", conf, container_id="r1")) == ["10.1.2.2/24", "2001:db8:1::2/64"]
     assert addresses(run_plugin(ours, "ADD", conf, container_id="o1")) == ["10.1.2.3/24", "2001:db8:1::3/64"]
     assert addresses(run_plugin(ref, "ADD", conf, container_id="r2")) == ["10.1.2.4/24", "2001:db8:1::4/64"]
@@ -154,6 +175,9 @@ def test_alternating_with_the_reference(run_plugin, ours, ref, data):
         "10.1.2.2": b"r1\r\neth0", "10.1.2.3": b"o1\r\neth0", "10.1.2.4": b"r2\r\neth0",
         "2001:db8:1::2": b"r1\r\neth0", "2001:db8:1::3": b"o1\r\neth0", "2001:db8:1::4": b"r2\r\neth0",
         "last_reserved_ip.0": b"10.1.2.4", "last_reserved_ip.1": b"2001:db8:1::4", "lock": b""}
+    assert {n: m for n, m in modes(data).items() if n in reservations(data)} == {
+        "10.1.2.2": ref_mode, "10.1.2.3": OURS_MODE, "10.1.2.4": ref_mode,
+        "2001:db8:1::2": ref_mode, "2001:db8:1::3": OURS_MODE, "2001:db8:1::4": ref_mode}
     # Each checks and releases what the other reserved; round robin goes on across them.
     run_plugin(ours, "CHECK", conf, container_id="r1").check()
     run_plugin(ref, "CHECK", conf, container_id="o1").check()
@@ -173,9 +197,67 @@ def test_alternating_with_the_reference(run_plugin, ours, ref, data):
     assert set(files(data)) == BOOKKEEPING
 
 
-def test_reference_reads_our_older_format_release(run_plugin, ours, ref, data):
+@pytest.mark.parametrize("direction", ["to-pycni", "from-pycni"])
+def test_a_node_switched_keeps_its_allocations(run_plugin, ours, any_ref, data, direction):
+    """Pods ADDed by the plugin a node ran before keep their addresses after the switch: the new
+    plugin hands out none of them, CHECKs them, and its DEL frees exactly them, which it then hands
+    out again only after the rest of the range (round robin continues from the old cursor)."""
+    ref, version, ref_mode = any_ref
+    before, after = (ref, ours) if direction == "to-pycni" else (ours, ref)
+    conf = netconf(data, version, subnet="10.1.2.0/28")    # .2 to .14: 13 addresses
+    old = {f"old{i}": addresses(run_plugin(before, "ADD", conf, container_id=f"old{i}"))[0]
+           for i in range(5)}
+    assert sorted(old.values()) == [f"10.1.2.{i}/28" for i in range(2, 7)]
+    old_files = reservations(data)
+    new = {f"new{i}": addresses(run_plugin(after, "ADD", conf, container_id=f"new{i}"))[0]
+           for i in range(8)}
+    assert sorted(new.values(), key=lambda a: int(a.split(".")[3].split("/")[0])) == [
+        f"10.1.2.{i}/28" for i in range(7, 15)]
+    run_plugin(after, "ADD", conf, container_id="full").expect_error(999)   # no address twice
+    assert {n: reservations(data)[n] for n in old_files} == old_files       # the old ones untouched
+    for cid in old:
+        run_plugin(after, "CHECK", conf, container_id=cid).check()
+    for cid in ("old1", "old3"):
+        run_plugin(after, "DEL", conf, container_id=cid).check()
+    assert set(reservations(data)) == {a.split("/")[0] for a in new.values()} | {
+        old[c].split("/")[0] for c in ("old0", "old2", "old4")}
+    again = sorted(addresses(run_plugin(after, "ADD", conf, container_id=c))[0] for c in ("x", "y"))
+    assert again == sorted([old["old1"], old["old3"]])
+    owner_mode = {ref: ref_mode, ours: OURS_MODE}
+    assert modes(data)[old["old0"].split("/")[0]] == owner_mode[before]
+    assert modes(data)[again[0].split("/")[0]] == owner_mode[after]
+    # Switched back: the first plugin frees what the second took, and the other way round.
+    for cid in [*new, "x", "y"]:
+        run_plugin(before, "DEL", conf, container_id=cid).check()
+    for cid in ("old0", "old2", "old4"):
+        run_plugin(after, "DEL", conf, container_id=cid).check()
+    assert set(files(data)) == {"lock", "last_reserved_ip.0"}
+
+
+def test_our_gc_releases_what_the_reference_reserved(run_plugin, ours, any_ref, data):
+    """After a switch, GC frees the reservations the former plugin left for attachments the runtime
+    no longer has (its DEL lost), and keeps the listed ones, which the former plugin still reads."""
+    ref, version, _ = any_ref
+    conf = dual(data, version)
+    for cid in ("a", "b", "c"):
+        run_plugin(ref, "ADD", conf, container_id=cid).check()
+    run_plugin(ours, "ADD", conf, container_id="d").check()
+    gc = dict(dual(data), **{"cni.dev/valid-attachments": [{"containerID": "a", "ifname": "eth0"},
+                                                            {"containerID": "d", "ifname": "eth0"}]})
+    run_plugin(ours, "GC", gc, container_id=None, ifname=None, netns=None).check()
+    assert reservations(data) == {"10.1.2.2": b"a\r\neth0", "2001:db8:1::2": b"a\r\neth0",
+                                  "10.1.2.5": b"d\r\neth0", "2001:db8:1::5": b"d\r\neth0"}
+    run_plugin(ref, "CHECK", conf, container_id="a").check()
+    assert addresses(run_plugin(ref, "ADD", conf, container_id="e")) == ["10.1.2.6/24", "2001:db8:1::6/64"]
+    for cid in ("a", "d", "e"):
+        run_plugin(ref, "DEL", conf, container_id=cid).check()
+    assert set(files(data)) == BOOKKEEPING
+
+
+def test_reference_reads_our_older_format_release(run_plugin, ours, any_ref, data):
     """Files holding only the container ID (older plugins) are released by both."""
-    conf = netconf(data, REF_VERSION, subnet="10.1.2.0/24")
+    ref, version, _ = any_ref
+    conf = netconf(data, version, subnet="10.1.2.0/24")
     run_plugin(ours, "ADD", conf, container_id="x").check()
     (data / "hl" / "10.1.2.50").write_bytes(b"legacy-a")
     (data / "hl" / "10.1.2.51").write_bytes(b"legacy-b\n")
@@ -189,8 +271,9 @@ def parallel(jobs, workers: int = 32) -> list:
         return list(pool.map(lambda job: job(), jobs))
 
 
-def test_concurrent_with_the_reference(run_plugin, ours, ref, data):
-    conf = dual(data, REF_VERSION)
+def test_concurrent_with_the_reference(run_plugin, ours, any_ref, data):
+    ref, version, _ = any_ref
+    conf = dual(data, version)
     plugins = [ours if i % 2 else ref for i in range(64)]
     outs = parallel([lambda i=i, p=p: run_plugin(p, "ADD", conf, container_id=f"c{i}")
                      for i, p in enumerate(plugins)])
@@ -333,6 +416,16 @@ SCENARIOS = {
     "v6-end": (
         {"ranges": [[{"subnet": "2001:db8:1::/120", "rangeStart": "2001:db8:1::fe"}]]},
         [("ADD", c) for c in "abc"]),
+    # v1.9.1's NextIP counts addresses whose first byte is 0 right (1.1.1 did not)
+    "first-byte-zero": (
+        {"ranges": [[{"subnet": "a:db8::/120", "rangeStart": "a:db8::fd"}],
+                    [{"subnet": "0.1.2.0/29", "rangeStart": "0.1.2.5"}]]},
+        [("ADD", c) for c in "abcd"] + [("DEL", "b"), ("ADD", "e")]),
+    "routes-of-spec-1.1": (
+        {"subnet": "10.1.2.0/24",
+         "routes": [{"dst": "0.0.0.0/0", "gw": "10.1.2.1", "mtu": 1400, "advmss": 1360, "priority": 5,
+                     "table": 100, "scope": 0}, {"dst": "10.99.0.0/16", "scope": 253}]},
+        [("ADD", "a")]),
     "routes-and-dns": (
         {"subnet": "10.1.2.0/24", "resolvConf": "/etc/resolv.conf",
          "routes": [{"dst": "0.0.0.0/0"}, {"dst": "192.168.0.0/16", "gw": "10.1.2.254"}]},
@@ -363,9 +456,10 @@ def test_same_answers_and_files_as_the_reference(run_plugin, ours, ref, state_di
             out = run_plugin(plugin, command, {**base, **extra}, container_id=cid, ifname=ifname,
                              cni_args=cni_args)
             answers.append((command, cid, _normal(out)))
-        seen[label] = (answers, files(data))
+        seen[label] = (answers, files(data), modes(data))
     assert seen["ours"][0] == seen["ref"][0]
     assert seen["ours"][1] == seen["ref"][1]
+    assert seen["ours"][2] == seen["ref"][2]
 
 
 def test_same_config_errors_as_the_reference(run_plugin, ours, ref, state_dir):
@@ -380,3 +474,73 @@ def test_same_config_errors_as_the_reference(run_plugin, ours, ref, state_dir):
     mine, theirs = run_plugin(ours, "ADD", conf).expect_error(7), run_plugin(ref, "ADD", conf).expect_error()
     assert mine.msg == theirs.msg
     assert not (state_dir / "d").exists()
+
+
+def last_object(text: str) -> dict:
+    """The last of the JSON objects on stdout (the reference prints its result, then the error)."""
+    decoder, at, value = json.JSONDecoder(), 0, {}
+    text = text.strip()
+    while at < len(text):
+        value, at = decoder.raw_decode(text, at)
+    return value
+
+
+def test_own_namespace_is_code_8_like_the_reference(run_plugin, ours, ref, state_dir):
+    """skel refuses a CNI_NETNS that is the plugin's own namespace with code 8. The reference's ADD
+    reserves first and then fails, so its address stays held; ours refuses before reserving. DEL
+    releases in both and then reports the 8."""
+    own = "/proc/self/ns/net"
+    held = {}
+    for label, plugin in (("ours", ours), ("ref", ref)):
+        data = state_dir / label
+        conf = netconf(data, REF_VERSION, subnet="10.1.2.0/24")
+        out = run_plugin(plugin, "ADD", conf, container_id="a", netns=own)
+        assert (out.rc, last_object(out.stdout).get("code")) == (1, 8), out.describe()
+        held[label] = reservations(data)
+        run_plugin(plugin, "ADD", conf, container_id="b").check()
+        out = run_plugin(plugin, "DEL", conf, container_id="b", netns=own).expect_error(8)
+        assert b"b\r\neth0" not in reservations(data).values()
+        # A path that is no namespace, or gone, is not refused (IPAM never enters it).
+        run_plugin(plugin, "ADD", conf, container_id="c", netns="/var/run/netns/pycni-gone").check()
+        run_plugin(plugin, "ADD", conf, container_id="d", netns="/etc/hostname").check()
+    assert held == {"ours": {}, "ref": {"10.1.2.2": b"a\r\neth0"}}
+
+
+@pytest.mark.parametrize("cursor", [b"junk", b"", b"10.1.2.200", b"10.1.2.200\n", b"10.9.9.9", b"2001:db8::1",
+                                    b"10.1.2.254", b"::ffff:10.1.2.100"])
+def test_a_cursor_file_of_any_content_is_read_as_the_reference_reads_it(run_plugin, ours, ref, state_dir,
+                                                                        cursor):
+    """last_reserved_ip.0 as another writer, a crash or a hand left it (0644, as before v1.4.0):
+    where round robin resumes. README lists the one difference: ours replaces the file, so it is
+    0600 afterwards; v1.9.1 rewrites it in place and keeps the mode it found."""
+    seen = {}
+    for label, plugin in (("ours", ours), ("ref", ref)):
+        data = state_dir / label
+        (data / "hl").mkdir(parents=True)
+        (data / "hl" / "last_reserved_ip.0").write_bytes(cursor)
+        (data / "hl" / "last_reserved_ip.0").chmod(0o644)
+        conf = netconf(data, REF_VERSION, subnet="10.1.2.0/24")
+        seen[label] = ([_normal(run_plugin(plugin, "ADD", conf, container_id=c)) for c in "ab"],
+                       files(data), modes(data))
+    assert seen["ours"][:2] == seen["ref"][:2]
+    assert seen["ours"][2].pop("last_reserved_ip.0") == 0o600
+    assert seen["ref"][2].pop("last_reserved_ip.0") == 0o644
+    assert seen["ours"][2] == seen["ref"][2]
+
+
+def test_only_files_named_by_an_address_are_reservations(run_plugin, ours, ref, state_dir):
+    """README lists it: v1.9.1 matches the content of every file of the directory, so its CHECK
+    finds a stray file and its DEL removes it, the cursor too when a container's ID is its address
+    text (older container-ID-only format). Ours reads only the files named by an address."""
+    seen = {}
+    for label, plugin in (("ours", ours), ("ref", ref)):
+        data = state_dir / label
+        conf = netconf(data, REF_VERSION, subnet="10.1.2.0/24")
+        run_plugin(plugin, "ADD", conf, container_id="x").check()          # cursor: 10.1.2.2
+        (data / "hl" / "notes").write_bytes(b"c1\r\neth0")
+        check = run_plugin(plugin, "CHECK", conf, container_id="c1").rc
+        run_plugin(plugin, "DEL", conf, container_id="c1").check()
+        run_plugin(plugin, "DEL", conf, container_id="10.1.2.2").check()
+        seen[label] = (check, sorted(files(data)))
+    assert seen["ours"] == (1, ["10.1.2.2", "last_reserved_ip.0", "lock", "notes"])
+    assert seen["ref"] == (0, ["10.1.2.2", "lock"])

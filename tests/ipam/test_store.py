@@ -13,7 +13,7 @@ from cni.contract.errors import INVALID_CONFIG, IO_FAILURE, CNIError
 from ipam import store as store_mod
 from ipam.store import Store
 
-FILE = 0o644  # reservation files: the reference's 0644 less the umask (022 here)
+FILE = 0o600  # reservation and last_reserved_ip files: the reference's 0600 (v1.4.0 on)
 
 
 @pytest.fixture
@@ -257,3 +257,16 @@ def test_address_names():
         assert store_mod.is_address_name(name)
     for name in ("lock", "last_reserved_ip.0", ".tmp-1-ab", "fe80::1%eth0", "10.0.0.1.bak", ""):
         assert not store_mod.is_address_name(name)
+
+
+def test_reservations_are_owner_only_whatever_the_umask(data_dir: Path):
+    """Under umask 000 a reservation (which names the pod's container) is still not world-readable."""
+    old = os.umask(0)
+    try:
+        with Store(str(data_dir), "n") as st, st.locked():
+            assert take(st, ["10.0.0.2"], "a") == "10.0.0.2"
+            st.set_last_reserved(0, "10.0.0.2")
+    finally:
+        os.umask(old)
+    assert mode(data_dir / "n" / "10.0.0.2") == 0o600
+    assert mode(data_dir / "n" / "last_reserved_ip.0") == 0o600
