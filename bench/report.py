@@ -92,8 +92,6 @@ def machine() -> dict[str, str]:
         "distro": distro,
         "python": sys.version.split()[0],
         "pyinstaller": pyinstaller_version(),
-        "reference": "containernetworking-plugins "
-                     + (_cmd(["dpkg-query", "-W", "-f=${Version}", "containernetworking-plugins"]) or "?"),
         "commit": commit or "?",
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "loadavg": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
@@ -170,6 +168,12 @@ def evaluate(res: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def reference(res: dict[str, Any]) -> str:
+    """What ran as the reference, in its own words (results written before the bench asked it hold
+    only the Debian package the machine had)."""
+    return res["config"].get("ref_about") or res["machine"].get("reference", "?")
+
+
 def markdown(res: dict[str, Any]) -> str:
     """The whole report as Markdown (also what the terminal shows)."""
     m = res["machine"]
@@ -178,7 +182,7 @@ def markdown(res: dict[str, Any]) -> str:
     add = lines.append
     add(f"Run of {m['date']}{' (quick mode: few iterations, not figures to quote)' if cfg['quick'] else ''}: "
         f"{m['nproc']} CPUs ({m['cpu']}), kernel {m['kernel']}, {m['distro']}, Python {m['python']}, "
-        f"PyInstaller {m['pyinstaller']}, reference {m['reference']}, pycni {m['commit']}; "
+        f"PyInstaller {m['pyinstaller']}, reference {reference(res)}, pycni {m['commit']}; "
         f"load average {m['loadavg']} at the start, {res.get('loadavg_end', '?')} at the end.")
     add("")
     try:
@@ -194,7 +198,8 @@ def markdown(res: dict[str, Any]) -> str:
         if unavailable[s]:
             add(f"Not measured for {s}: {', '.join(unavailable[s])} (VERSION did not answer).")
             add("")
-    add(f"Sources: ours `{_shown(cfg['ours'])}`, reference `{_shown(cfg['ref'])}`. Times in ms; a chain's "
+    add(f"Sources: ours `{_shown(cfg['ours'])}`, reference `{_shown(cfg['ref'])}` ({reference(res)}); "
+        f"lists at cniVersion {cfg.get('cni_version', '1.0.0')}. Times in ms; a chain's "
         "time is the sum of its plugin processes, spawn to exit.")
     add("")
 

@@ -46,11 +46,11 @@ from helpers import (
     is_root,
     netns_exists,
     ns_exec,
+    realnode,
     unique_ifname,
     unique_name,
     write_netconf,
 )
-from helpers import realnode
 from helpers import run_plugin as _run_plugin
 
 REPO = Path(__file__).resolve().parent.parent

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.scenarios import CNI_VERSION, newest_common
+
 REPO = Path(__file__).resolve().parents[2]
 NETNS_DIR = Path("/var/run/netns")
 TIMEOUT = 300
@@ -29,24 +31,26 @@ def _left_by(run_id: str) -> list[str]:
 
 @pytest.mark.root
 def test_quick_run_produces_tables_and_plot(bin_dir: Path, ref_bin_dir: Path, tmp_path: Path) -> None:
+    """Without --ref the reference is v1.9.1 from realnode, and the report says so."""
     out = tmp_path / "results"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CNI_")}
     proc = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--ours", str(bin_dir), "--ref", str(ref_bin_dir),
-         "--out", str(out)],
+        [sys.executable, "-m", "bench", "--quick", "--ours", str(bin_dir), "--out", str(out)],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=TIMEOUT)
     report = f"exit {proc.returncode}\nstdout:\n{proc.stdout[-6000:]}\nstderr:\n{proc.stderr[-6000:]}"
     assert proc.returncode == 0, report
 
     res = json.loads((out / "quick.json").read_text())
+    assert res["config"]["ref"] == str(ref_bin_dir.resolve()), res["config"]
+    assert res["config"]["ref_about"] == "CNI plugins v1.9.1", res["config"]
+    assert res["config"]["cni_version"] == "1.1.0", "both sides speak 1.1.0"
     assert res["failures"] == {"ours": {}, "ref": {}}, report
     assert res["errors"] == [], report
     assert res["available"]["ours"]["loopback"], "our loopback did not answer VERSION"
     assert all(res["available"]["ref"].values()), res["available"]["ref"]
     for chain, sides in res["latency"].items():
         for verb in ("ADD", "CHECK", "DEL"):
-            if not (verb == "CHECK" and "portmap" in chain):  # the reference's CHECK is skipped there
-                assert len(sides["ref"][verb]) == res["config"]["iterations"], (chain, verb)
+            assert len(sides["ref"][verb]) == res["config"]["iterations"], (chain, verb)
             if all(res["available"]["ours"][t] for t in chain.split("+")):
                 assert len(sides["ours"][verb]) == res["config"]["iterations"], (chain, verb)
     assert res["floor"]["samples"]["empty bundle"], "the empty bundle was not timed"
@@ -60,6 +64,17 @@ def test_quick_run_produces_tables_and_plot(bin_dir: Path, ref_bin_dir: Path, tm
                     "Peak memory", "Targets"):
         assert heading in md, heading
     assert "| `bridge+host-local` | ADD |" in md
+    assert "reference CNI plugins v1.9.1," in md.splitlines()[0], md.splitlines()[0]
     assert (out / "quick-fill.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     assert _left_by(res["run_id"]) == [], "the bench left these behind"
+
+
+def test_lists_take_the_newest_version_every_plugin_speaks() -> None:
+    v111 = frozenset({"0.3.1", "0.4.0", "1.0.0"})
+    v191 = v111 | {"1.1.0"}
+    assert newest_common({"ours": {"bridge": v191}, "ref": {"bridge": v191, "ptp": frozenset()}}) == "1.1.0"
+    assert newest_common({"ours": {"bridge": v191}, "ref": {"bridge": v111}}) == "1.0.0"
+    assert newest_common({"ours": {"bridge": frozenset({"0.10.0", "0.4.0"})},
+                          "ref": {"bridge": frozenset({"0.10.0", "0.4.0"})}}) == "0.10.0"
+    assert newest_common({"ours": {}, "ref": {}}) == CNI_VERSION
