@@ -194,7 +194,10 @@ def main(argv: list[str] | None = None) -> int:
     rc = 0
     try:
         started = time.monotonic()
-        res = run(args, host)
+        with report.LoadWatch() as load:
+            res = run(args, host)
+        res["loadavg_samples"] = load.samples
+        res["loadavg_every"] = load.every
         res["seconds"] = time.monotonic() - started
         text = write_outputs(res, Path(args.out), args.stem)
         print(text)
