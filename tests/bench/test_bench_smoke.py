@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.scenarios import CNI_VERSION, newest_common
+from bench.scenarios import CNI_VERSION, about, newest_common
 
 REPO = Path(__file__).resolve().parents[2]
 NETNS_DIR = Path("/var/run/netns")
@@ -78,3 +78,14 @@ def test_lists_take_the_newest_version_every_plugin_speaks() -> None:
     assert newest_common({"ours": {"bridge": frozenset({"0.10.0", "0.4.0"})},
                           "ref": {"bridge": frozenset({"0.10.0", "0.4.0"})}}) == "0.10.0"
     assert newest_common({"ours": {}, "ref": {}}) == CNI_VERSION
+
+
+def test_each_side_is_named_by_its_own_version_line(bin_dir: Path, ref_bin_dir: Path,
+                                                    debian_ref_bin_dir: Path) -> None:
+    """The report's name for a plugin directory comes from its plugins, not from what dpkg has."""
+    assert about(str(ref_bin_dir), str(ref_bin_dir)) == "CNI plugins v1.9.1"
+    debian = about(str(debian_ref_bin_dir), str(debian_ref_bin_dir))
+    assert debian.startswith("CNI plugins version unknown (Debian package containernetworking-plugins "
+                             "1.1.1"), debian
+    ours = about(str(bin_dir), str(bin_dir))
+    assert ours.startswith("CNI plugins (pycni "), ours
