@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import floor, report
+from . import floor, realnode, report
 from .host import Host
 from .scenarios import Bench, log
 
@@ -36,7 +36,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="a few iterations of everything (a smoke test, well under a minute)")
     p.add_argument("--ours", default=str(REPO / "dist" / "bin"),
                    help="our plugin directory (default: dist/bin, built by ./build.sh)")
-    p.add_argument("--ref", default="/usr/lib/cni", help="the reference plugins (default: /usr/lib/cni)")
+    p.add_argument("--ref", help="the reference plugins (default: the v1.9.1 plugins kind ships, from "
+                                 "../shared/realnode; Debian 12's 1.1.1 are /usr/lib/cni)")
     p.add_argument("--out", default=str(REPO / "bench" / "results"), help="where the results go")
     p.add_argument("--iterations", type=int, help="pods per chain and side, one at a time (default 200)")
     p.add_argument("--fill", type=int, help="pods in the /24 fill (default 250, at most 250)")
@@ -64,12 +65,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return a
 
 
+def default_ref() -> str:
+    """The reference kind ships (``bench/realnode.py``); SystemExit(2) naming what is missing."""
+    path, why = realnode.find(realnode.PLUGINS)
+    if path is None:
+        log(f"no reference plugins: {why}; give --ref DIR")
+        raise SystemExit(2)
+    return str(path)
+
+
 def run(args: argparse.Namespace, host: Host) -> dict[str, Any]:
     machine = report.machine()
     bench = Bench(host, args.ours, args.ref, use_snapshot=not args.no_snapshot)
     for side, found in bench.available.items():
         served = ", ".join(t for t, ok in found.items() if ok) or "nothing"
-        log(f"{side}: {bench.source[side]} serves {served}")
+        log(f"{side}: {bench.source[side]} ({bench.about[side]}) serves {served}")
+    log(f"lists at cniVersion {bench.cni_version}, the newest both sides speak")
     if not any(bench.available["ref"].values()):
         raise SystemExit(f"no reference plugin answers VERSION in {args.ref}")
 
@@ -108,6 +119,8 @@ def run(args: argparse.Namespace, host: Host) -> dict[str, Any]:
                      "fill": args.fill, "memory_cycles": args.memory_cycles, "levels": args.levels,
                      "concurrent_samples": args.concurrent_samples,
                      "ours": bench.source["ours"], "ref": bench.source["ref"],
+                     "ours_about": bench.about["ours"], "ref_about": bench.about["ref"],
+                     "cni_version": bench.cni_version,
                      "snapshot": not args.no_snapshot}
     res["available"] = bench.available
     res["failures"] = bench.rec.failures
@@ -169,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
             log(f"docs/BENCHMARKS.md has no {FIGURES_BEGIN} ... {FIGURES_END} section")
             return 2
         return 0
+    if args.ref is None:
+        args.ref = default_ref()
     if os.geteuid() != 0:
         print("the bench needs root (network namespaces, links): sudo python3 -m bench", file=sys.stderr)
         return 2
@@ -179,7 +194,10 @@ def main(argv: list[str] | None = None) -> int:
     rc = 0
     try:
         started = time.monotonic()
-        res = run(args, host)
+        with report.LoadWatch() as load:
+            res = run(args, host)
+        res["loadavg_samples"] = load.samples
+        res["loadavg_every"] = load.every
         res["seconds"] = time.monotonic() - started
         text = write_outputs(res, Path(args.out), args.stem)
         print(text)

@@ -6,7 +6,10 @@ the two implementations alternates between rounds), each a fresh process as a ru
 on a dual-stack configuration in a private data directory. Our VERSION call, which does no work
 beyond starting the bundle, is measured in the same rounds as the floor of any call.
 
-    python3 bench/hostlocal.py [--runs 100] [--ours dist/bin/host-local] [--ref /usr/lib/cni/host-local]
+    python3 bench/hostlocal.py [--runs 100] [--ours dist/bin/host-local] [--ref PATH]
+
+``--ref`` defaults to host-local v1.9.1 from ../shared/realnode (``bench/realnode.py``), the one
+kind ships; Debian 12's 1.1.1 is /usr/lib/cni/host-local.
 """
 
 from __future__ import annotations
@@ -17,11 +20,23 @@ import os
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def reference() -> str:
+    """host-local of the reference kind ships; SystemExit naming what is missing."""
+    sys.path.insert(0, str(REPO))
+    from bench import realnode
+
+    path, why = realnode.find(realnode.PLUGINS)
+    if path is None:
+        raise SystemExit(f"no reference host-local: {why}; give --ref PATH")
+    return str(path / "host-local")
 
 
 def config(data_dir: str, name: str) -> bytes:
@@ -54,8 +69,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--ours", default=str(REPO / "dist" / "bin" / "host-local"))
-    parser.add_argument("--ref", default="/usr/lib/cni/host-local")
+    parser.add_argument("--ref", help="the reference host-local (default: v1.9.1 from ../shared/realnode)")
     opts = parser.parse_args()
+    opts.ref = opts.ref or reference()
 
     data_dir = tempfile.mkdtemp(prefix="hostlocal-bench-")
     try:

@@ -7,6 +7,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -92,12 +93,40 @@ def machine() -> dict[str, str]:
         "distro": distro,
         "python": sys.version.split()[0],
         "pyinstaller": pyinstaller_version(),
-        "reference": "containernetworking-plugins "
-                     + (_cmd(["dpkg-query", "-W", "-f=${Version}", "containernetworking-plugins"]) or "?"),
         "commit": commit or "?",
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "loadavg": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
     }
+
+
+def load1() -> float:
+    """The 1-minute load average now."""
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
+class LoadWatch:
+    """The 1-minute load average every ``every`` seconds while the run lasts: on a shared machine the
+    start and end figures alone can miss the busy middle."""
+
+    def __init__(self, every: float = 5.0) -> None:
+        self.every = every
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while True:
+            self.samples.append(load1())
+            if self._stop.wait(self.every):
+                return
+
+    def __enter__(self) -> LoadWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def _shown(path: str) -> str:
@@ -170,6 +199,12 @@ def evaluate(res: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def reference(res: dict[str, Any]) -> str:
+    """What ran as the reference, in its own words (results written before the bench asked it hold
+    only the Debian package the machine had)."""
+    return res["config"].get("ref_about") or res["machine"].get("reference", "?")
+
+
 def markdown(res: dict[str, Any]) -> str:
     """The whole report as Markdown (also what the terminal shows)."""
     m = res["machine"]
@@ -178,23 +213,30 @@ def markdown(res: dict[str, Any]) -> str:
     add = lines.append
     add(f"Run of {m['date']}{' (quick mode: few iterations, not figures to quote)' if cfg['quick'] else ''}: "
         f"{m['nproc']} CPUs ({m['cpu']}), kernel {m['kernel']}, {m['distro']}, Python {m['python']}, "
-        f"PyInstaller {m['pyinstaller']}, reference {m['reference']}, pycni {m['commit']}; "
+        f"PyInstaller {m['pyinstaller']}, reference {reference(res)}, pycni {m['commit']}; "
         f"load average {m['loadavg']} at the start, {res.get('loadavg_end', '?')} at the end.")
     add("")
+    load = res.get("loadavg_samples") or []
+    if load:
+        add(f"Load average (1 min) during the run, every {res.get('loadavg_every', 5):g} s: median "
+            f"{statistics.median(load):.1f}, from {min(load):.1f} to {max(load):.1f} on {m['nproc']} CPUs.")
+        add("")
     try:
-        busy = float(m["loadavg"].split()[0]) > float(m["nproc"])
+        busy = (statistics.median(load) if load else float(m["loadavg"].split()[0])) > float(m["nproc"])
     except (ValueError, IndexError):
         busy = False
     if busy:
         add("The load average was above the CPU count: other work shared the machine, so absolute times "
-            "are inflated; the interleaved ratios suffer less.")
+            "are inflated; the interleaved ratios suffer less, but a busy scheduler adds about the same wait "
+            "to every process, which pulls the ratios towards 1: a quiet machine favours the Go plugins.")
         add("")
     unavailable = {s: [t for t, ok in res["available"][s].items() if not ok] for s in SIDES}
     for s in SIDES:
         if unavailable[s]:
             add(f"Not measured for {s}: {', '.join(unavailable[s])} (VERSION did not answer).")
             add("")
-    add(f"Sources: ours `{_shown(cfg['ours'])}`, reference `{_shown(cfg['ref'])}`. Times in ms; a chain's "
+    add(f"Sources: ours `{_shown(cfg['ours'])}`, reference `{_shown(cfg['ref'])}` ({reference(res)}); "
+        f"lists at cniVersion {cfg.get('cni_version', '1.0.0')}. Times in ms; a chain's "
         "time is the sum of its plugin processes, spawn to exit.")
     add("")
 

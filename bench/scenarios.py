@@ -7,10 +7,13 @@ side happened to run while it lasted.
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import re
 import secrets
 import shutil
+import subprocess
 import sys
 import threading
 import time
@@ -34,9 +37,14 @@ SHAPED = "bridge+host-local+bandwidth"
 HOSTPORT = "bridge+host-local+portmap"
 EXAMPLE = "loopback+bridge+host-local+bandwidth+portmap"  # conf/examples' whole list
 KIND = "loopback+ptp+host-local+portmap"  # kind's default network, as kindnetd writes it
+# The chains of the latency and memory phases, in order. A chain is its plugin types joined by "+";
+# an IPAM type (host-local) follows the plugin that delegates to it. Adding a chain is a line here
+# (and, for a new plugin type, its config in ``PLUGIN_CONFS`` and its name in ``TYPES``).
 CHAINS = (LOOPBACK, BRIDGE, SHAPED, HOSTPORT, EXAMPLE, KIND)
-CNI_VERSION = "1.0.0"  # the newest both sides speak (the reference 1.1.1 stops at 1.0.0)
-KIND_VERSION = "0.3.1"  # kindnetd's list; no CHECK before 0.4.0, so none is sent
+IPAM_TYPES = frozenset({"host-local"})
+# The list's cniVersion when the sides' VERSION answers cannot say (see ``Bench.cni_version``).
+CNI_VERSION = "1.0.0"
+KIND_VERSION = "0.3.1"  # kindnetd's list; a runtime sends no CHECK before 0.4.0
 # What containerd's CRI passes for the kubernetes.io/{ingress,egress}-bandwidth annotations
 # 1M and 2M: rates in bit/s, bursts of MaxUint32.
 BANDWIDTH_CAP = {"ingressRate": 1_000_000, "ingressBurst": 4294967295,
@@ -44,9 +52,6 @@ BANDWIDTH_CAP = {"ingressRate": 1_000_000, "ingressBurst": 4294967295,
 # What containerd's go-cni passes for a pod's hostPorts (capitalised keys: no JSON tags).
 PORTMAP_CAP = [{"HostPort": 18080, "ContainerPort": 80, "Protocol": "tcp", "HostIP": ""},
                {"HostPort": 18053, "ContainerPort": 53, "Protocol": "udp", "HostIP": ""}]
-# Debian's reference portmap 1.1.1 fails every CHECK (it looks for the IPv6 chain of an IPv4-only
-# pod): its CHECK is left out rather than counted as a failure on every cycle.
-REF_CHECK_SKIPPED = "portmap"
 MAX_ERRORS = 20
 FLOOR_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
 
@@ -122,19 +127,26 @@ class Bench:
             dirs = {s: snapshot(d, host.directory(f"plugins-{s}")) for s, d in self.source.items()}
         self.drivers = {s: Driver(d, timeout=timeout) for s, d in dirs.items()}
         self.rec = Recorder()
-        self.available = {s: self._probe(s) for s in SIDES}
+        self.versions = {s: self._probe(s) for s in SIDES}
+        self.available = {s: {t: bool(v) for t, v in found.items()} for s, found in self.versions.items()}
+        self.cni_version = newest_common(self.versions)
+        self.about = {s: about(self.drivers[s].bin_dir, self.source[s]) for s in SIDES}
         self.results: dict[str, Any] = {}
 
-    def _probe(self, side: str) -> dict[str, bool]:
-        """Which plugin types a side can serve at all: VERSION must answer."""
+    def _probe(self, side: str) -> dict[str, frozenset[str]]:
+        """The spec versions each plugin type of a side answers VERSION with (empty: cannot serve it)."""
         found = {}
         for t in TYPES:
             path = os.path.join(self.drivers[side].bin_dir, t)
             if not os.access(path, os.X_OK):
-                found[t] = False
+                found[t] = frozenset()
                 continue
             ex = self.drivers[side].version(t)
-            found[t] = ex.rc == 0 and b"supportedVersions" in ex.stdout
+            try:
+                versions = json.loads(ex.stdout)["supportedVersions"] if ex.rc == 0 else []
+            except (ValueError, KeyError, TypeError):
+                versions = []
+            found[t] = frozenset(v for v in versions if isinstance(v, str))
         return found
 
     def usable(self, side: str, chain: str) -> bool:
@@ -142,33 +154,17 @@ class Bench:
 
     # ------------------------------------------------------------------ building blocks
     def netlist(self, chain: str, side: str) -> NetList:
-        """A fresh list: for bridge chains its own bridge, /24 and host-local dataDir."""
+        """A fresh list: a main plugin with IPAM gets its own bridge, /24 and host-local dataDir."""
         name = f"pcbench-{side}-{secrets.token_hex(4)}"
-        if chain == LOOPBACK:
-            return NetList(name, CNI_VERSION, ({"type": "loopback"},))
+        plugins = tuple(PLUGIN_CONFS[t](self, side) for t in chain_types(chain) if t not in IPAM_TYPES)
+        version = KIND_VERSION if chain == KIND else self.cni_version
+        return NetList(name, version, plugins)
+
+    def ipam(self, side: str) -> dict[str, Any]:
+        """host-local over a /24 of its own, the first address the gateway."""
         subnet = self.host.subnet()
-        hosts = list(subnet.hosts())
-        types = chain_types(chain)
-        if "ptp" in types:
-            ptp = {"type": "ptp", "ipMasq": False, "mtu": 1500,
-                   "ipam": {"type": "host-local", "dataDir": str(self.host.directory(f"ipam-{side}")),
-                            "routes": [{"dst": "0.0.0.0/0"}], "ranges": [[{"subnet": str(subnet)}]]}}
-            return NetList(name, KIND_VERSION, ({"type": "loopback"}, ptp,
-                                                {"type": "portmap", "capabilities": {"portMappings": True}}))
-        bridge: dict[str, Any] = {
-            "type": "bridge", "bridge": self.host.bridge_name(), "mtu": 1500, "isGateway": True,
-            "ipMasq": False, "hairpinMode": False,
-            "ipam": {"type": "host-local", "subnet": str(subnet), "gateway": str(hosts[0]),
-                     "routes": [{"dst": "0.0.0.0/0"}],
-                     "dataDir": str(self.host.directory(f"ipam-{side}"))},
-        }
-        plugins: tuple[dict[str, Any], ...] = ({"type": "loopback"},) if "loopback" in types else ()
-        plugins += (bridge,)
-        if "bandwidth" in types:
-            plugins += ({"type": "bandwidth", "capabilities": {"bandwidth": True}},)
-        if "portmap" in types:
-            plugins += ({"type": "portmap", "capabilities": {"portMappings": True}},)
-        return NetList(name, CNI_VERSION, plugins)
+        return {"type": "host-local", "subnet": str(subnet), "gateway": str(next(subnet.hosts())),
+                "routes": [{"dst": "0.0.0.0/0"}], "dataDir": str(self.host.directory(f"ipam-{side}"))}
 
     def pod(self, netlist: NetList, netns: str, index: int) -> Pod:
         """A pod as containerd's CRI describes it to CNI (64-hex sandbox id, K8S_POD_* args)."""
@@ -268,8 +264,7 @@ class Bench:
         add = driver.add(netlist, pod)
         self.rec.note(side, where, add)
         runs = [add]
-        if (add.ok and netlist.cni_version >= "0.4.0"  # a runtime sends no CHECK before 0.4.0
-                and not (side == "ref" and REF_CHECK_SKIPPED in netlist.types)):  # see REF_CHECK_SKIPPED
+        if add.ok and netlist.cni_version >= "0.4.0":  # a runtime sends no CHECK before 0.4.0
             check = driver.check(netlist, pod, add.result)
             self.rec.note(side, where, check)
             runs.append(check)
@@ -372,6 +367,76 @@ class Bench:
 
 def chain_types(chain: str) -> tuple[str, ...]:
     return tuple(chain.split("+"))
+
+
+def _bridge(bench: Bench, side: str) -> dict[str, Any]:
+    return {"type": "bridge", "bridge": bench.host.bridge_name(), "mtu": 1500, "isGateway": True,
+            "ipMasq": False, "hairpinMode": False, "ipam": bench.ipam(side)}
+
+
+def _ptp(bench: Bench, side: str) -> dict[str, Any]:
+    """kindnetd's ptp: no masquerade, the node's MTU, host-local with one range and a default route."""
+    ipam = bench.ipam(side)
+    return {"type": "ptp", "ipMasq": False, "mtu": 1500,
+            "ipam": {"type": "host-local", "dataDir": ipam["dataDir"], "routes": ipam["routes"],
+                     "ranges": [[{"subnet": ipam["subnet"]}]]}}
+
+
+# The config of each plugin type in a chain (IPAM types come inside the plugin that delegates).
+PLUGIN_CONFS: dict[str, Callable[[Bench, str], dict[str, Any]]] = {
+    "loopback": lambda bench, side: {"type": "loopback"},
+    "bridge": _bridge,
+    "ptp": _ptp,
+    "bandwidth": lambda bench, side: {"type": "bandwidth", "capabilities": {"bandwidth": True}},
+    "portmap": lambda bench, side: {"type": "portmap", "capabilities": {"portMappings": True}},
+}
+
+
+def newest_common(versions: dict[str, dict[str, frozenset[str]]]) -> str:
+    """The newest spec version every plugin of every side speaks (``CNI_VERSION`` when none)."""
+    sets = [v for found in versions.values() for v in found.values() if v]
+    common = frozenset.intersection(*sets) if sets else frozenset()
+    parsed = []
+    for v in common:
+        try:
+            parsed.append((tuple(int(x) for x in v.split(".")), v))
+        except ValueError:
+            continue
+    return max(parsed)[1] if parsed else CNI_VERSION
+
+
+def about(bin_dir: str, source: str) -> str:
+    """What a plugin directory is, in its own words: the first line a plugin prints with no command.
+
+    The Go plugins say ``CNI bridge plugin v1.9.1``, reported as ``CNI plugins v1.9.1``; Debian's are
+    built without a version (``version unknown``), so the package that owns them is added.
+    """
+    for t in TYPES:
+        path = os.path.join(bin_dir, t)
+        if not os.access(path, os.X_OK):
+            continue
+        ex = spawn.run(path, FLOOR_ENV)
+        text = (ex.stdout or ex.stderr).decode(errors="replace").strip()
+        line = text.splitlines()[0] if text else f"{t}: no answer"
+        line = re.sub(r"^CNI \S+ plugin\b", "CNI plugins", line)
+        if "version unknown" in line:
+            line += _dpkg_owner(os.path.realpath(os.path.join(source, t)))
+        return line
+    return "no plugin"
+
+
+def _dpkg_owner(path: str) -> str:
+    """", Debian package <name> <version>" when dpkg owns ``path``, else ""."""
+    try:
+        owner = subprocess.run(["dpkg-query", "-S", path], capture_output=True, text=True, timeout=10)
+        pkg = owner.stdout.split(":", 1)[0].strip() if owner.returncode == 0 else ""
+        if not pkg:
+            return ""
+        ver = subprocess.run(["dpkg-query", "-W", "-f=${Version}", pkg], capture_output=True, text=True,
+                             timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return f" (Debian package {pkg} {ver})"
 
 
 def parallel(n: int, fn: Callable[[int], ChainRun]) -> tuple[list[ChainRun], float]:

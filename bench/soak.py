@@ -2,16 +2,20 @@
 
 Each side has a private node (a network namespace holding its bridge, veths, IFBs and firewall
 rules), its own /24, dataDir and libcni result cache, and ``slots`` x ``pods`` pod namespaces.
-The chain is the project's example list (conf/examples/*.conflist) with ipMasq on, run through
-libcni (tests/tools/cnitool) with containerd's arguments. A share of the calls is SIGKILLed (the
-driver and the plugin it is running, with their children) at a random moment; the runtime's rules
-follow: a failed or killed ADD is followed by DEL, a failed or killed DEL is retried.
+The chain is the project's example list (conf/examples/*.conflist) with ipMasq on, at cniVersion
+1.1.0, run through libcni 1.3.0 (``cnidrive`` from ../shared/realnode, the libcni containerd 2.x
+vendors) with containerd's arguments. A share of the ADDs and DELs is SIGKILLed (the driver and the
+plugin it is running, with their children) at a random moment; the runtime's rules follow: a failed
+or killed ADD is followed by DEL, a failed or killed DEL is retried.
 
-The sides take turns, wave by wave; after every wave (no call running) the invariants are read:
-no address held by two live pods, every reservation owned by a live pod and every live pod's
-address reserved for it. After the final DEL of every pod nothing may be left: reservations,
-cached results, links other than the bridge in the node, links other than lo in the pods,
-iptables chains and rules, nft rules of any pod.
+The sides take turns, wave by wave. After every wave (no call running) STATUS runs, as containerd
+2.x runs it whenever the kubelet asks, and must succeed; every ``--gc-every`` waves GC runs with the
+live pods as the valid attachments (libcni DELs the cached attachments of the others, then sends
+GC to each plugin). Then the invariants are read: no address held by two live pods, every
+reservation owned by a live pod and every live pod's address reserved for it. After the final DEL
+of every pod nothing may be left: reservations, cached results, links other than the bridge in the
+node, links other than lo in the pods, iptables chains and rules, nft rules of any pod. A GC with
+no valid attachment follows, and what is left after it is counted apart.
 Exit status: 0, 1 when on our side an invariant broke, something was left or an unkilled call
 failed (the reference's figures are reported, not judged), 2 on a usage or set-up error, 130 when
 interrupted.
@@ -35,25 +39,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import soakcheck
+from . import realnode, soakcheck
 from .host import Host
-from .scenarios import BANDWIDTH_CAP, CNI_VERSION, log, snapshot
+from .scenarios import BANDWIDTH_CAP, log, snapshot
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "conf" / "examples"
 CALL_TIMEOUT = 120.0
 DEL_RETRIES = 20
+# The first version libcni sends STATUS and GC to.
+SOAK_CNI_VERSION = "1.1.0"
 SIDES = ("ours", "ref")
-# Process groups of the cnitool runs in flight, killed when the soak is interrupted.
+# Process groups of the cnidrive runs in flight, killed when the soak is interrupted.
 _running: set[int] = set()
 _running_lock = threading.Lock()
 
 
 @dataclass
 class Stats:
-    """What one side did: operations (cnitool runs), kills, failures of calls nobody killed."""
+    """What one side did: operations (cnidrive runs), kills, failures of calls nobody killed."""
 
-    ops: dict[str, int] = field(default_factory=lambda: {"ADD": 0, "DEL": 0})
+    ops: dict[str, int] = field(default_factory=lambda: {"ADD": 0, "DEL": 0, "STATUS": 0, "GC": 0})
     kills: dict[str, int] = field(default_factory=lambda: {"ADD": 0, "DEL": 0})
     failures: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -61,12 +67,14 @@ class Stats:
     duplicates: list[str] = field(default_factory=list)
     faults: list[str] = field(default_factory=list)
     leftovers: list[str] = field(default_factory=list)
+    after_gc: list[str] = field(default_factory=list)
     waves: int = 0
     most_live: int = 0
 
     @property
     def total(self) -> int:
-        return sum(self.ops.values())
+        """ADDs and DELs: what ``--operations`` counts (STATUS and GC come on top)."""
+        return self.ops["ADD"] + self.ops["DEL"]
 
     def summary(self) -> dict[str, Any]:
         return {"operations": self.total, "ops": self.ops, "kills": self.kills,
@@ -74,7 +82,7 @@ class Stats:
                 "seconds": round(self.seconds, 1), "duplicates": len(self.duplicates),
                 "duplicate_samples": self.duplicates[:20], "wave_faults": len(self.faults),
                 "wave_fault_samples": self.faults[:20], "leftovers": self.leftovers,
-                "waves": self.waves, "most_live_pods": self.most_live,
+                "after_gc": self.after_gc, "waves": self.waves, "most_live_pods": self.most_live,
                 "median_ms": {v: _median_ms(d) for v, d in self.durations.items()}}
 
 
@@ -97,11 +105,11 @@ class Side:
     """One implementation's node: its namespaces, files, list, and the pods alive on it."""
 
     def __init__(self, name: str, bin_dir: str, host: Host, plugins: list[dict[str, Any]], slots: int,
-                 pods: int, cnitool: str, kill_share: float, rng: random.Random) -> None:
+                 pods: int, cnidrive: str, kill_share: float, rng: random.Random) -> None:
         self.name = name
         self.bin_dir = bin_dir
         self.host = host
-        self.cnitool = cnitool
+        self.cnidrive = cnidrive
         self.kill_share = kill_share
         self.rng = rng
         self.rng_lock = threading.Lock()
@@ -116,7 +124,7 @@ class Side:
         self.conf_dir = self.root / "net.d"
         self.conf_dir.mkdir()
         chain = soakcheck.soak_plugins(plugins, self.bridge, str(subnet), str(hosts[0]), str(self.data_dir))
-        netlist = {"cniVersion": CNI_VERSION, "name": self.network, "plugins": chain}
+        netlist = {"cniVersion": SOAK_CNI_VERSION, "name": self.network, "plugins": chain}
         (self.conf_dir / f"10-{self.network}.conflist").write_text(json.dumps(netlist, indent=1))
         self.types = [p["type"] for p in chain]
         self.slots = [host.add_netns(pods) for _ in range(slots)]
@@ -140,12 +148,17 @@ class Side:
                              f"K8S_POD_INFRA_CONTAINER_ID={pod.container_id};K8S_POD_UID={uuid.uuid4()}"))
         return env
 
-    def call(self, verb: str, pod: Pod) -> tuple[str, dict[str, Any] | None]:
-        """One cnitool run in the node: "ok", "killed" or "failed", and the ADD result."""
+    def call(self, verb: str, pod: Pod, arg: str | None = None) -> tuple[str, dict[str, Any] | None]:
+        """One cnidrive run in the node: "ok", "killed" or "failed", and the ADD result.
+
+        ``arg`` replaces the pod's namespace as cnidrive's last argument (GC: the valid attachments).
+        STATUS and GC are never killed: the soak kills the calls a pod's life is made of.
+        """
         with self.rng_lock:
-            kill = self.rng.random() < self.kill_share
-            delay = self.rng.uniform(0.0, 1.2 * self.typical[verb])
-        argv = ["nsenter", f"--net={self.node}", "--", self.cnitool, verb.lower(), self.network, pod.netns]
+            kill = verb in self.typical and self.rng.random() < self.kill_share
+            delay = self.rng.uniform(0.0, 1.2 * self.typical[verb]) if kill else 0.0
+        last = pod.netns if arg is None else arg
+        argv = ["nsenter", f"--net={self.node}", "--", self.cnidrive, verb.lower(), self.network, last]
         t0 = time.perf_counter()
         proc = subprocess.Popen(argv, env=self.env(pod), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, start_new_session=True)
@@ -173,9 +186,10 @@ class Side:
                                            f"{out.decode(errors='replace').strip()[:300]}"
                                            f" {err.decode(errors='replace').strip()[-300:]}")
                 return "failed", None
-            self.stats.durations[verb].append(seconds)
-            d = self.stats.durations[verb]
-            self.typical[verb] = sorted(d[-50:])[len(d[-50:]) // 2]
+            if verb in self.typical:
+                self.stats.durations[verb].append(seconds)
+                d = self.stats.durations[verb]
+                self.typical[verb] = sorted(d[-50:])[len(d[-50:]) // 2]
         if verb == "ADD":
             try:
                 return "ok", json.loads(out)
@@ -231,6 +245,15 @@ class Side:
             self.add(choice, netns_list.index(choice) + slot * len(netns_list))
         else:
             self.delete(choice)
+
+    def status(self) -> bool:
+        """STATUS of the list, as containerd 2.x asks it; a failure is counted with the others."""
+        return self.call("STATUS", Pod("", "", -1), arg="")[0] == "ok"
+
+    def gc(self, valid: list[Pod]) -> bool:
+        """GC of the list with ``valid`` as the attachments still wanted (none: every attachment)."""
+        listed = ",".join(f"{p.container_id}/eth0" for p in valid)
+        return self.call("GC", Pod("", "", -1), arg=listed)[0] == "ok"
 
     # ------------------------------------------------------------------ what the node holds
     def reserved(self) -> dict[str, str]:
@@ -288,18 +311,19 @@ def _links(netns: str) -> list[dict[str, Any]]:
     return json.loads(_in_node(netns, ["ip", "-j", "-d", "link", "show"]) or "[]")
 
 
-def build_or_find_cnitool(given: str | None, work: Path) -> str:
+def find_realnode(given: str | None, relative: str) -> str:
+    """``given``, else ``relative`` in the real-node binaries; RuntimeError naming what is missing."""
     if given:
         return given
-    sys.path.insert(0, str(REPO))
-    from tests.helpers.cnitool import build_cnitool
+    path, why = realnode.find(relative)
+    if path is None:
+        raise RuntimeError(f"{why}; give it on the command line")
+    return str(path)
 
-    log("building tests/tools/cnitool (libcni)")
-    return str(build_cnitool(work / "cnitool"))
 
-
-def wave(side: Side, steps: int) -> None:
-    """Every slot runs `steps` operations at once; then the invariants are read."""
+def wave(side: Side, steps: int, gc_every: int) -> None:
+    """Every slot runs `steps` operations at once; then STATUS (and every `gc_every` waves GC with
+    the live pods valid) and the invariants are read."""
     t0 = time.monotonic()
     threads = [threading.Thread(target=lambda s=s: [side.step(s) for _ in range(steps)])
                for s in range(len(side.slots))]
@@ -307,6 +331,11 @@ def wave(side: Side, steps: int) -> None:
         t.start()
     for t in threads:
         t.join()
+    side.status()
+    if gc_every and (side.stats.waves + 1) % gc_every == 0:
+        with side.lock:
+            live = list(side.live.values())
+        side.gc(live)
     side.stats.seconds += time.monotonic() - t0
     side.check_wave()
 
@@ -315,15 +344,16 @@ def run(args: argparse.Namespace, host: Host) -> dict[str, Any]:
     plugins = soakcheck.example_plugins(Path(p) for p in args.conflist) if args.conflist else \
         soakcheck.example_plugins(EXAMPLES.glob("*.conflist"))
     types = [p["type"] for p in plugins]
-    cnitool = build_or_find_cnitool(args.cnitool, host.tmp)
+    cnidrive = find_realnode(args.cnidrive, realnode.CNIDRIVE)
+    ref = find_realnode(args.ref, realnode.PLUGINS)
     rng = random.Random(args.seed)
     sides = {}
-    for name, src in (("ours", args.ours), ("ref", args.ref)):
+    for name, src in (("ours", args.ours), ("ref", ref)):
         bin_dir = snapshot(src, host.directory(f"bin-{name}"))
         missing = [t for t in [*types, "host-local"] if not os.path.exists(os.path.join(bin_dir, t))]
         if missing:
             raise RuntimeError(f"{name} ({src}) has no {', '.join(missing)}")
-        sides[name] = Side(name, bin_dir, host, plugins, args.slots, args.pods, cnitool, args.kill_share,
+        sides[name] = Side(name, bin_dir, host, plugins, args.slots, args.pods, cnidrive, args.kill_share,
                            random.Random(rng.random()))
     log(f"chain {' -> '.join(types)}; {args.slots} slots x {args.pods} pods per side; "
         f"{args.kill_share:.0%} of calls killed; {args.operations} operations per side")
@@ -332,7 +362,7 @@ def run(args: argparse.Namespace, host: Host) -> dict[str, Any]:
     while any(s.stats.total < args.operations for s in sides.values()):
         for side in sides.values():
             if side.stats.total < args.operations:
-                wave(side, args.steps)
+                wave(side, args.steps, args.gc_every)
         if time.monotonic() - last_log > 30:
             last_log = time.monotonic()
             log(", ".join(f"{n} {s.stats.total} ops, {sum(s.stats.kills.values())} kills, "
@@ -346,8 +376,12 @@ def run(args: argparse.Namespace, host: Host) -> dict[str, Any]:
         side.stats.seconds += time.monotonic() - t0
         side.check_wave()
         side.stats.leftovers = side.leftovers()
+        side.gc([])
+        side.stats.after_gc = side.leftovers()
     return {"run_id": host.run_id, "chain": types, "slots": args.slots, "pods_per_slot": args.pods,
             "kill_share": args.kill_share, "seed": args.seed, "target_operations": args.operations,
+            "cni_version": SOAK_CNI_VERSION, "gc_every": args.gc_every, "ref": ref,
+            "libcni": "libcni v1.3.0 (cnidrive)",
             "wall_seconds": round(time.monotonic() - started, 1),
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "commit": _commit(),
             "loadavg_end": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
@@ -361,25 +395,30 @@ def markdown(res: dict[str, Any]) -> str:
         ("operations (ADD + DEL through libcni)", o["operations"], r["operations"]),
         ("of which ADD / DEL", f"{o['ops']['ADD']} / {o['ops']['DEL']}",
          f"{r['ops']['ADD']} / {r['ops']['DEL']}"),
+        ("STATUS / GC (never killed)", f"{o['ops']['STATUS']} / {o['ops']['GC']}",
+         f"{r['ops']['STATUS']} / {r['ops']['GC']}"),
         ("SIGKILLed (ADD / DEL)", f"{o['kills']['ADD']} / {o['kills']['DEL']}",
          f"{r['kills']['ADD']} / {r['kills']['DEL']}"),
         ("failures of calls not killed", o["unkilled_failures"], r["unkilled_failures"]),
         ("addresses held by two live pods", o["duplicates"], r["duplicates"]),
         ("reservation faults between waves", o["wave_faults"], r["wave_faults"]),
         ("left after the final DEL", len(o["leftovers"]), len(r["leftovers"])),
+        ("left after a GC with no valid attachment", len(o["after_gc"]), len(r["after_gc"])),
         ("most pods alive at once", o["most_live_pods"], r["most_live_pods"]),
         ("median ADD / DEL (ms, unkilled)", f"{o['median_ms']['ADD']} / {o['median_ms']['DEL']}",
          f"{r['median_ms']['ADD']} / {r['median_ms']['DEL']}"),
         ("time of the side's waves (s)", o["seconds"], r["seconds"]),
     ]
-    lines = [f"Soak of {res['date']}: chain `{' -> '.join(res['chain'])}` (ipMasq on), "
+    lines = [f"Soak of {res['date']}: chain `{' -> '.join(res['chain'])}` (ipMasq on, cniVersion "
+             f"{res['cni_version']}) through {res['libcni']}, reference {res['ref']}, GC every "
+             f"{res['gc_every']} waves, "
              f"{res['slots']} slots x "
              f"{res['pods_per_slot']} pods per side, {res['kill_share']:.0%} of calls SIGKILLed at a random "
              f"moment, seed {res['seed']}, {res['wall_seconds']} s in all, pycni {res['commit']}.", "",
              "| | ours | reference |", "| --- | ---: | ---: |"]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
     for name, s in res["sides"].items():
-        for what in ("failures", "duplicate_samples", "wave_fault_samples", "leftovers"):
+        for what in ("failures", "duplicate_samples", "wave_fault_samples", "leftovers", "after_gc"):
             if s[what]:
                 lines += ["", f"{name} {what}:", *[f"- {x}" for x in s[what][:20]]]
     return "\n".join(lines) + "\n"
@@ -388,7 +427,8 @@ def markdown(res: dict[str, Any]) -> str:
 def failed(res: dict[str, Any]) -> bool:
     """Whether our side broke a rule (the reference's figures are reported, not judged)."""
     s = res["sides"]["ours"]
-    return bool(s["unkilled_failures"] or s["duplicates"] or s["wave_faults"] or s["leftovers"])
+    return bool(s["unkilled_failures"] or s["duplicates"] or s["wave_faults"] or s["leftovers"]
+                or s["after_gc"])
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -400,8 +440,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--kill-share", type=float, default=0.2, help="share of calls SIGKILLed (default 0.2)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: a new one, reported)")
     p.add_argument("--ours", default=str(REPO / "dist" / "bin"))
-    p.add_argument("--ref", default="/usr/lib/cni")
-    p.add_argument("--cnitool", help="a built tests/tools/cnitool (default: build it)")
+    p.add_argument("--gc-every", type=int, default=5,
+                   help="waves between GCs with the live pods valid (default 5; 0: only the final GC)")
+    p.add_argument("--ref", help="the reference plugins (default: v1.9.1 from ../shared/realnode)")
+    p.add_argument("--cnidrive", help="the libcni driver (default: libcni-v1.3.0/cnidrive from "
+                                      "../shared/realnode)")
     p.add_argument("--conflist", action="append", help="the chain's list instead of conf/examples/*.conflist")
     p.add_argument("--out", default=str(REPO / "bench" / "results"))
     p.add_argument("--stem", default="soak")

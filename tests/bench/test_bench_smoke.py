@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.scenarios import CNI_VERSION, about, newest_common
+
 REPO = Path(__file__).resolve().parents[2]
 NETNS_DIR = Path("/var/run/netns")
 TIMEOUT = 300
@@ -29,16 +31,19 @@ def _left_by(run_id: str) -> list[str]:
 
 @pytest.mark.root
 def test_quick_run_produces_tables_and_plot(bin_dir: Path, ref_bin_dir: Path, tmp_path: Path) -> None:
+    """Without --ref the reference is v1.9.1 from realnode, and the report says so."""
     out = tmp_path / "results"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CNI_")}
     proc = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--ours", str(bin_dir), "--ref", str(ref_bin_dir),
-         "--out", str(out)],
+        [sys.executable, "-m", "bench", "--quick", "--ours", str(bin_dir), "--out", str(out)],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=TIMEOUT)
     report = f"exit {proc.returncode}\nstdout:\n{proc.stdout[-6000:]}\nstderr:\n{proc.stderr[-6000:]}"
     assert proc.returncode == 0, report
 
     res = json.loads((out / "quick.json").read_text())
+    assert res["config"]["ref"] == str(ref_bin_dir.resolve()), res["config"]
+    assert res["config"]["ref_about"] == "CNI plugins v1.9.1", res["config"]
+    assert res["config"]["cni_version"] == "1.1.0", "both sides speak 1.1.0"
     assert res["failures"] == {"ours": {}, "ref": {}}, report
     assert res["errors"] == [], report
     assert res["available"]["ours"]["loopback"], "our loopback did not answer VERSION"
@@ -47,8 +52,7 @@ def test_quick_run_produces_tables_and_plot(bin_dir: Path, ref_bin_dir: Path, tm
         for verb in ("ADD", "CHECK", "DEL"):
             # kind's list (the ptp chain) is at 0.3.1, which has no CHECK
             want = 0 if verb == "CHECK" and "ptp" in chain else res["config"]["iterations"]
-            if not (verb == "CHECK" and "portmap" in chain):  # the reference's CHECK is skipped there
-                assert len(sides["ref"][verb]) == want, (chain, verb)
+            assert len(sides["ref"][verb]) == want, (chain, verb)
             if all(res["available"]["ours"][t] for t in chain.split("+")):
                 assert len(sides["ours"][verb]) == want, (chain, verb)
     assert res["floor"]["samples"]["empty bundle"], "the empty bundle was not timed"
@@ -63,6 +67,28 @@ def test_quick_run_produces_tables_and_plot(bin_dir: Path, ref_bin_dir: Path, tm
         assert heading in md, heading
     assert "| `bridge+host-local` | ADD |" in md
     assert "| `loopback+ptp+host-local+portmap` | ADD |" in md
+    assert "reference CNI plugins v1.9.1," in md.splitlines()[0], md.splitlines()[0]
     assert (out / "quick-fill.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     assert _left_by(res["run_id"]) == [], "the bench left these behind"
+
+
+def test_lists_take_the_newest_version_every_plugin_speaks() -> None:
+    v111 = frozenset({"0.3.1", "0.4.0", "1.0.0"})
+    v191 = v111 | {"1.1.0"}
+    assert newest_common({"ours": {"bridge": v191}, "ref": {"bridge": v191, "ptp": frozenset()}}) == "1.1.0"
+    assert newest_common({"ours": {"bridge": v191}, "ref": {"bridge": v111}}) == "1.0.0"
+    assert newest_common({"ours": {"bridge": frozenset({"0.10.0", "0.4.0"})},
+                          "ref": {"bridge": frozenset({"0.10.0", "0.4.0"})}}) == "0.10.0"
+    assert newest_common({"ours": {}, "ref": {}}) == CNI_VERSION
+
+
+def test_each_side_is_named_by_its_own_version_line(bin_dir: Path, ref_bin_dir: Path,
+                                                    debian_ref_bin_dir: Path) -> None:
+    """The report's name for a plugin directory comes from its plugins, not from what dpkg has."""
+    assert about(str(ref_bin_dir), str(ref_bin_dir)) == "CNI plugins v1.9.1"
+    debian = about(str(debian_ref_bin_dir), str(debian_ref_bin_dir))
+    assert debian.startswith("CNI plugins version unknown (Debian package containernetworking-plugins "
+                             "1.1.1"), debian
+    ours = about(str(bin_dir), str(bin_dir))
+    assert ours.startswith("CNI plugins (pycni "), ours

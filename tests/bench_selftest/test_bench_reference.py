@@ -1,7 +1,8 @@
-"""Self-tests of the bench: the reference Go plugins v1.9.1 (``ref_bin_dir``) driven through our cnitool.
+"""Self-tests of the bench: the reference Go plugins v1.9.1 driven through our cnitool (libcni 1.1.2)
+and, for STATUS and GC, through cnidrive (libcni 1.3.0, ../shared/realnode).
 
-They prove cnitool, the fixtures and the kernel read-back helpers work before our own plugins exist,
-and they are the templates for differential tests (swap ``ref_bin_dir`` for ``bin_dir``).
+They prove the drivers, the fixtures and the kernel read-back helpers work before our own plugins
+exist, and they are the templates for differential tests (swap ``ref_bin_dir`` for ``bin_dir``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import subprocess
 
 import pytest
 from helpers import (
+    Cnitool,
     addresses,
     assert_host_unchanged,
     bridge_json,
@@ -22,6 +24,7 @@ from helpers import (
     link,
     link_exists,
     netns_exists,
+    realnode,
     tc_json,
     unique_subnet_v4,
 )
@@ -231,3 +234,27 @@ def test_netns_fixture_cleans_up(netns):
     # a namespace removed by the test itself is fine for the teardown
     subprocess.run(["ip", "netns", "del", first.name], check=True)
     assert not netns_exists(first.name)
+
+
+def test_cnidrive_status_and_gc_reference(ref_bin_dir, netns, netconf, state_dir, bridge_name):
+    """libcni 1.3.0 at cniVersion 1.1.0: STATUS passes; GC keeps a valid attachment, and DELs a
+    cached one that is not listed (its reservation, veth and cached result go)."""
+    drive = Cnitool(realnode.require(realnode.CNIDRIVE), state_dir / "cache")
+    ns = netns()
+    subnet = unique_subnet_v4()
+    netconf(conflist("pcbgc", [{"type": "loopback"}, {
+        "type": "bridge", "bridge": bridge_name,
+        "ipam": {"type": "host-local", "subnet": str(subnet), "dataDir": str(state_dir / "ipam")},
+    }], "1.1.0"))
+    cid = "pycni-bench-gc"
+    call = dict(netconf_dir=netconf.dir, cni_path=ref_bin_dir, cache_dir=state_dir / "cache")
+    add = drive("add", "pcbgc", ns.path, container_id=cid, **call).check()
+    assert add.json["cniVersion"] == "1.1.0"
+    ip = add.json["ips"][0]["address"].split("/")[0]
+    cached = drive.cache_file("pcbgc", ns.path, container_id=cid, cache_dir=state_dir / "cache")
+    drive("status", "pcbgc", "", **call).check()
+    drive("gc", "pcbgc", f"{cid}/eth0", **call).check()
+    assert (state_dir / "ipam" / "pcbgc" / ip).exists() and link_exists("eth0", ns) and cached.exists()
+    drive("gc", "pcbgc", "", **call).check()
+    assert not (state_dir / "ipam" / "pcbgc" / ip).exists()
+    assert not link_exists("eth0", ns) and not cached.exists()
