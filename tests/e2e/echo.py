@@ -1,0 +1,74 @@
+"""Who did the receiver see? A small TCP server in a namespace answers every connection with the
+peer address it saw, so a check of NAT (or its absence) is made by the receiver itself."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+PORT = 8080
+PROBE_TIMEOUT = 3.0
+
+# The server: accept, answer with the peer's address, repeat. It prints "ready" once listening.
+SERVER = """
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", int(sys.argv[1])))
+s.listen(64)
+print("ready", flush=True)
+while True:
+    c, peer = s.accept()
+    with c:
+        c.sendall(peer[0].encode())
+"""
+
+# The client: connect to every target given as argv after the port, print {target: seen-as | "error: ..."}.
+CLIENT = f"""
+import json, socket, sys
+out = {{}}
+port = int(sys.argv[1])
+for target in sys.argv[2:]:
+    try:
+        with socket.create_connection((target, port), timeout={PROBE_TIMEOUT}) as c:
+            out[target] = c.recv(64).decode()
+    except OSError as exc:
+        out[target] = "error: " + str(exc)
+print(json.dumps(out))
+"""
+
+
+def _enter(netns_path: str) -> list[str]:
+    return ["nsenter", f"--net={netns_path}", "--", sys.executable, "-I", "-c"]
+
+
+class EchoServers:
+    """Servers started in namespaces; :meth:`close` kills them all."""
+
+    def __init__(self) -> None:
+        self.procs: list[subprocess.Popen] = []
+
+    def serve(self, netns_path: str, port: int = PORT) -> None:
+        proc = subprocess.Popen([*_enter(netns_path), SERVER, str(port)], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        self.procs.append(proc)
+        line = proc.stdout.readline().strip() if proc.stdout else ""
+        if line != "ready":
+            raise AssertionError(f"echo server in {netns_path} did not start: {line!r} "
+                                 f"{proc.stderr.read() if proc.stderr else ''}")
+
+    def close(self) -> None:
+        for proc in self.procs:
+            proc.kill()
+            proc.wait(timeout=10)
+        self.procs.clear()
+
+
+def probe(netns_path: str, targets: list[str], port: int = PORT) -> dict[str, str]:
+    """From ``netns_path``, connect to every target's ``port``; what each receiver saw as the source."""
+    argv = [*_enter(netns_path), CLIENT, str(port), *targets]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=PROBE_TIMEOUT * len(targets) + 30)
+    if proc.returncode != 0:
+        raise AssertionError(f"probe from {netns_path} exited {proc.returncode}: {proc.stderr}")
+    return json.loads(proc.stdout)
