@@ -1,5 +1,6 @@
 """Who did the receiver see? A small TCP server in a namespace answers every connection with the
-peer address it saw, so a check of NAT (or its absence) is made by the receiver itself."""
+peer address it saw (and its own, the address the connection finally reached), so a check of NAT
+(or its absence) is made by the receiver itself."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import sys
 PORT = 8080
 PROBE_TIMEOUT = 3.0
 
-# The server: accept, answer with the peer's address, repeat. It prints "ready" once listening.
+# The server: accept, answer "PEER LOCAL" (the two addresses of the connection), repeat.
+# It prints "ready" once listening.
 SERVER = """
 import socket, sys
 s = socket.socket()
@@ -21,7 +23,7 @@ print("ready", flush=True)
 while True:
     c, peer = s.accept()
     with c:
-        c.sendall(peer[0].encode())
+        c.sendall((peer[0] + " " + c.getsockname()[0]).encode())
 """
 
 # The client: connect to every target given as argv after the port, print {target: seen-as | "error: ..."}.
@@ -65,10 +67,17 @@ class EchoServers:
         self.procs.clear()
 
 
-def probe(netns_path: str, targets: list[str], port: int = PORT) -> dict[str, str]:
-    """From ``netns_path``, connect to every target's ``port``; what each receiver saw as the source."""
+def probe_both(netns_path: str, targets: list[str], port: int = PORT) -> dict[str, str]:
+    """From ``netns_path``, connect to every target's ``port``; each receiver's "PEER LOCAL" (or
+    "error: ...")."""
     argv = [*_enter(netns_path), CLIENT, str(port), *targets]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=PROBE_TIMEOUT * len(targets) + 30)
     if proc.returncode != 0:
         raise AssertionError(f"probe from {netns_path} exited {proc.returncode}: {proc.stderr}")
     return json.loads(proc.stdout)
+
+
+def probe(netns_path: str, targets: list[str], port: int = PORT) -> dict[str, str]:
+    """What each receiver saw as the source address (or "error: ...")."""
+    return {t: seen if seen.startswith("error:") else seen.split()[0]
+            for t, seen in probe_both(netns_path, targets, port).items()}
