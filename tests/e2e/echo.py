@@ -15,9 +15,12 @@ PROBE_TIMEOUT = 3.0
 # It prints "ready" once listening.
 SERVER = """
 import socket, sys
-s = socket.socket()
+v6 = sys.argv[2] == "6"
+s = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("0.0.0.0", int(sys.argv[1])))
+if v6:
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+s.bind(("::" if v6 else "0.0.0.0", int(sys.argv[1])))
 s.listen(64)
 print("ready", flush=True)
 while True:
@@ -51,8 +54,9 @@ class EchoServers:
     def __init__(self) -> None:
         self.procs: list[subprocess.Popen] = []
 
-    def serve(self, netns_path: str, port: int = PORT) -> None:
-        proc = subprocess.Popen([*_enter(netns_path), SERVER, str(port)], stdout=subprocess.PIPE,
+    def serve(self, netns_path: str, port: int = PORT, family: int = 4) -> None:
+        """A server for one address family (4 or 6), so each family's peers show in their own form."""
+        proc = subprocess.Popen([*_enter(netns_path), SERVER, str(port), str(family)], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
         self.procs.append(proc)
         line = proc.stdout.readline().strip() if proc.stdout else ""

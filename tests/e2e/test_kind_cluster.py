@@ -2,8 +2,10 @@
 
 Three emulated kind nodes (containerd 2.3.4, each in its own network and mount namespaces) share an
 underlay (kind's docker network) as their eth0. On each, kindnetd's part is played by the test: its
-``10-kindnet.conflist`` for the node's pod CIDR and eth0's MTU (ptp without masquerade, host-local in
-/run/cni-ipam-state, portmap), and a route to every other node's pod CIDR via that node's address.
+``10-kindnet.conflist`` for the node's pod CIDRs and eth0's MTU (ptp without masquerade, host-local
+in /run/cni-ipam-state, portmap), and a route to every other node's pod CIDRs via that node's
+address. The cluster is IPv4 (kind's default), then dual-stack (a /24 and a /64 per node, every
+check made in both families).
 Pods are made through the CRI as the kubelet makes them; the first pod of each node asks for a
 hostPort. An echo server in every pod answers with the address the connection came from, so each
 check is made by the receiver:
@@ -33,17 +35,20 @@ from underlay import Peer, address, route_pod_cidrs
 
 grpc = pytest.importorskip("grpc", reason="grpcio missing (pip install grpcio grpcio-tools)")
 
-POD_CIDRS = ["10.244.0.0/24", "10.244.1.0/24", "10.244.2.0/24"]  # kind's 10.244.0.0/16, one per node
+NODES = 3
+# kind's pod subnets (10.244.0.0/16 and fd00:10:244::/56), one /24 and one /64 per node.
+POD_CIDRS4 = [f"10.244.{i}.0/24" for i in range(NODES)]
+POD_CIDRS6 = [f"fd00:10:244:{i}::/64" for i in range(NODES)]
 PODS_PER_NODE = 2
 HOST_PORT = 30080
-EXTERNAL_IP = "172.18.0.100"
+EXTERNAL_IPS = {4: "172.18.0.100", 6: "fd00:18::100"}
 
 
 @dataclass
 class Node:
     kind: KindNode
-    address: str
-    pod_cidr: str
+    addresses: dict[int, str]  # underlay address by IP version
+    pod_cidrs: list[str]
     cri: CriClient
     pods: list[Sandbox] = field(default_factory=list)
 
@@ -52,6 +57,7 @@ class Node:
 class Cluster:
     nodes: list[Node]
     external: str  # the path of the namespace standing for the world outside the cluster
+    versions: tuple[int, ...]  # 4, or 4 and 6 on a dual-stack cluster
 
     @property
     def pods(self) -> list[tuple[Node, Sandbox]]:
@@ -62,35 +68,54 @@ def _pod_netns(pod: Sandbox) -> str:
     return f"/proc/{pod.pid}/ns/net"
 
 
+def _of(ips, version: int) -> list[str]:
+    return [a for a in ips if ipaddress.ip_address(a).version == version]
+
+
+def _same(a: str, b: str) -> bool:
+    """Two address strings name the same address (forms of IPv6 differ)."""
+    try:
+        return ipaddress.ip_address(a) == ipaddress.ip_address(b)
+    except ValueError:
+        return False
+
+
 def _nat_rules(node: KindNode) -> str:
     """The node's NAT rules in both backends portmap may use."""
     return (node.run("iptables-save", "-t", "nat").stdout
             + node.run("nft", "list", "ruleset", check=False).stdout)
 
 
-@pytest.fixture(scope="module")
-def cluster(node_factory, underlay_factory, cri_stubs) -> Iterator[Cluster]:
+@pytest.fixture(scope="module", params=[(4,), (4, 6)], ids=["ipv4", "dual-stack"])
+def cluster(request, node_factory, underlay_factory, cri_stubs) -> Iterator[Cluster]:
+    versions: tuple[int, ...] = request.param
+    dual = 6 in versions
     underlay = underlay_factory()
     external = unique_name("pycni-ext-", 12)
     servers = EchoServers()
     nodes: list[Node] = []
     try:
         ext_path = add_netns(external)
-        underlay.plug(external, EXTERNAL_IP)
-        for i, cidr in enumerate(POD_CIDRS):
+        underlay.plug(external, EXTERNAL_IPS[4], EXTERNAL_IPS[6] if dual else None)
+        for i in range(NODES):
             kind = node_factory(None, namespaces=("k8s.io",))
-            nodes.append(Node(kind, address(i), cidr, CriClient(kind.socket, *cri_stubs)))
-            underlay.plug(kind.name, address(i))
-            write_kindnet(kind, [cidr])
-        route_pod_cidrs([Peer(n.kind.name, n.address, [n.pod_cidr]) for n in nodes])
+            cidrs = [POD_CIDRS4[i], POD_CIDRS6[i]] if dual else [POD_CIDRS4[i]]
+            addrs = {v: address(i, v) for v in versions}
+            nodes.append(Node(kind, addrs, cidrs, CriClient(kind.socket, *cri_stubs)))
+            underlay.plug(kind.name, addrs[4], addrs.get(6))
+            write_kindnet(kind, cidrs)
+        route_pod_cidrs([Peer(n.kind.name, list(n.addresses.values()), n.pod_cidrs) for n in nodes])
         for n in nodes:
             wait_for(lambda n=n: n.cri.conditions()["NetworkReady"].status, 15, "NetworkReady")
             for j in range(PODS_PER_NODE):
                 sid = n.cri.run_pod(unique_name("pod-", 8), host_ports={PORT: HOST_PORT} if j == 0 else None)
                 pod = n.cri.sandbox(sid)
                 n.pods.append(pod)
-                servers.serve(_pod_netns(pod))
-        yield Cluster(nodes, ext_path)
+                for v in versions:
+                    servers.serve(_pod_netns(pod), family=v)
+        for v in versions:
+            servers.serve(ext_path, family=v)
+        yield Cluster(nodes, ext_path, versions)
     finally:
         servers.close()
         for n in nodes:
@@ -120,15 +145,19 @@ def test_nodes_run_only_our_plugins(cluster: Cluster, chain_plugins) -> None:
 
 def test_pods_reach_across_nodes_with_their_own_address(cluster: Cluster) -> None:
     pods = cluster.pods
-    assert len({p.ip for _, p in pods}) == len(POD_CIDRS) * PODS_PER_NODE
     for n in cluster.nodes:
-        assert sorted(p.ip for p in n.pods) == reservations(n.kind, KINDNET_NETWORK)
-        assert all(ipaddress.ip_address(p.ip) in ipaddress.ip_network(n.pod_cidr) for p in n.pods)
+        assert sorted(a for p in n.pods for a in p.ips) == reservations(n.kind, KINDNET_NETWORK)
+        for p in n.pods:  # one address of each pod CIDR
+            assert sorted(c for c in n.pod_cidrs for a in p.ips
+                          if ipaddress.ip_address(a) in ipaddress.ip_network(c)) == sorted(n.pod_cidrs), p.ips
+    assert len({a for _, p in pods for a in p.ips}) == NODES * PODS_PER_NODE * len(cluster.versions)
     failures = []
-    for node, src in pods:
-        seen = probe(_pod_netns(src), [p.ip for _, p in pods if p is not src])
-        failures += [f"{node.address}/{src.ip} -> {dst}: receiver saw {saw!r}"
-                     for dst, saw in seen.items() if saw != src.ip]
+    for v in cluster.versions:
+        for _node, src in pods:
+            (src_ip,) = _of(src.ips, v)
+            seen = probe(_pod_netns(src), [a for _, p in pods if p is not src for a in _of(p.ips, v)])
+            failures += [f"{src_ip} -> {dst}: receiver saw {saw!r}"
+                         for dst, saw in seen.items() if not _same(saw, src_ip)]
     assert not failures, "\n".join(failures)
 
 
@@ -136,14 +165,17 @@ def test_host_port_from_outside_the_node(cluster: Cluster) -> None:
     """The node's address:hostPort reaches the pod that asked for it, from the outside and from
     another node, and the pod sees the real client (portmap DNATs, it does not masquerade)."""
     failures = []
-    for i, n in enumerate(cluster.nodes):
-        target = n.pods[0]
-        other = cluster.nodes[(i + 1) % len(cluster.nodes)]
-        for client, client_ip in ((cluster.external, EXTERNAL_IP), (other.kind.netns_path, other.address)):
-            seen = probe_both(client, [n.address], HOST_PORT)[n.address]
-            if seen != f"{client_ip} {target.ip}":
-                failures.append(f"{client_ip} -> {n.address}:{HOST_PORT}: {seen!r}, "
-                                f"expected '{client_ip} {target.ip}'")
+    for v in cluster.versions:
+        for i, n in enumerate(cluster.nodes):
+            (target,) = _of(n.pods[0].ips, v)
+            other = cluster.nodes[(i + 1) % len(cluster.nodes)]
+            clients = ((cluster.external, EXTERNAL_IPS[v]), (other.kind.netns_path, other.addresses[v]))
+            for client, client_ip in clients:
+                seen = probe_both(client, [n.addresses[v]], HOST_PORT)[n.addresses[v]].split()
+                if len(seen) != 2 or not (_same(seen[0], client_ip) and _same(seen[1], target)):
+                    failures.append(f"{client_ip} -> {n.addresses[v]}:{HOST_PORT}: {seen!r}, "
+                                    f"expected [{client_ip!r}, {target!r}]")
+    for n in cluster.nodes:
         assert str(HOST_PORT) in _nat_rules(n.kind)
     assert not failures, "\n".join(failures)
 
@@ -155,21 +187,25 @@ def test_removing_every_pod_leaves_nothing(cluster: Cluster) -> None:
             n.cri.stop_pod(pod.id)
             n.cri.remove_pod(pod.id)
     for n in cluster.nodes:
-        node, pod_cidr = n.kind, ipaddress.ip_network(n.pod_cidr)
+        node = n.kind
+        pod_cidrs = [ipaddress.ip_network(c) for c in n.pod_cidrs]
         assert pod_veths(node.netns_path) == [], node.name
-        pod_routes = [r for r in ip_json("-4", "route", "show", netns=node.netns_path)
-                      if r["dst"] != "default" and ipaddress.ip_network(r["dst"]).subnet_of(pod_cidr)]
-        assert pod_routes == [], node.name
+        routes = [r["dst"] for v in cluster.versions
+                  for r in ip_json(f"-{v}", "route", "show", netns=node.netns_path) if r["dst"] != "default"]
+        to_pods = [r for r in routes for c in pod_cidrs
+                   if ipaddress.ip_network(r).version == c.version and ipaddress.ip_network(r).subnet_of(c)]
+        assert to_pods == [], node.name
         assert reservations(node, KINDNET_NETWORK) == [], node.name
         left = [p.name for p in (node.ipam_state / KINDNET_NETWORK).iterdir()
-                if p.name not in ("lock",) and not p.name.startswith("last_reserved_ip")]
+                if p.name != "lock" and not p.name.startswith("last_reserved_ip")]
         assert left == [], f"{node.name}: /run/cni-ipam-state/{KINDNET_NETWORK} holds {left}"
         assert str(HOST_PORT) not in _nat_rules(node), node.name
         assert cached_results(node) == [], node.name
         # The routes kindnetd keeps to the other nodes stay (they are not the plugins').
-        others = {o.pod_cidr for o in cluster.nodes if o is not n}
-        assert others <= {r["dst"] for r in ip_json("-4", "route", "show", netns=node.netns_path)}
-    probe_after = probe_both(cluster.external, [n.address for n in cluster.nodes], HOST_PORT)
-    assert all(seen.startswith("error:") for seen in probe_after.values()), probe_after
+        others = {str(ipaddress.ip_network(c)) for o in cluster.nodes if o is not n for c in o.pod_cidrs}
+        assert others <= {str(ipaddress.ip_network(r)) for r in routes}, routes
+    for v in cluster.versions:
+        after = probe_both(cluster.external, [n.addresses[v] for n in cluster.nodes], HOST_PORT)
+        assert all(seen.startswith("error:") for seen in after.values()), after
     for n in cluster.nodes:
         n.pods.clear()

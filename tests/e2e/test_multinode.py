@@ -126,7 +126,7 @@ def make_cluster(netns, cnidrive: Path, node_bin_dir: Path, state_dir: Path) -> 
             conf.write_text(json.dumps(data))
             nodes.append(node)
         network = json.loads(conf.read_text())["name"]
-        route_pod_cidrs([Peer(n.ns.name, n.underlay_ip, [str(n.pod_cidr)]) for n in nodes])
+        route_pod_cidrs([Peer(n.ns.name, [n.underlay_ip], [str(n.pod_cidr)]) for n in nodes])
         if ip_masq:
             for node in nodes:
                 # The node's exemption: pod traffic to the cluster CIDR is never masqueraded.

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from helpers import add_netns, del_netns, unique_ifname, unique_name
 
 UNDERLAY = ipaddress.IPv4Network("172.18.0.0/24")
+UNDERLAY6 = ipaddress.IPv6Network("fd00:18::/64")
 BRIDGE = "ul0"
 
 
@@ -50,8 +51,9 @@ class Underlay:
             raise
         return cls(ns, mtu)
 
-    def plug(self, ns: str, address: str) -> None:
-        """A veth from namespace ``ns`` (named eth0 there, like a kind node's) to the bridge."""
+    def plug(self, ns: str, address: str, address6: str | None = None) -> None:
+        """A veth from namespace ``ns`` (named eth0 there, like a kind node's) to the bridge, with an
+        IPv4 address and, on a dual-stack underlay, an IPv6 one."""
         outer, inner = unique_ifname("pul"), unique_ifname("pun")
         mtu = str(self.mtu)
         ip("link", "add", outer, "mtu", mtu, "netns", self.ns, "type", "veth",
@@ -59,6 +61,8 @@ class Underlay:
         ip("-n", self.ns, "link", "set", outer, "master", BRIDGE, "up")
         ip("-n", ns, "link", "set", inner, "name", "eth0")
         ip("-n", ns, "addr", "add", f"{address}/{UNDERLAY.prefixlen}", "dev", "eth0")
+        if address6:
+            ip("-n", ns, "addr", "add", f"{address6}/{UNDERLAY6.prefixlen}", "dev", "eth0", "nodad")
         ip("-n", ns, "link", "set", "eth0", "up")
         ip("-n", ns, "link", "set", "lo", "up")
 
@@ -66,9 +70,10 @@ class Underlay:
         del_netns(self.ns)
 
 
-def address(index: int) -> str:
-    """The underlay address of the ``index``-th namespace plugged in (from .2, as docker gives)."""
-    return str(UNDERLAY.network_address + 2 + index)
+def address(index: int, version: int = 4) -> str:
+    """The underlay address of the ``index``-th namespace plugged in (from .2 or ::2, as docker
+    gives), IPv4 or IPv6."""
+    return str((UNDERLAY if version == 4 else UNDERLAY6).network_address + 2 + index)
 
 
 @dataclass(frozen=True)
@@ -76,14 +81,21 @@ class Peer:
     """A node as the others route to it: its namespace, underlay address and pod CIDRs."""
 
     ns: str
-    address: str
+    addresses: Sequence[str]  # one per family it routes
     pod_cidrs: Sequence[str]
+
+    def via(self, cidr: str) -> str:
+        """Its address of the family of ``cidr``."""
+        version = ipaddress.ip_network(cidr).version
+        (found,) = [a for a in self.addresses if ipaddress.ip_address(a).version == version]
+        return found
 
 
 def route_pod_cidrs(peers: Sequence[Peer]) -> None:
-    """What kindnetd installs on every node: each other node's pod CIDRs via that node's address."""
+    """What kindnetd installs on every node: each other node's pod CIDRs via that node's address of
+    the same family."""
     for node in peers:
         for other in peers:
             if other is not node:
                 for cidr in other.pod_cidrs:
-                    ip("-n", node.ns, "route", "add", cidr, "via", other.address)
+                    ip("-n", node.ns, "route", "add", cidr, "via", other.via(cidr))
