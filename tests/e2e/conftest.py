@@ -29,6 +29,7 @@ from helpers import is_root, realnode, run_plugin, unique_name
 from kindnode import KindNode, Runtime
 from nodesetup import OUR_TYPES, install_plugins, reference_dir, render_netconf, runtime_for
 from ociimage import IMAGE_NAME, build_busybox_image
+from underlay import Underlay
 
 
 @pytest.fixture(scope="session")
@@ -142,6 +143,23 @@ def node_factory(e2e_tmp: Path, busybox_image: Path, chain_plugins) -> Iterator[
                 errors.append(str(exc))
         if errors:
             pytest.fail("node teardown: " + "; ".join(errors))
+
+
+@pytest.fixture(scope="session")
+def underlay_factory() -> Iterator[Callable[..., Underlay]]:
+    """``underlay_factory(mtu=1500)``: a wire (kind's docker network) nodes are plugged into as eth0;
+    each is deleted at the end of the session."""
+    made: list[Underlay] = []
+
+    def make(mtu: int = 1500) -> Underlay:
+        made.append(Underlay.create(mtu))
+        return made[-1]
+
+    try:
+        yield make
+    finally:
+        for underlay in made:
+            underlay.close()
 
 
 @pytest.fixture

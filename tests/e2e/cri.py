@@ -47,6 +47,11 @@ class Sandbox:
     netns: str
     pid: int
     cni_result: Any
+    additional_ips: tuple[str, ...] = ()  # a dual-stack pod's other family
+
+    @property
+    def ips(self) -> tuple[str, ...]:
+        return (self.ip, *self.additional_ips)
 
 
 class CriClient:
@@ -107,8 +112,10 @@ class CriClient:
         for ns in info.get("runtimeSpec", {}).get("linux", {}).get("namespaces", []):
             if ns.get("type") == "network":
                 netns = ns.get("path", "")
-        return Sandbox(id=sandbox_id, ip=resp.status.network.ip, netns=netns, pid=int(info.get("pid", 0)),
-                       cni_result=info.get("cniResult"))
+        network = resp.status.network
+        return Sandbox(id=sandbox_id, ip=network.ip, netns=netns, pid=int(info.get("pid", 0)),
+                       cni_result=info.get("cniResult"),
+                       additional_ips=tuple(a.ip for a in network.additional_ips))
 
     def stop_pod(self, sandbox_id: str) -> None:
         self.stub.StopPodSandbox(self.pb2.StopPodSandboxRequest(pod_sandbox_id=sandbox_id),

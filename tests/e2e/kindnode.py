@@ -9,7 +9,8 @@ We reproduce that without Docker:
   and rule the plugins made there.
 - containerd is started through ``ip netns exec`` (which also gives it a private, slave mount
   namespace) by a short shell that first bind-mounts private directories of this node over
-  ``/opt/cni/bin``, ``/etc/cni/net.d``, ``/var/lib/cni`` and ``/run/containerd``. So containerd,
+  ``/opt/cni/bin``, ``/etc/cni/net.d``, ``/var/lib/cni``, ``/run/containerd`` and
+  ``/run/cni-ipam-state``. So containerd,
   its shims, ``ctr`` (run inside the same namespaces with nsenter) and the plugins they execute see
   the kind-node paths, while the host's own directories are never read or written. Mounts made in
   there (container root filesystems, the pods' network namespaces) never reach the host and vanish
@@ -45,6 +46,7 @@ NODE_PATHS = {
     "etc-cni-net.d": "/etc/cni/net.d",
     "var-lib-cni": "/var/lib/cni",
     "run-containerd": "/run/containerd",
+    "run-cni-ipam-state": "/run/cni-ipam-state",  # host-local's dataDir in kindnetd's list
 }
 # The mount points are shared by every process running nodes on the machine (test runs side by
 # side). Removing a directory that is a mount point in another node's namespace detaches that node's
@@ -347,6 +349,11 @@ class KindNode:
     def cni_state(self) -> Path:
         """The host path of the node's /var/lib/cni (host-local's default dataDir, libcni's cache)."""
         return self.tmp / "node" / "var-lib-cni"
+
+    @property
+    def ipam_state(self) -> Path:
+        """The host path of the node's /run/cni-ipam-state (host-local's dataDir in kind's list)."""
+        return self.tmp / "node" / "run-cni-ipam-state"
 
     @property
     def netns_path(self) -> str:

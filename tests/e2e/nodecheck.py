@@ -22,12 +22,11 @@ def network_name(conf_file: Path) -> str:
 
 
 def reservations(node: KindNode, network: str) -> list[str]:
-    """IP addresses host-local holds for ``network`` on the node (its default dataDir)."""
-    d = node.cni_state / "networks" / network
-    if not d.is_dir():
-        return []
+    """IP addresses host-local holds for ``network`` on the node, in its default dataDir
+    (/var/lib/cni/networks) or kind's (/run/cni-ipam-state)."""
     out = []
-    for f in d.iterdir():
+    dirs = [d for d in (node.cni_state / "networks" / network, node.ipam_state / network) if d.is_dir()]
+    for f in (f for d in dirs for f in d.iterdir()):
         try:
             ipaddress.ip_address(f.name)
         except ValueError:
@@ -44,6 +43,11 @@ def cached_results(node: KindNode) -> list[str]:
 def links_of_kind(netns: Any, kind: str) -> list[dict]:
     return [link for link in ip_json("-d", "link", "show", netns=netns)
             if link.get("linkinfo", {}).get("info_kind") == kind]
+
+
+def pod_veths(netns: Any) -> list[dict]:
+    """The veths of a node's pods: every veth but the node's own eth0 (its end of the underlay)."""
+    return [link for link in links_of_kind(netns, "veth") if link["ifname"] != "eth0"]
 
 
 def shaping_qdiscs(netns: Any) -> list[dict]:

@@ -3,14 +3,17 @@ into /etc/cni/net.d (both the node's private directories here)."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import shutil
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 from helpers import realnode
-from kindnode import Runtime, containerd_2, debian_containerd
+from kindnode import KindNode, Runtime, containerd_2, debian_containerd
+from underlay import eth0_mtu
 
 REPO = Path(__file__).resolve().parents[2]
 OUR_TYPES = ("bridge", "ptp", "host-local", "bandwidth", "loopback", "portmap")
@@ -24,6 +27,11 @@ RUNTIME_CNI_VERSION = "1.0.0"
 # What libcni 1.3.0 (containerd 2.x, cnidrive) takes: the example's own version, with STATUS and GC.
 KIND_CNI_VERSION = "1.1.0"
 
+
+# kind's own network: the list kindnetd writes, under that file name.
+KINDNET_NETWORK = "kindnet"
+KINDNET_CONFLIST = "10-kindnet.conflist"
+KINDNET_IPAM_DIR = "/run/cni-ipam-state"
 
 # The runtimes a test can ask for by version: kind's containerd of today, Debian 12's.
 RUNTIMES = ("2.3.4", "1.6.20")
@@ -84,3 +92,24 @@ def render_netconf(pod_cidr: str, conf_dir: Path, env: dict[str, str] | None = N
     assert set(conf_dir.iterdir()) - before <= {written}, "install-netconf.sh left other files behind"
     assert written.parent == conf_dir and written.is_file(), proc.stdout
     return written
+
+
+def kindnet_conflist(pod_cidrs: Sequence[str], mtu: int) -> dict:
+    """The list kindnetd writes for a node with these pod CIDRs (one, or a v4 and a v6) and eth0's
+    MTU: ptp without masquerade, host-local in /run/cni-ipam-state with a default route per family
+    and one range per CIDR, then portmap."""
+    nets = [ipaddress.ip_network(c) for c in pod_cidrs]
+    routes = [{"dst": d} for v, d in ((4, "0.0.0.0/0"), (6, "::/0")) if any(n.version == v for n in nets)]
+    ipam = {"type": "host-local", "dataDir": KINDNET_IPAM_DIR, "routes": routes,
+            "ranges": [[{"subnet": str(n)}] for n in nets]}
+    ptp: dict = {"type": "ptp", "ipMasq": False, "ipam": ipam}
+    if mtu:
+        ptp["mtu"] = mtu
+    return {"cniVersion": "0.3.1", "name": KINDNET_NETWORK,
+            "plugins": [ptp, {"type": "portmap", "capabilities": {"portMappings": True}}]}
+
+
+def write_kindnet(node: KindNode, pod_cidrs: Sequence[str]) -> Path:
+    """Do what kindnetd does on ``node``: its list, with the MTU of the node's eth0, written into the
+    node's /etc/cni/net.d by a temporary file and a rename."""
+    return node.write_netconf(kindnet_conflist(pod_cidrs, eth0_mtu(node.name)), KINDNET_CONFLIST)

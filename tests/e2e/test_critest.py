@@ -2,7 +2,9 @@
 specs that set up pod networking must all pass.
 
 The node is containerd 2.3.4 in its own network and mount namespaces, with our plugins in its
-/opt/cni/bin and a network list rendered by conf/install-netconf.sh at cniVersion 1.1.0. critest
+/opt/cni/bin and one of two network lists: ours rendered by conf/install-netconf.sh at cniVersion
+1.1.0 (``cbr0``), or kind's own as kindnetd writes it (``kindnet``: ptp, host-local in
+/run/cni-ipam-state, portmap at 0.3.1, with the MTU of the node's eth0 on an underlay). critest
 pulls its images by name from registry.k8s.io and gcr.io; with no network, containerd's hosts.toml
 sends those pulls to a pull-only registry on the node's 127.0.0.1 (``registry.py``) serving images
 built here from Debian's dynamic busybox:
@@ -30,14 +32,15 @@ from pathlib import Path
 import pytest
 from helpers import realnode, unique_name
 from kindnode import KindNode
-from nodecheck import cached_results, links_of_kind, network_name, reservations, wait_for
-from nodesetup import EXAMPLE, render_netconf
+from nodecheck import cached_results, links_of_kind, network_name, pod_veths, reservations, wait_for
+from nodesetup import EXAMPLE, render_netconf, write_kindnet
 from ociimage import DEFAULT_CMD, OciImage, busybox_image, dynamic_busybox, oci_arch
 from registry import PullRegistry, split_reference
+from underlay import address
 
 POD_CIDR = ipaddress.IPv4Network("10.244.12.0/24")
-# Every config list a kind node may run; kind's own ptp list joins once our ptp exists.
-NETWORKS = [pytest.param(EXAMPLE, id="cbr0")]
+# Every config list a kind node may run: ours (the example list) and kind's own.
+NETWORKS = ["cbr0", "kindnet"]
 FOCUS = "Networking|PodSandbox|HostNetwork|portforward|runtime conditions"
 FOCUSED_SPECS = 18  # of 122 in v1.36.0 (`critest --ginkgo.dry-run` with FOCUS lists them)
 REGISTRY_HOSTS = ["registry.k8s.io", "gcr.io", "docker.io"]
@@ -109,8 +112,18 @@ def _specs(names: list[str]) -> list[str]:
     return [n for n in names if n.startswith("[It] ")]
 
 
-@pytest.mark.parametrize("template", NETWORKS)
-def test_critest_networking_specs(template: Path, node_factory, images, critest, e2e_tmp) -> None:
+def _install_network(network: str, node: KindNode, underlay_factory) -> Path:
+    """Write the node's config list as the README (``cbr0``) or kindnetd (``kindnet``) does."""
+    if network == "cbr0":
+        return render_netconf(str(POD_CIDR), node.conf_dir, env={"PYCNI_NETCONF_TEMPLATE": str(EXAMPLE)},
+                              cni_version=node.runtime.cni_version)
+    underlay_factory().plug(node.name, address(0))
+    return write_kindnet(node, [str(POD_CIDR)])
+
+
+@pytest.mark.parametrize("network", NETWORKS)
+def test_critest_networking_specs(network: str, node_factory, underlay_factory, images, critest,
+                                  e2e_tmp) -> None:
     """critest's networking specs pass with pods on our plugins, pulling from the offline registry."""
     hosts_dir = e2e_tmp / unique_name("registry-hosts-")
     hosts_dir.mkdir()
@@ -122,8 +135,7 @@ def test_critest_networking_specs(template: Path, node_factory, images, critest,
     try:
         registry.start(node.netns_path)
         registry.write_hosts(hosts_dir, REGISTRY_HOSTS)
-        conf = render_netconf(str(POD_CIDR), node.conf_dir, env={"PYCNI_NETCONF_TEMPLATE": str(template)},
-                              cni_version=node.runtime.cni_version)
+        conf = _install_network(network, node, underlay_factory)
         # containerd loads the list when it sees the file; until then every sandbox fails with
         # "cni plugin not initialized".
         wait_for(lambda: _network_ready(node, critest.with_name("crictl")), 30,
@@ -137,7 +149,7 @@ def test_critest_networking_specs(template: Path, node_factory, images, critest,
                         f"--ginkgo.timeout={CRITEST_TIMEOUT}s", f"--ginkgo.junit-report={report}",
                         check=False, timeout=CRITEST_TIMEOUT + 60)
         elapsed = time.monotonic() - started
-        print(f"critest {template.name}: {elapsed:.0f} s, exit {proc.returncode}")
+        print(f"critest {network}: {elapsed:.0f} s, exit {proc.returncode}")
         assert report.exists(), f"critest wrote no report (exit {proc.returncode}):\n{proc.stdout[-4000:]}"
         results = _results(report)
         failed = {k: v for k, v in results.items() if k not in ("passed", "skipped")}
@@ -153,14 +165,16 @@ def test_critest_networking_specs(template: Path, node_factory, images, critest,
         assert "/v2/e2e-test-images/nginx/manifests/1.14-2?ns=registry.k8s.io" in pulled, sorted(pulled)
         assert any(p.startswith("/v2/e2e-test-images/busybox/blobs/sha256:") for p in pulled), sorted(pulled)
 
-        # The pods were on the list's bridge; every one critest made is gone, and with it all the
-        # plugins made for it.
+        # The pods were on the list's bridge (if it has one); every one critest made is gone, and
+        # with it all the plugins made for it.
         bridges = {p["bridge"] for p in json.loads(conf.read_text())["plugins"] if p["type"] == "bridge"}
         assert bridges <= {link["ifname"] for link in links_of_kind(node.netns_path, "bridge")}
-        network = network_name(conf)
-        assert reservations(node, network) == []
+        name = network_name(conf)
+        if network == "kindnet":  # host-local kept its reservations in the list's dataDir
+            assert (node.ipam_state / name).is_dir() and not (node.cni_state / "networks").exists()
+        assert reservations(node, name) == []
         assert cached_results(node) == []
-        assert links_of_kind(node.netns_path, "veth") == []
+        assert pod_veths(node.netns_path) == []
     finally:
         registry.stop()
         node.stop()

@@ -1,6 +1,7 @@
-"""kind's default network on a node: kindnetd's list (ptp + host-local with a default route, then
-portmap, at 0.3.1) run by containerd's CRI through our plugins. Pods get addresses of the pod CIDR
-routed through the host end of their veth, reach each other, and leave nothing when removed."""
+"""kind's default network on a node: kindnetd's list (ptp + host-local in /run/cni-ipam-state with a
+default route, then portmap, at 0.3.1, the MTU of the node's eth0) run by containerd's CRI through our
+plugins. Pods get addresses of the pod CIDR routed through the host end of their veth, with eth0's
+MTU, reach each other, and leave nothing when removed."""
 
 from __future__ import annotations
 
@@ -10,23 +11,23 @@ import pytest
 from cri import CriClient
 from helpers import addresses, ip_json
 from kindnode import KindNode
-from nodecheck import assert_reaches, cached_results, links_of_kind, peer_veth, reservations, wait_for
+from nodecheck import assert_reaches, cached_results, peer_veth, pod_veths, reservations, wait_for
+from nodesetup import KINDNET_NETWORK, write_kindnet
+from underlay import address
 
 grpc = pytest.importorskip("grpc", reason="grpcio missing (pip install grpcio grpcio-tools)")
 
 POD_CIDR = ipaddress.IPv4Network("10.244.3.0/24")
 GATEWAY = str(POD_CIDR.network_address + 1)
-NETWORK = "kindnet"
+NETWORK = KINDNET_NETWORK
+NODE_MTU = 1400  # not the default, so the list's mtu visibly reaches the pods
 
 
 @pytest.fixture(scope="module")
-def node(node_factory) -> KindNode:
+def node(node_factory, underlay_factory) -> KindNode:
     node = node_factory(None, namespaces=("k8s.io",))
-    node.write_netconf({"cniVersion": "0.3.1", "name": NETWORK, "plugins": [
-        {"type": "ptp", "ipMasq": False, "mtu": 1500,
-         "ipam": {"type": "host-local", "routes": [{"dst": "0.0.0.0/0"}],
-                  "ranges": [[{"subnet": str(POD_CIDR)}]]}},
-        {"type": "portmap", "capabilities": {"portMappings": True}}]}, "10-kindnet.conflist")
+    underlay_factory(NODE_MTU).plug(node.name, address(0))
+    write_kindnet(node, [str(POD_CIDR)])
     return node
 
 
@@ -36,9 +37,11 @@ def test_pods_on_kindnets_list(node: KindNode, pods) -> None:
     a, b = (cri.sandbox(pods()) for _ in range(2))
     assert a.ip != b.ip and {ipaddress.ip_address(a.ip), ipaddress.ip_address(b.ip)} <= set(POD_CIDR)
     assert sorted([a.ip, b.ip]) == reservations(node, NETWORK)
+    assert not (node.cni_state / "networks").exists(), "host-local used /var/lib/cni, not the list's dataDir"
     for pod in (a, b):
         netns = f"/proc/{pod.pid}/ns/net"
         assert addresses("eth0", netns) == [f"{pod.ip}/{POD_CIDR.prefixlen}"]
+        assert ip_json("link", "show", "dev", "eth0", netns=netns)[0]["mtu"] == NODE_MTU
         routes = {r["dst"]: r for r in ip_json("-4", "route", "show", netns=netns)}
         assert routes["default"]["gateway"] == GATEWAY
         assert routes[str(POD_CIDR)]["gateway"] == GATEWAY and routes[GATEWAY]["scope"] == "link"
@@ -55,5 +58,5 @@ def test_pods_on_kindnets_list(node: KindNode, pods) -> None:
         cri.stop_pod(sid)
         cri.remove_pod(sid)
     assert reservations(node, NETWORK) == []
-    assert links_of_kind(node.netns_path, "veth") == []
+    assert pod_veths(node.netns_path) == []
     assert not [c for c in cached_results(node) if NETWORK in c]

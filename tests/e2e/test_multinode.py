@@ -22,49 +22,20 @@ import ipaddress
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from helpers import Outcome, parse_json, unique_ifname
+from echo import EchoServers, probe
+from helpers import Outcome, parse_json
 from nodesetup import KIND_CNI_VERSION, render_netconf
+from underlay import Peer, Underlay, address, route_pod_cidrs
 
 CLUSTER_CIDR = ipaddress.IPv4Network("10.244.0.0/16")
-UNDERLAY = ipaddress.IPv4Network("172.18.0.0/24")
 EXTERNAL_IP = "172.18.0.100"
 NODES = 3
 PODS_PER_NODE = 2
-PORT = 8080
-PROBE_TIMEOUT = 3.0
-
-# The echo server: accept, answer with the peer's address, repeat. It prints "ready" once listening.
-SERVER = f"""
-import socket, sys
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("0.0.0.0", {PORT}))
-s.listen(64)
-print("ready", flush=True)
-while True:
-    c, peer = s.accept()
-    with c:
-        c.sendall(peer[0].encode())
-"""
-
-# The client: connect to every target given as argv, print {target: seen-as | "error: ..."} as JSON.
-CLIENT = f"""
-import json, socket, sys
-out = {{}}
-for target in sys.argv[1:]:
-    try:
-        with socket.create_connection((target, {PORT}), timeout={PROBE_TIMEOUT}) as c:
-            out[target] = c.recv(64).decode()
-    except OSError as exc:
-        out[target] = "error: " + str(exc)
-print(json.dumps(out))
-"""
 
 
 @dataclass
@@ -98,23 +69,6 @@ def _in_ns(ns, *argv: str, check: bool = True, timeout: float = 60) -> subproces
     return proc
 
 
-def _ip(*argv: str) -> None:
-    proc = subprocess.run(["ip", *argv], capture_output=True, text=True, timeout=30)
-    if proc.returncode != 0:
-        raise AssertionError(f"ip {' '.join(argv)}: {proc.stderr}")
-
-
-def _plug(underlay, bridge: str, ns, ip: str) -> None:
-    """A veth from ``ns`` (named eth0 there, like a kind node's) to the underlay bridge."""
-    outer, inner = unique_ifname("pul"), unique_ifname("pun")
-    _ip("link", "add", outer, "netns", underlay.name, "type", "veth", "peer", "name", inner, "netns", ns.name)
-    _ip("-n", underlay.name, "link", "set", outer, "master", bridge, "up")
-    _ip("-n", ns.name, "link", "set", inner, "name", "eth0")
-    _ip("-n", ns.name, "addr", "add", f"{ip}/{UNDERLAY.prefixlen}", "dev", "eth0")
-    _ip("-n", ns.name, "link", "set", "eth0", "up")
-    _ip("-n", ns.name, "link", "set", "lo", "up")
-
-
 def _libcni_in_node(cnidrive: Path, node: Node, cmd: str, network: str, pod_ns, cni_path: Path) -> Outcome:
     """libcni in the node's namespace, as the node's runtime would run it (the pod's namespace name
     is its container ID)."""
@@ -130,50 +84,38 @@ def _libcni_in_node(cnidrive: Path, node: Node, cmd: str, network: str, pod_ns, 
 class Cluster:
     nodes: list[Node]
     external: object  # NetNS
-    servers: list[subprocess.Popen]
+    servers: EchoServers
 
     @property
     def pods(self) -> list[Pod]:
         return [p for n in self.nodes for p in n.pods]
 
-    def serve(self, ns) -> None:
-        proc = subprocess.Popen(["ip", "netns", "exec", ns.name, sys.executable, "-I", "-c", SERVER],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.servers.append(proc)
-        line = proc.stdout.readline().strip() if proc.stdout else ""
-        if line != "ready":
-            raise AssertionError(f"echo server in {ns.name} did not start: {line!r} {proc.stderr.read()}")
-
     def probe(self, ns, targets: list[str]) -> dict[str, str]:
         """From ``ns``, connect to every target; what each receiver saw as the source address."""
-        proc = _in_ns(ns, sys.executable, "-I", "-c", CLIENT, *targets,
-                      timeout=PROBE_TIMEOUT * len(targets) + 30)
-        return json.loads(proc.stdout)
+        return probe(ns.path, targets)
 
 
 @pytest.fixture
 def make_cluster(netns, cnidrive: Path, node_bin_dir: Path, state_dir: Path) -> Iterator:
     """``make_cluster(ip_masq: bool) -> Cluster``: 3 nodes on an underlay, 2 pods each, echo servers
     in every pod and in the external namespace. Namespaces (and so every link, route and rule in
-    them) go with the ``netns`` fixture; the servers are killed here."""
-    servers: list[subprocess.Popen] = []
+    them) go with the ``netns`` fixture and the underlay's close; the servers are killed here."""
+    servers = EchoServers()
+    underlays: list[Underlay] = []
     cni_path = node_bin_dir
 
     def make(ip_masq: bool) -> Cluster:
-        underlay = netns("pycni-ul-")
-        bridge = "ul0"
-        _ip("-n", underlay.name, "link", "add", bridge, "type", "bridge")
-        _ip("-n", underlay.name, "link", "set", bridge, "up")
+        underlay = Underlay.create()
+        underlays.append(underlay)
         external = netns("pycni-ext-")
-        _plug(underlay, bridge, external, EXTERNAL_IP)
-        hosts = list(UNDERLAY.hosts())
+        underlay.plug(external.name, EXTERNAL_IP)
         nodes = []
         for i in range(NODES):
             ns = netns("pycni-node-")
-            node = Node(name=f"node{i}", ns=ns, underlay_ip=str(hosts[1 + i]),
+            node = Node(name=f"node{i}", ns=ns, underlay_ip=address(i),
                         pod_cidr=list(CLUSTER_CIDR.subnets(new_prefix=24))[i],
                         conf_dir=state_dir / f"node{i}" / "net.d", state=state_dir / f"node{i}")
-            _plug(underlay, bridge, ns, node.underlay_ip)
+            underlay.plug(ns.name, node.underlay_ip)
             conf = render_netconf(str(node.pod_cidr), node.conf_dir,
                                   {"IP_MASQ": "true" if ip_masq else "false"}, cni_version=KIND_CNI_VERSION)
             data = json.loads(conf.read_text())
@@ -184,12 +126,9 @@ def make_cluster(netns, cnidrive: Path, node_bin_dir: Path, state_dir: Path) -> 
             conf.write_text(json.dumps(data))
             nodes.append(node)
         network = json.loads(conf.read_text())["name"]
-        # The routes kindnetd would install: every other node's pod CIDR via that node.
-        for node in nodes:
-            for other in nodes:
-                if other is not node:
-                    _ip("-n", node.ns.name, "route", "add", str(other.pod_cidr), "via", other.underlay_ip)
-            if ip_masq:
+        route_pod_cidrs([Peer(n.ns.name, [n.underlay_ip], [str(n.pod_cidr)]) for n in nodes])
+        if ip_masq:
+            for node in nodes:
                 # The node's exemption: pod traffic to the cluster CIDR is never masqueraded.
                 _in_ns(node.ns, "iptables", "-w", "-t", "nat", "-I", "POSTROUTING", "1", "-s",
                        str(node.pod_cidr), "-d", str(CLUSTER_CIDR), "-j", "RETURN")
@@ -203,16 +142,16 @@ def make_cluster(netns, cnidrive: Path, node_bin_dir: Path, state_dir: Path) -> 
                 assert len(ips) == 1 and ips[0].ip in node.pod_cidr, f"{node.name}: {out.json}"
                 node.pods.append(Pod(node, pod_ns, str(ips[0].ip)))
         for pod in cluster.pods:
-            cluster.serve(pod.ns)
-        cluster.serve(external)
+            servers.serve(pod.ns.path)
+        servers.serve(external.path)
         return cluster
 
     try:
         yield make
     finally:
-        for proc in servers:
-            proc.kill()
-            proc.wait(timeout=10)
+        servers.close()
+        for underlay in underlays:
+            underlay.close()
 
 
 def test_every_pod_reaches_every_pod_without_nat(make_cluster) -> None:
