@@ -71,14 +71,14 @@ def test_release_runs_on_a_debian12_root_without_python(release, scratch_root, c
     assert not list((root / "usr/bin").glob("python*")), "the node root must have no Python"
     (root / "root/release.tgz").write_bytes(release.read_bytes())
     (root / "opt/cni/bin").mkdir(parents=True)
-    (root / "opt/cni/bin/ptp").write_text("#!/bin/sh\necho another plugin\n")
+    (root / "opt/cni/bin/macvlan").write_text("#!/bin/sh\necho another plugin\n")
 
     # The operator's two ways: unpack straight into a plugin directory, or unpack and run the script.
     _in_root(root, "sh", "-c", "mkdir -p /opt/direct /root/unpacked"
              " && tar -C /opt/direct -xzf /root/release.tgz && tar -C /root/unpacked -xzf /root/release.tgz")
     installed = _in_root(root, "/root/unpacked/pycni-install.sh", "/opt/cni/bin")
     assert VERSION in installed.stdout
-    assert (root / "opt/cni/bin/ptp").read_text() == "#!/bin/sh\necho another plugin\n"
+    assert (root / "opt/cni/bin/macvlan").read_text() == "#!/bin/sh\necho another plugin\n"
     for directory in ("/opt/direct", "/opt/cni/bin"):
         for plugin in PLUGINS:
             proc = debroot.run_in_root(root, [f"{directory}/{plugin}"], env={"CNI_COMMAND": "VERSION"})

@@ -87,7 +87,7 @@ def copy_sources(dest: Path) -> None:
     """The repository's sources and tests, for the guest: its /tmp and /run are its own, so a
     checkout there (as CI's may be) would not be visible through the shared root."""
     shutil.copytree(REPO, dest, symlinks=True, ignore=shutil.ignore_patterns(
-        ".git", ".venv", "dist", "build", "__pycache__", ".pytest_cache", ".ruff_cache", "bench"))
+        ".git", ".venv", "dist", "build", "__pycache__", ".pytest_cache", ".ruff_cache"))
 
 
 def guest_python(share: Path) -> str:
