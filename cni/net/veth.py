@@ -54,3 +54,25 @@ def create_pair(host: Handle, cont: Handle, ifname: str, mtu: int | None = None,
     finally:
         sysapi.close(host_fd)
     raise FileExistsError(errno.EEXIST, f"{ATTEMPTS} random host names for the veth pair were all taken")
+
+
+def delete_container_end(path: str, ifname: str) -> None:
+    """Delete the pair through its container end `ifname` in the namespace at `path` (the host end
+    goes with it). A namespace gone, or no longer a network namespace (an unmounted bind target),
+    or an interface already gone is nothing to do; any other failure is an OSError."""
+    try:
+        h = netns.open_handle(path)
+    except FileNotFoundError:
+        return  # the namespace is gone, and the veth pair with it
+    except OSError as e:
+        if e.errno == errno.EINVAL:
+            return
+        raise
+    with h:
+        dev = link.get_link(h, ifname)
+        if dev is not None:
+            try:
+                link.delete_link(h, dev.index)
+            except OSError as e:
+                if e.errno != errno.ENODEV:  # deleted concurrently
+                    raise

@@ -176,12 +176,13 @@ class Net:
         return {"cniVersion": self.version, "name": self.name, **self.conf, **extra}
 
 
-@pytest.fixture
-def net(cnitool, state_dir: Path, bench_tmp: Path) -> Iterator:
+def net_factory(cnitool, state_dir: Path, bench_tmp: Path, prefix: str) -> Iterator:
+    """The body of a ``net`` fixture (bridge's and ptp's): networks named ``prefix`` + a unique
+    suffix, their firewall rules removed afterwards."""
     made: list[Net] = []
 
     def make(plugin: dict, version: str = "1.0.0", name: str | None = None, extra: list | None = None) -> Net:
-        name = name or unique_name("pcbn", 8)
+        name = name or unique_name(prefix, 8)
         plugin = json.loads(json.dumps(plugin))
         ipam = plugin.get("ipam")
         if ipam and ipam.get("type") == "host-local":
@@ -197,3 +198,8 @@ def net(cnitool, state_dir: Path, bench_tmp: Path) -> Iterator:
     finally:
         for n in made:
             clean_firewall(n.name, n.ids)
+
+
+@pytest.fixture
+def net(cnitool, state_dir: Path, bench_tmp: Path) -> Iterator:
+    yield from net_factory(cnitool, state_dir, bench_tmp, "pcbn")

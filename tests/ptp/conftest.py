@@ -10,14 +10,11 @@
 from __future__ import annotations
 
 import contextlib
-import json
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from bridge.conftest import Net, clean_firewall
-from helpers import conflist, unique_name
+from bridge.conftest import net_factory
 
 SYSCTLS = ("/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/ipv6/conf/all/forwarding")
 
@@ -61,22 +58,4 @@ def _restore_host_sysctls() -> Iterator[None]:
 
 @pytest.fixture
 def net(cnitool, state_dir: Path, bench_tmp: Path) -> Iterator:
-    made: list[Net] = []
-
-    def make(plugin: dict, version: str = "1.0.0", name: str | None = None, extra: list | None = None) -> Net:
-        name = name or unique_name("pcptp", 8)
-        plugin = json.loads(json.dumps(plugin))
-        ipam = plugin.get("ipam")
-        if ipam and ipam.get("type") == "host-local":
-            ipam.setdefault("dataDir", str(state_dir / "ipam"))
-        d = Path(tempfile.mkdtemp(prefix="netconf-", dir=bench_tmp))
-        (d / f"{name}.conflist").write_text(json.dumps(conflist(name, [plugin, *(extra or [])], version)))
-        n = Net(name, plugin, version, d, state_dir, cnitool)
-        made.append(n)
-        return n
-
-    try:
-        yield make
-    finally:
-        for n in made:
-            clean_firewall(n.name, n.ids)
+    yield from net_factory(cnitool, state_dir, bench_tmp, "pcptp")

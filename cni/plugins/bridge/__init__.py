@@ -9,7 +9,8 @@ The plugin's verbs; each lives in its own module of this package:
     gateways.py   gateway addresses and default routes from the IPAM result (pure)
     host.py       the host side: the bridge, the veth pair and its port, gateway address, forwarding
     container.py  the container side: sysctls, addresses, routes, DAD
-    rules.py      the firewall steps (MAC spoof check, ipMasq)
+    rules.py      the MAC spoof check (ipMasq, GC and DEL's removal of the container end are
+                  cni.contract.veth_attachment's, shared with ptp)
 
 A verb imports its module when it runs: each call pays only for its own verb.
 """
@@ -17,7 +18,6 @@ A verb imports its module when it runs: each call pays only for its own verb.
 from __future__ import annotations
 
 from cni.contract import delegate
-from cni.contract.errors import CNIError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -55,18 +55,6 @@ def status(req: Request) -> None:
 
 def gc(req: Request) -> None:
     """Remove masquerade rules of attachments not in the valid list, then let IPAM collect."""
-    from . import rules
+    from cni.contract.veth_attachment import gc as run_gc
 
-    errors: list[CNIError] = []
-    try:
-        rules.gc_masq(req.name, req.valid_attachments())
-    except CNIError as e:
-        errors.append(e)
-    if (req.config.get("ipam") or {}).get("type"):
-        try:
-            delegate.ipam(req, "GC")
-        except CNIError as e:
-            errors.append(e)
-    if errors:
-        raise errors[0] if len(errors) == 1 else CNIError(
-            errors[0].code, errors[0].msg, "; ".join(str(e) for e in errors))
+    run_gc(req)

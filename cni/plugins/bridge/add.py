@@ -7,12 +7,10 @@ ADD made, in reverse (the bridge stays; the address is released).
 
 from __future__ import annotations
 
-from cni.contract import delegate
+from cni.contract import delegate, veth_attachment
 from cni.contract.errors import internal as fail
 from cni.contract.result import DNS, Interface, Result
-from cni.net import link, netns
-from cni.net.netlink import Handle
-from cni.undo import Undo
+from cni.net import link
 
 from . import config, gateways
 from .container import configure_container
@@ -31,19 +29,16 @@ from .host import (
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from cni.contract.request import Request
+    from cni.net.netlink import Handle
+    from cni.undo import Undo
 
 
 def add(req: Request) -> Result:
     conf = config.load(req.config, req.args)
     if conf.layer3:
         delegate.find(conf.ipam_type, req.path)  # a missing IPAM plugin fails before anything is made
-    undo = Undo("bridge")
-    with Handle() as host, netns.open_handle(req.netns) as cont:
-        try:
-            return _add(req, conf, host, cont, undo)
-        except BaseException:
-            undo.run()  # while the handles are open: the undo steps use them
-            raise
+    return veth_attachment.add_undoable(
+        "bridge", req.netns, lambda host, cont, undo: _add(req, conf, host, cont, undo))
 
 
 def _add(req: Request, conf: config.BridgeConf, host: Handle, cont: Handle, undo: Undo) -> Result:
@@ -92,12 +87,7 @@ def _addresses(req: Request, conf: config.BridgeConf, host: Handle, cont: Handle
     if planned[4] or planned[6]:
         _gateway(conf, host, br, planned, result, undo)
     if conf.ip_masq:
-        from . import rules
-
-        addresses = [ip.address for ip in result.ips]
-        undo.push("remove masquerade rules",
-                  lambda: rules.teardown_masq(req.name, req.ifname, req.container_id, conf.ip_masq_backend))
-        rules.setup_masq(conf.ip_masq_backend, addresses, req.name, req.ifname, req.container_id)
+        veth_attachment.masquerade(req, conf.ip_masq_backend, result.ips, undo)
 
 
 def _gateway(conf: config.BridgeConf, host: Handle, br: link.Link, planned: dict[int, list],

@@ -7,6 +7,7 @@ parsed CNI_ARGS; nothing here touches the kernel.
 from __future__ import annotations
 
 from cni.contract.errors import INVALID_CONFIG, CNIError
+from cni.contract.veth_attachment import dns_override
 from cni.record import Record
 
 TYPE_CHECKING = False
@@ -134,16 +135,6 @@ def pick_mac(config: dict[str, object], cni_args: dict[str, str]) -> str | None:
     env_mac = cni_args.get("MAC")
     if env_mac:
         return normalize_mac(env_mac, "CNI_ARGS MAC")
-    return None
-
-
-def dns_override(config: dict[str, object]) -> dict[str, object] | None:
-    """The config's `dns` when any part of it is set (it then replaces IPAM's), else None."""
-    dns = config.get("dns")
-    if not isinstance(dns, dict):
-        return None
-    if any(dns.get(k) is not None for k in ("nameservers", "search", "options")) or dns.get("domain"):
-        return dns
     return None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from cni.contract import veth_attachment
 from cni.contract.errors import internal as fail
 from cni.contract.result import IPConfig, Route
 from cni.net import addr, link, netns, route, sysctl
@@ -18,15 +19,7 @@ def configure_container(cont: Handle, path: str, dev: link.Link, ips: list[IPCon
     ifname = dev.name
     with netns.entered(path):
         _set_sysctls(ifname, enable_dad, any(ip.version == 6 for ip in ips))
-    for ip in ips:
-        try:
-            addr.add_address(cont, dev.index, ip.address)
-        except OSError as e:
-            raise fail(f'failed to add IP addr {ip.address} to "{ifname}": {e}', e) from None
-    try:
-        link.set_link(cont, dev.index, up=True)
-    except OSError as e:
-        raise fail(f'failed to set "{ifname}" UP: {e}', e) from None
+    veth_attachment.address_and_up(cont, dev, ips)
     gws = first_gateways(ips)
     if 6 in gws:
         settle(cont, dev.index, ifname)

@@ -1,4 +1,5 @@
-"""The bridge's firewall steps (MAC spoof check, ipMasq) as CNI failures.
+"""The bridge's own firewall step (the MAC spoof check) as CNI failures; ipMasq is
+`cni.contract.veth_attachment`'s.
 
 `cni.net.firewall` is imported only when a step runs: it pulls in subprocess, json and hashlib,
 which an attachment without firewall rules does not need.
@@ -31,33 +32,3 @@ def teardown_spoofcheck(container_id: str, ifname: str) -> None:
     except FirewallError as e:
         sys.stderr.write(f"bridge: {e}\n")
 
-
-def setup_masq(backend: str | None, ips: list, network: str, ifname: str, container_id: str) -> None:
-    from cni.net.firewall import masq
-    from cni.net.firewall.tools import FirewallError
-
-    try:
-        masq.setup(backend, ips, network, ifname, container_id)
-    except FirewallError as e:
-        raise failed(e) from None
-
-
-def teardown_masq(network: str, ifname: str, container_id: str, backend: str | None = None) -> None:
-    """Remove the attachment's masquerade rules from both backends (only `backend`'s failure counts)."""
-    from cni.net.firewall import masq
-    from cni.net.firewall.tools import FirewallError
-
-    try:
-        masq.teardown(network, ifname, container_id, backend)
-    except FirewallError as e:
-        raise failed(e, "failed to remove masquerade rules: ") from None
-
-
-def gc_masq(network: str, valid: set[tuple[str, str]]) -> None:
-    from cni.net.firewall import masq
-    from cni.net.firewall.tools import FirewallError
-
-    try:
-        masq.gc(network, valid)
-    except FirewallError as e:
-        raise failed(e, "failed to collect masquerade rules: ") from None

@@ -11,13 +11,14 @@ live in their own modules and are imported when they run:
     routes.py     the point-to-point addresses and routes of each end (pure)
     container.py  the container side: sysctls, addresses, routes
     host.py       the host side: the veth pair, gateway addresses, host routes, forwarding
-    rules.py      ipMasq through the firewall
+
+ipMasq, GC and the container end's removal are the steps every veth plugin takes:
+`cni.contract.veth_attachment`.
 """
 
 from __future__ import annotations
 
 from cni.contract import delegate
-from cni.contract.errors import CNIError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -58,18 +59,6 @@ def status(req: Request) -> None:
 
 def gc(req: Request) -> None:
     """Remove masquerade rules of attachments not in the valid list, then let IPAM collect."""
-    from . import rules
+    from cni.contract.veth_attachment import gc as run_gc
 
-    errors: list[CNIError] = []
-    try:
-        rules.gc_masq(req.name, req.valid_attachments())
-    except CNIError as e:
-        errors.append(e)
-    if (req.config.get("ipam") or {}).get("type"):
-        try:
-            delegate.ipam(req, "GC")
-        except CNIError as e:
-            errors.append(e)
-    if errors:
-        raise errors[0] if len(errors) == 1 else CNIError(
-            errors[0].code, errors[0].msg, "; ".join(str(e) for e in errors))
+    run_gc(req)

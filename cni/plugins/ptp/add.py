@@ -4,30 +4,25 @@ after a step made something undoes what this ADD made, in reverse (the address i
 
 from __future__ import annotations
 
-from cni.contract import delegate
+from cni.contract import delegate, veth_attachment
 from cni.contract.errors import internal as fail
 from cni.contract.result import DNS, Interface, Result
-from cni.net import link, netns
-from cni.net.netlink import Handle
-from cni.undo import Undo
+from cni.net import link
 
 from . import config, container, host, routes
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from cni.contract.request import Request
+    from cni.net.netlink import Handle
+    from cni.undo import Undo
 
 
 def add(req: Request) -> Result:
     conf = config.load(req.config)
     delegate.find(conf.ipam_type, req.path)  # a missing IPAM plugin fails before anything is made
-    undo = Undo("ptp")
-    with Handle() as host_h, netns.open_handle(req.netns) as cont:
-        try:
-            return _add(req, conf, host_h, cont, undo)
-        except BaseException:
-            undo.run()  # while the handles are open: the undo steps use them
-            raise
+    return veth_attachment.add_undoable(
+        "ptp", req.netns, lambda host_h, cont, undo: _add(req, conf, host_h, cont, undo))
 
 
 def _add(req: Request, conf: config.PtpConf, host_h: Handle, cont: Handle, undo: Undo) -> Result:
@@ -45,12 +40,7 @@ def _add(req: Request, conf: config.PtpConf, host_h: Handle, cont: Handle, undo:
     container.configure(cont, req.netns, inner, result.ips, result.routes)
     host.configure_host_end(host_h, outer, result.ips)
     if conf.ip_masq:
-        from . import rules  # the firewall is imported only by attachments that use it
-
-        undo.push("remove masquerade rules",
-                  lambda: rules.teardown_masq(req.name, req.ifname, req.container_id, conf.ip_masq_backend))
-        rules.setup_masq(conf.ip_masq_backend, [ip.address for ip in result.ips], req.name, req.ifname,
-                         req.container_id)
+        veth_attachment.masquerade(req, conf.ip_masq_backend, result.ips, undo)
     if conf.dns is not None:
         result.dns = DNS.from_json(conf.dns)
     return result

@@ -4,6 +4,7 @@ the schema cannot express. Pure: nothing here touches the kernel."""
 from __future__ import annotations
 
 from cni.contract.errors import INVALID_CONFIG, CNIError
+from cni.contract.veth_attachment import dns_override
 from cni.record import Record
 
 TYPE_CHECKING = False
@@ -22,16 +23,6 @@ class PtpConf(Record):
         mtu: int | None
         ipam_type: str
         dns: dict | None
-
-
-def dns_override(config: dict[str, object]) -> dict[str, object] | None:
-    """The config's `dns` when any part of it is set (it then replaces IPAM's), else None."""
-    dns = config.get("dns")
-    if not isinstance(dns, dict):
-        return None
-    if any(dns.get(k) is not None for k in ("nameservers", "search", "options")) or dns.get("domain"):
-        return dns
-    return None
 
 
 def load(config: dict[str, object], *, for_add: bool = True) -> PtpConf:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 
+from cni.contract import veth_attachment
 from cni.contract.errors import internal as fail
 from cni.contract.result import IPConfig, Route
 from cni.net import addr, link, netns, route, sysctl
@@ -21,15 +22,7 @@ def configure(cont: Handle, path: str, dev: link.Link, ips: list[IPConfig], rout
     if any(ip.version == 6 for ip in ips):
         with netns.entered(path):
             _enable_ipv6(ifname)
-    for ip in ips:
-        try:
-            addr.add_address(cont, dev.index, ip.address)
-        except OSError as e:
-            raise fail(f'failed to add IP addr {ip.address} to "{ifname}": {e}', e) from None
-    try:
-        link.set_link(cont, dev.index, up=True)
-    except OSError as e:
-        raise fail(f'failed to set "{ifname}" UP: {e}', e) from None
+    veth_attachment.address_and_up(cont, dev, ips)
     gws: dict[int, object] = {}
     for ip in ips:
         gws.setdefault(ip.gateway.version, ip.gateway)

@@ -7,12 +7,8 @@ config's IPAM gone), so a repeated or late DEL still cleans up; the first failur
 
 from __future__ import annotations
 
-import errno
-
-from cni.contract import delegate
+from cni.contract import delegate, veth_attachment
 from cni.contract.errors import CNIError
-from cni.contract.errors import internal as fail
-from cni.net import link, netns
 
 from . import config
 
@@ -31,34 +27,14 @@ def delete(req: Request) -> None:
             errors.append(e)
     if req.netns:
         try:
-            _delete_container_link(req.netns, req.ifname)
-        except OSError as e:
-            errors.append(fail(f"failed to delete {req.ifname} in {req.netns}: {e}", e))
+            veth_attachment.remove_container_end(req.netns, req.ifname)
+        except CNIError as e:
+            errors.append(e)
     if conf.ip_masq:
-        from . import rules  # the firewall is imported only by attachments that use it
-
         try:
-            rules.teardown_masq(req.name, req.ifname, req.container_id, conf.ip_masq_backend)
+            veth_attachment.teardown_masq(req.name, req.ifname, req.container_id, conf.ip_masq_backend)
         except CNIError as e:
             errors.append(e)
     if errors:
         raise errors[0]
 
-
-def _delete_container_link(path: str, ifname: str) -> None:
-    try:
-        h = netns.open_handle(path)
-    except FileNotFoundError:
-        return  # the namespace is gone, and the veth pair with it
-    except OSError as e:
-        if e.errno == errno.EINVAL:  # exists but is no network namespace (e.g. an unmounted bind target)
-            return
-        raise
-    with h:
-        dev = link.get_link(h, ifname)
-        if dev is not None:
-            try:
-                link.delete_link(h, dev.index)
-            except OSError as e:
-                if e.errno != errno.ENODEV:  # deleted concurrently
-                    raise
