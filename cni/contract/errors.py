@@ -4,6 +4,7 @@ from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 
@@ -52,3 +53,11 @@ def internal(msg: str, err: BaseException | str = "") -> CNIError:
     """Code 999, the plugin's own work failed; `err` (an exception or text) becomes the details."""
     return CNIError(INTERNAL, msg, str(err))
 
+
+def attempt(errors: list[CNIError], step: Callable[..., object], *args: object) -> None:
+    """Run one step of a verb whose every step runs whatever an earlier one found (DEL, GC):
+    its CNI error is kept in `errors` for the verb to report, not raised."""
+    try:
+        step(*args)
+    except CNIError as e:
+        errors.append(e)

@@ -11,7 +11,7 @@ firewall pulls in subprocess, json and hashlib, which an attachment without ipMa
 
 from __future__ import annotations
 
-from .errors import CNIError, failed
+from .errors import CNIError, attempt, failed
 from .errors import internal as fail
 
 TYPE_CHECKING = False
@@ -67,6 +67,19 @@ def remove_container_end(netns_path: str, ifname: str) -> None:
         raise fail(f"failed to delete {ifname} in {netns_path}: {e}", e) from None
 
 
+def enable_forwarding(families: list[int] | tuple[int, ...], what: str) -> None:
+    """ip_forward / conf.all.forwarding on for each IP version; `what` begins the message of a failure."""
+    from cni.net import sysctl
+
+    for version in families:
+        key = "net/ipv4/ip_forward" if version == 4 else "net/ipv6/conf/all/forwarding"
+        try:
+            if sysctl.read(key) != "1":
+                sysctl.write(key, "1")
+        except OSError as e:
+            raise fail(f"{what}: {e}", e) from None
+
+
 def masquerade(req: Request, backend: str | None, ips: list[IPConfig], undo: Undo) -> None:
     """ADD's ipMasq step: the rules for the attachment's addresses, removed again if ADD fails later."""
     undo.push("remove masquerade rules",
@@ -113,15 +126,9 @@ def gc(req: Request) -> None:
     from . import delegate
 
     errors: list[CNIError] = []
-    try:
-        gc_masq(req.name, req.valid_attachments())
-    except CNIError as e:
-        errors.append(e)
+    attempt(errors, gc_masq, req.name, req.valid_attachments())
     if (req.config.get("ipam") or {}).get("type"):
-        try:
-            delegate.ipam(req, "GC")
-        except CNIError as e:
-            errors.append(e)
+        attempt(errors, delegate.ipam, req, "GC")
     if errors:
         raise errors[0] if len(errors) == 1 else CNIError(
             errors[0].code, errors[0].msg, "; ".join(str(e) for e in errors))

@@ -60,20 +60,30 @@ def ref(ref_bin_dir: Path) -> Path:
     return ref_bin_dir
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _restore_host_sysctls() -> Iterator[None]:
-    """Gateways turn forwarding on, as the reference does; put the host back as it was."""
+@contextlib.contextmanager
+def forwarding_restored() -> Iterator[None]:
+    """The host's forwarding sysctls (SYSCTLS) as they were before the block (bridge's and ptp's
+    gateways turn forwarding on, as the reference does)."""
     saved = {}
     for path in SYSCTLS:
         with contextlib.suppress(OSError):
             saved[path] = Path(path).read_text()
-    existed = {t for t in NFT_TABLES if _nft_table_exists(*t)}
     try:
         yield
     finally:
         for path, value in saved.items():
             if Path(path).read_text() != value:
                 Path(path).write_text(value)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _restore_host_sysctls() -> Iterator[None]:
+    """Gateways turn forwarding on, as the reference does; put the host back as it was."""
+    existed = {t for t in NFT_TABLES if _nft_table_exists(*t)}
+    try:
+        with forwarding_restored():
+            yield
+    finally:
         for family, table in NFT_TABLES:
             if (family, table) not in existed and _nft_table_exists(family, table):
                 subprocess.run(["nft", "delete", "table", family, table], capture_output=True, check=False)

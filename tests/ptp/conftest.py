@@ -9,14 +9,11 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from bridge.conftest import net_factory
-
-SYSCTLS = ("/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/ipv6/conf/all/forwarding")
+from bridge.conftest import forwarding_restored, net_factory
 
 
 @pytest.fixture(scope="session")
@@ -44,16 +41,8 @@ def deb(debian_ref_bin_dir: Path) -> Path:
 @pytest.fixture(scope="session", autouse=True)
 def _restore_host_sysctls() -> Iterator[None]:
     """ptp turns forwarding on, as the reference does; put the host back as it was."""
-    saved = {}
-    for path in SYSCTLS:
-        with contextlib.suppress(OSError):
-            saved[path] = Path(path).read_text()
-    try:
+    with forwarding_restored():
         yield
-    finally:
-        for path, value in saved.items():
-            if Path(path).read_text() != value:
-                Path(path).write_text(value)
 
 
 @pytest.fixture

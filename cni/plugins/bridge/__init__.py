@@ -7,10 +7,12 @@ The plugin's verbs; each lives in its own module of this package:
     check.py      CHECK against prevResult
     config.py     the config: defaults and the rules the schema cannot express (pure)
     gateways.py   gateway addresses and default routes from the IPAM result (pure)
-    host.py       the host side: the bridge, the veth pair and its port, gateway address, forwarding
+    host.py       the host side: the bridge, the veth pair and its port, gateway address
     container.py  the container side: sysctls, addresses, routes, DAD
-    rules.py      the MAC spoof check (ipMasq, GC and DEL's removal of the container end are
-                  cni.contract.veth_attachment's, shared with ptp)
+    rules.py      the MAC spoof check
+
+Forwarding, ipMasq, GC and the container end's removal are the steps every veth plugin takes:
+`cni.contract.veth_attachment`.
 
 A verb imports its module when it runs: each call pays only for its own verb.
 """

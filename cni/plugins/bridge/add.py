@@ -18,7 +18,6 @@ from .host import (
     attach_port,
     bridge_lock,
     create_veth,
-    enable_forwarding,
     ensure_address,
     ensure_bridge,
     ensure_vlan_gateway,
@@ -102,9 +101,7 @@ def _gateway(conf: config.BridgeConf, host: Handle, br: link.Link, planned: dict
         for gw in planned[4] + planned[6]:
             ensure_address(host, target, gw, conf.force_address, undo, what)
         freeze_mac(host, target)
-    for version in (4, 6):
-        if planned[version]:
-            enable_forwarding(version)
+    veth_attachment.enable_forwarding([v for v in (4, 6) if planned[v]], "failed to enable forwarding")
 
 
 def _finish(conf: config.BridgeConf, host: Handle, br: link.Link, outer: link.Link, result: Result) -> Result:

@@ -7,7 +7,7 @@ gone), so a repeated or late DEL still cleans up; the first failure is reported.
 from __future__ import annotations
 
 from cni.contract import delegate, veth_attachment
-from cni.contract.errors import CNIError
+from cni.contract.errors import CNIError, attempt
 
 from . import config
 
@@ -20,24 +20,16 @@ def delete(req: Request) -> None:
     conf = config.load(req.config, {}, for_add=False)
     errors: list[CNIError] = []
     if req.netns:
-        try:
-            veth_attachment.remove_container_end(req.netns, req.ifname)
-        except CNIError as e:
-            errors.append(e)
+        attempt(errors, veth_attachment.remove_container_end, req.netns, req.ifname)
     if conf.layer3:
-        try:
-            delegate.ipam(req, "DEL")
-        except CNIError as e:
-            errors.append(e)
+        attempt(errors, delegate.ipam, req, "DEL")
     if conf.macspoofchk:
         from . import rules  # the firewall is imported only by attachments that use it
 
         rules.teardown_spoofcheck(req.container_id, req.ifname)  # as the reference: logged, not fatal
     if conf.ip_masq:
-        try:
-            veth_attachment.teardown_masq(req.name, req.ifname, req.container_id, conf.ip_masq_backend)
-        except CNIError as e:
-            errors.append(e)
+        attempt(errors, veth_attachment.teardown_masq, req.name, req.ifname, req.container_id,
+                conf.ip_masq_backend)
     if errors:
         raise errors[0]
 

@@ -1,5 +1,5 @@
-"""The host side of an attachment: the bridge, the veth pair and its port, gateway addresses,
-IP forwarding.
+"""The host side of an attachment: the bridge, the veth pair and its port, gateway addresses
+(IP forwarding is `cni.contract.veth_attachment`'s).
 
 Each function does one step of ADD through `cni.net` and raises CNIError naming what failed.
 """
@@ -115,16 +115,6 @@ def freeze_mac(h: Handle, dev: link.Link) -> None:
         raise fail(f"could not set bridge's mac: {e}", e) from None
 
 
-def enable_forwarding(version: int) -> None:
-    key = "net/ipv4/ip_forward" if version == 4 else "net/ipv6/conf/all/forwarding"
-    try:
-        if sysctl.read(key) != "1":
-            sysctl.write(key, "1")
-    except OSError as e:
-        raise fail(f"failed to enable forwarding: {e}", e) from None
-
-
-# ---- the veth pair -------------------------------------------------------------------------------
 def create_veth(host: Handle, cont: Handle, ifname: str, mtu: int | None, mac: str | None,
                 prefix: str = "veth") -> tuple[link.Link, link.Link]:
     """A veth pair: `ifname` in the container's namespace, a random `veth%08x` in the host's, as

@@ -10,9 +10,9 @@ live in their own modules and are imported when they run:
     config.py     the config: defaults and the rules the schema cannot express (pure)
     routes.py     the point-to-point addresses and routes of each end (pure)
     container.py  the container side: sysctls, addresses, routes
-    host.py       the host side: the veth pair, gateway addresses, host routes, forwarding
+    host.py       the host side: the veth pair, gateway addresses, host routes
 
-ipMasq, GC and the container end's removal are the steps every veth plugin takes:
+Forwarding, ipMasq, GC and the container end's removal are the steps every veth plugin takes:
 `cni.contract.veth_attachment`.
 """
 

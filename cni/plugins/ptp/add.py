@@ -32,7 +32,7 @@ def _add(req: Request, conf: config.PtpConf, host_h: Handle, cont: Handle, undo:
         raise fail("IPAM plugin returned missing IP config", f"{conf.ipam_type} returned no addresses")
     result = Result(ips=ipam.ips, routes=ipam.routes, dns=ipam.dns)
     routes.complete(result)
-    host.enable_forwarding(routes.families(result))
+    veth_attachment.enable_forwarding(routes.families(result), "Could not enable IP forwarding")
     outer, inner = host.create_pair(host_h, cont, req.ifname, conf.mtu)
     undo.push(f"delete {req.ifname}", lambda: link.delete_link(cont, inner.index))
     result.interfaces = [Interface(name=outer.name, mac=outer.mac),

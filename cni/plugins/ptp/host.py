@@ -1,5 +1,6 @@
 """The host side of a ptp attachment: the veth pair, the gateway addresses and host routes on its
-host end, IP forwarding. Each function is one step of ADD and raises CNIError naming what failed."""
+host end (IP forwarding is `cni.contract.veth_attachment`'s). Each function is one step of ADD
+and raises CNIError naming what failed."""
 
 from __future__ import annotations
 
@@ -12,17 +13,6 @@ from .routes import host_prefix
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from cni.contract.result import IPConfig
-
-
-def enable_forwarding(families: list[int]) -> None:
-    """ip_forward / conf.all.forwarding for each family the container has an address of."""
-    for version in families:
-        key = "net/ipv4/ip_forward" if version == 4 else "net/ipv6/conf/all/forwarding"
-        try:
-            if sysctl.read(key) != "1":
-                sysctl.write(key, "1")
-        except OSError as e:
-            raise fail(f"Could not enable IP forwarding: {e}", e) from None
 
 
 def create_pair(host: Handle, cont: Handle, ifname: str, mtu: int | None) -> tuple[link.Link, link.Link]:
