@@ -23,3 +23,20 @@ def test_pair_across_namespaces(h: Handle, ns: NS, h2: Handle, ns2: NS) -> None:
     with netns.entered(ns.path), pytest.raises(veth.NameTaken):
         veth.create_pair(h, h2, "eth0")
     assert [x.name for x in link.list_links(h) if x.kind == "veth"] == [outer.name]
+
+
+def test_delete_container_end_removes_both_ends_and_finds_nothing_to_do_again(
+        h: Handle, ns: NS, h2: Handle, ns2: NS, tmp_path) -> None:
+    """DEL's removal: both ends gone from the kernel; a second call, a missing namespace file and a
+    file that is no network namespace are nothing to do (DEL is idempotent)."""
+    with netns.entered(ns.path):
+        outer, _ = veth.create_pair(h, h2, "eth0")
+    veth.delete_container_end(ns2.path, "eth0")
+    assert link.get_link(h2, "eth0") is None
+    assert link.get_link(h, outer.name) is None
+    assert not [x for x in ns.json("ip", "-j", "link", "show") if x["ifname"] == outer.name]
+    veth.delete_container_end(ns2.path, "eth0")
+    veth.delete_container_end(str(tmp_path / "gone"), "eth0")
+    plain = tmp_path / "plain"
+    plain.write_text("")
+    veth.delete_container_end(str(plain), "eth0")
