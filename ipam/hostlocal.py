@@ -206,7 +206,9 @@ def _unwritable(data_dir: str, network: str) -> str:
     """Why an ADD could not write its reservation, or "" when it could."""
     try:
         if Store.exists(data_dir, network):
-            with Store(data_dir, network, create=False) as store:
+            # Under the store's lock, as an ADD writes: a concurrent ADD, DEL or GC sweeps every
+            # temporary file it finds while it holds the lock, the probe's too.
+            with Store(data_dir, network, create=False) as store, store.locked():
                 store.probe_write()
             return ""
     except (OSError, CNIError) as e:

@@ -314,6 +314,7 @@ class Store:
     # ---- health ---------------------------------------------------------------------------------
     def probe_write(self) -> None:
         """Make what one more reservation makes, then remove it: raises OSError when ADD could not.
+        Take `locked()` around it, as around a change: a locked sweep removes temporary files.
 
         An ADD writes a temporary file with content (an inode and a data block), links it under the
         address (a directory entry, which a tmpfs counts as an inode) and writes last_reserved_ip

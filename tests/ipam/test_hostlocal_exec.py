@@ -303,6 +303,26 @@ def test_64_parallel_adds_and_dels(run_plugin, ours, data):
     assert sorted(os.listdir(data / "hl")) == sorted(BOOKKEEPING)   # no temporary files either
 
 
+def test_status_holds_on_a_healthy_store_while_adds_and_dels_run(run_plugin, ours, data):
+    """STATUS writes its probe under the store's lock: an ADD or DEL beside it sweeps temporary
+    files while it holds the lock, and once swept a probe's file away (STATUS answered 50 on a
+    healthy store, and containerd 2.x reported the node NotReady)."""
+    conf = dual(data)
+    env = {"container_id": None, "ifname": None, "netns": None}
+    run_plugin(ours, "ADD", conf, container_id="first").check()  # the store exists from here on
+    jobs = []
+    for i in range(48):
+        jobs.append(lambda i=i: run_plugin(ours, "ADD", conf, container_id=f"s{i}"))
+        jobs.append(lambda i=i: run_plugin(ours, "DEL", conf, container_id=f"s{i}", netns=""))
+        jobs.append(lambda: run_plugin(ours, "STATUS", conf, **env))
+    outs = parallel(jobs, workers=16)
+    statuses = outs[2::3]
+    assert [o.stdout for o in statuses if o.rc != 0] == []
+    parallel([lambda i=i: run_plugin(ours, "DEL", conf, container_id=f"s{i}", netns="").check()
+              for i in range(48)])
+    assert set(reservations(data)) and all(v == b"first\r\neth0" for v in reservations(data).values())
+
+
 def test_adds_killed_at_random_moments(run_plugin, ours, data):
     conf = dual(data, v4="10.1.0.0/16")
     stdin = json.dumps(conf).encode()
