@@ -21,13 +21,26 @@ def unique_ifname(prefix: str = "pcb") -> str:
     return name
 
 
+_ISSUED_V4: list[ipaddress.IPv4Network] = []
+
+
 def unique_subnet_v4(prefixlen: int = 24) -> ipaddress.IPv4Network:
-    """A random subnet of 198.18.0.0/15 (the benchmarking range, which real networks do not route)."""
+    """A random subnet of 198.18.0.0/15 (the benchmarking range, which real networks do not route),
+    overlapping none this process handed out before: with 512 /24s, two random draws in one test
+    (an old and a new subnet) would otherwise be the same one time in 512. When the range is used
+    up, the oldest subnets are handed out again."""
     if not 15 <= prefixlen <= 30:
         raise ValueError("prefixlen must be in [15, 30]")
-    index = secrets.randbelow(1 << (prefixlen - 15))
     base = int(ipaddress.ip_address("198.18.0.0"))
-    return ipaddress.ip_network((base + (index << (32 - prefixlen)), prefixlen))
+    for _ in range(4096):
+        index = secrets.randbelow(1 << (prefixlen - 15))
+        net = ipaddress.ip_network((base + (index << (32 - prefixlen)), prefixlen))
+        if not any(net.overlaps(old) for old in _ISSUED_V4):
+            break
+    else:
+        del _ISSUED_V4[: len(_ISSUED_V4) // 2]
+    _ISSUED_V4.append(net)
+    return net
 
 
 def unique_subnet_v6(prefixlen: int = 64) -> ipaddress.IPv6Network:
