@@ -12,6 +12,7 @@ from __future__ import annotations
 from cni import addrtext, safeopen, sysapi
 from cni.contract.errors import INTERNAL, INVALID_CONFIG, IO_FAILURE, NOT_AVAILABLE, CNIError
 from cni.contract.result import DNS, IPConfig, Result
+from cni.contract.versions import SUPPORTED
 
 from . import allocator, config, ranges
 from .ranges import ip_name, parse_ip
@@ -27,6 +28,9 @@ TYPE = "host-local"
 SCHEMA = "host-local"
 CNI_ARGS_KEYS = frozenset({"IP"})
 READS_PREV_RESULT = False  # an IPAM plugin has no use for it, and the reference never reads it
+NEEDS_NETNS = False  # IPAM works on the host's files only
+VERSIONS = SUPPORTED
+prev_result_as_text = None
 
 
 def _read_file(path: str) -> bytes:

@@ -20,7 +20,8 @@ from .result import Result
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
-    from types import ModuleType
+
+    from .plugin import Plugin
 
 
 def find(plugin_type: str, path: list[str]) -> str:
@@ -96,7 +97,7 @@ def run(plugin_type: str, req: Request, command: str) -> Result | None:
     return Result.from_json(raw, req.version, text_addresses=True)
 
 
-def _in_process(plugin: ModuleType, env: dict[str, str], req: Request) -> Result | None:
+def _in_process(plugin: Plugin, env: dict[str, str], req: Request) -> Result | None:
     from .dispatch import run_verb
 
     sub = parse_env(env)

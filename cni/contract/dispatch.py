@@ -18,35 +18,35 @@ from .result import Result
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
-    from types import ModuleType
     from typing import Any, TextIO
 
-# Verb -> the plugin module's function for it.
-HANDLERS = {"ADD": "add", "DEL": "delete", "CHECK": "check", "STATUS": "status", "GC": "gc"}
+    from .plugin import Plugin
+
+# Verb -> the plugin's function for it (read by name: a plugin is a module, cni/contract/plugin.py).
+HANDLERS: dict[str, Callable[[Plugin], Callable[[Request], Result | None]]] = {
+    "ADD": lambda p: p.add, "DEL": lambda p: p.delete, "CHECK": lambda p: p.check,
+    "STATUS": lambda p: p.status, "GC": lambda p: p.gc,
+}
 
 
-def plugin_versions(plugin: ModuleType) -> tuple[str, ...]:
-    return getattr(plugin, "VERSIONS", versions.SUPPORTED)
-
-
-def version_info(plugin: ModuleType) -> dict[str, Any]:
+def version_info(plugin: Plugin) -> dict[str, Any]:
     """The VERSION answer libcni's version check decodes."""
-    return {"cniVersion": versions.CURRENT, "supportedVersions": list(plugin_versions(plugin))}
+    return {"cniVersion": versions.CURRENT, "supportedVersions": list(plugin.VERSIONS)}
 
 
-def prepare(plugin: ModuleType, req: Request, read_stdin: Callable[[], bytes]) -> None:
+def prepare(plugin: Plugin, req: Request, read_stdin: Callable[[], bytes]) -> None:
     """Validate the stdin config for the plugin, before any of its code runs."""
     env = req.env
     config = parse_stdin(req, read_stdin())
-    versions.require_verb(req.command, req.version, plugin_versions(plugin))
-    versions.require_supported(req.version, plugin_versions(plugin))
+    versions.require_verb(req.command, req.version, plugin.VERSIONS)
+    versions.require_supported(req.version, plugin.VERSIONS)
     config = schema.validate(config, plugin.SCHEMA)
-    as_text = getattr(plugin, "prev_result_as_text", None)  # the plugin only passes the addresses on
-    finish(req, config, getattr(plugin, "CNI_ARGS_KEYS", None),
-           as_text is not None and as_text(req.command, config), getattr(plugin, "READS_PREV_RESULT", True))
+    as_text = plugin.prev_result_as_text  # the plugin only passes the addresses on
+    finish(req, config, plugin.CNI_ARGS_KEYS,
+           as_text is not None and as_text(req.command, config), plugin.READS_PREV_RESULT)
     if req.command == "GC":
         req.valid_attachments()  # the whole list checked before any plugin removes anything
-    if getattr(plugin, "NEEDS_NETNS", False):
+    if plugin.NEEDS_NETNS:
         if req.command in ("ADD", "CHECK"):
             check_netns(req.netns, env)
         elif req.command == "DEL" and req.netns:
@@ -77,14 +77,14 @@ def check_netns(path: str, env: Mapping[str, str], missing_ok: bool = False) -> 
                        f"CNI_NETNS={path}")
 
 
-def run_verb(plugin: ModuleType, req: Request, read_stdin: Callable[[], bytes]) -> Result | None:
+def run_verb(plugin: Plugin, req: Request, read_stdin: Callable[[], bytes]) -> Result | None:
     """Validate the config and run the plugin's function for req's verb (not VERSION)."""
     prepare(plugin, req, read_stdin)
-    answer = getattr(plugin, HANDLERS[req.command])(req)
+    answer = HANDLERS[req.command](plugin)(req)
     return answer if isinstance(answer, Result) else None
 
 
-def serve(plugin: ModuleType, req: Request, read_stdin: Callable[[], bytes]) -> dict[str, Any] | None:
+def serve(plugin: Plugin, req: Request, read_stdin: Callable[[], bytes]) -> dict[str, Any] | None:
     """Run one verb; returns the JSON to print, or None for an empty answer (DEL, CHECK, GC, STATUS)."""
     if req.command == "VERSION":
         return version_info(plugin)
@@ -92,10 +92,10 @@ def serve(plugin: ModuleType, req: Request, read_stdin: Callable[[], bytes]) -> 
     return answer.to_json(req.version) if answer is not None else None
 
 
-def about(plugin_type: str, load: Callable[[str], ModuleType]) -> str:
+def about(plugin_type: str, load: Callable[[str], Plugin]) -> str:
     """The description printed when started with no CNI_COMMAND (as skel prints its about text)."""
     try:
-        supported = plugin_versions(load(plugin_type))
+        supported = load(plugin_type).VERSIONS
     except Exception:  # the description must print whatever happens
         supported = versions.SUPPORTED
     from cni.version import VERSION
@@ -103,7 +103,7 @@ def about(plugin_type: str, load: Callable[[str], ModuleType]) -> str:
     return f"CNI {plugin_type} plugin (pycni {VERSION}), spec versions {', '.join(supported)}"
 
 
-def main(plugin_type: str, load: Callable[[str], ModuleType], env: Mapping[str, str] | None = None) -> int:
+def main(plugin_type: str, load: Callable[[str], Plugin], env: Mapping[str, str] | None = None) -> int:
     """Process entry: print the answer or the error JSON on stdout, logs on stderr.
 
     `load` is the entry point's registry: it gives the plugin for `plugin_type`, and any delegate

@@ -15,8 +15,9 @@ from .result import Result
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
-    from types import ModuleType
     from typing import Any
+
+    from .plugin import Plugin
 
 VERBS = ("ADD", "DEL", "CHECK", "STATUS", "GC", "VERSION")
 
@@ -98,7 +99,7 @@ class Request(Record):
         env: Mapping[str, str]
         # The entry point's registry (type -> plugin module): what a delegate of our own bundle
         # runs in-process. None: every delegate is executed.
-        local_plugins: Callable[[str], ModuleType] | None
+        local_plugins: Callable[[str], Plugin] | None
 
     @property
     def name(self) -> str:

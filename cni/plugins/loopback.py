@@ -9,6 +9,7 @@ from cni.addrtext import Cidr
 from cni.contract.errors import INTERNAL, CNIError
 from cni.contract.request import Request
 from cni.contract.result import Interface, IPConfig, Result
+from cni.contract.versions import SUPPORTED
 from cni.net import addr, link
 from cni.net.netns import open_handle
 
@@ -16,6 +17,9 @@ TYPE = "loopback"
 SCHEMA = "loopback"
 CNI_ARGS_KEYS = None  # the reference plugin does not read CNI_ARGS
 NEEDS_NETNS = True
+VERSIONS = SUPPORTED
+READS_PREV_RESULT = True
+prev_result_as_text = None
 
 LOOPBACK_MAC = "00:00:00:00:00:00"
 

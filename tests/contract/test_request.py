@@ -265,6 +265,10 @@ class FakePlugin(types.ModuleType):
         self.TYPE = "fake"
         self.SCHEMA = "loopback"
         self.CNI_ARGS_KEYS = frozenset({"IP"})
+        self.VERSIONS = versions.SUPPORTED
+        self.NEEDS_NETNS = False
+        self.READS_PREV_RESULT = True
+        self.prev_result_as_text = None
         self.calls: list = []
         self.answer: Result | None = Result(
             interfaces=[Interface(name="eth0", sandbox="/var/run/netns/x")],

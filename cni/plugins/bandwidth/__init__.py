@@ -24,6 +24,7 @@ TYPE = "bandwidth"
 SCHEMA = "bandwidth"
 CNI_ARGS_KEYS = None  # the reference plugin does not read CNI_ARGS
 NEEDS_NETNS = True
+READS_PREV_RESULT = True
 VERSIONS = ("0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")  # a chained plugin needs prevResult (0.3.0+)
 
 # As the reference v1.9.1: the IFB's transmit queue length is 0. Its tbf root qdisc keeps its own

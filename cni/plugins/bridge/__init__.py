@@ -20,6 +20,7 @@ A verb imports its module when it runs: each call pays only for its own verb.
 from __future__ import annotations
 
 from cni.contract import delegate
+from cni.contract.versions import SUPPORTED
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -30,6 +31,9 @@ TYPE = "bridge"
 SCHEMA = "bridge"
 CNI_ARGS_KEYS = frozenset({"MAC"})
 NEEDS_NETNS = True
+VERSIONS = SUPPORTED
+READS_PREV_RESULT = True
+prev_result_as_text = None
 
 def add(req: Request) -> Result:
     from .add import add as run_add

@@ -13,6 +13,7 @@ and flushes the UDP conntrack entries of the ports those rules forwarded.
 from __future__ import annotations
 
 from cni.contract.errors import INTERNAL, INVALID_CONFIG, NOT_AVAILABLE, CNIError, failed
+from cni.contract.versions import SUPPORTED
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -25,7 +26,8 @@ TYPE = "portmap"
 SCHEMA = "portmap"
 CNI_ARGS_KEYS = None  # the reference plugin does not read CNI_ARGS
 NEEDS_NETNS = True
-# VERSIONS: every spec version, as the reference v1.9.1 (a 0.1.0/0.2.0 prevResult has ip4/ip6 only)
+READS_PREV_RESULT = True
+VERSIONS = SUPPORTED  # as the reference v1.9.1 (a 0.1.0/0.2.0 prevResult has ip4/ip6 only)
 
 
 def _conf(req: Request) -> PortMapConf:

@@ -19,6 +19,7 @@ Forwarding, ipMasq, GC and the container end's removal are the steps every veth 
 from __future__ import annotations
 
 from cni.contract import delegate
+from cni.contract.versions import SUPPORTED
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -29,6 +30,9 @@ TYPE = "ptp"
 SCHEMA = "ptp"
 CNI_ARGS_KEYS = None  # the reference plugin does not read CNI_ARGS
 NEEDS_NETNS = True
+VERSIONS = SUPPORTED
+READS_PREV_RESULT = True
+prev_result_as_text = None
 
 
 def add(req: Request) -> Result:
