@@ -198,9 +198,22 @@ build_stubs() {
   "$PY" -m cni.cri.stubs >/dev/null
 }
 
-# The names the bundle answers to: every plugin type, and `pycni` itself.
+# The plugin types the registry serves (cni/plugins/__init__.py), and the names the bundle answers
+# to: every plugin type, and `pycni` itself.
+plugin_types() {
+  "$PY" -c 'from cni.plugins import MODULES; print(*sorted(MODULES))'
+}
+
 bundle_names() {
-  "$PY" -c 'from cni.plugins import MODULES; print(*sorted(MODULES), "pycni")'
+  echo "$(plugin_types) pycni"
+}
+
+# PyInstaller with what every bundle of ours needs (our hooks, both packages, json, the schemas);
+# the caller adds the layout (--onedir/--onefile), names, paths and what to leave out.
+pyinstaller() {
+  "$PY" -m PyInstaller --noconfirm --log-level WARN "${HOOKS[@]}" --paths "$PWD" \
+    --collect-submodules cni --collect-submodules ipam --hidden-import json \
+    --add-data "$PWD/conf/schemas:conf/schemas" "$@"
 }
 
 build() {
@@ -210,13 +223,10 @@ build() {
   trap 'rm -rf "$work"' RETURN
   build_setns
   build_stubs
-  "$PY" -m PyInstaller --noconfirm --clean --log-level WARN --onedir --name pycni "${FAST[@]}" \
-    --distpath dist --workpath "$work/build" --specpath "$work" "${HOOKS[@]}" \
-    --paths "$PWD" --collect-submodules cni --collect-submodules ipam \
-    --hidden-import json --add-data "$PWD/conf/schemas:conf/schemas" \
-    "${EXCLUDES[@]/#/--exclude-module=}" \
-    cni/__main__.py
-  build_launcher dist/pycni/pycni cni.__main__ "$("$PY" -c 'from cni.plugins import MODULES; print(*sorted(MODULES))')" \
+  pyinstaller --clean --onedir --name pycni "${FAST[@]}" \
+    --distpath dist --workpath "$work/build" --specpath "$work" \
+    "${EXCLUDES[@]/#/--exclude-module=}" cni/__main__.py
+  build_launcher dist/pycni/pycni cni.__main__ "$(plugin_types)" \
     cni ipam ipaddress subprocess --skip cni.cri cni.ops cni.cli
   rm -rf dist/bin && mkdir -p dist/bin
   for t in $(bundle_names); do ln -s ../pycni/pycni "dist/bin/$t"; done
@@ -237,10 +247,8 @@ onefile() {
     [ "$t" = pycni ] || leave_out+=("${OPERATOR_ONLY[@]}")
     printf 'import sys\nfrom cni.__main__ import entry\nsys.exit(entry(["%s"] + sys.argv[1:]))\n' "$t" \
       > "$work/$t.py"
-    "$PY" -m PyInstaller --noconfirm --log-level WARN --onefile --name "$t" \
-      --distpath dist/onefile --workpath "$work/build" --specpath "$work" "${HOOKS[@]}" \
-      --paths "$PWD" --collect-submodules cni --collect-submodules ipam --hidden-import json \
-      --add-data "$PWD/conf/schemas:conf/schemas" "${leave_out[@]/#/--exclude-module=}" "$work/$t.py"
+    pyinstaller --onefile --name "$t" --distpath dist/onefile --workpath "$work/build" \
+      --specpath "$work" "${leave_out[@]/#/--exclude-module=}" "$work/$t.py"
   done
   echo "built dist/onefile: ${types[*]}"
 }
