@@ -170,7 +170,7 @@ def test_containerd_burst_becomes_100_ms(chain, rate):
 
 
 def test_reference_wraps_containerd_burst(ref_chain):
-    """The figures the README quotes for the reference plugin (v1.9.1, as 1.1.1) at 1 Mbit/s."""
+    """The figures docs/plugins/bandwidth.md quotes for the reference (v1.9.1, as 1.1.1) at 1 Mbit/s."""
     caps = {"bandwidth": {"ingressRate": MBIT, "ingressBurst": CONTAINERD_BURST}}
     result = add(ref_chain, {"capabilities": {"bandwidth": True}}, cap_args=caps)
     opts = root_tbf(ref_chain.host, host_veth(result))
@@ -301,7 +301,7 @@ def test_check_without_limits_or_prev_result(chain):
     result = add(chain, None)
     base = {"cniVersion": "1.0.0", "name": chain.network, "type": "bandwidth"}
     chain.plugin("CHECK", {**base, "prevResult": result}).check()
-    chain.plugin("CHECK", base).check()  # nothing to check (v1.9.1 fails here: README lists it)
+    chain.plugin("CHECK", base).check()  # nothing to check (v1.9.1 fails: docs/plugins/bandwidth.md)
     out = chain.plugin("CHECK", {**base, **STATIC}).expect_error(7)
     assert "prevResult" in out.msg
 

@@ -3,8 +3,8 @@
 Each side runs in its own `host`/`pod` namespaces after the reference `ptp`, so names that hash
 the container ID differ; everything else read back from the kernel (qdiscs and their handles, the
 redirect filter, the IFB's attributes) must be the same, and so must every verb's outcome
-(success or failure; the codes differ where README's "Differences from the reference v1.9.1"
-says so).
+(success or failure; the codes differ where "Differences from the reference v1.9.1" in
+docs/plugins/bandwidth.md says so).
 """
 
 from __future__ import annotations

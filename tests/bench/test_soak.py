@@ -4,7 +4,7 @@ and the reference v1.9.1 in one run.
 Ours must keep every rule: no failure of a call nobody killed (STATUS and GC included), no address
 held by two live pods, no reservation out of step between waves (GCs with the live pods valid run
 between them), nothing left after the final DEL or the final GC. The reference's figures are only
-reported (it leaks the masquerade chains of a killed ADD: see README "Reliability").
+reported (it leaks the masquerade chains of a killed ADD: see docs/BENCHMARKS.md, "The soak").
 """
 
 from __future__ import annotations

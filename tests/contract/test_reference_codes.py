@@ -3,7 +3,8 @@ every spec version, the CNI_* variables, the config's envelope. Each call goes t
 status and the error code must be the same, and the message too where skel's words are ours.
 
 Where we answer otherwise on purpose, the case is in DIFFERENT with both answers, so a change on
-either side fails here; README's "Differences from the reference v1.9.1" gives the reasons.
+either side fails here; "Differences from the reference v1.9.1" in docs/plugins/host-local.md and
+loopback.md gives the reasons.
 """
 
 from __future__ import annotations
@@ -61,7 +62,8 @@ def test_every_verb_in_every_version(both, plugin, version):
     for verb in VERBS:
         mine, theirs = both(plugin, verb, lambda d: _config(plugin, version, d))
         if plugin == "loopback" and verb == "ADD" and mine.rc == 0 and version < "1.0.0":
-            # README: before 1.0.0 ours is in the version's own format, v1.9.1 prints 1.0.0's shape
+            # docs/plugins/loopback.md: before 1.0.0 ours is in the version's own format,
+            # v1.9.1 prints 1.0.0's shape
             assert theirs.rc == 0 and mine.json["cniVersion"] == theirs.json["cniVersion"] == version
             continue
         if plugin == "loopback" and verb == "ADD" and mine.rc == 0:

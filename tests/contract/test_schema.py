@@ -84,7 +84,7 @@ def test_schema_uses_only_supported_keywords(name):
 
 @pytest.mark.parametrize("name", SCHEMAS)
 def test_every_property_is_described(name):
-    """The schemas are the README's config reference: every key says what it does."""
+    """The schemas are the config reference beside docs/plugins/: every key says what it does."""
     missing = [where for where, sub in walk_schemas(load(name))
                if "/properties/" in where and where.rsplit("/", 2)[-2] == "properties"
                and isinstance(sub, dict) and "$ref" not in sub and not sub.get("description")]

@@ -11,7 +11,7 @@ test asks ``node_factory(runtime=debian_containerd())`` for Debian's 1.6.20.
 A test that needs one of our plugins that is not built yet is skipped, naming it.
 
 The node's network config is what ``conf/install-netconf.sh POD_CIDR DIR`` renders from the example
-list, i.e. exactly what the README tells a kind user to run.
+list, i.e. exactly what docs/OPERATIONS.md tells a kind user to run.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Preparing a node as the README tells a kind user: plugins into /opt/cni/bin, the config list
+"""Preparing a node as docs/OPERATIONS.md tells a kind user: plugins into /opt/cni/bin, the config list
 into /etc/cni/net.d (both the node's private directories here)."""
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 every RunPodSandbox succeeds with its own address, and stopping and removing them all leaves
 nothing: no reservation, veth, IFB, qdisc or cached result.
 
-The time of each RunPodSandbox is printed (p50, p99) for the README's reliability table; it is not
-asserted (latency belongs to the benchmarks).
+The time of each RunPodSandbox is printed (p50, p99) for the reliability figures (docs/BENCHMARKS.md); it is
+not asserted (latency belongs to the benchmarks).
 """
 
 from __future__ import annotations

@@ -58,7 +58,7 @@ def _rate_bits(qdisc: dict) -> int:
 
 def test_network_ready_follows_the_config(node_factory, cri_factory) -> None:
     """A node starts NotReady for networking until a config list appears, as on kind with
-    disableDefaultCNI; the README's install-netconf.sh is what makes it Ready."""
+    disableDefaultCNI; install-netconf.sh (docs/OPERATIONS.md) is what makes it Ready."""
     bare = node_factory(None, namespaces=("k8s.io",))
     cri = cri_factory(bare)
     cond = cri.conditions()

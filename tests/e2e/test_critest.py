@@ -161,7 +161,7 @@ def _specs(names: list[str]) -> list[str]:
 
 
 def _install_network(network: str, node: KindNode, underlay_factory) -> Path:
-    """Write the node's config list as the README (``cbr0``) or kindnetd (``kindnet``) does."""
+    """Write the node's config list as docs/OPERATIONS.md (``cbr0``) or kindnetd (``kindnet``) does."""
     if network == "cbr0":
         return render_netconf(str(POD_CIDR), node.conf_dir, env={"PYCNI_NETCONF_TEMPLATE": str(EXAMPLE)},
                               cni_version=node.runtime.cni_version)

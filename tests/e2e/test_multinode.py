@@ -11,7 +11,7 @@ receiver.
 
 - every pod reaches every pod on every node, and the receiver sees the sender's pod address;
 - each node reaches its pods;
-- with ``ipMasq`` (and the node's exemption for the cluster CIDR, see the README), traffic leaving
+- with ``ipMasq`` (and the node's exemption for the cluster CIDR, see docs/OPERATIONS.md), traffic leaving
   the cluster CIDR reaches an external namespace from the node's underlay address, while traffic
   inside the cluster CIDR keeps the pod address.
 """

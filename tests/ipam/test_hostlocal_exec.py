@@ -531,8 +531,8 @@ def test_own_namespace_is_code_8_like_the_reference(run_plugin, ours, ref, state
 def test_a_cursor_file_of_any_content_is_read_as_the_reference_reads_it(run_plugin, ours, ref, state_dir,
                                                                         cursor):
     """last_reserved_ip.0 as another writer, a crash or a hand left it (0644, as before v1.4.0):
-    where round robin resumes. README lists the one difference: ours replaces the file, so it is
-    0600 afterwards; v1.9.1 rewrites it in place and keeps the mode it found."""
+    where round robin resumes. docs/plugins/host-local.md lists the one difference: ours replaces
+    the file, so it is 0600 afterwards; v1.9.1 rewrites it in place and keeps the mode it found."""
     seen = {}
     for label, plugin in (("ours", ours), ("ref", ref)):
         data = state_dir / label
@@ -549,9 +549,10 @@ def test_a_cursor_file_of_any_content_is_read_as_the_reference_reads_it(run_plug
 
 
 def test_only_files_named_by_an_address_are_reservations(run_plugin, ours, ref, state_dir):
-    """README lists it: v1.9.1 matches the content of every file of the directory, so its CHECK
-    finds a stray file and its DEL removes it, the cursor too when a container's ID is its address
-    text (older container-ID-only format). Ours reads only the files named by an address."""
+    """docs/plugins/host-local.md lists it: v1.9.1 matches the content of every file of the
+    directory, so its CHECK finds a stray file and its DEL removes it, the cursor too when a
+    container's ID is its address text (older container-ID-only format). Ours reads only the
+    files named by an address."""
     seen = {}
     for label, plugin in (("ours", ours), ("ref", ref)):
         data = state_dir / label

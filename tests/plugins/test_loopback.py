@@ -127,7 +127,7 @@ def test_same_results_and_kernel_state_as_the_reference(run_plugin, bin_dir, ref
 @pytest.mark.parametrize("version", ["0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0"])
 def test_older_versions_the_same_addresses_in_the_versions_own_format(run_plugin, bin_dir, ref_bin_dir,
                                                                        netns, version):
-    """README lists it: before 1.0.0 ours is in that version's format (ip4/ip6 up to 0.2.0,
+    """docs/plugins/loopback.md lists it: before 1.0.0 ours is in that version's format (ip4/ip6 up to 0.2.0,
     ips[].version for 0.3.x/0.4.0); v1.9.1 prints the 1.0.0 shape under the older label."""
     ns_ours, ns_ref = netns(), netns()
     mine = run_plugin(bin_dir / "loopback", "ADD", _config(version), netns=ns_ours.path).check().json

@@ -1,9 +1,9 @@
 """Our portmap next to the reference v1.9.1 on the nftables backend, on one emulated node: the same
 request gives the same `ip`/`ip6 cni_hostport` tables (read back with `nft -j list table`), once
-the pod's addresses are named and what README lists under "Differences from the reference v1.9.1"
-is set aside: our owner chain `pycni_owners_*`, and the masquerade's source (the pod's subnet
-where v1.9.1 takes the pod itself). Each one's DEL removes the other's ADD, and each one's CHECK
-accepts the other's rules.
+the pod's addresses are named and what docs/plugins/portmap.md lists under "Differences from
+the reference v1.9.1" is set aside: our owner chain `pycni_owners_*`, and the masquerade's
+source (the pod's subnet where v1.9.1 takes the pod itself). Each one's DEL removes the other's
+ADD, and each one's CHECK accepts the other's rules.
 """
 
 from __future__ import annotations

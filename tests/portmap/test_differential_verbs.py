@@ -1,6 +1,6 @@
 """Our portmap and the reference v1.9.1 on configs that fail or do nothing: both fail, or both
-succeed with the same output. Codes differ where README says (v1.9.1 reports every error as 999;
-ours says 7 for a config at fault)."""
+succeed with the same output. Codes differ where docs/plugins/portmap.md says (v1.9.1 reports
+every error as 999; ours says 7 for a config at fault)."""
 
 from __future__ import annotations
 
