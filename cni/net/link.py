@@ -257,7 +257,7 @@ def create_ifb(
             delete_link(h, stale.index)
     temp = _create(h, temp_name, "ifb", _common(mtu, txqlen=txqlen), b"", False, op)
     try:
-        h.request(RTM_NEWLINK, nl.ifinfo(temp.index) + nl.attr_str(IFLA_IFALIAS, alias), f"{op}: set alias")
+        set_link(h, temp.index, alias=alias)
         set_link(h, temp.index, name=name, up=up or None)
     except BaseException as err:
         try:  # noqa: SIM105 (no contextlib: cni/__init__.py)
@@ -281,6 +281,7 @@ def set_link(
     netns_fd: int | None = None,
     name: str | None = None,
     txqlen: int | None = None,
+    alias: str | None = None,
 ) -> None:
     """Change what is given, in one message; None leaves a property alone.
 
@@ -303,6 +304,8 @@ def set_link(
     body += _common(mtu, mac, txqlen)
     if master is not None:
         body += nl.attr_u32(IFLA_MASTER, master)
+    if alias is not None:  # the tag of a device we made (cni/layout): the kernel keeps 255 bytes
+        body += nl.attr_str(IFLA_IFALIAS, alias)
     h.request(RTM_NEWLINK, body, f"set link {index}")
 
 

@@ -12,6 +12,8 @@ import pytest
 from helpers import addresses, bridge_json, delete_link, ip_json, link, link_exists, unique_subnet_v4
 from helpers import unique_subnet_v6 as _v6
 
+from cni.layout import bridge as bridge_layout
+
 from .conftest import iptables_lines, masq_rules_nft, spoof_rules
 
 pytestmark = pytest.mark.root
@@ -248,12 +250,14 @@ needs_vlan_filtering = pytest.mark.skipif(
 
 @needs_vlan_filtering
 def test_vlan_gateway_left_half_made_is_replaced(ours, net, netns, bridge_name):
-    """A `<bridge>.<vlan>` an interrupted ADD left behind (a veth whose peer is on no bridge) is made
-    again, under the bridge lock, instead of being used as it is."""
+    """A `<bridge>.<vlan>` of ours (tagged) that an interrupted ADD left behind (a veth whose peer
+    is on no bridge) is made again, under the bridge lock, instead of being used as it is."""
     subnet = unique_subnet_v4()
     gw_if = f"{bridge_name}.100"
     subprocess.run(["ip", "link", "add", bridge_name, "type", "bridge", "vlan_filtering", "1"], check=True)
     subprocess.run(["ip", "link", "add", gw_if, "type", "veth", "peer", "name", f"{bridge_name}x"],
+                   check=True)
+    subprocess.run(["ip", "link", "set", gw_if, "alias", bridge_layout.vlan_gateway_alias(bridge_name, 100)],
                    check=True)
     try:
         n = net({"type": "bridge", "bridge": bridge_name, "vlan": 100, "isGateway": True, "ipam": hl(subnet)})
@@ -261,6 +265,7 @@ def test_vlan_gateway_left_half_made_is_replaced(ours, net, netns, bridge_name):
         n("add", ns, ours).check()
         gateway = link(gw_if)
         assert gateway is not None and "UP" in gateway["flags"]
+        assert gateway.get("ifalias") == bridge_layout.vlan_gateway_alias(bridge_name, 100)
         peer = link(gateway["link"])  # ip names a veth's peer in the same namespace
         assert peer is not None and peer.get("master") == bridge_name, "the peer is no port of the bridge"
         assert f"{subnet[1]}/24" in addresses(gw_if)
@@ -268,6 +273,50 @@ def test_vlan_gateway_left_half_made_is_replaced(ours, net, netns, bridge_name):
     finally:
         delete_link(gw_if)
         delete_link(f"{bridge_name}x")
+
+
+@needs_vlan_filtering
+@pytest.mark.parametrize("kind", ["vlan", "veth"])
+def test_vlan_gateway_name_taken_by_an_administrators_device_is_used_not_deleted(
+        ours, net, netns, bridge_name, kind):
+    """`<bridge>.<vlan>` is also the usual name of an administrator's 802.1Q sub-interface: without
+    our tag it is not ours, so it is used as it is (as the reference uses it), never replaced."""
+    subnet = unique_subnet_v4()
+    gw_if = f"{bridge_name}.100"
+    subprocess.run(["ip", "link", "add", bridge_name, "type", "bridge", "vlan_filtering", "1"], check=True)
+    if kind == "vlan":
+        made = ["ip", "link", "add", "link", bridge_name, "name", gw_if, "type", "vlan", "id", "100"]
+    else:  # a veth whose peer is on no bridge: what a half-made gateway of ours would look like, untagged
+        made = ["ip", "link", "add", gw_if, "type", "veth", "peer", "name", f"{bridge_name}x"]
+    subprocess.run(made, check=True)
+    before = link(gw_if)["ifindex"]
+    try:
+        n = net({"type": "bridge", "bridge": bridge_name, "vlan": 100, "isGateway": True, "ipam": hl(subnet)})
+        ns = netns()
+        n("add", ns, ours).check()
+        after = link(gw_if)
+        assert after is not None and after["ifindex"] == before, "the administrator's device was replaced"
+        assert not after.get("ifalias"), "ours tagged a device it did not make"
+        assert f"{subnet[1]}/24" in addresses(gw_if)
+        n("del", ns, ours).check()
+        assert link(gw_if)["ifindex"] == before
+    finally:
+        delete_link(gw_if)
+        delete_link(f"{bridge_name}x")
+
+
+@needs_vlan_filtering
+def test_vlan_gateway_we_make_carries_our_tag(ours, net, netns, bridge_name):
+    subnet = unique_subnet_v4()
+    gw_if = f"{bridge_name}.100"
+    try:
+        n = net({"type": "bridge", "bridge": bridge_name, "vlan": 100, "isGateway": True, "ipam": hl(subnet)})
+        ns = netns()
+        n("add", ns, ours).check()
+        assert link(gw_if).get("ifalias") == bridge_layout.vlan_gateway_alias(bridge_name, 100)
+        n("del", ns, ours).check()
+    finally:
+        delete_link(gw_if)
 
 
 @needs_vlan_filtering

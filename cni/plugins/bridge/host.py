@@ -12,6 +12,7 @@ from cni import sysapi
 from cni.contract.errors import CNIError
 from cni.contract.errors import internal as fail
 from cni.flock import FileLock, node_lock
+from cni.layout import bridge as layout
 from cni.net import addr, bridge_port, link, sysctl, veth
 from cni.net.netlink import Handle
 
@@ -176,15 +177,18 @@ def wait_port_up(h: Handle, port: link.Link) -> link.Link:
 def ensure_vlan_gateway(h: Handle, br: link.Link, conf: BridgeConf) -> link.Link:
     """`<bridge>.<vlan>`: a host veth whose peer is an access port of the VLAN, for its gateway.
 
-    Made under the bridge lock (two first ADDs of a VLAN would race otherwise). One found that an
-    earlier, interrupted ADD left half-made (not a veth, down, or its peer not on this bridge) is
-    deleted and made again instead of being used as it is.
+    Made under the bridge lock (two first ADDs of a VLAN would race otherwise) and tagged as ours
+    (cni/layout/bridge.py). A device of that name without our tag is someone else's (an
+    administrator's VLAN sub-interface, most often) and is used as it is, as the reference uses
+    it. One of ours that an interrupted ADD left half-made (not a veth, down, or its peer not on
+    this bridge) is deleted and made again instead.
     """
-    name = f"{br.name}.{conf.access_vlan}"
+    name = layout.vlan_gateway_name(br.name, conf.access_vlan)
+    alias = layout.vlan_gateway_alias(br.name, conf.access_vlan)
     with bridge_lock():
         existing = link.get_link(h, name)
         if existing is not None:
-            if _vlan_gateway_complete(h, existing, br):
+            if existing.alias != alias or _vlan_gateway_complete(h, existing, br):
                 return existing
             try:
                 link.delete_link(h, existing.index)  # its peer goes with it
@@ -195,6 +199,7 @@ def ensure_vlan_gateway(h: Handle, br: link.Link, conf: BridgeConf) -> link.Link
         except CNIError as e:
             raise fail(f'failed to create vlan gateway "{name}": {e.msg}', e.details) from None
         try:
+            link.set_link(h, inner.index, alias=alias)
             attach_port(h, outer, br, vlan_gateway_port(conf))
             link.set_link(h, inner.index, up=True)
         except (OSError, CNIError) as e:
