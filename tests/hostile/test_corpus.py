@@ -140,11 +140,11 @@ def seed(kind: str, w: World, bin_dir: Path) -> None:
                    bin_dir)
         assert out.returncode == 0, out.stdout + out.stderr
     elif kind == "gc-bandwidth":
-        from cni.plugins.bandwidth import shaping
+        from cni.layout import bandwidth as ifb_layout
 
-        name = shaping.ifb_name(w.network, "live-container")
+        name = ifb_layout.ifb_name(w.network, "live-container")
         ns_exec(w.host_ns, "ip", "link", "add", name, "type", "ifb")
-        alias = shaping.ifb_alias(w.network, "live-container")
+        alias = ifb_layout.ifb_alias(w.network, "live-container")
         ns_exec(w.host_ns, "ip", "link", "set", name, "alias", alias)
 
 
