@@ -9,9 +9,8 @@ none, so an untagged IFB is the reference's, whose owner cannot be told.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 from cni.names import hashed_name
+from cni.record import Record
 
 IFB_PREFIX = "bwp"
 IFB_TEMP_PREFIX = "bwt"  # the same IFB before it carries its tag (see ifb_temp_name)
@@ -20,9 +19,11 @@ IFB_TAG = "pycni-bandwidth"
 IFALIAS_MAX = 255  # bytes; IFALIASZ - 1
 
 
-class Tag(NamedTuple):
-    """What an IFB's alias records: its network and, when it fitted, its container ID."""
+class Tag(Record):
+    """What an IFB's alias records: its network and, when it fitted, its container ID (a Record:
+    `typing` would cost every bandwidth call its imports)."""
 
+    __slots__ = ("network", "container_id")
     network: str
     container_id: str | None
 

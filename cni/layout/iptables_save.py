@@ -5,7 +5,7 @@ operator's status), so that they all see the same rules the same way.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from cni.record import Record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -14,9 +14,10 @@ if TYPE_CHECKING:
 _JUMPS = ("-j", "-g", "--jump", "--goto")
 
 
-class Rule(NamedTuple):
+class Rule(Record):
     """One `-A` line of a dump: its table, its chain and its text after `-A ` (chain included)."""
 
+    __slots__ = ("table", "chain", "spec")
     table: str
     chain: str
     spec: str
