@@ -93,3 +93,20 @@ def test_del_of_a_chain_both_wrote_to_keeps_the_others(ours, net, netns, bridge_
     assert f":{chain} " in nat() and "10.255.0.9/32" in nat() and "10.255.0.0/24" in nat()
     x1("del", netns(), ours, container_id=x1_cid).check()  # now the chain is X1's alone: all of it goes
     assert f":{chain} " not in nat() and "10.255.0." not in nat()
+
+
+@pytest.mark.parametrize("backend", ["iptables", "nftables"])
+def test_gc_of_the_colliding_network_keeps_the_others_masquerade(backend, ours, net, netns, bridge_name,
+                                                                   run_plugin):
+    """GC of X1 with nothing valid: X's chain (named as X1/abc's would be) is not X1's to collect."""
+    x_name, x_cid, x1_name, _x1_cid = _colliding()
+    px, px1 = _plugins(bridge_name, backend)
+    x, x1 = net(px, name=x_name), net(px1, name=x1_name)
+    x1.version = "1.1.0"
+    ns_x = netns()
+    x("add", ns_x, ours, container_id=x_cid).check()
+    before = (iptables_lines(x_name), masq_rules_nft(x_name))
+    run_plugin("bridge", "GC", x1.plugin_stdin(**{"cni.dev/valid-attachments": []}), cni_path=ours,
+               container_id="", ifname="").check()
+    assert (iptables_lines(x_name), masq_rules_nft(x_name)) == before
+    x("del", ns_x, ours, container_id=x_cid).check()
