@@ -110,3 +110,28 @@ def test_gc_of_the_colliding_network_keeps_the_others_masquerade(backend, ours, 
                container_id="", ifname="").check()
     assert (iptables_lines(x_name), masq_rules_nft(x_name)) == before
     x("del", ns_x, ours, container_id=x_cid).check()
+
+
+@pytest.mark.parametrize("impl", ["ours", "ref"])
+def test_the_reference_loses_the_others_chain_where_we_do_not(impl, ours, ref, net, netns, bridge_name):
+    """The same names, two answers. X's chain is made by the implementation under test; then X1/abc
+    (whose chain name is X/1abc's) is ADDed and DELeted by it. The reference v1.9.1 appends X1's
+    rules to X's chain and its DEL empties and removes the chain: X's pod is no longer masqueraded.
+    pycni refuses X1's ADD (11), and X's rules are as they were after X1's DEL."""
+    cni_path = ours if impl == "ours" else ref
+    x_name, x_cid, x1_name, x1_cid = _colliding()
+    px, px1 = _plugins(bridge_name, "iptables")
+    x, x1 = net(px, name=x_name), net(px1, name=x1_name)
+    ns_x, ns_x1 = netns(), netns()
+    x("add", ns_x, cni_path, container_id=x_cid).check()
+    before = iptables_lines(x_name)
+    second = x1("add", ns_x1, cni_path, container_id=x1_cid)
+    x1("del", ns_x1, cni_path, container_id=x1_cid)
+    if impl == "ours":
+        second.expect_error(11)
+        assert iptables_lines(x_name) == before
+    else:
+        second.check()
+        lost = [line for line in before if line not in iptables_lines(x_name)]
+        assert any(line.startswith(f"-A {chain_name(x_name, x_cid)} ") for line in lost), lost
+    x("del", ns_x, cni_path, container_id=x_cid)
