@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cni.plugins.bandwidth.shaping import ifb_name
+from cni.layout.bandwidth import ifb_name
 
 from . import spawn
 from .chain import ChainRun, Driver, NetList, Pod

@@ -44,8 +44,10 @@ class CNIError(Exception):
 
 def failed(err: BaseException, prefix: str = "") -> CNIError:
     """A step's failure: code 11 (try again later) when the step overran its bound (its exception
-    sets `overran_bound`: a lock holder or a hung tool may be gone on the retry), 999 otherwise."""
-    code = TRY_AGAIN_LATER if getattr(err, "overran_bound", False) else INTERNAL
+    sets `overran_bound`: a lock holder or a hung tool may be gone on the retry) or met a state
+    that another call will clear (`try_again`), 999 otherwise."""
+    again = getattr(err, "overran_bound", False) or getattr(err, "try_again", False)
+    code = TRY_AGAIN_LATER if again else INTERNAL
     return CNIError(code, f"{prefix}{err}")
 
 

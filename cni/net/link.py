@@ -243,8 +243,9 @@ def create_ifb(
     `alias` (IFLA_IFALIAS, at most 255 bytes) tags the device. The kernel ignores the alias in a
     create request, so the device is made down under a temporary name (`temp_name`, or a random
     one), tagged, and only then renamed to `name` (and brought up): no one ever sees `name` without
-    its alias. An ifb already named `temp_name` is taken for what a killed creation left and
-    replaced. FileExistsError if `name` is taken; the temporary device is then removed again.
+    its alias. An ifb already named `temp_name` that carries no alias or this one is taken for
+    what a killed creation left and replaced (one tagged otherwise is another device's: EEXIST).
+    FileExistsError if `name` is taken; the temporary device is then removed again.
     """
     op = f"create ifb {name}"
     if alias is None:
@@ -253,7 +254,7 @@ def create_ifb(
         temp_name = "ifbtmp" + sysapi.urandom(4).hex()
     else:  # a name of this device's own: one left by a creation killed before its rename is stale
         stale = get_link(h, temp_name)
-        if stale is not None and stale.kind == "ifb":
+        if stale is not None and stale.kind == "ifb" and stale.alias in ("", alias):
             delete_link(h, stale.index)
     temp = _create(h, temp_name, "ifb", _common(mtu, txqlen=txqlen), b"", False, op)
     try:

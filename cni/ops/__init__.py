@@ -2,5 +2,6 @@
 
 Pure rules (which lists the runtime loads, which attachments are still valid, how output reads)
 are functions over data; the disk, kernel, runtime and plugin executions each happen at one edge:
-`netconf.load_dir`, `node.read`, `cni.cri.client.list_sandboxes`, `invoke.run`.
+`netconf.load_dir`, `node.read` (gathering `stores`, `cache`, `firewall` and `ifbs`, which run
+tools and read files through `edges`), `cni.cri.client.list_sandboxes`, `invoke.run`.
 """

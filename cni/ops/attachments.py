@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cni.plugins.bandwidth.shaping import IFB_PREFIX, IFB_TEMP_PREFIX, ifb_name
+from cni.layout.bandwidth import ifb_name, is_ifb_name
 
 from .node import NodeState
 
@@ -122,8 +122,7 @@ def build(network: str, state: NodeState) -> list[Attachment]:
 def unowned_ifbs(networks: list[str], state: NodeState) -> list[str]:
     """bandwidth's IFBs (by their name prefixes) that no attachment of the given networks accounts for."""
     owned = {i for net in networks for att in build(net, state) for i in att.ifbs}
-    return sorted(i.name for i in state.ifbs if i.name not in owned
-                  and i.name.startswith((IFB_PREFIX, IFB_TEMP_PREFIX)))
+    return sorted(i.name for i in state.ifbs if i.name not in owned and is_ifb_name(i.name))
 
 
 def judge(attachments: list[Attachment], sandboxes: set[str] | None, now: float, grace: float) -> None:

@@ -24,6 +24,7 @@ from cni.contract.versions import at_least
 from cni.cri.client import DEFAULT_ENDPOINT, DEFAULT_TIMEOUT, RuntimeUnavailable, Sandbox, list_sandboxes
 
 from . import attachments, invoke, node, render
+from .cache import CacheEntry
 from .netconf import NetList, load_dir, plugin_config
 
 DEFAULT_CONF_DIR = "/etc/cni/net.d"
@@ -143,7 +144,7 @@ def status_report(conf_dir: str, bin_dir: str, endpoint: str, grace: float, time
 
 
 # ---- gc ------------------------------------------------------------------------------------------------
-def _del_config(lst: NetList, plugin: dict[str, Any], entry: node.CacheEntry) -> dict[str, Any]:
+def _del_config(lst: NetList, plugin: dict[str, Any], entry: CacheEntry) -> dict[str, Any]:
     """A DEL's stdin for one plugin, as libcni builds it from the cache: the capabilities the
     plugin declares as runtimeConfig, and the cached result as prevResult (0.4.0 and later)."""
     conf = plugin_config(lst, plugin, lst.version)
@@ -156,7 +157,7 @@ def _del_config(lst: NetList, plugin: dict[str, Any], entry: node.CacheEntry) ->
     return conf
 
 
-def _delete_cached(lst: NetList, bin_dir: str, entry: node.CacheEntry) -> list[dict[str, Any]]:
+def _delete_cached(lst: NetList, bin_dir: str, entry: CacheEntry) -> list[dict[str, Any]]:
     """libcni GC's first step for a stale cached attachment: a DEL through the list, in reverse
     order; the cache entry goes once every plugin succeeded. Returns the errors."""
     netns = entry.netns if entry.netns and os.path.exists(entry.netns) else ""  # gone after a reboot

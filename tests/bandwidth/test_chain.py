@@ -16,6 +16,7 @@ import subprocess
 import pytest
 from helpers import ip_json, link, link_exists, tc_json
 
+from cni.layout import bandwidth as ifb_layout
 from cni.plugins.bandwidth import shaping
 
 from .conftest import host_veth, root_tbf, tc_raw
@@ -72,7 +73,7 @@ def add(chain, bandwidth: dict | None, cap_args: dict | None = None, version: st
 
 
 def ifb_of(chain) -> str:
-    return shaping.ifb_name(chain.network, chain.container_id())
+    return ifb_layout.ifb_name(chain.network, chain.container_id())
 
 
 def assert_redirect(chain, veth: str, ifb: str) -> None:
@@ -252,7 +253,7 @@ def test_del_removes_an_ifb_left_untagged_by_a_killed_add(chain):
     runtime's DEL must still find it."""
     result = add(chain, STATIC)
     ifb = ifb_of(chain)
-    temp = shaping.ifb_temp_name(chain.network, chain.container_id())
+    temp = ifb_layout.ifb_temp_name(chain.network, chain.container_id())
     assert temp.startswith("bwt") and temp[3:] == ifb[3:] and len(temp) == 15
     assert not link_exists(temp, chain.host.name)  # renamed away by a completed ADD
     chain.host.exec("ip", "link", "add", temp, "type", "ifb")  # as a killed ADD would leave it
@@ -266,7 +267,7 @@ def test_del_removes_an_ifb_left_untagged_by_a_killed_add(chain):
 def test_add_replaces_an_ifb_left_untagged_by_a_killed_add(chain):
     """A retried ADD finds the stale "bwt" device of its own attachment and replaces it."""
     chain.configure(STATIC, "1.0.0")
-    temp = shaping.ifb_temp_name(chain.network, chain.container_id())
+    temp = ifb_layout.ifb_temp_name(chain.network, chain.container_id())
     chain.host.exec("ip", "link", "add", temp, "type", "ifb")  # as a killed ADD would leave it
     chain.run("add").check()
     ifb = ifb_of(chain)
@@ -325,7 +326,7 @@ def test_ifb_is_tagged_with_its_network(chain):
     add(chain, STATIC)
     alias = link(ifb_of(chain), chain.host.name)["ifalias"]
     assert alias == f"pycni-bandwidth network={chain.network} container={chain.container_id()}"
-    assert shaping.alias_network(alias) == chain.network
+    assert ifb_layout.parse_alias(alias).network == chain.network
 
 
 def test_gc_removes_only_this_networks_stale_ifbs(chain):
@@ -341,23 +342,25 @@ def test_gc_removes_only_this_networks_stale_ifbs(chain):
             h.exec("ip", "link", "set", "dev", name, "alias", alias)
         return name
 
-    own = shaping.ifb_alias(chain.network, "gone-container")
-    stale = ifb(shaping.ifb_name(chain.network, "gone-container"), own)
-    stale_fed = ifb(shaping.ifb_name(chain.network, "gone-fed"), shaping.ifb_alias(chain.network, "gone-fed"))
+    own = ifb_layout.ifb_alias(chain.network, "gone-container")
+    stale = ifb(ifb_layout.ifb_name(chain.network, "gone-container"), own)
+    fed_name = ifb_layout.ifb_name(chain.network, "gone-fed")
+    fed_alias = ifb_layout.ifb_alias(chain.network, "gone-fed")
+    stale_fed = ifb(fed_name, fed_alias)
     # another network's ADD between creating its IFB and adding the redirect
-    other = ifb(shaping.ifb_name("othernet", "c1"), shaping.ifb_alias("othernet", "c1"))
-    other_fed = ifb(shaping.ifb_name("othernet", "c2"), shaping.ifb_alias("othernet", "c2"))
+    other = ifb(ifb_layout.ifb_name("othernet", "c1"), ifb_layout.ifb_alias("othernet", "c1"))
+    other_fed = ifb(ifb_layout.ifb_name("othernet", "c2"), ifb_layout.ifb_alias("othernet", "c2"))
     # the reference plugin's (untagged), one still fed by its veth and one orphaned
-    ref_fed = ifb(shaping.ifb_name("refnet", "c3"))
-    ref_orphan = ifb(shaping.ifb_name(chain.network, "gone-ref"))
-    foreign_alias = ifb(shaping.ifb_name("refnet", "c4"), "set by someone else")  # not our tag: untagged
+    ref_fed = ifb(ifb_layout.ifb_name("refnet", "c3"))
+    ref_orphan = ifb(ifb_layout.ifb_name(chain.network, "gone-ref"))
+    foreign_alias = ifb(ifb_layout.ifb_name("refnet", "c4"), "set by someone else")  # not our tag: untagged
     h.exec("ip", "link", "add", "bwpnotifb0", "type", "veth", "peer", "name", "bwpnotifb1")
     tagged_plain = ifb("ifbplain0", own)  # tagged ours but not a bwp name: a leftover of ours all the same
     untagged_plain = ifb("ifbplain1")
     for i, target in enumerate((stale_fed, other_fed, ref_fed)):
         h.exec("ip", "link", "add", f"vethgc{i}", "type", "veth", "peer", "name", f"vethgc{i}p")
         redirect(h, f"vethgc{i}", target)
-    for name, alias in ((stale, own), (other, shaping.ifb_alias("othernet", "c1")), (ref_fed, None)):
+    for name, alias in ((stale, own), (other, ifb_layout.ifb_alias("othernet", "c1")), (ref_fed, None)):
         assert link(name, h.name).get("ifalias") == alias
 
     gc = {"cniVersion": "1.1.0", "name": chain.network, "type": "bandwidth",
@@ -518,3 +521,65 @@ def test_tc_raw_reads_what_the_plugin_sent(chain):
         opts["rate"], int(opts["burst_raw"], 16), opts["limit"])
     assert subprocess.run(["tc", "-V"], capture_output=True).returncode == 0
     assert tc_raw(chain.host, "qdisc", "show", "dev", veth)
+
+
+# --- attachments whose IFB names collide -------------------------------------------------------------
+
+EGRESS = {"egressRate": 2 * MBIT, "egressBurst": 400_000}
+
+
+def test_colliding_attachments_keep_their_own_ifb(chain):
+    """(network X, container 1abc) and (X1, abc) hash to one IFB name, as the reference names it. The
+    IFB's tag says it is X's: X1's ADD is refused (11) without touching it, X1's DEL leaves it, X's
+    traffic still goes through it, and a stale temporary device tagged X's is not X1's to replace."""
+    x_cid = "1abc" + chain.container_id()[:16]
+    x1_name, x1_cid = chain.network + "1", x_cid[1:]
+    name = ifb_layout.ifb_name(chain.network, x_cid)
+    assert name == ifb_layout.ifb_name(x1_name, x1_cid)
+    chain.configure(EGRESS)
+    result = chain.run("add", container_id=x_cid).check().json
+    veth = host_veth(result)
+    tagged = link(name, chain.host.name)["ifalias"]
+    assert ifb_layout.parse_alias(tagged) == ifb_layout.Tag(chain.network, x_cid)
+    before = root_tbf(chain.host, name)
+    x1 = {"cniVersion": "1.0.0", "name": x1_name, "type": "bandwidth", **EGRESS, "prevResult": result}
+
+    out = chain.plugin("ADD", x1, container_id=x1_cid).expect_error(11)
+    assert name in out.msg and repr(chain.network) in out.msg and repr(x_cid) in out.msg
+    chain.plugin("DEL", x1, container_id=x1_cid).check()
+    chain.plugin("DEL", {k: v for k, v in x1.items() if k != "prevResult"}, container_id=x1_cid,
+                 netns="").check()
+    assert link(name, chain.host.name)["ifalias"] == tagged
+    assert root_tbf(chain.host, name) == before
+    assert_redirect(chain, veth, name)
+    chain.run("check", container_id=x_cid).check()
+    out = chain.plugin("CHECK", x1, container_id=x1_cid).expect_error()
+    assert "another attachment" in out.msg
+
+    # X's ADD killed before its rename left a tagged temporary device: X1's ADD may not take it
+    temp = ifb_layout.ifb_temp_name(x1_name, x1_cid)
+    chain.host.exec("ip", "link", "add", temp, "type", "ifb")
+    chain.host.exec("ip", "link", "set", "dev", temp, "alias", ifb_layout.ifb_alias(chain.network, x_cid))
+    chain.plugin("ADD", x1, container_id=x1_cid).expect_error()
+    assert link(temp, chain.host.name)["ifalias"] == ifb_layout.ifb_alias(chain.network, x_cid)
+
+    chain.run("del", container_id=x_cid).check()
+    assert not link_exists(name, chain.host.name) and not link_exists(temp, chain.host.name)
+
+
+def test_gc_of_a_colliding_network_leaves_the_others_ifb(chain):
+    """GC of X1 with no valid attachment: the IFB named as X1's would be, but tagged X's, stays."""
+    x_cid = "1abc" + chain.container_id()[:16]
+    x1_name = chain.network + "1"
+    name = ifb_layout.ifb_name(chain.network, x_cid)
+    chain.configure(EGRESS)
+    chain.run("add", container_id=x_cid).check()
+    chain.plugin("GC", {"cniVersion": "1.1.0", "name": x1_name, "type": "bandwidth",
+                        "cni.dev/valid-attachments": [{"containerID": x_cid[1:], "ifname": "eth0"}]}).check()
+    chain.plugin("GC", {"cniVersion": "1.1.0", "name": x1_name, "type": "bandwidth"}).check()
+    assert link_exists(name, chain.host.name)
+    chain.plugin("GC", {"cniVersion": "1.1.0", "name": chain.network, "type": "bandwidth",
+                        "cni.dev/valid-attachments": [{"containerID": x_cid, "ifname": "eth0"}]}).check()
+    assert link_exists(name, chain.host.name)
+    chain.run("del", container_id=x_cid).check()
+    assert not link_exists(name, chain.host.name)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -191,34 +190,6 @@ def test_every_bucket_fits_the_kernel_and_matches_the_reference_when_unclamped(r
         assert b.burst <= max(b.rate // 10, shaping.MIN_DEFAULT_BUCKET)
     else:
         assert (b.rate, b.buffer, b.limit) == reference_bucket(rate, burst, TICK)
-
-
-# --- IFB names ------------------------------------------------------------------------------------
-
-def test_ifb_name_as_sha512sum_computes_it():
-    digest = subprocess.run(["sha512sum"], input=b"mynet" + b"abc123", capture_output=True,
-                            check=True).stdout.split()[0].decode()
-    name = shaping.ifb_name("mynet", "abc123")
-    assert name == "bwp" + digest[:12] and len(name) == 15
-
-
-def test_ifb_alias_names_the_network():
-    alias = shaping.ifb_alias("mynet", "abc123")
-    assert alias == "pycni-bandwidth network=mynet container=abc123"
-    assert shaping.alias_network(alias) == "mynet"
-    assert shaping.alias_network("pycni-bandwidth container=x network=n.e-t_2") == "n.e-t_2"
-    for other in ("", "pycni-bandwidth", "bandwidth network=mynet", "pycni-bandwidthx network=mynet"):
-        assert shaping.alias_network(other) is None
-
-
-def test_ifb_alias_fits_the_kernel():
-    """255 bytes at most: a long container ID is left out, a network too long for it gives no tag."""
-    net = "n" * 200
-    assert shaping.ifb_alias(net, "c" * 64) == f"pycni-bandwidth network={net}"
-    assert shaping.alias_network(shaping.ifb_alias(net, "c" * 64)) == net
-    edge = "n" * (255 - len("pycni-bandwidth network="))
-    assert shaping.ifb_alias(edge, "c") == f"pycni-bandwidth network={edge}"
-    assert shaping.ifb_alias(edge + "n", "c") is None
 
 
 # --- schema -----------------------------------------------------------------------------------------

@@ -24,8 +24,11 @@ from typing import Any
 import pytest
 from helpers import conflist, unique_name
 
+from cni.layout import masq as masq_layout
+
 SYSCTLS = ("/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/ipv6/conf/all/forwarding")
-NFT_TABLES = (("inet", "cni_plugins_masquerade"), ("bridge", "nat"))
+NFT_TABLES = ((masq_layout.NFT_FAMILY, masq_layout.NFT_TABLE), ("bridge", "nat"))
+MASQ_CHAIN = (masq_layout.NFT_FAMILY, masq_layout.NFT_TABLE, masq_layout.NFT_CHAIN)
 
 
 def _check_our_hostlocal(bin_dir: Path) -> None:
@@ -124,7 +127,7 @@ def nft_chains(family: str, table: str) -> list[str]:
 
 
 def masq_rules_nft(network: str) -> list[dict]:
-    return [r for r in nft_rules("inet", "cni_plugins_masquerade", "masq_checks")
+    return [r for r in nft_rules(*MASQ_CHAIN)
             if f"net: {network}," in r.get("comment", "")]
 
 
@@ -143,7 +146,7 @@ def clean_firewall(network: str, container_ids: list[str]) -> None:
             subprocess.run([restore, "-w", "--noflush"], input=script, text=True, capture_output=True,
                            check=False)
     for r in masq_rules_nft(network):
-        subprocess.run(["nft", "delete", "rule", "inet", "cni_plugins_masquerade", "masq_checks", "handle",
+        subprocess.run(["nft", "delete", "rule", *MASQ_CHAIN, "handle",
                         str(r["handle"])], capture_output=True, check=False)
     for cid in container_ids:
         for r in spoof_rules(cid):

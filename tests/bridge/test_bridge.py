@@ -604,7 +604,7 @@ def test_ipmasq(backend, ours, net, netns, bridge_name):
         assert len(rules) == 2 and all(f"id: {cid}" in r["comment"] for r in rules)
         assert iptables_lines(n.name) == [] and iptables_lines(n.name, 6) == []
     else:
-        from cni.net.firewall.masq import chain_name
+        from cni.layout.masq import chain_name
         chain = chain_name(n.name, cid)
         v4 = iptables_lines(n.name)
         assert f":{chain} - [0:0]" in v4
@@ -677,7 +677,7 @@ def test_masq_removal_skips_unreadable_ipv6_nat(verb, ours, net, netns, run_plug
     n.ids.append(cid)
     call = dict(cni_path=ours, netns=ns, container_id=cid, extra_env=env)
     res = run_plugin("bridge", "ADD", n.plugin_stdin(), **call).check().json
-    from cni.net.firewall.masq import chain_name
+    from cni.layout.masq import chain_name
     assert f":{chain_name(n.name, cid)} - [0:0]" in iptables_lines(n.name)
     if verb == "DEL":
         out = run_plugin("bridge", "DEL", n.plugin_stdin(prevResult=res), **call).check()
@@ -761,7 +761,7 @@ def test_gc_removes_stale_masq_rules(backend, ours, net, netns, run_plugin, brid
     if backend == "nftables":
         assert [r["comment"].rsplit("id: ", 1)[1] for r in masq_rules_nft(n.name)] == [keep]
     else:
-        from cni.net.firewall.masq import chain_name
+        from cni.layout.masq import chain_name
         text = "\n".join(iptables_lines(n.name))
         assert chain_name(n.name, keep) in text and chain_name(n.name, stale) not in text
     n("del", ns1, ours).check()

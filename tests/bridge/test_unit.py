@@ -10,6 +10,7 @@ import pytest
 
 from cni.contract.errors import INVALID_CONFIG, CNIError
 from cni.contract.result import IPConfig, Result, Route
+from cni.layout import masq as masq_layout
 from cni.net.firewall import iptables, masq, spoofcheck
 from cni.plugins.bridge import config as bridge_config
 from cni.plugins.bridge import gateways as bridge_gateways
@@ -201,21 +202,22 @@ def test_first_gateways():
 # ---- firewall names and batches ---------------------------------------------------------------
 def test_chain_names_match_the_reference():
     # values from the reference's own unit tests (pkg/utils)
-    assert masq.chain_name("test", "1234") == "CNI-2bbe0c48b91a7d1b8a6753a8"
-    assert masq.chain_name("testalongnamethatdoesnotmakesense", "1234") == "CNI-374f33fe84ab0ed84dcdebe3"
-    assert masq.comment("net", "cid") == 'name: "net" id: "cid"'
+    assert masq_layout.chain_name("test", "1234") == "CNI-2bbe0c48b91a7d1b8a6753a8"
+    long_name = "testalongnamethatdoesnotmakesense"
+    assert masq_layout.chain_name(long_name, "1234") == "CNI-374f33fe84ab0ed84dcdebe3"
+    assert masq_layout.comment("net", "cid") == 'name: "net" id: "cid"'
 
 
 def test_nft_comment():
-    c = masq.nft_comment("net", "eth0", "cid")
-    assert c.startswith(masq.nft_network_hash("net") + "-")
+    c = masq_layout.nft_comment("net", "eth0", "cid")
+    assert c.startswith(masq_layout.nft_network_hash("net") + "-")
     assert c.endswith(", net: net, if: eth0, id: cid")
-    assert len(masq.nft_comment("n" * 200, "eth0", "cid")) == 128
+    assert len(masq_layout.nft_comment("n" * 200, "eth0", "cid")) == 128
 
 
 def test_iptables_script():
     s = masq.iptables_script([ip("10.1.0.5/24")], "net", "cid")
-    chain = masq.chain_name("net", "cid")
+    chain = masq_layout.chain_name("net", "cid")
     assert s.splitlines() == [
         "*nat", f":{chain} - [0:0]",
         f'-A {chain} -d 10.1.0.0/24 -m comment --comment "name: \\"net\\" id: \\"cid\\"" -j ACCEPT',
@@ -240,7 +242,7 @@ COMMIT
 
 
 def _save():
-    a, b = masq.chain_name("net", "one"), masq.chain_name("net", "two")
+    a, b = masq_layout.chain_name("net", "one"), masq_layout.chain_name("net", "two")
     return SAVE.format(a=a, b=b), a, b
 
 
@@ -255,7 +257,7 @@ def test_iptables_teardown_finds_rules_without_addresses():
 
 def test_iptables_owners():
     save, a, b = _save()
-    assert masq.iptables_owners(save) == {a: ("net", "one"), b: ("net", "two")}
+    assert masq_layout.owners(save) == {a: [("net", "one")], b: [("net", "two")]}
 
 
 def test_nft_script():

@@ -423,7 +423,8 @@ class Quiet:
     env: Callable[[World], dict] | None = None
     plant: Callable[[World], None] | None = None
     version: str = "1.0.0"
-    extra: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)  # top-level config keys added
+    seed: str | None = None  # state of another attachment made first (test_corpus.seed)
 
 
 QUIET: list[Quiet] = []
@@ -432,3 +433,14 @@ for _plugin in NETNS_PLUGINS:
         _plant, _path = planted(_kind, "netns")
         QUIET.append(Quiet(f"del-netns-{_kind}-{_plugin}", _plugin, "DEL", env=env_netns(_path),
                            plant=_plant))
+
+
+# -- Names are not proof of ownership: (network N, container cid...) and (Nc, id...) hash to one
+# ipMasq chain and one IFB name. DEL of the world's attachment must leave the other's alone.
+# old: the iptables chain (its pod's masquerade) and the IFB (its pod's egress) were removed.
+for _backend in ("iptables", "nftables"):
+    QUIET.append(Quiet(f"del-colliding-ipmasq-{_backend}-bridge", "bridge", "DEL",
+                       extra={"ipMasq": True, "ipMasqBackend": _backend},
+                       seed=f"colliding-ipmasq-{_backend}"))
+QUIET.append(Quiet("del-colliding-ifb-bandwidth", "bandwidth", "DEL", seed="colliding-ifb"))
+

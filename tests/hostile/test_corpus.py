@@ -130,7 +130,11 @@ def call(plugin: str, command: str, w: World, stdin: bytes, env_over: dict, bin_
 
 def seed(kind: str, w: World, bin_dir: Path) -> None:
     """Legitimate state a GC must keep: a reservation of a live attachment and, for bridge and
-    bandwidth, what a real attachment leaves on the host (masquerade rules, an IFB)."""
+    bandwidth, what a real attachment leaves on the host (masquerade rules, an IFB). `colliding-*`:
+    what the attachment (network + cid[0], cid[1:]) leaves, whose names are the world's."""
+    if kind.startswith("colliding-"):
+        seed_colliding(kind, w, bin_dir)
+        return
     if kind != "gc-bridge":
         seed_reservation(w)
     if kind == "gc-bridge":
@@ -140,12 +144,29 @@ def seed(kind: str, w: World, bin_dir: Path) -> None:
                    bin_dir)
         assert out.returncode == 0, out.stdout + out.stderr
     elif kind == "gc-bandwidth":
-        from cni.plugins.bandwidth import shaping
+        from cni.layout import bandwidth as ifb_layout
 
-        name = shaping.ifb_name(w.network, "live-container")
+        name = ifb_layout.ifb_name(w.network, "live-container")
         ns_exec(w.host_ns, "ip", "link", "add", name, "type", "ifb")
-        alias = shaping.ifb_alias(w.network, "live-container")
+        alias = ifb_layout.ifb_alias(w.network, "live-container")
         ns_exec(w.host_ns, "ip", "link", "set", name, "alias", alias)
+
+
+def seed_colliding(kind: str, w: World, bin_dir: Path) -> None:
+    from cni.layout import bandwidth as ifb_layout
+
+    network, cid = w.network + w.container_id[0], w.container_id[1:]
+    if kind == "colliding-ifb":
+        name = ifb_layout.ifb_name(network, cid)
+        assert name == ifb_layout.ifb_name(w.network, w.container_id)
+        ns_exec(w.host_ns, "ip", "link", "add", name, "type", "ifb")
+        ns_exec(w.host_ns, "ip", "link", "set", name, "alias", ifb_layout.ifb_alias(network, cid))
+        return
+    config = base_config("bridge", w, "1.0.0", "ADD")
+    config.update(name=network, ipMasq=True, ipMasqBackend=kind.rsplit("-", 1)[1])
+    env = {"CNI_CONTAINERID": cid, "CNI_IFNAME": "eth1"}  # not the world's eth0: its DEL removes that
+    out = call("bridge", "ADD", w, json.dumps(config).encode(), env, bin_dir)
+    assert out.returncode == 0, out.stdout + out.stderr
 
 
 def settle_bridge(w: World) -> None:
@@ -190,6 +211,8 @@ def prepare(case: Case | Quiet, w: World, bin_dir: Path) -> tuple[bytes, dict]:
         config = base_config(case.plugin, w, version, case.command)
         if isinstance(case, Case) and case.config is not None:
             case.config(config, w)
+        if isinstance(case, Quiet):
+            config.update(case.extra)
         stdin = json.dumps(config).encode()
     env = case.env(w) if case.env is not None else {}
     return stdin, env

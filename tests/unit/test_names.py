@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import subprocess
 
+from cni.layout import bandwidth, masq
 from cni.names import hashed_name
-from cni.net.firewall import masq
-from cni.plugins.bandwidth import shaping
 
 
 def sha512sum(text: str) -> str:
@@ -22,4 +21,4 @@ def test_hashed_name_is_prefix_then_sha512_hex_cut_to_length():
 
 def test_every_user_goes_through_it():
     assert masq.chain_name("net", "abc") == hashed_name("CNI-", "netabc", 28)
-    assert shaping.ifb_name("mynet", "c1") == hashed_name("bwp", "mynetc1", 15)
+    assert bandwidth.ifb_name("mynet", "c1") == hashed_name("bwp", "mynetc1", 15)

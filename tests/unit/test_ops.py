@@ -3,6 +3,7 @@ chain or rule, which attachments are valid, and the output for people."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import sys
 from pathlib import Path
@@ -11,9 +12,12 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from cni.names import hashed_name
-from cni.ops import attachments, node, render
+from cni.layout import bandwidth as ifb_layout
+from cni.layout import masq as masq_layout
+from cni.net.firewall import masq
+from cni.ops import attachments, cache, firewall, ifbs, node, render, stores
 from cni.ops.netconf import conf_files, load_dir, parse_list, plugin_config
+from cni.plugins.portmap import plan
 
 CID = "a" * 64
 
@@ -63,42 +67,71 @@ def test_plugin_config_injects_name_and_version():
 
 
 def _masq(net: str, cid: str) -> str:
-    return hashed_name("CNI-", net + cid, 28)
+    return masq_layout.chain_name(net, cid)
 
 
 def _dn(net: str, cid: str) -> str:
-    return hashed_name("CNI-DN-", net + cid, 28)
+    return plan.dnat_chain(net, cid)
 
 
-def test_nat_chains_owned_by_their_comments():
-    masq, dn = _masq("net", CID), _dn("net", CID)
-    comment = f'"name: \\"net\\" id: \\"{CID}\\""'
-    save = "\n".join([
-        "*filter", f"-A {masq} -m comment --comment {comment} -j ACCEPT",  # not the nat table
-        "*nat", f":{masq} - [0:0]", f":{dn} - [0:0]",
-        f"-A POSTROUTING -s 10.1.0.2/32 -m comment --comment {comment} -j {masq}",
-        f"-A {masq} -d 10.1.0.0/24 -m comment --comment {comment} -j ACCEPT",
-        f'-A CNI-HOSTPORT-DNAT -p tcp -m comment --comment "dnat name: \\"net\\" id: \\"{CID}\\"" '
-        f"-m multiport --dports 80 -j {dn}",
+def _nat_save(*body: str) -> str:
+    """An `iptables-save -t nat` dump holding the lines the writers produce."""
+    lines = [line for part in body for line in part.splitlines() if line not in ("*nat", "COMMIT", "")]
+    return "\n".join(["*nat", ":POSTROUTING ACCEPT [0:0]", *lines, "COMMIT", ""])
+
+
+def _ipmasq(net: str, cid: str, address: str = "10.1.0.2/24") -> str:
+    return masq.iptables_script([ipaddress.ip_interface(address)], net, cid)
+
+
+def _dnat_entry(net: str, cid: str) -> str:
+    return (f"-A CNI-HOSTPORT-DNAT -p tcp -m comment --comment {plan.quote(plan.comment(net, cid))} "
+            f"-m multiport --dports 80 -j {_dn(net, cid)}")
+
+
+def test_nat_chains_owned_by_what_the_plugins_wrote():
+    masq_chain, dn = _masq("net", CID), _dn("net", CID)
+    not_nat = "\n".join(["*filter", _ipmasq("net", "infilter").splitlines()[2], "COMMIT", ""])
+    save = not_nat + _nat_save(
+        _ipmasq("net", CID), f":{dn} - [0:0]", _dnat_entry("net", CID),
         # a comment naming an owner whose hash is not the chain: not attributed
-        '-A CNI-deadbeef -m comment --comment "name: \\"net\\" id: \\"other\\"" -j ACCEPT',
-        '-A CNI-HOSTPORT-SETMARK -m comment --comment "CNI portfwd masquerade mark" -j MARK',
-        "COMMIT"])
-    chains = node.nat_chains(save, 4)
-    assert sorted(chains) == sorted([node.Chain(4, masq, "ipMasq", "net", CID),
-                                     node.Chain(4, dn, "portmap", "net", CID)])
+        f'-A {_masq("net", "x")} -m comment --comment "name: \\"net\\" id: \\"other\\"" -j ACCEPT',
+        '-A CNI-HOSTPORT-SETMARK -m comment --comment "CNI portfwd masquerade mark" -j MARK')
+    chains = firewall.nat_chains(save, 4)
+    assert sorted(chains) == sorted([firewall.Chain(4, masq_chain, "ipMasq", "net", CID),
+                                     firewall.Chain(4, dn, "portmap", "net", CID)])
+
+
+def test_a_changed_writer_breaks_its_reader(monkeypatch):
+    """The reader goes through the layout: a comment written another way is no longer read as an
+    owner, so a writer changed without its reader fails the test above."""
+    monkeypatch.setattr(masq_layout, "comment", lambda net, cid: f"owner {net}/{cid}")
+    assert firewall.nat_chains(_nat_save(_ipmasq("net", CID)), 4) == []
+    monkeypatch.setattr(ifb_layout, "ifb_alias", lambda net, cid: f"bandwidth {net} {cid}")
+    assert ifbs.ifbs([{"ifname": "bwp1", "ifalias": ifb_layout.ifb_alias("net", CID)}]) == [
+        ifbs.Ifb("bwp1", None, None)]
+
+
+def test_colliding_owners_of_one_chain_are_both_listed():
+    """(X1, abc) and (X, 1abc) share a chain name; a chain both wrote to (the reference's ADD
+    appends to it) is listed for each, one that only one wrote to for that one."""
+    assert _masq("X1", "abc") == _masq("X", "1abc")
+    one = firewall.nat_chains(_nat_save(_ipmasq("X", "1abc")), 4)
+    assert [(c.network, c.container_id) for c in one] == [("X", "1abc")]
+    both = firewall.nat_chains(_nat_save(_ipmasq("X", "1abc"), _ipmasq("X1", "abc", "10.1.0.3/24")), 4)
+    assert sorted((c.network, c.container_id) for c in both) == [("X", "1abc"), ("X1", "abc")]
 
 
 def test_nft_rules_and_ifb_tags():
     listing = {"nftables": [{"metainfo": {}}, {"rule": {"handle": 7, "comment":
-               f"0123456789abcdef-0123456789abcdef, net: net, if: eth0, id: {CID}"}},
+               masq_layout.nft_comment("net", "eth0", CID)}},
                {"rule": {"handle": 8, "comment": "something else"}}]}
-    assert node.nft_masq_rules(json.dumps(listing)) == [node.NftRule("net", "eth0", CID, 7)]
-    assert node.nft_masq_rules("not json") == []
-    links = [{"ifname": "bwp1", "ifalias": f"pycni-bandwidth network=net container={CID}"},
+    assert firewall.nft_masq_rules(json.dumps(listing)) == [firewall.NftRule("net", "eth0", CID, 7)]
+    assert firewall.nft_masq_rules("not json") == []
+    links = [{"ifname": "bwp1", "ifalias": ifb_layout.ifb_alias("net", CID)},
              {"ifname": "bwp2"}, {"ifname": "bwp3", "ifalias": "someone else"}]
-    assert node.ifbs(links) == [node.Ifb("bwp1", "net", CID), node.Ifb("bwp2", None, None),
-                                node.Ifb("bwp3", None, None)]
+    assert ifbs.ifbs(links) == [ifbs.Ifb("bwp1", "net", CID), ifbs.Ifb("bwp2", None, None),
+                                ifbs.Ifb("bwp3", None, None)]
 
 
 def _state(**kw) -> node.NodeState:
@@ -108,27 +141,27 @@ def _state(**kw) -> node.NodeState:
 
 
 def _ifb(net: str, cid: str) -> str:
-    return hashed_name("bwp", net + cid, 15)
+    return ifb_layout.ifb_name(net, cid)
 
 
 def test_attachments_gather_every_resource_and_judge_it():
     live, old, young, other = "live" + "0" * 60, "old" + "0" * 61, "young" + "0" * 59, "x" * 64
     now = 10_000.0
-    hl = node.HostLocal("net", "bridge", "/d", [], [
-        node.Reservation("10.1.0.2", live, "eth0", now - 5000),
-        node.Reservation("10.1.0.3", old, "eth0", now - 5000),
-        node.Reservation("10.1.0.4", young, "eth0", now - 10),
-        node.Reservation("10.1.0.5", old, "", now - 5000),  # the older format: container ID only
+    hl = stores.HostLocal("net", "bridge", "/d", [], [
+        stores.Reservation("10.1.0.2", live, "eth0", now - 5000),
+        stores.Reservation("10.1.0.3", old, "eth0", now - 5000),
+        stores.Reservation("10.1.0.4", young, "eth0", now - 10),
+        stores.Reservation("10.1.0.5", old, "", now - 5000),  # the older format: container ID only
     ], "")
     state = _state(
-        host_local=[hl, node.HostLocal("othernet", "bridge", "/d", [], [
-            node.Reservation("10.2.0.2", other, "eth0", 0)], "")],
-        chains=[node.Chain(4, _masq("net", old), "ipMasq", "net", old),
-                node.Chain(6, _masq("net", old), "ipMasq", "net", old),
-                node.Chain(4, _dn("net", old), "portmap", "net", old)],
-        ifbs=[node.Ifb(_ifb("net", old), None, None),  # untagged: matched by name
-              node.Ifb(_ifb("net", live), "net", live), node.Ifb(_ifb("othernet", other), "othernet", other),
-              node.Ifb("bwpunknown", None, None), node.Ifb("ifb0", None, None)])
+        host_local=[hl, stores.HostLocal("othernet", "bridge", "/d", [], [
+            stores.Reservation("10.2.0.2", other, "eth0", 0)], "")],
+        chains=[firewall.Chain(4, _masq("net", old), "ipMasq", "net", old),
+                firewall.Chain(6, _masq("net", old), "ipMasq", "net", old),
+                firewall.Chain(4, _dn("net", old), "portmap", "net", old)],
+        ifbs=[ifbs.Ifb(_ifb("net", old), None, None),  # untagged: matched by name
+              ifbs.Ifb(_ifb("net", live), "net", live), ifbs.Ifb(_ifb("othernet", other), "othernet", other),
+              ifbs.Ifb("bwp000000000000", None, None), ifbs.Ifb("ifb0", None, None)])
     atts = attachments.build("net", state)
     by = {a.key(): a for a in atts}
     assert set(by) == {(live, "eth0"), (old, "eth0"), (old, ""), (young, "eth0")}
@@ -143,16 +176,16 @@ def test_attachments_gather_every_resource_and_judge_it():
                      {"containerID": young, "ifname": "eth0"}]
     attachments.judge(atts, None, now, grace=300)
     assert {a.verdict for a in atts} == {"unknown"}
-    assert attachments.unowned_ifbs(["net", "othernet"], state) == ["bwpunknown"]
+    assert attachments.unowned_ifbs(["net", "othernet"], state) == ["bwp000000000000"]
 
 
 def test_a_cached_attachment_whose_netns_exists_is_in_use(tmp_path):
     """Another runtime's container on a shared list (its namespace is there) is never collected."""
-    entry = node.CacheEntry("net", "other", "eth0", "/proc/self/ns/net", 0.0, "/x", [], {}, None,
-                            node.netns_alive("/proc/self/ns/net"))
+    entry = cache.CacheEntry("net", "other", "eth0", "/proc/self/ns/net", 0.0, "/x", [], {}, None,
+                            cache.netns_alive("/proc/self/ns/net"))
     gone = entry._replace(container_id="gone", netns=str(tmp_path / "f"), netns_alive=False)
     (tmp_path / "f").write_text("")  # what a failed unmount leaves: not a namespace
-    assert entry.netns_alive and not node.netns_alive(str(tmp_path / "f")) and not node.netns_alive("")
+    assert entry.netns_alive and not cache.netns_alive(str(tmp_path / "f")) and not cache.netns_alive("")
     atts = attachments.build("net", _state(cache=[entry, gone]))
     attachments.judge(atts, set(), 1e9, 0)
     assert {a.container_id: a.verdict for a in atts} == {"other": "in-use", "gone": "leaked"}
@@ -164,7 +197,7 @@ def test_every_listed_sandbox_is_valid_even_without_state():
     atts = attachments.build("net", _state())
     assert attachments.valid_attachments(atts, {"s1"}) == [{"containerID": "s1", "ifname": "eth0"},
                                                            {"containerID": "s1", "ifname": "lo"}]
-    hl = node.HostLocal("net", "bridge", "/d", [], [node.Reservation("10.1.0.9", "s1", "net1", 0.0)], "")
+    hl = stores.HostLocal("net", "bridge", "/d", [], [stores.Reservation("10.1.0.9", "s1", "net1", 0.0)], "")
     atts = attachments.build("net", _state(host_local=[hl]))
     attachments.judge(atts, {"s1"}, 1e9, 0)
     assert {"containerID": "s1", "ifname": "net1"} in attachments.valid_attachments(atts, {"s1"})

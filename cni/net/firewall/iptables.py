@@ -10,12 +10,15 @@ from __future__ import annotations
 import sys
 
 from cni import sysapi
+from cni.layout import iptables_save
 
 from .tools import FirewallError, FirewallTimeout, every, run, which
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
+
+    from cni.layout.iptables_save import Rule
 
 SAVE = {4: "iptables-save", 6: "ip6tables-save"}
 RESTORE = {4: "iptables-restore", 6: "ip6tables-restore"}
@@ -23,7 +26,6 @@ RESTORE = {4: "iptables-restore", 6: "ip6tables-restore"}
 # What iptables says when a family's nat table cannot exist on this host at all.
 _NO_NAT_TABLE = ("address family not supported", "table does not exist", "can't initialize",
                  "cannot initialize", "unable to initialize table", "protocol not supported")
-_COMMENT_PREFIX = "--comment "
 # How long one iptables-restore waits for the xtables lock (held by kube-proxy, firewalld, another
 # plugin...). Unbounded, a wedged holder would hang every ADD and DEL of the node; bounded, the call
 # fails, ADD undoes what it did and the runtime retries.
@@ -78,62 +80,17 @@ def read_nat(family: int, skipped: str, plugin: str = "bridge") -> str | None:
     return None
 
 
-def jump_target(rule: str) -> str | None:
-    """The chain a rule jumps or goes to, or None."""
-    parts = rule.split()
-    for i, part in enumerate(parts[:-1]):
-        if part in ("-j", "-g", "--jump", "--goto"):
-            return parts[i + 1]
-    return None
-
-
-def commented_rules(save_text: str, marker: str) -> Iterator[tuple[str, str | None, str]]:
-    """(chain, jump target, comment) of each commented nat rule whose text holds `marker`."""
-    import shlex
-
-    table = None
-    for line in save_text.splitlines():
-        if line.startswith("*"):
-            table = line[1:].strip()
-            continue
-        if table != "nat" or not line.startswith("-A ") or marker not in line or _COMMENT_PREFIX not in line:
-            continue
-        try:
-            words = shlex.split(line)
-        except ValueError:
-            continue
-        try:
-            text = words[words.index("--comment") + 1]
-        except (ValueError, IndexError):
-            continue
-        yield words[1], jump_target(line), text
-
-
 def remove_chains_script(save_text: str, chains: set[str], entry: str | tuple[str, ...] = "POSTROUTING",
-                         ) -> str | None:
-    """The nat batch removing `chains` and every rule of `entry` (one chain or several) that
-    jumps to them.
+                         also: Callable[[Rule], bool] | None = None) -> str | None:
+    """The nat batch removing `chains`, every rule of `entry` (one chain or several) that jumps to
+    them, and every rule of the table that `also` picks.
 
     `save_text` is `iptables-save -t nat` output; None when none of it is there.
     """
     entries = (entry,) if isinstance(entry, str) else entry
-    present: set[str] = set()
-    deletes: list[str] = []
-    table = None
-    for line in save_text.splitlines():
-        if line.startswith("*"):
-            table = line[1:].strip()
-            continue
-        if table != "nat":
-            continue
-        if line.startswith(":"):
-            name = line[1:].split(" ", 1)[0]
-            if name in chains:
-                present.add(name)
-        elif line.startswith("-A ") and line.split(" ", 2)[1] in entries:
-            target = jump_target(line)
-            if target in chains:
-                deletes.append("-D " + line[3:])
+    present = {name for name in iptables_save.chains(save_text) if name in chains}
+    deletes = [f"-D {rule.spec}" for rule in iptables_save.rules(save_text)
+               if (rule.chain in entries and rule.target() in chains) or (also is not None and also(rule))]
     if not present and not deletes:
         return None
     lines = ["*nat", *deletes]
@@ -144,13 +101,14 @@ def remove_chains_script(save_text: str, chains: set[str], entry: str | tuple[st
 
 
 def _remove_chains(family: int, save_text: str, chains: set[str], what: str,
-                   entry: str | tuple[str, ...] = "POSTROUTING") -> None:
+                   entry: str | tuple[str, ...] = "POSTROUTING", also: Callable[[Rule], bool] | None = None,
+                   ) -> None:
     """Remove `chains` and the jumps to them from one family (`save_text`: its nat dump).
 
     A batch fails as a whole when a concurrent DEL or GC removed part of it first, so a failure
     reads the table again and retries once; it is an error only while the chains are still there.
     """
-    script = remove_chains_script(save_text, chains, entry)
+    script = remove_chains_script(save_text, chains, entry, also)
     for retry in (True, False):
         if script is None:
             return
@@ -162,7 +120,7 @@ def _remove_chains(family: int, save_text: str, chains: set[str], what: str,
         except FirewallError as e:
             error = e
         try:
-            script = remove_chains_script(save(family), chains, entry)
+            script = remove_chains_script(save(family), chains, entry, also)
         except FirewallError:
             raise error from None
         if script is not None and not retry:
@@ -171,17 +129,18 @@ def _remove_chains(family: int, save_text: str, chains: set[str], what: str,
 
 def remove_chains(select: Callable[[str], set[str]], what: str, skipped: str,
                   entry: str | tuple[str, ...] = "POSTROUTING", plugin: str = "bridge",
-                  families: tuple[int, ...] = (4, 6)) -> None:
+                  families: tuple[int, ...] = (4, 6), also: Callable[[Rule], bool] | None = None) -> None:
     """For each family: the chains `select` picks from the nat dump, removed with their jumps
-    from `entry`. Every family is tried (`tools.every`: until one overruns its bound, since the
-    next would wait on the same lock); the failures are reported together."""
+    from `entry` (and the rules that `also` picks). Every family is tried
+    (`tools.every`: until one overruns its bound, since the next would wait on the same lock);
+    the failures are reported together."""
 
     def family_step(family: int) -> Callable[[], None]:
         def step() -> None:
             save_text = read_nat(family, skipped, plugin) if available(family) else None
             chains = select(save_text) if save_text is not None else set()
-            if chains:
-                _remove_chains(family, save_text, chains, what, entry)
+            if save_text is not None and (chains or also is not None):
+                _remove_chains(family, save_text, chains, what, entry, also)
         return step
 
     every(*(family_step(f) for f in families))

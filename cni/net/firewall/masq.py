@@ -1,64 +1,31 @@
 """bridge's ipMasq: masquerade an attachment's traffic leaving its subnets, on either backend.
 
-The rules are laid out exactly as the reference plugin lays them out, so that DEL and GC of either
-plugin find what ADD of either made: every name and comment derives from (network, container ID[,
-ifname]) the same way.
+The rules are laid out exactly as the reference plugin lays them out (`cni.layout.masq` owns the
+names and comments), so that DEL and GC of either plugin find what ADD of either made:
 
-* iptables (`nat` table of iptables and ip6tables): a chain `CNI-<sha512(net+cid)>`[:28] holding
+* iptables (`nat` table of iptables and ip6tables): the attachment's chain holding
   `-d <subnet> ACCEPT` and `! -d <multicast> MASQUERADE`, entered from POSTROUTING by
-  `-s <ip> -j <chain>`; every rule carries the comment `name: "<net>" id: "<cid>"`.
+  `-s <ip> -j <chain>`; every rule carries the attachment's comment.
 * nftables: table `inet cni_plugins_masquerade`, base chain `postrouting` (nat, srcnat) that
-  skips multicast and jumps to `masq_checks`, which holds one rule per address commented
-  `<sha512(net)[:16]>-<sha512(ifname:cid)[:16]>, net: ..., if: ..., id: ...`.
+  skips multicast and jumps to `masq_checks`, which holds one commented rule per address.
+
+The chain's name is a hash that two attachments can share, so nothing is emptied or removed by
+name alone: ADD refuses a chain whose rules record another attachment, DEL and GC remove a chain
+only when every rule in it and every jump to it records the attachments they remove.
 """
 
 from __future__ import annotations
 
-import json
-
-from cni.names import hashed_name
+from cni.layout import masq as layout
 
 from . import iptables, nftables
-from .tools import default_backend, every, on_both_backends
+from .tools import NameTaken, default_backend, every, on_both_backends
 
-MAX_CHAIN = 28
-NFT_COMMENT_MAX = 128
-NFT_TABLE = "cni_plugins_masquerade"
-NFT_CHAIN = "masq_checks"
-NFT_TABLE_COMMENT = "Masquerading for plugins from github.com/containernetworking/plugins"
-NFT_CHAIN_COMMENT = "Masquerade traffic from certain IPs to any (non-multicast) IP outside their subnet"
-MULTICAST = {4: "224.0.0.0/4", 6: "ff00::/8"}
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from cni.layout.iptables_save import Rule
+
 _SKIPPED = "masquerade rules"
-
-
-# ---- names -----------------------------------------------------------------------------------
-def chain_name(network: str, container_id: str) -> str:
-    """`CNI-` + hash: the per-container iptables chain (28 characters)."""
-    return hashed_name("CNI-", network + container_id, MAX_CHAIN)
-
-
-def comment(network: str, container_id: str) -> str:
-    """The iptables rule comment, as Go's `name: %q id: %q` prints it."""
-    return f"name: {_go_quote(network)} id: {_go_quote(container_id)}"
-
-
-def _go_quote(text: str) -> str:
-    return json.dumps(text, ensure_ascii=False)
-
-
-def nft_network_hash(network: str) -> str:
-    return hashed_name("", network, 16)
-
-
-def nft_instance_hash(network: str, ifname: str, container_id: str) -> str:
-    return nft_network_hash(network) + "-" + hashed_name("", f"{ifname}:{container_id}", 16)
-
-
-def nft_comment(network: str, ifname: str, container_id: str) -> str:
-    text = "{}, net: {}, if: {}, id: {}".format(
-        nft_instance_hash(network, ifname, container_id),
-        network.replace('"', ""), ifname.replace('"', ""), container_id.replace('"', ""))
-    return text[:NFT_COMMENT_MAX]
 
 
 # ---- iptables ----------------------------------------------------------------------------------
@@ -67,120 +34,137 @@ def iptables_script(ips: list, network: str, container_id: str) -> str:
 
     Declaring the chain empties it if it exists, so a repeated ADD leaves one set of rules.
     """
-    chain = chain_name(network, container_id)
-    c = iptables.quote(comment(network, container_id))
+    chain = layout.chain_name(network, container_id)
+    c = iptables.quote(layout.comment(network, container_id))
     lines = ["*nat", f":{chain} - [0:0]"]
     for ip in ips:
         lines.append(f"-A {chain} -d {ip.network} -m comment --comment {c} -j ACCEPT")
-        lines.append(f"-A {chain} ! -d {MULTICAST[ip.version]} -m comment --comment {c} -j MASQUERADE")
+        lines.append(f"-A {chain} ! -d {layout.MULTICAST[ip.version]} -m comment --comment {c} -j MASQUERADE")
     for ip in ips:
-        lines.append(f"-A POSTROUTING -s {ip.ip}/{ip.max_prefixlen} -m comment --comment {c} -j {chain}")
+        source = f"-s {ip.ip}/{ip.max_prefixlen}"
+        lines.append(f"-A {layout.ENTRY_CHAIN} {source} -m comment --comment {c} -j {chain}")
     lines += ["COMMIT", ""]
     return "\n".join(lines)
 
 
-def iptables_owners(save: str) -> dict[str, tuple[str, str]]:
-    """chain -> (network, container ID) for every masquerade chain named in a nat table dump.
-
-    The owners come from the rule comments, so GC can map a chain back to its attachment.
-    """
-    out: dict[str, tuple[str, str]] = {}
-    for chain, target, text in iptables.commented_rules(save, "CNI-"):
-        name = chain if chain.startswith("CNI-") else target
-        if not name or not name.startswith("CNI-"):
-            continue
-        owner = _parse_comment(text)
-        if owner and chain_name(*owner) == name:
-            out[name] = owner
-    return out
-
-
-def _parse_comment(text: str) -> tuple[str, str] | None:
-    """(network, container ID) from `name: "<net>" id: "<cid>"`, or None."""
-    if not text.startswith("name: "):
-        return None
-    try:
-        decoder = json.JSONDecoder()
-        network, end = decoder.raw_decode(text, len("name: "))
-        if not text.startswith(" id: ", end):
-            return None
-        cid, end = decoder.raw_decode(text, end + len(" id: "))
-    except ValueError:
-        return None
-    if end != len(text) or not isinstance(network, str) or not isinstance(cid, str):
-        return None
-    return network, cid
+def _refuse_taken(family: int, network: str, container_id: str) -> None:
+    """NameTaken when the attachment's chain records another attachment (its ADD would empty it)."""
+    save = iptables.read_nat(family, _SKIPPED) if iptables.available(family) else None
+    chain = layout.chain_name(network, container_id)
+    others = layout.foreign(layout.chain_owners(save or "").get(chain, []), (network, container_id))
+    if others:
+        who = ", ".join(sorted({f"network {o[0]!r} container {o[1]!r}" if o else "an uncommented rule"
+                                for o in others}))
+        raise NameTaken(f"ipMasq chain {chain} of network {network!r} container {container_id!r} already "
+                        f"holds the rules of {who} (its name hashes network and container ID run "
+                        f"together); DEL that attachment first, or use another container ID")
 
 
 def _setup_iptables(ips: list, network: str, container_id: str) -> None:
     for family in (4, 6):
         mine = [ip for ip in ips if ip.version == family]
         if mine:
+            _refuse_taken(family, network, container_id)
             iptables.restore(family, iptables_script(mine, network, container_id),
                              f"ipMasq for {network}/{container_id}")
 
 
 def _teardown_iptables(network: str, container_id: str) -> None:
-    """Remove the container's chain and jumps in both families, whatever addresses they name."""
-    chain = chain_name(network, container_id)
-    iptables.remove_chains(lambda save: {chain}, f"remove ipMasq of {network}/{container_id}", _SKIPPED)
+    """Remove the attachment's chain and jumps in both families; when another's rules are in the
+    chain or jump to it too, only the rules that record this attachment."""
+    owner = (network, container_id)
+    chain = layout.chain_name(network, container_id)
+
+    def select(save: str) -> set[str]:
+        recorded = layout.chain_owners(save).get(chain)
+        return {chain} if recorded is not None and not layout.foreign(recorded, owner) else set()
+
+    iptables.remove_chains(select, f"remove ipMasq of {network}/{container_id}", _SKIPPED,
+                           also=lambda rule: layout.owned_rule(rule, owner))
 
 
 def _gc_iptables(network: str, valid_ids: set[str]) -> None:
     """Remove the chains (and jumps) of `network` whose container ID is not in `valid_ids`."""
-    def stale(save: str) -> set[str]:
-        return {chain for chain, (net, cid) in iptables_owners(save).items()
-                if net == network and cid not in valid_ids}
+    def stale(owner: tuple[str, str] | None) -> bool:
+        return owner is not None and owner[0] == network and owner[1] not in valid_ids
 
-    iptables.remove_chains(stale, f"garbage-collect ipMasq of {network}", _SKIPPED)
+    def select(save: str) -> set[str]:
+        return {chain for chain, recorded in layout.chain_owners(save).items()
+                if recorded and all(stale(o) for o in recorded)
+                and any(layout.chain_name(*o) == chain for o in recorded if o)}
+
+    def also(rule: Rule) -> bool:
+        text = rule.comment()
+        owner = layout.parse_comment(text) if text is not None else None
+        return owner is not None and stale(owner) and layout.owned_rule(rule, owner)
+
+    iptables.remove_chains(select, f"garbage-collect ipMasq of {network}", _SKIPPED, also=also)
 
 
 # ---- nftables ----------------------------------------------------------------------------------
 def nft_script(ips: list, network: str, ifname: str, container_id: str, stale: list[int]) -> str:
     """The nft batch adding the masquerade rules (and dropping `stale` rule handles first)."""
-    t = f"inet {NFT_TABLE}"
-    c = nftables.quote(nft_comment(network, ifname, container_id))
+    t = f"{layout.NFT_FAMILY} {layout.NFT_TABLE}"
+    c = nftables.quote(layout.nft_comment(network, ifname, container_id))
+    base = layout.NFT_BASE_CHAIN
     lines = [
-        f"add table {t} {{ comment {nftables.quote(NFT_TABLE_COMMENT)} ; }}",
-        f"add chain {t} {NFT_CHAIN} {{ comment {nftables.quote(NFT_CHAIN_COMMENT)} ; }}",
-        f"add chain {t} postrouting {{ type nat hook postrouting priority srcnat ; }}",
-        f"flush chain {t} postrouting",
-        f"add rule {t} postrouting ip daddr == 224.0.0.0/4 return",
-        f"add rule {t} postrouting ip6 daddr == ff00::/8 return",
-        f"add rule {t} postrouting goto {NFT_CHAIN}",
+        f"add table {t} {{ comment {nftables.quote(layout.NFT_TABLE_COMMENT)} ; }}",
+        f"add chain {t} {layout.NFT_CHAIN} {{ comment {nftables.quote(layout.NFT_CHAIN_COMMENT)} ; }}",
+        f"add chain {t} {base} {{ type nat hook postrouting priority srcnat ; }}",
+        f"flush chain {t} {base}",
+        f"add rule {t} {base} ip daddr == {layout.MULTICAST[4]} return",
+        f"add rule {t} {base} ip6 daddr == {layout.MULTICAST[6]} return",
+        f"add rule {t} {base} goto {layout.NFT_CHAIN}",
     ]
-    lines += [f"delete rule {t} {NFT_CHAIN} handle {h}" for h in stale]
+    lines += [f"delete rule {t} {layout.NFT_CHAIN} handle {h}" for h in stale]
     for ip in ips:
         fam = "ip" if ip.version == 4 else "ip6"
-        lines.append(f"add rule {t} {NFT_CHAIN} {fam} saddr == {ip.ip} {fam} daddr != {ip.network} "
+        lines.append(f"add rule {t} {layout.NFT_CHAIN} {fam} saddr == {ip.ip} {fam} daddr != {ip.network} "
                      f"masquerade comment {c}")
     return "\n".join(lines) + "\n"
 
 
-def _nft_rules_of(prefix: str) -> list[tuple[int, str]]:
-    return nftables.handles_with_prefix(nftables.chain_rules("inet", NFT_TABLE, NFT_CHAIN), prefix)
+def _nft_rules() -> list[tuple[int, str]]:
+    """(handle, comment) of every rule of the masquerade chain ([] when it is not there)."""
+    rules = nftables.chain_rules(layout.NFT_FAMILY, layout.NFT_TABLE, layout.NFT_CHAIN)
+    return [(r["handle"], str(r.get("comment", ""))) for r in rules or []]
+
+
+def _own_nft_rules(network: str, ifname: str, container_id: str) -> list[int]:
+    """The handles of the rules whose comment is exactly this attachment's (a hash prefix is not proof)."""
+    mine = layout.nft_comment(network, ifname, container_id)
+    return [h for h, c in _nft_rules() if c == mine]
 
 
 def _setup_nftables(ips: list, network: str, ifname: str, container_id: str) -> None:
-    stale = _nft_rules_of(nft_instance_hash(network, ifname, container_id))
-    script = nft_script(ips, network, ifname, container_id, [h for h, _ in stale])
+    stale = _own_nft_rules(network, ifname, container_id)
+    script = nft_script(ips, network, ifname, container_id, stale)
     nftables.apply(script, f"ipMasq for {network}/{container_id}")
 
 
 def _teardown_nftables(network: str, ifname: str, container_id: str) -> None:
     if not nftables.available():
         return
-    found = _nft_rules_of(nft_instance_hash(network, ifname, container_id))
-    nftables.delete_rules("inet", NFT_TABLE, NFT_CHAIN, [h for h, _ in found], f"{network}/{container_id}")
+    found = _own_nft_rules(network, ifname, container_id)
+    nftables.delete_rules(layout.NFT_FAMILY, layout.NFT_TABLE, layout.NFT_CHAIN, found,
+                          f"{network}/{container_id}")
 
 
 def _gc_nftables(network: str, valid: set[tuple[str, str]]) -> None:
     """Remove the rules of `network` whose (container ID, ifname) is not in `valid`."""
     if not nftables.available():
         return
-    keep = {nft_comment(network, ifname, cid) for cid, ifname in valid}
-    found = _nft_rules_of(nft_network_hash(network))
-    nftables.delete_rules("inet", NFT_TABLE, NFT_CHAIN, [h for h, c in found if c not in keep], network)
+    keep = {layout.nft_comment(network, ifname, cid) for cid, ifname in valid}
+    prefix = layout.nft_network_hash(network) + "-"
+    stale = [h for h, c in _nft_rules() if c.startswith(prefix) and c not in keep and _names(c, network)]
+    nftables.delete_rules(layout.NFT_FAMILY, layout.NFT_TABLE, layout.NFT_CHAIN, stale, network)
+
+
+def _names(comment: str, network: str) -> bool:
+    """False when the comment records another network (one whose hash shares its prefix); a
+    comment cut before its fields (a very long network name) goes by its hash."""
+    recorded = layout.parse_nft_comment(comment)
+    return recorded is None or recorded[0] == network.replace('"', "")
 
 
 # ---- both --------------------------------------------------------------------------------------

@@ -21,6 +21,13 @@ class FirewallTimeout(FirewallError):
     overran_bound = True
 
 
+class NameTaken(FirewallError):
+    """The name an attachment's rules need (a chain named by a hash) holds another attachment's
+    rules. Not the config's fault, and gone once that attachment is deleted: "try again later"."""
+
+    try_again = True
+
+
 def which(tool: str) -> str | None:
     """The tool's path on PATH (or in /usr/sbin, /sbin, which a runtime's PATH may lack).
 

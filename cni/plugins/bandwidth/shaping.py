@@ -15,7 +15,6 @@ other the tick field cannot time, get `default_burst` instead: 100 ms of the rat
 from __future__ import annotations
 
 from cni.contract.errors import INVALID_CONFIG, CNIError
-from cni.names import hashed_name
 from cni.record import Record
 
 U32_MAX = 0xFFFFFFFF
@@ -28,14 +27,6 @@ RUNTIME_BURST_BITS = 2**32 - 1
 DEFAULT_BUCKET_DIVISOR = 10  # 100 ms
 # ... but at least this many bytes, so a full-size frame (jumbo frames included) always fits.
 MIN_DEFAULT_BUCKET = 16_384
-
-IFB_PREFIX = "bwp"
-IFB_TEMP_PREFIX = "bwt"  # the same IFB before it carries its tag (see ifb_temp_name)
-IFB_NAME_LEN = 15
-# The IFBs pycni makes carry an alias (IFLA_IFALIAS) naming their network, so that GC can tell its
-# own from another network's: "pycni-bandwidth network=<name> container=<id>".
-IFB_TAG = "pycni-bandwidth"
-IFALIAS_MAX = 255  # bytes; IFALIASZ - 1
 
 KEYS = ("ingressRate", "ingressBurst", "egressRate", "egressBurst")
 RUNTIME_PATH = "runtimeConfig.bandwidth"
@@ -187,41 +178,3 @@ def bucket(rate_bits: int, burst_bits: int, tick_in_usec: float) -> Bucket:
         buffer=ticks(rate, burst, tick_in_usec),
         limit=_latency_bytes(rate) + burst,
     )
-
-
-def ifb_name(network: str, container_id: str) -> str:
-    """The IFB device of one attachment: "bwp" + sha512(network + container ID), 15 characters.
-
-    The same name the reference plugin uses, so either implementation's DEL finds the other's device.
-    """
-    return hashed_name(IFB_PREFIX, network + container_id, IFB_NAME_LEN)
-
-
-def ifb_temp_name(network: str, container_id: str) -> str:
-    """The name an IFB has for the instant before it is tagged: "bwt" + the same hash, so that the
-    attachment's DEL also finds it if ADD was killed in that instant."""
-    return IFB_TEMP_PREFIX + ifb_name(network, container_id)[len(IFB_PREFIX):]
-
-
-def ifb_alias(network: str, container_id: str) -> str | None:
-    """The tag for an attachment's IFB: "pycni-bandwidth network=<name> container=<id>".
-
-    Network names and container IDs have no spaces (libcni's rule), so the fields split on them.
-    The container is left out if the whole does not fit the kernel's 255 bytes; None (an untagged
-    IFB, which GC treats as the reference plugin's) if even the network alone does not.
-    """
-    for alias in (f"{IFB_TAG} network={network} container={container_id}", f"{IFB_TAG} network={network}"):
-        if len(alias.encode()) <= IFALIAS_MAX:
-            return alias
-    return None
-
-
-def alias_network(alias: str) -> str | None:
-    """The network an IFB's alias names if it is one of our tags, else None."""
-    fields = alias.split(" ")
-    if fields[0] != IFB_TAG:
-        return None
-    for field in fields[1:]:
-        if field.startswith("network="):
-            return field[len("network="):]
-    return None
