@@ -28,6 +28,7 @@ from posix import (
     close,
     fstat,
     getcwd,
+    geteuid,
     getpid,
     killpg,
     link,
@@ -51,8 +52,8 @@ if hasattr(posix, "setns"):  # Python >= 3.12; cni.net.netns has its own C modul
 __all__ = ["O_CLOEXEC", "O_CREAT", "O_DIRECTORY", "O_EXCL", "O_NOFOLLOW", "O_NONBLOCK", "O_RDONLY",
            "O_WRONLY", "S_ISBLK", "S_ISCHR", "S_ISDIR", "S_ISFIFO", "S_ISLNK", "S_ISREG", "S_ISSOCK",
            "W_OK", "X_OK", "_exit", "abspath", "access", "basename", "close", "dirname", "environ",
-           "exists", "fstat", "getcwd", "getpid", "isdir", "isfile", "join", "killpg", "link", "lstat",
-           "mkdir", "normpath", "open", "read", "rename", "replace", "samefile", "scandir", "stat",
+           "exists", "fstat", "getcwd", "geteuid", "getpid", "isdir", "isfile", "join", "killpg", "link",
+           "lstat", "mkdir", "normpath", "open", "read", "rename", "replace", "samefile", "scandir", "stat",
            "strerror", "unlink", "urandom", "write"]
 
 # The process's environment as text, decoded as os.environ is (the file system encoding, with
