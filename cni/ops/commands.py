@@ -34,6 +34,7 @@ JSON_VERSION = 1
 GC_GRACE_KEY = "pycni.dev/gc-grace-seconds"  # read by pycni's host-local (ipam.hostlocal.GC_GRACE_KEY)
 # Exit statuses of `pycni gc`.
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
+MAX_SECONDS = 365 * 86400.0  # bounds --grace and --timeout: finite (no nan, no inf), a year at most
 
 
 def _parser(command: str) -> argparse.ArgumentParser:
@@ -284,8 +285,9 @@ def main(command: str, args: list[str]) -> int:
         opts = parser.parse_args(args)
     except SystemExit as e:
         return EXIT_USAGE if e.code else 0
-    if opts.grace < 0 or opts.timeout <= 0:
-        sys.stderr.write(f"pycni {command}: --grace must be >= 0 and --timeout > 0\n")
+    if not (0 <= opts.grace <= MAX_SECONDS and 0 < opts.timeout <= MAX_SECONDS):
+        sys.stderr.write(f"pycni {command}: --grace must be a number of seconds from 0 to {MAX_SECONDS:g} "
+                         f"and --timeout one above 0 up to {MAX_SECONDS:g}\n")
         return EXIT_USAGE
     try:
         if command == "status":
@@ -303,7 +305,7 @@ def main(command: str, args: list[str]) -> int:
         sys.stderr.write(f"pycni {command}: internal error: {type(e).__name__}: {e}\n")
         return 1
     if opts.json:
-        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+        sys.stdout.write(json.dumps(report, indent=2, allow_nan=False) + "\n")  # strict JSON
     else:
         sys.stdout.write(text)
     if code == EXIT_RUNTIME:

@@ -12,6 +12,7 @@ import os
 from typing import Any, NamedTuple
 
 from cni.contract.versions import DEFAULT_WHEN_ABSENT, SUPPORTED, parse
+from cni.safeopen import read_regular
 
 EXTENSIONS = (".conf", ".conflist", ".json")
 READ_LIMIT = 1 << 20
@@ -81,14 +82,10 @@ def load_dir(conf_dir: str) -> list[NetList]:
     out = []
     for name in conf_files(names):
         path = os.path.join(conf_dir, name)
-        try:
-            with open(path, "rb") as f:
-                data = f.read(READ_LIMIT + 1)
+        try:  # never a FIFO (it would hang the command) or a device
+            data = read_regular(path, READ_LIMIT)
         except OSError as e:
             out.append(NetList(name, "", "", [], False, f"cannot read: {e.strerror}"))
-            continue
-        if len(data) > READ_LIMIT:
-            out.append(NetList(name, "", "", [], False, f"larger than {READ_LIMIT} bytes"))
             continue
         out.append(parse_list(name, data))
     return out

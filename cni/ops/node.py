@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import shutil
 import subprocess
 from typing import Any, NamedTuple
 
@@ -100,8 +99,10 @@ class NodeState(NamedTuple):
 
 # ---- host-local ------------------------------------------------------------------------------
 def _read_file(path: str) -> bytes:
-    with open(path, "rb") as f:
-        return f.read(_READ_LIMIT)
+    """A file a config or the cache names, as the plugins open one (never a FIFO or a device)."""
+    from cni.safeopen import read_regular
+
+    return read_regular(path, _READ_LIMIT)
 
 
 def host_local(lst: NetList) -> list[HostLocal]:
@@ -199,7 +200,9 @@ def netns_alive(path: str) -> bool:
 # ---- iptables and nftables -----------------------------------------------------------------------
 def _tool(argv: list[str]) -> tuple[str | None, str]:
     """(stdout, "") or (None, why); (None, "") when the tool is not installed."""
-    path = shutil.which(argv[0], path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
+    from cni.net.firewall.tools import which  # absolute PATH directories only, as the plugins
+
+    path = which(argv[0])
     if path is None:
         return None, ""
     try:
