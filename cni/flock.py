@@ -30,11 +30,7 @@ class LockTimeout(OSError):
 
 def lock_timeout() -> float:
     """LOCK_TIMEOUT, or the positive number of seconds in TIMEOUT_VAR."""
-    try:
-        value = float(sysapi.environ.get(TIMEOUT_VAR, ""))
-    except ValueError:
-        return LOCK_TIMEOUT
-    return value if 0 < value < 3600 else LOCK_TIMEOUT
+    return sysapi.seconds_from_env(TIMEOUT_VAR, LOCK_TIMEOUT)
 
 
 def open_lock_file(path: str, mode: int, dir_fd: int | None = None) -> int:

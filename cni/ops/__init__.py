@@ -2,5 +2,6 @@
 
 Pure rules (which lists the runtime loads, which attachments are still valid, how output reads)
 are functions over data; the disk, kernel, runtime and plugin executions each happen at one edge:
-`netconf.load_dir`, `node.read`, `cni.cri.client.list_sandboxes`, `invoke.run`.
+`libcni.load_dir`, `node.read`, `cni.cri.client.list_sandboxes`, `libcni.execute` (libcni's
+semantics, which the bench shares).
 """

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 from cni.childenv import child_env
 from cni.names import hashed_name
 
-from .netconf import NetList, plugin_config
+from .libcni import NetList, plugin_config
 
 CACHE_DIR = "/var/lib/cni/results"
 TOOL_TIMEOUT = 30.0
