@@ -33,7 +33,7 @@ JSON_VERSION = 1
 GC_GRACE_KEY = "pycni.dev/gc-grace-seconds"  # read by pycni's host-local (ipam.hostlocal.GC_GRACE_KEY)
 # Exit statuses of `pycni gc`.
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
-MAX_SECONDS = 365 * 86400.0  # bounds --grace and --timeout: finite (no nan, no inf), a year at most
+MAX_SECONDS = 365 * 86400  # bounds --grace and --timeout: finite (no nan, no inf), a year at most
 
 
 def _parser(command: str) -> argparse.ArgumentParser:
@@ -270,8 +270,8 @@ def main(command: str, args: list[str]) -> int:
     except SystemExit as e:
         return EXIT_USAGE if e.code else 0
     if not (0 <= opts.grace <= MAX_SECONDS and 0 < opts.timeout <= MAX_SECONDS):
-        sys.stderr.write(f"pycni {command}: --grace must be a number of seconds from 0 to {MAX_SECONDS:g} "
-                         f"and --timeout one above 0 up to {MAX_SECONDS:g}\n")
+        sys.stderr.write(f"pycni {command}: --grace must be a number of seconds from 0 to {MAX_SECONDS} "
+                         f"and --timeout one above 0 up to {MAX_SECONDS}\n")
         return EXIT_USAGE
     try:
         if command == "status":
