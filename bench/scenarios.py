@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from cni.layout.bandwidth import ifb_name
+from cni.ops.libcni import NetList, RuntimeConf, make_list
 
 from . import spawn
-from .chain import ChainRun, Driver, NetList, Pod
+from .chain import ChainRun, Driver
 from .host import Host
 
 SIDES = ("ours", "ref")
@@ -158,7 +159,7 @@ class Bench:
         name = f"pcbench-{side}-{secrets.token_hex(4)}"
         plugins = tuple(PLUGIN_CONFS[t](self, side) for t in chain_types(chain) if t not in IPAM_TYPES)
         version = KIND_VERSION if chain == KIND else self.cni_version
-        return NetList(name, version, plugins)
+        return make_list(name, version, list(plugins))
 
     def ipam(self, side: str) -> dict[str, Any]:
         """host-local over a /24 of its own, the first address the gateway."""
@@ -166,7 +167,7 @@ class Bench:
         return {"type": "host-local", "subnet": str(subnet), "gateway": str(next(subnet.hosts())),
                 "routes": [{"dst": "0.0.0.0/0"}], "dataDir": str(self.host.directory(f"ipam-{side}"))}
 
-    def pod(self, netlist: NetList, netns: str, index: int) -> Pod:
+    def pod(self, netlist: NetList, netns: str, index: int) -> RuntimeConf:
         """A pod as containerd's CRI describes it to CNI (64-hex sandbox id, K8S_POD_* args)."""
         cid = secrets.token_hex(32)
         args = (f"IgnoreUnknown=1;K8S_POD_NAMESPACE=bench;K8S_POD_NAME=pod-{index};"
@@ -177,7 +178,7 @@ class Bench:
             self.host.register_link(ifb_name(netlist.name, cid))
         if "portmap" in netlist.types:
             caps["portMappings"] = [dict(m) for m in PORTMAP_CAP]
-        return Pod(cid, netns, "eth0", args, caps)
+        return RuntimeConf(cid, netns, "eth0", args, caps)
 
     # ------------------------------------------------------------------ scenarios
     def latency(self, iterations: int, warmup: int, floors: dict[str, list[str]]) -> None:
@@ -257,14 +258,14 @@ class Bench:
         self.results["memory"] = {"method": how, "exact": helper is not None, "peak_kib": peaks,
                                   "floor_peak_kib": floor_peaks}
 
-    def cycle(self, side: str, netlist: NetList, pod: Pod, where: str,
+    def cycle(self, side: str, netlist: NetList, pod: RuntimeConf, where: str,
               driver: Driver | None = None) -> list[ChainRun]:
         """ADD, CHECK, DEL of one pod; after a failed ADD only the DEL a runtime would send."""
         driver = driver or self.drivers[side]
         add = driver.add(netlist, pod)
         self.rec.note(side, where, add)
         runs = [add]
-        if add.ok and netlist.cni_version >= "0.4.0":  # a runtime sends no CHECK before 0.4.0
+        if add.ok and netlist.version >= "0.4.0":  # a runtime sends no CHECK before 0.4.0
             check = driver.check(netlist, pod, add.result)
             self.rec.note(side, where, check)
             runs.append(check)
@@ -338,7 +339,7 @@ class Bench:
                 ex = spawn.run(floor[0], FLOOR_ENV, b"{}", argv=floor)
                 drift[verb][i] = ex.seconds if ex.rc == 0 else None
 
-        added: dict[str, list[tuple[Pod, ChainRun]]] = {s: [] for s in sides}
+        added: dict[str, list[tuple[RuntimeConf, ChainRun]]] = {s: [] for s in sides}
         for i in range(pods):
             for side in order(i):
                 if side not in sides:

@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-# host-local's files that are not reservations.
-BOOKKEEPING = re.compile(r"^(lock|last_reserved_ip\.\d+)$")
+from cni.layout import hostlocal as layout
+
 # The chains portmap shares between all attachments (kept when the last one goes, by design).
 SHARED_CHAINS = re.compile(r"^CNI-HOSTPORT-")
 HEX_ID = re.compile(r"[0-9a-f]{64}")
@@ -62,8 +62,8 @@ def duplicates(live: dict[str, list[str]]) -> dict[str, list[str]]:
 
 def reservations(files: dict[str, bytes]) -> dict[str, str]:
     """host-local's reservation files (name -> content) as address -> owning container ID."""
-    return {name: content.split(b"\r\n")[0].strip().decode(errors="replace")
-            for name, content in files.items() if not BOOKKEEPING.match(name)}
+    return {name: layout.owner_of(content, errors="replace")[0]
+            for name, content in files.items() if not layout.is_bookkeeping_name(name)}
 
 
 def reservation_faults(reserved: dict[str, str], live: dict[str, list[str]]) -> list[str]:

@@ -28,6 +28,7 @@ from posix import (
     close,
     fstat,
     getcwd,
+    geteuid,
     getpid,
     killpg,
     link,
@@ -51,9 +52,9 @@ if hasattr(posix, "setns"):  # Python >= 3.12; cni.net.netns has its own C modul
 __all__ = ["O_CLOEXEC", "O_CREAT", "O_DIRECTORY", "O_EXCL", "O_NOFOLLOW", "O_NONBLOCK", "O_RDONLY",
            "O_WRONLY", "S_ISBLK", "S_ISCHR", "S_ISDIR", "S_ISFIFO", "S_ISLNK", "S_ISREG", "S_ISSOCK",
            "W_OK", "X_OK", "_exit", "abspath", "access", "basename", "close", "dirname", "environ",
-           "exists", "fstat", "getcwd", "getpid", "isdir", "isfile", "join", "killpg", "link", "lstat",
-           "mkdir", "normpath", "open", "read", "rename", "replace", "samefile", "scandir", "stat",
-           "strerror", "unlink", "urandom", "write"]
+           "exists", "fstat", "getcwd", "geteuid", "getpid", "isdir", "isfile", "join", "killpg", "link",
+           "lstat", "mkdir", "normpath", "open", "read", "rename", "replace", "samefile", "scandir",
+           "seconds_from_env", "stat", "strerror", "unlink", "urandom", "write"]
 
 # The process's environment as text, decoded as os.environ is (the file system encoding, with
 # surrogateescape); given through __getattr__ below, so `sysapi.environ` is always current.
@@ -155,3 +156,13 @@ def samefile(first: str, second: str) -> bool:
     """Whether both paths (symlinks followed) are one file; OSError when either is missing."""
     a, b = stat(first), stat(second)
     return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+def seconds_from_env(name: str, default: float, most: float = 3600.0) -> float:
+    """A bound in seconds from the environment variable `name`: a number above 0 and below `most`,
+    else `default` (a typo or `nan` never unbounds a wait)."""
+    try:
+        value = float(__getattr__("environ").get(name, ""))
+    except ValueError:
+        return default
+    return value if 0 < value < most else default

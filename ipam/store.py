@@ -1,12 +1,9 @@
-"""The on-disk store: the reference plugin's directory layout, shared safely with it.
+"""The on-disk store: the reference plugin's directory layout (`cni.layout.hostlocal`), shared safely.
 
-`<dataDir>/<network>/` (mode 0755) holds:
-- one file per reserved address, named by the address (`10.1.2.3`, `2001:db8::5`), holding
-  `"<containerID>\\r\\n<ifname>"` (no trailing newline; older files hold only the container ID);
-- `last_reserved_ip.<N>`: the address last handed out from range set N, bare;
-  both kinds of file are created 0600 (less the umask), as the reference does since v1.4.0;
-- `lock`: an empty file; `flock(LOCK_EX)` on it serialises every change. The reference plugin
-  takes the same lock, so the two can work on one directory at the same time.
+`<dataDir>/<network>/` (mode 0755) holds one file per reserved address, `last_reserved_ip.<N>`
+(both created 0600 less the umask, as the reference does since v1.4.0) and `lock`: `flock(LOCK_EX)`
+on it serialises every change. The reference plugin takes the same lock, so the two can work on one
+directory at the same time.
 
 A reservation never appears half-written: its content goes to a temporary file first (a name that
 can never parse as an address), which is then hard-linked to the address name. The link either
@@ -19,9 +16,11 @@ from __future__ import annotations
 
 import errno
 
-from cni import addrtext, safeopen, sysapi
-from cni.contract.errors import INVALID_CONFIG, IO_FAILURE, CNIError
-from cni.flock import FileLock, open_lock_file
+from cni import safeopen, sysapi
+from cni.contract.errors import INVALID_CONFIG, IO_FAILURE, TRY_AGAIN_LATER, CNIError
+from cni.flock import FileLock, LockTimeout, open_lock_file
+from cni.layout import hostlocal as layout
+from cni.layout.hostlocal import content_for, is_address_name
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -30,16 +29,12 @@ if TYPE_CHECKING:
 
     T = TypeVar("T")
 
-LOCK_NAME = "lock"
-LAST_PREFIX = "last_reserved_ip."
-TMP_PREFIX = ".tmp-"
-SEPARATOR = b"\r\n"
-
 DIR_MODE = 0o755
 FILE_MODE = 0o600  # reservations and last_reserved_ip, as the reference creates them since v1.4.0
 LOCK_MODE = 0o750
 _READ_LIMIT = 65536
 
+_O_DIR = sysapi.O_RDONLY | sysapi.O_DIRECTORY | sysapi.O_NOFOLLOW | sysapi.O_CLOEXEC
 _O_NEW = sysapi.O_WRONLY | sysapi.O_CREAT | sysapi.O_EXCL | sysapi.O_NOFOLLOW | sysapi.O_CLOEXEC
 
 
@@ -50,37 +45,19 @@ def check_component(value: str, what: str) -> str:
     return value
 
 
-_ADDRESS_CHARS = frozenset("0123456789abcdefABCDEF.:")
-
-
-def is_address_name(name: str) -> bool:
-    """True for a file name that is an IP address (a reservation); bookkeeping files never are.
-
-    `lock`, `last_reserved_ip.N` and names in canonical text are told apart without `ipaddress`
-    (milliseconds of start-up); only other names of address characters are left to it.
-    """
-    if not name or name[0] == "." or not _ADDRESS_CHARS.issuperset(name):
-        return False
-    if addrtext.parse_ip(name) is not None:
-        return True
-    import ipaddress
-
-    try:
-        ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    return True
-
-
-def content_for(container_id: str, ifname: str) -> bytes:
-    """What a reservation file holds for an attachment."""
-    # Names the environment gave that are not UTF-8 come as surrogate escapes: written back as the
-    # very bytes, which is what the reference plugin stores for them.
-    return container_id.strip().encode() + SEPARATOR + ifname.encode("utf-8", "surrogateescape")
-
-
 def _io_error(what: str, e: OSError) -> CNIError:
     return CNIError(IO_FAILURE, f"{what}: {e.strerror or e}", getattr(e, "filename", "") or "")
+
+
+def _foreign(path: str, what: str) -> CNIError:
+    return CNIError(IO_FAILURE, f"refusing the IPAM data directory {path}: it is {what}",
+                    "nothing was written; remove or fix it by hand")
+
+
+def _lock_error(e: OSError) -> CNIError:
+    if isinstance(e, LockTimeout):
+        return CNIError(TRY_AGAIN_LATER, f"host-local: {e.strerror}", e.filename or "")
+    return _io_error("cannot lock the IPAM data directory", e)
 
 
 class Store:
@@ -94,12 +71,32 @@ class Store:
         try:
             if create:
                 safeopen.makedirs(self.path, DIR_MODE)
-            self._fd = sysapi.open(self.path, sysapi.O_RDONLY | sysapi.O_DIRECTORY | sysapi.O_CLOEXEC)
-            self._lock_fd = open_lock_file(LOCK_NAME, LOCK_MODE, dir_fd=self._fd)
+            self._fd = self._open_own_dir()
+            self._lock_fd = open_lock_file(layout.LOCK_NAME, LOCK_MODE, dir_fd=self._fd)
         except OSError as e:
             self.close()
             raise _io_error(f"cannot open the IPAM data directory {self.path}", e) from None
+        except CNIError:
+            self.close()
+            raise
         self._direct = False  # set when the filesystem refuses hard links
+
+    def _open_own_dir(self) -> int:
+        """The network directory, opened only when it is one we may write in: a real directory
+        (a symlink would lead every write elsewhere) that belongs to us (root), as the plugin
+        makes it. Anything else is refused with code 5: it will not change by retrying."""
+        try:
+            fd = sysapi.open(self.path, _O_DIR)
+        except OSError as e:
+            if e.errno in (errno.ELOOP, errno.ENOTDIR) and sysapi.S_ISLNK(sysapi.lstat(self.path).st_mode):
+                raise _foreign(self.path, "a symbolic link, not a directory the plugin made") from None
+            raise
+        owner = sysapi.fstat(fd).st_uid
+        if owner != sysapi.geteuid():
+            sysapi.close(fd)
+            raise _foreign(self.path, f"owned by uid {owner}, not by uid {sysapi.geteuid()} (root) as "
+                           "the plugin makes it")
+        return fd
 
     @staticmethod
     def exists(data_dir: str, network: str) -> bool:
@@ -120,8 +117,9 @@ class Store:
         self.close()
 
     def locked(self) -> FileLock:
-        """Hold the directory's flock (the reference plugin's lock) for the `with` block."""
-        return FileLock(self._lock_fd, lambda e: _io_error("cannot lock the IPAM data directory", e))
+        """Hold the directory's flock (the reference plugin's lock) for the `with` block; waiting
+        for it is bounded (`cni.flock.lock_timeout`), then the call answers 11 naming the lock."""
+        return FileLock(self._lock_fd, _lock_error, sysapi.join(self.path, layout.LOCK_NAME))
 
     # ---- reading ------------------------------------------------------------------------------
     def _names(self) -> list[tuple[str, bool]]:
@@ -157,14 +155,14 @@ class Store:
 
     def last_reserved(self, range_index: int) -> str | None:
         """The text of last_reserved_ip.<N>, or None."""
-        data = self._read(f"{LAST_PREFIX}{range_index}")
+        data = self._read(layout.last_reserved_name(range_index))
         if data is None:
             return None
         return data.decode("ascii", "replace")
 
     def held_by(self, container_id: str, ifname: str) -> list[str]:
         """Reservations of this attachment, in either file format."""
-        new, old = content_for(container_id, ifname), container_id.strip().encode()
+        new, old = content_for(container_id, ifname), layout.legacy_content_for(container_id)
         return [name for name, data in self.reservations() if data.strip() in (new, old)]
 
     def find(self, container_id: str, ifname: str) -> bool:
@@ -174,7 +172,7 @@ class Store:
     def _temp(self, content: bytes) -> str:
         """A new file holding content, under a name no reader takes for a reservation."""
         while True:
-            name = f"{TMP_PREFIX}{sysapi.getpid()}-{sysapi.urandom(6).hex()}"
+            name = layout.temp_name(sysapi.getpid(), sysapi.urandom(6).hex())
             if self._write_new(name, content):
                 return name
 
@@ -246,7 +244,8 @@ class Store:
         try:
             tmp = self._temp(name.encode())
             try:
-                sysapi.rename(tmp, f"{LAST_PREFIX}{range_index}", src_dir_fd=self._fd, dst_dir_fd=self._fd)
+                sysapi.rename(tmp, layout.last_reserved_name(range_index), src_dir_fd=self._fd,
+                              dst_dir_fd=self._fd)
             except BaseException:
                 self._unlink_quiet(tmp)
                 raise
@@ -275,7 +274,7 @@ class Store:
         new = content_for(container_id, ifname)
         names = [name for name, data in entries if data.strip() == new]
         if not names:
-            old = container_id.strip().encode()
+            old = layout.legacy_content_for(container_id)
             names = [name for name, data in entries if data.strip() == old]
         errors = self.remove(names)
         return names, errors
@@ -283,7 +282,7 @@ class Store:
     def sweep(self) -> None:
         """Delete temporary files left by a process killed while it held the lock."""
         for name, _ in self._names():
-            if name.startswith(TMP_PREFIX):
+            if layout.is_temp_name(name):
                 self._unlink_quiet(name)
 
     def gc(self, valid: set[tuple[str, str]], keep_newer_than: float | None = None,
@@ -298,9 +297,8 @@ class Store:
         valid_ids = {cid for cid, _ in valid}
         stale = []
         for name, data in self.reservations():
-            text = data.strip().decode("utf-8", "surrogateescape")
-            cid, sep, ifname = text.partition("\r\n")
-            keep = (cid, ifname) in valid if sep else cid in valid_ids
+            cid, ifname = layout.owner_of(data)
+            keep = (cid, ifname) in valid if ifname is not None else cid in valid_ids
             if not keep and keep_newer_than is not None:
                 try:
                     mtime = sysapi.stat(name, dir_fd=self._fd, follow_symlinks=False).st_mtime

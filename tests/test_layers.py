@@ -99,3 +99,15 @@ def test_imports_point_down(module):
 
 def test_the_registry_names_plugins_without_importing_them():
     assert not {t for t in EDGES["cni.plugins"] if layer(t)[0] == "plugins"}
+
+
+def test_tools_do_not_depend_on_the_test_tree():
+    """bench/ is a tool an operator runs on a node without the tests: it imports the product (cni,
+    ipam) and itself, never `tests`."""
+    offenders = []
+    for path in sorted(REPO.glob("bench/**/*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            offenders += [f"{path.relative_to(REPO)}: {n}" for n in names if n.split(".")[0] == "tests"]
+    assert offenders == []

@@ -11,7 +11,7 @@ import sys
 from cni import fastjson, sysapi
 
 from . import schema, versions
-from .errors import INTERNAL, INVALID_NETNS, UNKNOWN_CONTAINER, CNIError
+from .errors import INTERNAL, INVALID_NETNS, UNKNOWN_CONTAINER, CNIError, failed
 from .request import Request, finish, parse_env, parse_stdin
 from .result import Result
 
@@ -127,6 +127,9 @@ def main(plugin_type: str, load: Callable[[str], Plugin], env: Mapping[str, str]
         _emit(out, e.to_json(_error_version(req)))
         return 1
     except Exception as e:
+        if getattr(e, "overran_bound", False):  # a lock or a tool past its bound: 11, not a defect
+            _emit(out, failed(e).to_json(_error_version(req)))
+            return 1
         import traceback  # only on this path: it costs ~5 ms to import
 
         traceback.print_exc(file=sys.stderr)

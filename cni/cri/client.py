@@ -89,6 +89,29 @@ def list_sandboxes(endpoint: str = DEFAULT_ENDPOINT, timeout: float = DEFAULT_TI
     if resp.next_page_token:
         raise RuntimeUnavailable("the runtime answered ListPodSandbox with one page of several; "
                                  "pycni needs the whole list and does not page")
-    return [Sandbox(id=item.id, name=item.metadata.name, namespace=item.metadata.namespace,
-                    state=STATES.get(item.state, str(item.state)), created_at_ns=item.created_at)
-            for item in resp.items]
+    sandboxes = [Sandbox(id=item.id, name=item.metadata.name, namespace=item.metadata.namespace,
+                         state=STATES.get(item.state, str(item.state)), created_at_ns=item.created_at)
+                 for item in resp.items]
+    check_ids(sandboxes)
+    return sandboxes
+
+
+_ID_FIRST = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+_ID_REST = _ID_FIRST | frozenset("_.-")
+
+
+def well_formed_id(text: str) -> bool:
+    """A container ID as libcni accepts one (`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`): what the runtime
+    passed as CNI_CONTAINERID, hence what the plugins recorded."""
+    return bool(text) and text[0] in _ID_FIRST and _ID_REST.issuperset(text)
+
+
+def check_ids(sandboxes: list[Sandbox]) -> None:
+    """RuntimeUnavailable when a listed ID is not a well-formed container ID (empty, padded, a
+    newline): compared with what the node holds it would match nothing, and a live pod would be
+    taken for gone. An answer that cannot be read with certainty is no answer."""
+    bad = [s.id for s in sandboxes if not well_formed_id(s.id)]
+    if bad:
+        shown = ", ".join(repr(i) for i in bad[:3]) + (", ..." if len(bad) > 3 else "")
+        raise RuntimeUnavailable(f"the runtime listed {len(bad)} sandbox ID(s) that are not container IDs "
+                                 f"({shown}): its answer cannot be read with certainty")

@@ -20,12 +20,11 @@ import sys
 import time
 from typing import Any
 
-from cni.contract.versions import at_least
 from cni.cri.client import DEFAULT_ENDPOINT, DEFAULT_TIMEOUT, RuntimeUnavailable, Sandbox, list_sandboxes
 
-from . import attachments, invoke, node, render
+from . import attachments, libcni, node, render
 from .cache import CacheEntry
-from .netconf import NetList, load_dir, plugin_config
+from .libcni import NetList, RuntimeConf, load_dir
 
 DEFAULT_CONF_DIR = "/etc/cni/net.d"
 DEFAULT_BIN_DIR = "/opt/cni/bin"
@@ -35,6 +34,7 @@ JSON_VERSION = 1
 GC_GRACE_KEY = "pycni.dev/gc-grace-seconds"  # read by pycni's host-local (ipam.hostlocal.GC_GRACE_KEY)
 # Exit statuses of `pycni gc`.
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
+MAX_SECONDS = 365 * 86400  # bounds --grace and --timeout: finite (no nan, no inf), a year at most
 
 
 def _parser(command: str) -> argparse.ArgumentParser:
@@ -73,7 +73,7 @@ def _runtime_json(endpoint: str, sandboxes: list[Sandbox] | None, error: str) ->
 def _speaks_gc(exe: str, bin_dir: str) -> tuple[bool, str]:
     """Whether the plugin speaks the version of STATUS and GC; if not, a note saying so. (An older
     plugin, e.g. Debian's reference 1.1.1, would answer them with an unrelated error.)"""
-    versions = invoke.supported_versions(exe, bin_dir)
+    versions = libcni.supported_versions(exe, bin_dir)
     if versions is None:
         return False, "gives no VERSION answer"
     if GC_VERSION not in versions:
@@ -85,12 +85,12 @@ def _plugins_json(lst: NetList, bin_dir: str) -> list[dict[str, Any]]:
     """Each plugin's executable, and its STATUS answer (None when it has no STATUS; see note)."""
     out = []
     for plugin in lst.plugins:
-        exe = invoke.find(bin_dir, plugin["type"])
+        exe = libcni.find(bin_dir, plugin["type"])
         entry: dict[str, Any] = {"type": plugin["type"], "executable": exe, "status": None, "note": None}
         if exe is not None:
             speaks, entry["note"] = _speaks_gc(exe, bin_dir)
             if speaks:
-                answer = invoke.run(exe, "STATUS", plugin_config(lst, plugin, GC_VERSION), bin_dir)
+                answer = libcni.run_plugin("STATUS", lst, plugin, RuntimeConf(), bin_dir, version=GC_VERSION)
                 entry["status"] = answer.to_json()
             entry["note"] = entry["note"] or None
         out.append(entry)
@@ -144,35 +144,20 @@ def status_report(conf_dir: str, bin_dir: str, endpoint: str, grace: float, time
 
 
 # ---- gc ------------------------------------------------------------------------------------------------
-def _del_config(lst: NetList, plugin: dict[str, Any], entry: CacheEntry) -> dict[str, Any]:
-    """A DEL's stdin for one plugin, as libcni builds it from the cache: the capabilities the
-    plugin declares as runtimeConfig, and the cached result as prevResult (0.4.0 and later)."""
-    conf = plugin_config(lst, plugin, lst.version)
-    caps = plugin.get("capabilities") if isinstance(plugin.get("capabilities"), dict) else {}
-    runtime = {k: v for k, v in entry.capability_args.items() if caps.get(k) is True}
-    if runtime:
-        conf["runtimeConfig"] = runtime
-    if entry.result is not None and at_least(lst.version, "0.4.0"):
-        conf["prevResult"] = entry.result
-    return conf
-
-
 def _delete_cached(lst: NetList, bin_dir: str, entry: CacheEntry) -> list[dict[str, Any]]:
-    """libcni GC's first step for a stale cached attachment: a DEL through the list, in reverse
-    order; the cache entry goes once every plugin succeeded. Returns the errors."""
+    """libcni GC's first step for a stale cached attachment: a DEL through the list (reverse order,
+    the cached capabilities and result), every plugin tried; the cache entry goes once every plugin
+    succeeded. Returns the errors."""
     netns = entry.netns if entry.netns and os.path.exists(entry.netns) else ""  # gone after a reboot
     args = ";".join(f"{a[0]}={a[1]}" for a in entry.cni_args if isinstance(a, list) and len(a) == 2)
+    rt = RuntimeConf(entry.container_id, netns, entry.ifname, args, entry.capability_args)
     errors = []
-    for plugin in reversed(lst.plugins):
-        exe = invoke.find(bin_dir, plugin["type"])
-        if exe is None:
-            errors.append({"plugin": plugin["type"], "code": None, "msg": f"not found in {bin_dir}"})
-            continue
-        answer = invoke.run(exe, "DEL", _del_config(lst, plugin, entry), bin_dir,
-                            container_id=entry.container_id, netns=netns, ifname=entry.ifname, cni_args=args)
+    for plugin_type, answer in libcni.run_list("DEL", lst, rt, bin_dir, cached=entry.result,
+                                               keep_going=True).answers:
         if not answer.ok:
-            errors.append({"plugin": plugin["type"], "code": answer.code,
-                           "msg": f"DEL of {entry.container_id} {entry.ifname}: {answer.msg}",
+            msg = answer.msg if answer.code is None and answer.msg.startswith("not found") else (
+                f"DEL of {entry.container_id} {entry.ifname}: {answer.msg}")
+            errors.append({"plugin": plugin_type, "code": answer.code, "msg": msg,
                            "details": answer.details or None})
     if not errors:
         try:
@@ -195,7 +180,7 @@ def _collect(lst: NetList, bin_dir: str, valid: list[dict[str, str]], grace: flo
     notes, errors = [], []
     extra = {"cni.dev/valid-attachments": valid, "cni.dev/attachments": valid, GC_GRACE_KEY: grace}
     for plugin in lst.plugins:
-        exe = invoke.find(bin_dir, plugin["type"])
+        exe = libcni.find(bin_dir, plugin["type"])
         if exe is None:
             errors.append({"plugin": plugin["type"], "code": None, "msg": f"not found in {bin_dir}"})
             continue
@@ -203,7 +188,7 @@ def _collect(lst: NetList, bin_dir: str, valid: list[dict[str, str]], grace: flo
         if not speaks:
             notes.append(f"{plugin['type']}: skipped, it {why}")
             continue
-        answer = invoke.run(exe, "GC", plugin_config(lst, plugin, GC_VERSION, extra), bin_dir)
+        answer = libcni.run_plugin("GC", lst, plugin, RuntimeConf(), bin_dir, version=GC_VERSION, extra=extra)
         if answer.ok:
             continue
         errors.append({"plugin": plugin["type"], "code": answer.code, "msg": answer.msg,
@@ -285,8 +270,9 @@ def main(command: str, args: list[str]) -> int:
         opts = parser.parse_args(args)
     except SystemExit as e:
         return EXIT_USAGE if e.code else 0
-    if opts.grace < 0 or opts.timeout <= 0:
-        sys.stderr.write(f"pycni {command}: --grace must be >= 0 and --timeout > 0\n")
+    if not (0 <= opts.grace <= MAX_SECONDS and 0 < opts.timeout <= MAX_SECONDS):
+        sys.stderr.write(f"pycni {command}: --grace must be a number of seconds from 0 to {MAX_SECONDS} "
+                         f"and --timeout one above 0 up to {MAX_SECONDS}\n")
         return EXIT_USAGE
     try:
         if command == "status":
@@ -304,7 +290,7 @@ def main(command: str, args: list[str]) -> int:
         sys.stderr.write(f"pycni {command}: internal error: {type(e).__name__}: {e}\n")
         return 1
     if opts.json:
-        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+        sys.stdout.write(json.dumps(report, indent=2, allow_nan=False) + "\n")  # strict JSON
     else:
         sys.stdout.write(text)
     if code == EXIT_RUNTIME:

@@ -6,8 +6,6 @@ tools and files (bounded waits, bounded reads) hold for the operator's reads in 
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 
 from cni.childenv import child_env
@@ -17,13 +15,17 @@ _READ_LIMIT = 1 << 20
 
 
 def _read_file(path: str) -> bytes:
-    with open(path, "rb") as f:
-        return f.read(_READ_LIMIT)
+    """A file a config or the cache names, as the plugins open one (never a FIFO or a device)."""
+    from cni.safeopen import read_regular
+
+    return read_regular(path, _READ_LIMIT)
 
 
 def _tool(argv: list[str]) -> tuple[str | None, str]:
     """(stdout, "") or (None, why); (None, "") when the tool is not installed."""
-    path = shutil.which(argv[0], path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
+    from cni.net.firewall.tools import which  # absolute PATH directories only, as the plugins
+
+    path = which(argv[0])
     if path is None:
         return None, ""
     try:

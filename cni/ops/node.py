@@ -13,7 +13,7 @@ from typing import NamedTuple
 from .cache import CACHE_DIR, CacheEntry, cache_entries
 from .firewall import Chain, NftRule, read_chains, read_nft_rules
 from .ifbs import Ifb, read_ifbs
-from .netconf import NetList
+from .libcni import NetList
 from .stores import HostLocal, host_local
 
 

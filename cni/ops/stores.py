@@ -6,7 +6,7 @@ import os
 from typing import NamedTuple
 
 from .edges import _read_file
-from .netconf import NetList, plugin_config
+from .libcni import NetList, plugin_config
 
 
 class RangeUse(NamedTuple):
@@ -37,6 +37,7 @@ class HostLocal(NamedTuple):
 def host_local(lst: NetList) -> list[HostLocal]:
     """The host-local stores the list's plugins name in their `ipam` sections."""
     from cni.contract.errors import CNIError
+    from cni.layout import hostlocal as layout
     from ipam import allocator, config, ranges
     from ipam.store import Store
 
@@ -55,12 +56,12 @@ def host_local(lst: NetList) -> list[HostLocal]:
             if Store.exists(cfg.data_dir, cfg.name):
                 with Store(cfg.data_dir, cfg.name, create=False) as store:
                     for name, data in store.reservations():
-                        cid, _, ifname = data.strip().decode("utf-8", "replace").partition("\r\n")
+                        cid, ifname = layout.owner_of(data, errors="replace")
                         try:
                             mtime = os.stat(os.path.join(store.path, name), follow_symlinks=False).st_mtime
                         except OSError:
                             continue  # released while we looked
-                        reservations.append(Reservation(name, cid.strip(), ifname.strip(), mtime))
+                        reservations.append(Reservation(name, cid, ifname or "", mtime))
                         ip = ranges.parse_ip(name)
                         if ip is not None:
                             held.append(ip)

@@ -252,6 +252,30 @@ for _at_network in (False, True):
             rows(Case(f"{where}-{_kind}-{_plugin}-add", _plugin, "ADD", 5, ("IPAM data directory",),
                       plant=_data_dir_plant(_kind, _at_network)))
 
+# -- 5b. The network's directory is not ours (code 5 on every verb, nothing written through it).
+# old: a symlink to a directory elsewhere was written through (the reservation, the lock and
+# last_reserved_ip landed where it pointed); a directory another user owns was used as ours.
+def _foreign_dir_plant(kind: str) -> Callable[[World], None]:
+    def plant(w: World) -> None:
+        shutil.rmtree(w.data_dir, ignore_errors=True)
+        w.data_dir.mkdir(parents=True)
+        if kind == "symlink":
+            elsewhere = w.state / "elsewhere"
+            elsewhere.mkdir(exist_ok=True)
+            w.network_dir.symlink_to(elsewhere)
+        else:
+            w.network_dir.mkdir()
+            os.chown(w.network_dir, 65534, 65534)
+    return plant
+
+
+for _kind in ("symlink", "foreign-owner"):
+    for _plugin, _command in (("host-local", "ADD"), ("host-local", "DEL"), ("host-local", "CHECK"),
+                              ("host-local", "GC"), ("bridge", "ADD"), ("ptp", "ADD")):
+        rows(Case(f"netdir-{_kind}-{_plugin}-{_command.lower()}", _plugin, _command, 5,
+                  ("IPAM data directory",), plant=_foreign_dir_plant(_kind)))
+
+
 for _key in ("dataDir", "resolvConf", "rangeFromFile"):
     for _plugin, _command in (("host-local", "ADD"), ("host-local", "CHECK"), ("host-local", "STATUS"),
                               ("bridge", "ADD")):

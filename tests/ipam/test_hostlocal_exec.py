@@ -16,6 +16,7 @@ import random
 import signal
 import stat
 import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -565,3 +566,79 @@ def test_only_files_named_by_an_address_are_reservations(run_plugin, ours, ref, 
         seen[label] = (check, sorted(files(data)))
     assert seen["ours"] == (1, ["10.1.2.2", "last_reserved_ip.0", "lock", "notes"])
     assert seen["ref"] == (0, ["10.1.2.2", "lock"])
+
+
+# ---- a directory that is not ours, a lock another process holds -----------------------------------------
+def _every_verb(run_plugin, ours, conf) -> dict[str, object]:
+    none = {"container_id": None, "ifname": None, "netns": None}
+    return {"ADD": run_plugin(ours, "ADD", conf, container_id="c1"),
+            "DEL": run_plugin(ours, "DEL", conf, container_id="c1", netns=""),
+            "GC": run_plugin(ours, "GC", conf, **none),
+            "STATUS": run_plugin(ours, "STATUS", conf, **none)}
+
+
+@pytest.mark.parametrize("kind", ["symlink", "foreign owner"])
+def test_a_network_directory_that_is_not_ours_is_refused(run_plugin, ours, data, state_dir, kind):
+    """A symlink under dataDir would lead every write elsewhere; a directory another user owns could
+    hold their symlinks and files: both are refused (5, permanent) and nothing is written."""
+    conf = netconf(data, subnet="10.1.2.0/24")
+    elsewhere = state_dir / "elsewhere"
+    elsewhere.mkdir()
+    data.mkdir()
+    if kind == "symlink":
+        (data / "hl").symlink_to(elsewhere)
+        why = "a symbolic link"
+    else:
+        (data / "hl").mkdir()
+        os.chown(data / "hl", 65534, 65534)
+        why = "owned by uid 65534"
+    outcomes = _every_verb(run_plugin, ours, conf)
+    for verb in ("ADD", "DEL", "GC"):
+        out = outcomes[verb].expect_error(5)
+        assert why in out.msg and str(data / "hl") in out.msg, (verb, out.msg)
+    assert why in outcomes["STATUS"].expect_error(50).msg
+    assert sorted(os.listdir(elsewhere)) == [] and sorted(os.listdir(data / "hl")) == []
+
+
+@pytest.fixture
+def holder(data: Path):
+    """Start a process that holds the store's flock until the test ends (a wedged reference call,
+    a stopped debugger): yields its lock path."""
+    procs = []
+
+    def hold(path: Path) -> None:
+        code = ("import fcntl, sys, time\nf = open(sys.argv[1])\nfcntl.flock(f, fcntl.LOCK_EX)\n"
+                "print('held', flush=True)\ntime.sleep(300)\n")
+        proc = subprocess.Popen([sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE, text=True)
+        procs.append(proc)
+        assert proc.stdout.readline().strip() == "held"
+
+    yield hold
+    for proc in procs:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_held_lock_bounds_the_wait(run_plugin, ours, data, holder):
+    """Every verb that takes the store's lock gives up after the bound with 11 naming the lock (the
+    reference waits for ever); once the holder is gone the store works again."""
+    conf = netconf(data, subnet="10.1.2.0/24")
+    run_plugin(ours, "ADD", conf, container_id="c0").check()
+    before = files(data)
+    lock = data / "hl" / "lock"
+    holder(lock)
+
+    def timed(*args, **kw):
+        start = time.monotonic()
+        out = run_plugin(*args, extra_env={"PYCNI_LOCK_TIMEOUT": "1"}, **kw)
+        return out, time.monotonic() - start
+
+    none = {"container_id": None, "ifname": None, "netns": None}
+    for verb, kw in (("ADD", {"container_id": "c1"}), ("DEL", {"container_id": "c0", "netns": ""}),
+                     ("GC", none), ("STATUS", none)):
+        out, seconds = timed(ours, verb, conf, **kw)
+        out.expect_error(50 if verb == "STATUS" else 11)
+        assert str(lock) in out.msg + (out.json.get("details") or ""), (verb, out.json)
+        assert "held by another process" in out.msg, (verb, out.msg)
+        assert seconds < 20, f"{verb} took {seconds:.1f} s with a 1 s bound"
+    assert files(data) == before, "nothing changed while the lock was held"

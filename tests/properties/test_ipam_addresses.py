@@ -9,7 +9,8 @@ import ipaddress
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ipam import ranges, store
+from cni.layout import hostlocal as layout
+from ipam import ranges
 
 from .test_addrtext import CANONICAL_IP, CIDR_TEXT, IP_TEXT
 
@@ -120,7 +121,7 @@ def test_a_range_defaults_as_ipaddress_computes_them(ip, data):
 @given(IP_TEXT | GO_FORMS | st.sampled_from(["lock", "last_reserved_ip.0", ".tmp-1-ab12", "a", "::", "0"]))
 def test_reservation_names_are_what_ipaddress_parses(name):
     theirs = not name.startswith(".") and "%" not in name and _parses(name)
-    assert store.is_address_name(name) == theirs, name
+    assert layout.is_address_name(name) == theirs, name
 
 
 def _parses(text: str) -> bool:

@@ -16,7 +16,7 @@ from cni.layout import bandwidth as ifb_layout
 from cni.layout import masq as masq_layout
 from cni.net.firewall import masq
 from cni.ops import attachments, cache, firewall, ifbs, node, render, stores
-from cni.ops.netconf import conf_files, load_dir, parse_list, plugin_config
+from cni.ops.libcni import conf_files, load_dir, parse_list, plugin_config
 from cni.plugins.portmap import plan
 
 CID = "a" * 64
@@ -225,3 +225,22 @@ def test_render_status_and_gc():
     assert "NOT REACHABLE: boom" in render.status(dict(report, runtime=unreachable))
     gc = {"runtime": unreachable, "error": "nothing was collected: boom", "dryRun": False, "networks": []}
     assert "nothing was collected" in render.gc(gc)
+
+
+def test_one_config_is_libcnis():
+    """What one plugin of a list gets (libcni's buildOneConfig and injectRuntimeConfig), shared by
+    `pycni gc`'s DELs and the bench: prevResult when given, runtimeConfig holding only the
+    capabilities the plugin declares true."""
+    from cni.ops.libcni import find, make_list, one_config
+
+    declared = {"portMappings": True, "bandwidth": False}
+    lst = make_list("n", "1.0.0", [{"type": "portmap", "capabilities": declared}])
+    caps = {"portMappings": [{"hostPort": 80}], "bandwidth": {"rate": 1}, "ips": ["10.0.0.2"]}
+    conf = one_config(lst, lst.plugins[0], {"ips": []}, caps)
+    assert conf == {"type": "portmap", "capabilities": declared, "name": "n", "cniVersion": "1.0.0",
+                    "prevResult": {"ips": []}, "runtimeConfig": {"portMappings": [{"hostPort": 80}]}}
+    odd = {"type": "x", "capabilities": {"ips": "yes"}}
+    assert "runtimeConfig" not in one_config(lst, odd, None, caps)
+    for bad in ("", ".", "..", "../sh", "a/b"):
+        assert find("/usr/bin", bad) is None, bad
+    assert find("/usr/bin", "env") == "/usr/bin/env"

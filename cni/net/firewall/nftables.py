@@ -19,11 +19,7 @@ def timeout() -> float:
     """NFT_TIMEOUT, or the positive number of seconds in TIMEOUT_VAR."""
     from cni import sysapi
 
-    try:
-        value = float(sysapi.environ.get(TIMEOUT_VAR, ""))
-    except ValueError:
-        return NFT_TIMEOUT
-    return value if 0 < value < 3600 else NFT_TIMEOUT
+    return sysapi.seconds_from_env(TIMEOUT_VAR, NFT_TIMEOUT)
 
 
 def available() -> bool:
