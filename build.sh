@@ -7,6 +7,7 @@
 #   ./build.sh release         dist/pycni-<version>-linux-<arch>.tgz and .sha256, for carrying to nodes
 #   ./build.sh deps [LEVEL]    install what LEVEL needs: build, demo or test (the default)
 #   ./build.sh launcher OUT MODULE [NAMES]  compile conf/launcher.c as OUT (no deps; bench/floor.py uses it)
+#   ./build.sh options         print the onedir bundle's PyInstaller options, NUL-separated (bench/floor.py)
 #   ./build.sh demo            build, then run the demo: pods on cbr0 from conf/examples (root)
 #   ./build.sh test [ARGS]     deps + build + the whole test suite (root); ARGS go to pytest
 #
@@ -208,12 +209,25 @@ bundle_names() {
   echo "$(plugin_types) pycni"
 }
 
-# PyInstaller with what every bundle of ours needs (our hooks, both packages, json, the schemas);
-# the caller adds the layout (--onedir/--onefile), names, paths and what to leave out.
-pyinstaller() {
-  "$PY" -m PyInstaller --noconfirm --log-level WARN "${HOOKS[@]}" --paths "$PWD" \
+# What every PyInstaller run of ours passes (our hooks, both packages, json, the schemas), and the
+# onedir bundle's own options on top. `./build.sh options` prints the latter NUL-separated, so the
+# bench builds its empty bundle exactly as the plugins' is built (bench/floor.py).
+common_options() {
+  printf '%s\0' --noconfirm --log-level WARN "${HOOKS[@]}" --paths "$PWD" \
     --collect-submodules cni --collect-submodules ipam --hidden-import json \
-    --add-data "$PWD/conf/schemas:conf/schemas" "$@"
+    --add-data "$PWD/conf/schemas:conf/schemas"
+}
+
+onedir_options() {
+  common_options
+  printf '%s\0' --clean --onedir "${FAST[@]}" "${EXCLUDES[@]/#/--exclude-module=}"
+}
+
+# PyInstaller with the given options (NUL-separated, on stdin) and then the arguments.
+pyinstaller() {
+  local options
+  mapfile -d '' options
+  "$PY" -m PyInstaller "${options[@]}" "$@"
 }
 
 build() {
@@ -223,9 +237,8 @@ build() {
   trap 'rm -rf "$work"' RETURN
   build_setns
   build_stubs
-  pyinstaller --clean --onedir --name pycni "${FAST[@]}" \
-    --distpath dist --workpath "$work/build" --specpath "$work" \
-    "${EXCLUDES[@]/#/--exclude-module=}" cni/__main__.py
+  onedir_options | pyinstaller --name pycni --distpath dist --workpath "$work/build" --specpath "$work" \
+    cni/__main__.py
   build_launcher dist/pycni/pycni cni.__main__ "$(plugin_types)" \
     cni ipam ipaddress subprocess --skip cni.cri cni.ops cni.cli
   rm -rf dist/bin && mkdir -p dist/bin
@@ -247,7 +260,7 @@ onefile() {
     [ "$t" = pycni ] || leave_out+=("${OPERATOR_ONLY[@]}")
     printf 'import sys\nfrom cni.__main__ import entry\nsys.exit(entry(["%s"] + sys.argv[1:]))\n' "$t" \
       > "$work/$t.py"
-    pyinstaller --onefile --name "$t" --distpath dist/onefile --workpath "$work/build" \
+    common_options | pyinstaller --onefile --name "$t" --distpath dist/onefile --workpath "$work/build" \
       --specpath "$work" "${leave_out[@]/#/--exclude-module=}" "$work/$t.py"
   done
   echo "built dist/onefile: ${types[*]}"
@@ -289,6 +302,7 @@ case "$cmd" in
   release) release ;;
   deps) deps "${1:-test}" ;;
   launcher) build_launcher "$@" ;;
+  options) onedir_options ;;
   demo)
     deps demo
     build

@@ -10,7 +10,6 @@ whose ``entry`` prints ``{}``; only the module, the name and the output director
 from __future__ import annotations
 
 import importlib.metadata
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -26,35 +25,20 @@ _LOCATION = {"--name", "-n", "--distpath", "--workpath", "--specpath", "--log-le
 
 
 def build_sh_options(build_sh: Path = REPO / "build.sh") -> tuple[list[str], str]:
-    """The PyInstaller options of build.sh's ``build`` function, and where they came from.
+    """The PyInstaller options of build.sh's onedir bundle, and where they came from.
 
-    bash itself expands them (arrays such as ``"${EXCLUDES[@]/#/--exclude-module=}"`` included): the
-    script's top-level assignments and the PyInstaller command line, with ``printf`` in place of
-    PyInstaller, run in a throw-away shell; nothing of build.sh runs but those lines.
+    ``build.sh options`` prints them (NUL-separated) from the same function its own build uses, so
+    the two cannot drift apart; the options naming where things go are left to the caller.
     """
     try:
-        text = build_sh.read_text()
-    except OSError:
-        return list(FALLBACK_OPTIONS), "fallback (build.sh unreadable)"
-    first_fn = re.search(r"^[A-Za-z_][A-Za-z0-9_]*\(\)\s*\{", text, re.M)
-    body = re.search(r"^build\(\)\s*\{(.*?)^\}", text, re.S | re.M)
-    if first_fn is None or body is None:
-        return list(FALLBACK_OPTIONS), "fallback (no build() in build.sh)"
-    prelude = "\n".join(ln for ln in text[: first_fn.start()].splitlines()
-                        if re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", ln) or ln.startswith((" ", "\t", ")")))
-    joined = body.group(1).replace("\\\n", " ")
-    line = next((ln for ln in joined.splitlines() if "-m PyInstaller" in ln), None)
-    if line is None:
-        return list(FALLBACK_OPTIONS), "fallback (no PyInstaller call in build())"
-    command = "printf '%s\\0'" + line.split("-m PyInstaller", 1)[1]
-    script = f"set -u\nwork=/nonexistent-work\n{prelude}\n{command}\n"
-    proc = subprocess.run(["bash", "-c", script], cwd=REPO, capture_output=True, text=True, timeout=30)
+        proc = subprocess.run(["bash", str(build_sh), "options"], cwd=build_sh.parent, capture_output=True,
+                              text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return list(FALLBACK_OPTIONS), f"fallback (build.sh options: {e})"
     tokens = [t for t in proc.stdout.split("\0") if t]
     if proc.returncode != 0 or not tokens:
         why = proc.stderr.strip() or "no output"
-        return list(FALLBACK_OPTIONS), f"fallback (could not expand build.sh's options: {why})"
-    if tokens[-1].endswith(".py"):
-        tokens = tokens[:-1]
+        return list(FALLBACK_OPTIONS), f"fallback (build.sh options: {why})"
     out: list[str] = []
     i = 0
     while i < len(tokens):
