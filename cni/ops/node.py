@@ -19,6 +19,7 @@ import subprocess
 from typing import Any, NamedTuple
 
 from cni.childenv import child_env
+from cni.layout import portmap as portmap_layout
 from cni.names import hashed_name
 
 from .netconf import NetList, plugin_config
@@ -253,7 +254,7 @@ def nat_chains(save: str, family: int) -> list[Chain]:
         except (ValueError, IndexError):
             continue
         if comment.startswith("dnat "):
-            kind, prefix, owner = "portmap", "CNI-DN-", _owner(comment, "dnat ")
+            kind, prefix, owner = "portmap", "CNI-DN-", portmap_layout.parse_comment(comment)
         else:
             kind, prefix, owner = "ipMasq", "CNI-", _owner(comment, "")
         if owner is None:
