@@ -74,8 +74,9 @@ def test_nft_gc_of_one_network_keeps_the_same_container_on_another(node, pods, b
     cid = unique_name("pmown", 10)
     net_a, net_b = pods.network({"backend": "nftables"}), pods.network({"backend": "nftables"})
     a = pods(_m(PORT_A), net=net_a, cid=cid)
-    b = pods(_m(PORT_B), net=net_b, cid=cid)
     before = _nft_rules_to(node, cid, a.ip4)
+    b = pods(_m(PORT_B), net=net_b, cid=cid)
+    assert before and _nft_rules_to(node, cid, b.ip4)
     config = {"cniVersion": "1.1.0", "name": b.network, "type": "portmap", "backend": "nftables",
               "cni.dev/valid-attachments": []}
     env = ["env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "CNI_COMMAND=GC", "CNI_PATH=/nonexistent"]
