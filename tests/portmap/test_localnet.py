@@ -77,11 +77,12 @@ def _portmap(node, bin_dir, command: str, netns: str, prev: dict, cid: str) -> s
                           capture_output=True, text=True, timeout=60, check=False)
 
 
-@pytest.mark.parametrize("case", ("on-link-no-host-interface", "default-route-no-interfaces"))
+@pytest.mark.parametrize("case", ("on-link-no-host-interface", "default-route-no-interfaces",
+                                  "result-names-the-uplink"))
 def test_never_on_the_uplink(case, node, netns, bin_dir):
     """A pod address the node reaches through its uplink: on the uplink's own subnet (a macvlan-like
     result naming only the container's interface), or through the default route (a result that
-    names no interfaces at all)."""
+    names no interfaces at all), or one whose result names the uplink as its own host interface."""
     pod_ns = netns("pmlo-")
     uplink = _dev_to(node, node.client4)
     node.sh("ip", "route", "replace", "default", "via", node.client4)
@@ -89,6 +90,11 @@ def test_never_on_the_uplink(case, node, netns, bin_dir):
         ip = node.client4.rsplit(".", 1)[0] + ".200"
         prev = {"cniVersion": "1.0.0", "interfaces": [{"name": "eth0", "sandbox": pod_ns.path}],
                 "ips": [{"address": f"{ip}/24", "interface": 0}]}
+    elif case == "result-names-the-uplink":  # a broken or hostile previous plugin
+        ip = node.client4.rsplit(".", 1)[0] + ".201"
+        interfaces = [{"name": uplink}, {"name": "eth0", "sandbox": pod_ns.path}]
+        prev = {"cniVersion": "1.0.0", "interfaces": interfaces,
+                "ips": [{"address": f"{ip}/24", "interface": 1}]}
     else:
         ip = "203.0.113.77"
         prev = {"cniVersion": "1.0.0", "ips": [{"address": f"{ip}/24"}]}

@@ -42,9 +42,9 @@ def route_to(routes: list[KernelRoute], ip: object) -> KernelRoute | None:
 def interface_for(ip: object, host_ifnames: set[str] | None) -> tuple[int, str] | None:
     """(ifindex, name) of the interface to turn route_localnet on for the pod at `ip`, else None.
 
-    `host_ifnames`: the host-side interfaces the previous plugin reported (None when its result
-    lists no interfaces at all, as 0.2.0 results do: then any interface but one with a default
-    route)."""
+    Never an interface that carries a default route. `host_ifnames`: the host-side interfaces the
+    previous plugin reported, one of which it must be (None when its result lists no interfaces at
+    all, as 0.2.0 results do)."""
     from cni.net import link, route
     from cni.net.netlink import Handle
 
@@ -52,11 +52,9 @@ def interface_for(ip: object, host_ifnames: set[str] | None) -> tuple[int, str] 
         routes = route.list_routes(h, 4)
         best = route_to(routes, ip)
         dev = link.get_link(h, best.oif) if best is not None and best.oif else None
-    if dev is None:
-        return None
-    if host_ifnames is not None:
-        return (dev.index, dev.name) if dev.name in host_ifnames else None
-    if any(r.oif == dev.index and r.dst.prefixlen == 0 for r in routes):
+    if dev is None or any(r.oif == dev.index and r.dst.prefixlen == 0 for r in routes):
+        return None  # the uplink, whatever prevResult says of it
+    if host_ifnames is not None and dev.name not in host_ifnames:
         return None
     return dev.index, dev.name
 
