@@ -199,3 +199,22 @@ def test_portmap_never_turns_route_localnet_on_for_the_uplink(world: World, bin_
             assert ns_exec(world.host_ns, "cat", key).stdout.strip() == "0", address
         finally:
             _portmap(world, "DEL", world.network, world.container_id, prev, bin_dir)
+
+
+@pytest.mark.parametrize("kind", ("fifo", "directory"))
+def test_portmap_del_is_not_held_by_a_record_that_is_not_a_file(kind: str, world: World, bin_dir: Path):
+    """A FIFO or a directory where a route_localnet record of this namespace would be: DEL neither
+    hangs nor fails on it (a DEL that fails for ever leaks the pod's rules)."""
+    from cni.layout.portmap import LOCALNET_DIR
+
+    world.state.mkdir(parents=True, exist_ok=True)
+    records = Path(LOCALNET_DIR)
+    records.mkdir(parents=True, exist_ok=True, mode=0o700)
+    planted = records / f"{os.stat(world.host_ns).st_ino}-999-pmhostile"
+    os.mkfifo(planted) if kind == "fifo" else planted.mkdir()
+    try:
+        out = _portmap(world, "DEL", world.network, world.container_id, prev_result(world, "1.0.0"), bin_dir)
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert "skipped" in out.stderr.decode()
+    finally:
+        os.unlink(planted) if kind == "fifo" else planted.rmdir()

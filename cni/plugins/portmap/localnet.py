@@ -131,7 +131,13 @@ def release(keep: object) -> None:
             if parsed is None or parsed[0] != inode:
                 continue
             path = sysapi.join(layout.LOCALNET_DIR, entry)
-            record = _read(path)
+            try:
+                record = _read(path)
+            except OSError as e:  # not a file we wrote: DEL must not fail on it for ever
+                import sys
+
+                sys.stderr.write(f"portmap: route_localnet record {path} skipped: {e}\n")
+                continue
             if record is None:
                 continue
             set_by, keys = record
