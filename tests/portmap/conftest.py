@@ -93,8 +93,8 @@ def pm_dirs(bin_dir: Path, ref_bin_dir: Path, bench_tmp: Path) -> dict[str, Path
     for name, portmap in (("ours", bin_dir / "portmap"), ("ref", ref_bin_dir / "portmap")):
         d = bench_tmp / f"portmap-{name}"
         d.mkdir(exist_ok=True)
-        for plugin, target in (("bridge", bin_dir / "bridge"), ("host-local", bin_dir / "host-local"),
-                               ("portmap", portmap)):
+        for plugin, target in (("bridge", bin_dir / "bridge"), ("ptp", bin_dir / "ptp"),
+                               ("host-local", bin_dir / "host-local"), ("portmap", portmap)):
             p = d / plugin
             if p.is_symlink() or p.exists():
                 p.unlink()

@@ -6,10 +6,15 @@ with the last DEL that needed it, unless it was on before portmap looked. Read b
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import tempfile
+from pathlib import Path
 
 import pytest
-from helpers import unique_name
+from helpers import conflist, unique_name, unique_subnet_v4
+
+from cni.layout.portmap import LOCALNET_DIR
 
 pytestmark = pytest.mark.root
 
@@ -46,6 +51,24 @@ def test_on_the_bridge_only_and_off_with_the_last_del(node, pods):
     second.run("del").check()
     second.deleted = True
     assert _localnet(node, bridge) == "0", "left on after the last DEL that needed it"
+
+
+def test_on_ptps_host_veth(node, pods):
+    """kind's list: ptp, then portmap. The pod is reached through its own host veth."""
+    name = unique_name("pmptp", 8)
+    ptp = {"type": "ptp", "ipam": {"type": "host-local", "dataDir": str(pods.state / "ipam"),
+                                   "ranges": [[{"subnet": str(unique_subnet_v4(24))}]]}}
+    d = Path(tempfile.mkdtemp(prefix="netconf-", dir=pods.bench_tmp))
+    plugins = [ptp, {"type": "portmap", "capabilities": {"portMappings": True}}]
+    (d / f"{name}.conflist").write_text(json.dumps(conflist(name, plugins, "0.3.1")))
+    pod = pods(_m(18285), net=(name, d, {}))
+    veth, uplink = _dev_to(node, pod.ip4), _dev_to(node, node.client4)
+    assert veth != uplink
+    assert (_localnet(node, veth), _localnet(node, uplink)) == ("1", "0")
+    pod.run("del").check()
+    pod.deleted = True
+    # the veth went with the pod (ptp's DEL); its record goes with portmap's DEL
+    assert not list(Path(LOCALNET_DIR).glob(f"{os.stat(node.ns.path).st_ino}-*"))
 
 
 def test_a_value_the_administrator_set_stays(node, pods):
