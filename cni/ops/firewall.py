@@ -10,8 +10,7 @@ from __future__ import annotations
 import json
 from typing import NamedTuple
 
-from cni.layout import masq
-from cni.plugins.portmap import plan as portmap
+from cni.layout import masq, portmap
 
 from .edges import _tool
 

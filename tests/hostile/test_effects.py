@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from helpers import ip_json, ns_exec
 
-from .corpus import World, base_config
+from .corpus import World, base_config, prev_result
 from .test_corpus import BOUND, call, prepare
 
 pytestmark = pytest.mark.root
@@ -148,3 +148,73 @@ def test_dad_that_does_not_settle_fails_the_add_like_the_reference(world: World,
     answer = json.loads(out.stdout)
     assert answer["code"] == 999 and "tentative" in answer["msg"]
     assert not any(e["ifname"] == "eth0" for e in ip_json("link", "show", netns=world.container_ns))
+
+
+def _portmap(w: World, command: str, network: str, cid: str, prev: dict, bin_dir: Path
+             ) -> subprocess.CompletedProcess:
+    mapping = {"hostPort": 18380, "containerPort": 80, "protocol": "tcp"}
+    config = {"cniVersion": "1.0.0", "name": network, "type": "portmap", "prevResult": prev,
+              "runtimeConfig": {"portMappings": [mapping]}}
+    return call("portmap", command, w, json.dumps(config).encode(), {"CNI_CONTAINERID": cid}, bin_dir)
+
+
+def test_portmap_names_that_hash_alike_never_touch_the_other_chain(world: World, bin_dir: Path):
+    """old: (`<net>1`, `<id>`) and (`<net>`, `1<id>`) share the CNI-DN- chain name; the second ADD
+    emptied the first's chain and its DEL removed it (that pod's hostPort gone)."""
+    world.state.mkdir(parents=True, exist_ok=True)
+    prev = prev_result(world, "1.0.0")
+    first = _portmap(world, "ADD", world.network, "1" + world.container_id, prev, bin_dir)
+    assert first.returncode == 0, first.stdout + first.stderr
+    before = ns_exec(world.host_ns, "iptables-save", "-t", "nat").stdout.split("COMMIT")[0]
+    rules = [line for line in before.splitlines() if line.startswith("-A CNI-DN-")]
+    assert rules
+    try:
+        second = _portmap(world, "ADD", world.network + "1", world.container_id, prev, bin_dir)
+        assert second.returncode == 1 and json.loads(second.stdout)["code"] == 999, second.stdout
+        gone = _portmap(world, "DEL", world.network + "1", world.container_id, prev, bin_dir)
+        assert gone.returncode == 0, gone.stdout + gone.stderr
+        after = ns_exec(world.host_ns, "iptables-save", "-t", "nat").stdout
+        assert [line for line in after.splitlines() if line.startswith("-A CNI-DN-")] == rules
+    finally:
+        _portmap(world, "DEL", world.network, "1" + world.container_id, prev, bin_dir)
+
+
+def test_portmap_never_turns_route_localnet_on_for_the_uplink(world: World, bin_dir: Path):
+    """old: a prevResult naming the node's uplink as its host interface (or an address behind the
+    default route) turned route_localnet on there: 127.0.0.0/8 reachable from the LAN."""
+    world.state.mkdir(parents=True, exist_ok=True)
+    ns_exec(world.host_ns, "ip", "link", "add", "uplink0", "type", "veth", "peer", "name", "uplink0p")
+    ns_exec(world.host_ns, "ip", "addr", "add", "192.0.2.1/24", "dev", "uplink0")
+    for dev in ("uplink0", "uplink0p"):
+        ns_exec(world.host_ns, "ip", "link", "set", dev, "up")
+    ns_exec(world.host_ns, "ip", "route", "add", "default", "via", "192.0.2.254")
+    key = "/proc/sys/net/ipv4/conf/uplink0/route_localnet"
+    for address in ("192.0.2.50/24", "198.51.100.50/24"):
+        prev = {"cniVersion": "1.0.0", "interfaces": [{"name": "uplink0"},
+                                                      {"name": "eth0", "sandbox": world.container_ns}],
+                "ips": [{"interface": 1, "address": address}]}
+        try:
+            out = _portmap(world, "ADD", world.network, world.container_id, prev, bin_dir)
+            assert out.returncode == 0, out.stdout + out.stderr
+            assert ns_exec(world.host_ns, "cat", key).stdout.strip() == "0", address
+        finally:
+            _portmap(world, "DEL", world.network, world.container_id, prev, bin_dir)
+
+
+@pytest.mark.parametrize("kind", ("fifo", "directory"))
+def test_portmap_del_is_not_held_by_a_record_that_is_not_a_file(kind: str, world: World, bin_dir: Path):
+    """A FIFO or a directory where a route_localnet record of this namespace would be: DEL neither
+    hangs nor fails on it (a DEL that fails for ever leaks the pod's rules)."""
+    from cni.layout.portmap import LOCALNET_DIR
+
+    world.state.mkdir(parents=True, exist_ok=True)
+    records = Path(LOCALNET_DIR)
+    records.mkdir(parents=True, exist_ok=True, mode=0o700)
+    planted = records / f"{os.stat(world.host_ns).st_ino}-999-pmhostile"
+    os.mkfifo(planted) if kind == "fifo" else planted.mkdir()
+    try:
+        out = _portmap(world, "DEL", world.network, world.container_id, prev_result(world, "1.0.0"), bin_dir)
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert "skipped" in out.stderr.decode()
+    finally:
+        os.unlink(planted) if kind == "fifo" else planted.rmdir()

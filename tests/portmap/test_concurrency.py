@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from cni.plugins.portmap.plan import dnat_chain
+from cni.layout.portmap import dnat_chain
 
 pytestmark = pytest.mark.root
 

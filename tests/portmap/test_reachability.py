@@ -54,7 +54,7 @@ def test_rules_read_back_check_and_del(backend, node, pods):
     pod = pods([*_maps(), {"hostPort": 18443, "containerPort": 443, "protocol": "tcp", "hostIP": node.ip4}],
                portmap={"backend": backend})
     if backend == "iptables":
-        from cni.plugins.portmap.plan import dnat_chain
+        from cni.layout.portmap import dnat_chain
 
         chain = dnat_chain(pod.network, pod.cid)
         v4, v6 = node.iptables_save(4), node.iptables_save(6)
@@ -94,7 +94,7 @@ def test_rules_read_back_check_and_del(backend, node, pods):
 
 def test_check_finds_a_missing_rule(node, pods):
     pod = pods(_maps())
-    from cni.plugins.portmap.plan import dnat_chain
+    from cni.layout.portmap import dnat_chain
 
     chain = dnat_chain(pod.network, pod.cid)
     node.sh("iptables", "-t", "nat", "-D", chain, "-p", "udp", "-m", "udp", "--dport", str(HOST_PORT), "-j",
@@ -126,7 +126,7 @@ def test_route_localnet_only_with_snat(node, pods, echo):
     echo(off, POD_PORT)
     assert ask_from(node.client.name, "tcp", node.ip4, 18081) == node.client4
     assert ask_from(node.ns.name, "tcp", "127.0.0.1", 18081).startswith("error")
-    from cni.plugins.portmap.plan import dnat_chain
+    from cni.layout.portmap import dnat_chain
 
     chain = dnat_chain(off.network, off.cid)
     off_rules = [line for line in node.iptables_save(4) if line.startswith(f"-A {chain} ")]

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from cni.contract.errors import CNIError
 from cni.contract.result import Result
 from cni.contract.schema import validate
+from cni.layout import portmap as layout
 from cni.plugins.portmap import config, plan
 
 NAME = st.from_regex(r"[a-zA-Z0-9][a-zA-Z0-9_.\-]{0,40}", fullmatch=True)
@@ -26,19 +27,19 @@ def _conf(**extra) -> config.PortMapConf:
 @given(NAME, NAME)
 def test_chain_name_is_the_references_hash(network, cid):
     expected = ("CNI-DN-" + hashlib.sha512((network + cid).encode()).hexdigest())[:28]
-    assert plan.dnat_chain(network, cid) == expected and len(expected) == 28
+    assert layout.dnat_chain(network, cid) == expected and len(expected) == 28
 
 
 @given(NAME, NAME)
 def test_comment_round_trip(network, cid):
-    text = plan.comment(network, cid)
+    text = layout.comment(network, cid)
     assert text == f'dnat name: "{network}" id: "{cid}"'
-    assert plan.parse_comment(text) == (network, cid)
+    assert layout.parse_comment(text) == (network, cid)
 
 
 def test_long_comment_is_cut_as_the_reference_cuts_it():
-    text = plan.comment("n", "c" * 300)
-    assert len(text) == 256 and text.endswith("...") and plan.parse_comment(text) is None
+    text = layout.comment("n", "c" * 300)
+    assert len(text) == 256 and text.endswith("...") and layout.parse_comment(text) is None
 
 
 @given(st.lists(st.tuples(st.sampled_from(["tcp", "udp", "sctp"]), st.integers(1, 65535)), max_size=60))
@@ -101,7 +102,7 @@ def test_masq_all_layout_of_v1_9_1():
     """masqAll: the hairpin mark for every source (iptables omits 0.0.0.0/0), no localhost rule."""
     conf = _conf(masqAll=True, runtimeConfig={"portMappings": [{"hostPort": 80, "containerPort": 8080}]})
     p = plan.iptables_plan(conf, "c", 4, ipaddress.ip_interface("10.0.0.2/24"))
-    chain = plan.dnat_chain("net", "c")
+    chain = layout.dnat_chain("net", "c")
     assert p.rules == [f"{chain} -p tcp -m tcp --dport 80 -j CNI-HOSTPORT-SETMARK",
                        f"{chain} -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.0.0.2:8080"]
 
@@ -121,7 +122,7 @@ def test_add_script_reuses_shared_chains_and_replaces_own_entries():
 
 
 def test_owners_need_the_comment_and_the_hash_to_agree():
-    chain = plan.dnat_chain("net", "c")
+    chain = layout.dnat_chain("net", "c")
     good = f'-A CNI-HOSTPORT-DNAT -p tcp -m comment --comment "dnat name: \\"net\\" id: \\"c\\"" -j {chain}'
-    forged = good.replace(chain, plan.dnat_chain("net", "other"))
-    assert plan.iptables_owners(f"*nat\n{good}\n{forged}\nCOMMIT\n") == {chain: ("net", "c")}
+    forged = good.replace(chain, layout.dnat_chain("net", "other"))
+    assert layout.iptables_owners(f"*nat\n{good}\n{forged}\nCOMMIT\n") == {chain: ("net", "c")}

@@ -14,10 +14,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from cni.layout import bandwidth as ifb_layout
 from cni.layout import masq as masq_layout
+from cni.layout import portmap as plan
 from cni.net.firewall import masq
 from cni.ops import attachments, cache, firewall, ifbs, node, render, stores
 from cni.ops.libcni import conf_files, load_dir, parse_list, plugin_config
-from cni.plugins.portmap import plan
 
 CID = "a" * 64
 

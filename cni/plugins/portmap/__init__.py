@@ -2,12 +2,15 @@
 gave it its addresses.
 
     config.py  the config and the container's addresses from prevResult (pure)
-    plan.py    the reference's rule layouts on iptables and nftables, names and hashes (pure)
-    steps.py   the kernel: rules through cni.net.firewall, route_localnet, UDP conntrack
+    plan.py    the reference's rule layouts on iptables and nftables (pure; their names and
+               how they are read back: cni.layout.portmap)
+    steps.py   the kernel: rules through cni.net.firewall, UDP conntrack
+    localnet.py  route_localnet on the pod's own host interface, undone by the last DEL
 
 DEL finds the rules without runtimeConfig: the iptables chain is named after (network, container
-ID) and the nft rules carry the container ID, so DEL removes what any ADD made, in both backends,
-and flushes the UDP conntrack entries of the ports those rules forwarded.
+ID), the nft rules carry the container ID and the network's marker the attachment's address, so DEL
+removes what any ADD made, in both backends, and no other attachment's; and it flushes the UDP
+conntrack entries of the ports those rules forwarded.
 """
 
 from __future__ import annotations
@@ -58,11 +61,14 @@ def add(req: Request) -> Result:
     addresses = config.container_addresses(req.prev_result, req.ifname)
     try:
         for family, address in sorted(addresses.items()):
-            steps.setup(conf, req.container_id, family, address)
+            steps.setup(conf, req.container_id, req.ifname, family, address)
             steps.flush_udp({family: {m.host_port for m in conf.mappings
                                       if m.protocol == "udp" and m.applies_to(family)}})
             if family == 4 and conf.snat:
-                steps.enable_route_localnet(address.ip)  # type: ignore[attr-defined]
+                from . import localnet
+
+                localnet.enable(address.ip, config.host_interfaces(req.prev_result),  # type: ignore[attr-defined]
+                                _attachment(req))
     except (FirewallError, OSError) as e:
         _undo(req)
         what = "unable to enable route_localnet" if isinstance(e, OSError) else "unable to set up hostports"
@@ -79,6 +85,20 @@ def _configured_backend(req: Request) -> str | None:
     return backend if isinstance(backend, str) else None
 
 
+def _attachment(req: Request) -> str:
+    from cni.layout.portmap import attachment_key
+
+    return attachment_key(req.name, req.container_id, req.ifname)
+
+
+def _release_localnet(req: Request) -> None:
+    """This attachment no longer needs route_localnet (turned off if it was the last, and ours)."""
+    from . import localnet
+
+    mine = _attachment(req)
+    localnet.release(lambda key: key != mine)
+
+
 def _undo(req: Request) -> None:
     """Remove what a failed ADD installed: nothing half-done stays."""
     from cni.net.firewall.tools import FirewallError
@@ -86,8 +106,9 @@ def _undo(req: Request) -> None:
     from . import steps
 
     try:
-        steps.teardown(req.name, req.container_id, _configured_backend(req))
-    except FirewallError as e:
+        steps.teardown(req.name, req.container_id, req.ifname, _configured_backend(req))
+        _release_localnet(req)
+    except (FirewallError, OSError) as e:
         import sys
 
         sys.stderr.write(f"portmap: could not undo a failed ADD: {e}\n")
@@ -101,9 +122,12 @@ def delete(req: Request) -> None:
     from . import steps
 
     try:
-        ports = steps.teardown(req.name, req.container_id, _configured_backend(req))
+        ports = steps.teardown(req.name, req.container_id, req.ifname, _configured_backend(req))
+        _release_localnet(req)
     except FirewallError as e:
         raise failed(e, "could not remove hostports: ") from None
+    except OSError as e:
+        raise failed(e, "could not restore route_localnet: ") from None
     for m in _mappings_if_readable(req):
         if m.protocol == "udp":
             for family in (4, 6):
@@ -155,11 +179,18 @@ def status(req: Request) -> None:
 
 def gc(req: Request) -> None:
     """Remove the rules of this network's attachments that are not in the valid list."""
+    from cni.layout.portmap import attachment_key, network_key
     from cni.net.firewall.tools import FirewallError
 
-    from . import steps
+    from . import localnet, steps
 
+    valid = set(req.valid_attachments())
+    keep = {attachment_key(req.name, cid, ifname) for cid, ifname in valid}
+    lead = network_key(req.name) + "-"
     try:
-        steps.gc(req.name, {cid for cid, _ifname in req.valid_attachments()})
+        steps.gc(req.name, valid)
+        localnet.release(lambda key: key in keep or not key.startswith(lead))
     except FirewallError as e:
         raise failed(e, "could not collect hostports: ") from None
+    except OSError as e:
+        raise failed(e, "could not restore route_localnet: ") from None

@@ -154,3 +154,11 @@ def container_addresses(prev: Result, ifname: str) -> dict[int, object]:
                 continue
         out[ip.version] = ip.address
     return out
+
+
+def host_interfaces(prev: Result) -> set[str] | None:
+    """The names of the host-side interfaces prevResult reports (the bridge, a host veth); None
+    when it reports no interfaces at all (a 0.2.0 result)."""
+    if not prev.interfaces:
+        return None
+    return {iface.name for iface in prev.interfaces if not iface.sandbox}

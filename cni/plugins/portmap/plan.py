@@ -1,7 +1,7 @@
 """portmap's rules, laid out as the reference portmap lays them out, as pure functions over data.
 
-Names and comments derive from (network, container ID) exactly as the reference derives them, so
-that either implementation's DEL, CHECK and GC find what the other's ADD made.
+What the rules are called and how they are recognised again (chain names, comments, the nft
+tables and the owner markers) is cni.layout.portmap's; here is what the rules say:
 
 iptables (`nat` table of iptables and ip6tables; rules written in the form iptables-save prints,
 so that a read-back compares line by line):
@@ -18,14 +18,30 @@ nftables (tables `ip cni_hostport` and `ip6 cni_hostport`): base chains `prerout
 jump, for local destinations, to `hostports_all`, which jumps to `hostip_hostports` (kept for the
 reference's older versions) and `hostports`; `hostports` holds one DNAT rule per mapping and
 `masquerading` (postrouting) the hairpin and localhost masquerades, every rule commented with the
-bare container ID, as the reference comments them. One more chain, `pycni_owners_<net hash>`,
-never jumped to, holds a marker rule per container ID: the reference's comments do not name the
-network, and GC of one network must not remove another network's rules.
+bare container ID, as the reference comments them; the attachment's marker goes to its network's
+owner chain.
 """
 
 from __future__ import annotations
 
-from cni.names import hashed_name
+from cni.layout.portmap import (
+    DNAT_CHAIN,
+    MASQ_CHAIN,
+    MASQ_COMMENT,
+    NFT_FAMILY,
+    NFT_TABLE,
+    NFT_TABLE_COMMENT,
+    SETMARK_CHAIN,
+    SETMARK_COMMENT,
+    comment,
+    dnat_chain,
+    jumps_to,
+    nft_marker_comment,
+    nft_owner_chain,
+    quote,
+    save_rules,
+)
+from cni.net.firewall.nftables import quote as nft_quote
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -33,62 +49,16 @@ if TYPE_CHECKING:
 
     from .config import Mapping, PortMapConf
 
-DNAT_CHAIN = "CNI-HOSTPORT-DNAT"
-SETMARK_CHAIN = "CNI-HOSTPORT-SETMARK"
-MASQ_CHAIN = "CNI-HOSTPORT-MASQ"
-OLD_SNAT_CHAIN = "CNI-HOSTPORT-SNAT"
-MAX_CHAIN = 28
-MAX_COMMENT = 255
 MULTIPORT_MAX = 15
 LOCAL_ENTRY = "-m addrtype --dst-type LOCAL"
-SETMARK_COMMENT = "CNI portfwd masquerade mark"
-MASQ_COMMENT = "CNI portfwd requiring masquerade"
 ANY = {4: "0.0.0.0/0", 6: "::/0"}
 HOST_MAX_PREFIX = {4: 32, 6: 128}
 
-NFT_TABLE = "cni_hostport"
-NFT_FAMILY = {4: "ip", 6: "ip6"}
-NFT_TABLE_COMMENT = "CNI portmap plugin"
-NFT_RULE_CHAINS = ("hostports", "hostip_hostports", "masquerading")
-
 
 # ---- names -----------------------------------------------------------------------------------
-def dnat_chain(network: str, container_id: str) -> str:
-    """`CNI-DN-` + sha512(network + container ID), 28 characters: the per-container chain."""
-    return hashed_name("CNI-DN-", network + container_id, MAX_CHAIN)
-
-
-def old_snat_chain(network: str, container_id: str) -> str:
-    """The per-container chain of old reference versions; still removed by DEL."""
-    return hashed_name("CNI-SN-", network + container_id, MAX_CHAIN)
-
-
-def comment(network: str, container_id: str) -> str:
-    """`dnat name: "<net>" id: "<cid>"`, cut as the reference cuts it (iptables allows 255)."""
-    text = f'dnat name: "{network}" id: "{container_id}"'
-    return text if len(text) <= MAX_COMMENT else text[:MAX_COMMENT - 2] + "..."
-
-
-def parse_comment(text: str) -> tuple[str, str] | None:
-    """(network, container ID) of an uncut `dnat name: "<net>" id: "<cid>"`, else None."""
-    head, sep, tail = text.partition('" id: "')
-    if not sep or not head.startswith('dnat name: "') or not tail.endswith('"'):
-        return None
-    return head[len('dnat name: "'):], tail[:-1]
-
-
-def nft_owner_chain(network: str) -> str:
-    return "pycni_owners_" + hashed_name("", network, 16)
-
-
 def mark(bit: int) -> str:
     value = 1 << bit
     return f"{value:#x}/{value:#x}"
-
-
-def quote(text: str) -> str:
-    """Quoted as iptables-save prints a comment."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def host_port_groups(mappings: list[Mapping]) -> list[tuple[str, str]]:
@@ -164,26 +134,6 @@ def iptables_plan(conf: PortMapConf, container_id: str, family: int, address: ob
     return IptablesPlan(family, chain, shared, entries, rules, bool(extra))
 
 
-def save_rules(save_text: str) -> tuple[set[str], list[str]]:
-    """(chains declared, `-A` rules without the `-A `) of the nat table in iptables-save output."""
-    chains: set[str] = set()
-    rules: list[str] = []
-    table = None
-    for line in save_text.splitlines():
-        if line.startswith("*"):
-            table = line[1:].strip()
-        elif table == "nat" and line.startswith(":"):
-            chains.add(line[1:].split(" ", 1)[0])
-        elif table == "nat" and line.startswith("-A "):
-            rules.append(line[3:])
-    return chains, rules
-
-
-def _jumps_to(rule: str, chain: str) -> bool:
-    words = rule.split()
-    return len(words) >= 2 and words[-2] in ("-j", "-g") and words[-1] == chain
-
-
 def iptables_add_script(plan: IptablesPlan, save_text: str) -> str:
     """The iptables-restore batch installing `plan` on top of the current nat table.
 
@@ -202,7 +152,7 @@ def iptables_add_script(plan: IptablesPlan, save_text: str) -> str:
         if f"{chain} {rule}" not in present:
             lines.append(f"-I {chain} 1 {rule}" if first else f"-A {chain} {rule}")
     lines.append(f":{plan.chain} - [0:0]")
-    lines += [f"-D {r}" for r in rules if r.startswith(DNAT_CHAIN + " ") and _jumps_to(r, plan.chain)]
+    lines += [f"-D {r}" for r in rules if r.startswith(DNAT_CHAIN + " ") and jumps_to(r, plan.chain)]
     lines += [f"-A {r}" for r in plan.rules]
     lines += [f"-A {r}" for r in plan.entries]
     lines += ["COMMIT", ""]
@@ -223,55 +173,19 @@ def iptables_missing(plan: IptablesPlan, save_text: str) -> list[str]:
             tag = entry.split(" -m comment ", 1)[1].split(" -m multiport ")[0]
             ports = entry.split(" --dports ", 1)[1].split()[0]
             if not any(r.startswith(DNAT_CHAIN + " ") and f" -p {proto} " in r and tag in r
-                       and f"--dports {ports} " in r and _jumps_to(r, plan.chain) for r in rules):
+                       and f"--dports {ports} " in r and jumps_to(r, plan.chain) for r in rules):
                 missing.append(entry)
         elif entry not in present:
             missing.append(entry)
     return missing
 
 
-def udp_ports_of_chains(save_text: str, chains: set[str]) -> set[int]:
-    """The UDP host ports the DNAT rules of `chains` forward (what DEL flushes from conntrack)."""
-    _, rules = save_rules(save_text)
-    out = set()
-    for rule in rules:
-        words = rule.split()
-        udp = "-p" in words and words[words.index("-p") + 1] == "udp"
-        if words[0] in chains and "DNAT" in words and udp and "--dport" in words:
-            out.add(int(words[words.index("--dport") + 1]))
-    return out
-
-
-def iptables_owners(save_text: str) -> dict[str, tuple[str, str]]:
-    """chain -> (network, container ID) of every CNI-DN- chain an entry rule names, from its comment."""
-    import shlex
-
-    _, rules = save_rules(save_text)
-    out: dict[str, tuple[str, str]] = {}
-    for rule in rules:
-        if not rule.startswith(DNAT_CHAIN + " ") or "--comment" not in rule:
-            continue
-        try:
-            words = shlex.split(rule)
-            text = words[words.index("--comment") + 1]
-        except (ValueError, IndexError):
-            continue
-        owner = parse_comment(text)
-        target = words[-1] if len(words) > 1 and words[-2] in ("-j", "-g") else ""
-        if owner and target.startswith("CNI-DN-") and dnat_chain(*owner) == target:
-            out[target] = owner
-    return out
-
-
 # ---- nftables ----------------------------------------------------------------------------------
-def nft_quote(text: str) -> str:
-    return '"' + text.replace('"', "") + '"'
-
-
-def nft_add_script(conf: PortMapConf, container_id: str, family: int, address: object,
+def nft_add_script(conf: PortMapConf, container_id: str, ifname: str, family: int, address: object,
                    stale: list[tuple[str, int]]) -> str:
     """The nft batch installing one family's rules (after deleting `stale` (chain, handle)s: this
-    container's rules of an earlier ADD), as the reference's knftables transaction builds them."""
+    attachment's rules of an earlier ADD), as the reference's knftables transaction builds them,
+    and the attachment's marker in the network's owner chain (cni.layout.portmap)."""
     fam = NFT_FAMILY[family]
     t = f"{fam} {NFT_TABLE}"
     cid = nft_quote(container_id)
@@ -314,37 +228,10 @@ def nft_add_script(conf: PortMapConf, container_id: str, family: int, address: o
         if family == 4 and not conf.masq_all:
             lines.append(f"add rule {t} masquerading ip saddr 127.0.0.1 ip daddr {ip} masquerade "
                          f"comment {cid}")
-    lines.append(f"add rule {t} {owner} counter comment {cid}")
+    # the marker: which attachment of this container ID the rules to this address belong to
+    marker = nft_quote(nft_marker_comment(container_id, ifname))
+    lines.append(f"add rule {t} {owner} {fam} daddr {ip} counter comment {marker}")
     return "\n".join(lines) + "\n"
-
-
-def nft_items(listing_items: list[dict]) -> list[dict]:
-    return [item["rule"] for item in listing_items if "rule" in item]
-
-
-def nft_rules_of(rules: list[dict], container_id: str, chains: Iterable[str]) -> list[tuple[str, int]]:
-    """(chain, handle) of the rules in `chains` commented with the container ID."""
-    wanted = set(chains)
-    return [(r["chain"], r["handle"]) for r in rules
-            if r.get("chain") in wanted and r.get("comment") == container_id]
-
-
-def nft_forward(rule: dict) -> tuple[str, int, str, str, int] | None:
-    """(protocol, host port, host IP or "", target IP, target port) of a DNAT rule's JSON, else None."""
-    proto = port = dst = addr = to_port = None
-    for expr in rule.get("expr", []):
-        match = expr.get("match")
-        if match and isinstance(match.get("left"), dict) and "payload" in match["left"]:
-            payload = match["left"]["payload"]
-            if payload.get("field") == "dport":
-                proto, port = payload.get("protocol"), match.get("right")
-            elif payload.get("field") == "daddr":
-                dst = match.get("right")
-        if "dnat" in expr:
-            addr, to_port = expr["dnat"].get("addr"), expr["dnat"].get("port")
-    if proto is None or addr is None:
-        return None
-    return proto, port, dst or "", addr, to_port
 
 
 def nft_expected(conf: PortMapConf, family: int, address: object) -> set[tuple[str, int, str, str, int]]:

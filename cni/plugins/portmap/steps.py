@@ -1,4 +1,4 @@
-"""portmap's kernel steps: the rules through the firewall backends, route_localnet, conntrack.
+"""portmap's kernel steps: the rules through the firewall backends, conntrack.
 
 The layouts come from `plan`; here they are read from and written to the kernel. Every function
 speaks FirewallError or OSError; the verbs turn those into CNI errors.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 
+from cni.layout import portmap as layout
 from cni.net.firewall import iptables, nftables
 from cni.net.firewall.tools import FirewallError, FirewallTimeout, every, on_both_backends
 
@@ -32,7 +33,9 @@ def iptables_setup(conf: PortMapConf, container_id: str, family: int, address: o
 
     with node_lock("portmap"):
         for attempt in range(1, ATTEMPTS + 1):
-            script = plan.iptables_add_script(p, iptables.save(family))
+            save_text = iptables.save(family)
+            _refuse_foreign(save_text, conf.name, container_id)
+            script = plan.iptables_add_script(p, save_text)
             try:
                 iptables.restore(family, script, what)
                 return
@@ -43,20 +46,37 @@ def iptables_setup(conf: PortMapConf, container_id: str, family: int, address: o
                     raise
 
 
+def _refuse_foreign(save_text: str, network: str, container_id: str) -> None:
+    """The chain named for this attachment is another's when its entries name another owner (the
+    name hashes network and ID run together): declaring it would empty that attachment's rules."""
+    others = layout.foreign_owners(save_text, network, container_id)
+    if others:
+        net, cid = sorted(others)[0]
+        raise FirewallError(f"chain {layout.dnat_chain(network, container_id)} is the hostport chain of "
+                            f"network {net!r} container {cid!r}, whose name hashes to the same chain; "
+                            f"its rules are left as they are")
+
+
 def iptables_teardown(network: str, container_id: str) -> dict[int, set[int]]:
     """Remove the container's chains (and their jumps) in both families; the UDP host ports they
-    forwarded, by family. Found by name alone: no mapping is needed (DEL without runtimeConfig)."""
-    chains = {plan.dnat_chain(network, container_id), plan.old_snat_chain(network, container_id)}
+    forwarded, by family. Found by name (no mapping is needed: DEL without runtimeConfig), and
+    left alone when its entries name another owner (a name both hash to)."""
     ports: dict[int, set[int]] = {}
 
     def select(family: int):
         def pick(save_text: str) -> set[str]:
-            ports[family] = plan.udp_ports_of_chains(save_text, chains)
+            chains = {layout.old_snat_chain(network, container_id)}
+            dnat = layout.dnat_chain(network, container_id)
+            if layout.foreign_owners(save_text, network, container_id):
+                sys.stderr.write(f"{PLUGIN}: {dnat} left alone: its entry rules name another attachment\n")
+            else:
+                chains.add(dnat)
+            ports[family] = layout.udp_ports_of_chains(save_text, chains)
             return chains
         return pick
 
     what = f"remove hostports of {network}/{container_id}"
-    entries = (plan.DNAT_CHAIN, plan.OLD_SNAT_CHAIN)
+    entries = (layout.DNAT_CHAIN, layout.OLD_SNAT_CHAIN)
     every(*[(lambda f=f: iptables.remove_chains(select(f), what, _SKIPPED, entries, PLUGIN, (f,)))
             for f in (4, 6)])
     return ports
@@ -69,52 +89,54 @@ def iptables_check(conf: PortMapConf, container_id: str, family: int, address: o
 
 def iptables_gc(network: str, valid_ids: set[str]) -> None:
     def stale(save_text: str) -> set[str]:
-        return {chain for chain, (net, cid) in plan.iptables_owners(save_text).items()
+        return {chain for chain, (net, cid) in layout.iptables_owners(save_text).items()
                 if net == network and cid not in valid_ids}
 
     iptables.remove_chains(stale, f"garbage-collect hostports of {network}", _SKIPPED,
-                           plan.DNAT_CHAIN, PLUGIN)
+                           layout.DNAT_CHAIN, PLUGIN)
 
 
 # ---- nftables ----------------------------------------------------------------------------------
 def _nft_rules(family: int) -> list[dict] | None:
-    text = nftables.listing("table", plan.NFT_FAMILY[family], plan.NFT_TABLE)
-    return None if text is None else plan.nft_items(nftables.items_of(text))
+    text = nftables.listing("table", layout.NFT_FAMILY[family], layout.NFT_TABLE)
+    return None if text is None else layout.nft_items(nftables.items_of(text))
 
 
-def nft_setup(conf: PortMapConf, container_id: str, family: int, address: object) -> None:
+def _nft_delete(family: int, doomed: list[tuple[str, int]], what: str) -> None:
+    if doomed:
+        t = f"{layout.NFT_FAMILY[family]} {layout.NFT_TABLE}"
+        nftables.apply("".join(f"delete rule {t} {c} handle {h}\n" for c, h in doomed), what)
+
+
+def nft_setup(conf: PortMapConf, container_id: str, ifname: str, family: int, address: object) -> None:
     from cni.flock import node_lock
 
-    chains = (*plan.NFT_RULE_CHAINS, plan.nft_owner_chain(conf.name))
+    ip = str(address.ip)  # type: ignore[attr-defined]
     with node_lock("portmap"):  # the read and the write of the shared chains, as iptables_setup
-        stale = plan.nft_rules_of(_nft_rules(family) or [], container_id, chains)
-        nftables.apply(plan.nft_add_script(conf, container_id, family, address, stale),
+        stale = layout.nft_attachment(_nft_rules(family) or [], conf.name, container_id, ifname, ip)
+        nftables.apply(plan.nft_add_script(conf, container_id, ifname, family, address, stale),
                        f"hostports of {conf.name}/{container_id}")
 
 
-def nft_teardown(network: str, container_id: str) -> dict[int, set[int]]:
-    """Remove the rules commented with the container ID in both tables; the UDP ports they forwarded."""
+def nft_teardown(network: str, container_id: str, ifname: str) -> dict[int, set[int]]:
+    """Remove the attachment's rules and marker in both tables; the UDP ports they forwarded."""
     ports: dict[int, set[int]] = {}
     if not nftables.available():
         return ports
-    chains = (*plan.NFT_RULE_CHAINS, plan.nft_owner_chain(network))
     for family in (4, 6):
         rules = _nft_rules(family)
         if not rules:
             continue
-        mine = plan.nft_rules_of(rules, container_id, chains)
-        ports[family] = {f[1] for r in rules if (r["chain"], r["handle"]) in set(mine)
-                         for f in [plan.nft_forward(r)] if f and f[0] == "udp"}
-        t = f"{plan.NFT_FAMILY[family]} {plan.NFT_TABLE}"
-        if mine:
-            nftables.apply("".join(f"delete rule {t} {c} handle {h}\n" for c, h in mine),
-                           f"remove hostports of {network}/{container_id}")
+        mine = set(layout.nft_attachment(rules, network, container_id, ifname))
+        ports[family] = {f[1] for r in rules if (r["chain"], r["handle"]) in mine
+                         for f in [layout.nft_forward(r)] if f and f[0] == "udp"}
+        _nft_delete(family, sorted(mine), f"remove hostports of {network}/{container_id}")
     return ports
 
 
 def nft_check(conf: PortMapConf, container_id: str, family: int, address: object) -> list[str]:
-    rules = [r for r in _nft_rules(family) or [] if r.get("comment") == container_id]
-    found = {plan.nft_forward(r) for r in rules if r.get("chain") in ("hostports", "hostip_hostports")}
+    rules = layout.nft_of_address(_nft_rules(family) or [], container_id, str(address.ip))  # type: ignore[attr-defined]
+    found = {layout.nft_forward(r) for r in rules if r.get("chain") in ("hostports", "hostip_hostports")}
     missing = [f"{p} dport {port} to {ip}:{to}" for p, port, _, ip, to in
                sorted(plan.nft_expected(conf, family, address) - found)]
     masq = sum(1 for r in rules if r.get("chain") == "masquerading")
@@ -123,31 +145,31 @@ def nft_check(conf: PortMapConf, container_id: str, family: int, address: object
     return missing
 
 
-def nft_gc(network: str, valid_ids: set[str]) -> None:
-    """Remove the rules of container IDs that this network's marker chain lists and GC does not."""
+def nft_gc(network: str, valid: set[tuple[str, str]]) -> None:
+    """Remove the rules of the attachments this network's marker chain lists and GC does not (an
+    older pycni's marker names the container ID only: valid when any attachment has that ID)."""
     if not nftables.available():
         return
-    owner = plan.nft_owner_chain(network)
+    valid_ids = {cid for cid, _ in valid}
     for family in (4, 6):
         rules = _nft_rules(family) or []
-        stale = {r.get("comment") for r in rules if r.get("chain") == owner} - valid_ids - {None}
-        doomed = [(c, h) for cid in sorted(stale)
-                  for c, h in plan.nft_rules_of(rules, cid, (*plan.NFT_RULE_CHAINS, owner))]
-        if doomed:
-            t = f"{plan.NFT_FAMILY[family]} {plan.NFT_TABLE}"
-            nftables.apply("".join(f"delete rule {t} {c} handle {h}\n" for c, h in doomed),
-                           f"garbage-collect hostports of {network}")
+        doomed: set[tuple[str, int]] = set()
+        for cid, ifname in sorted(layout.nft_marked(rules, network), key=str):
+            if (cid, ifname) not in valid and (ifname is not None or cid not in valid_ids):
+                doomed |= set(layout.nft_attachment(rules, network, cid, ifname))
+        _nft_delete(family, sorted(doomed), f"garbage-collect hostports of {network}")
 
 
 # ---- both --------------------------------------------------------------------------------------
-def setup(conf: PortMapConf, container_id: str, family: int, address: object) -> None:
+def setup(conf: PortMapConf, container_id: str, ifname: str, family: int, address: object) -> None:
     if conf.backend == "nftables":
-        nft_setup(conf, container_id, family, address)
+        nft_setup(conf, container_id, ifname, family, address)
     else:
         iptables_setup(conf, container_id, family, address)
 
 
-def teardown(network: str, container_id: str, backend: str | None = None) -> dict[int, set[int]]:
+def teardown(network: str, container_id: str, ifname: str, backend: str | None = None,
+             ) -> dict[int, set[int]]:
     """Remove the attachment's rules from both backends (either may have made them).
 
     The failure of `backend` is the caller's; the other's is logged (tools.on_both_backends)."""
@@ -158,7 +180,7 @@ def teardown(network: str, container_id: str, backend: str | None = None) -> dic
             ports[family] |= p
 
     on_both_backends({"iptables": lambda: merge(iptables_teardown(network, container_id)),
-                      "nftables": lambda: merge(nft_teardown(network, container_id))},
+                      "nftables": lambda: merge(nft_teardown(network, container_id, ifname))},
                      backend, "hostports")
     return ports
 
@@ -169,8 +191,9 @@ def check(conf: PortMapConf, container_id: str, family: int, address: object) ->
     return iptables_check(conf, container_id, family, address)
 
 
-def gc(network: str, valid_ids: set[str]) -> None:
-    every(lambda: iptables_gc(network, valid_ids), lambda: nft_gc(network, valid_ids))
+def gc(network: str, valid: set[tuple[str, str]]) -> None:
+    """`valid`: the (container ID, ifname) attachments GC keeps."""
+    every(lambda: iptables_gc(network, {cid for cid, _ in valid}), lambda: nft_gc(network, valid))
 
 
 def usable(backend: str) -> bool:
@@ -178,24 +201,6 @@ def usable(backend: str) -> bool:
 
 
 # ---- the host around the rules ------------------------------------------------------------------
-def enable_route_localnet(container_ip: object) -> None:
-    """route_localnet on the interface that routes to the container, so that 127.0.0.1:hostPort,
-    DNATed to the container, may leave through it (as the reference; IPv4 only: no ::1)."""
-    from cni.net import link, route, sysctl
-    from cni.net.netlink import Handle
-
-    with Handle() as h:
-        best = None
-        for r in route.list_routes(h, 4):
-            if r.oif and container_ip in r.dst and (best is None or r.dst.prefixlen > best.dst.prefixlen):
-                best = r
-        if best is None:
-            return
-        dev = link.get_link(h, best.oif)
-    if dev is not None:
-        sysctl.write(sysctl.conf_key("ipv4", dev.name, "route_localnet"), 1)
-
-
 def flush_udp(ports: dict[int, set[int]]) -> None:
     """Delete the UDP conntrack entries to these host ports, so that flows pinned to an earlier
     DNAT target follow the current rules at once. Failures are logged, as the reference does."""
