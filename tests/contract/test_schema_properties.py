@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from cni.contract import schema
 from cni.contract.errors import CNIError
 
-from .strategies import JSON
+from properties.strategies import JSON
 
 SCHEMAS = ("bridge", "host-local", "bandwidth", "loopback")
 BASES = {
