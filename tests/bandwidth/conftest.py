@@ -11,19 +11,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from helpers import Outcome, conflist, parse_json, unique_name, unique_subnet_v4, write_netconf  # noqa: E402
+from helpers import Outcome, conflist, parse_json, unique_name, unique_subnet_v4, write_netconf
 
 NETWORK = "bwtest"
 

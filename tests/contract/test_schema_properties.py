@@ -9,11 +9,10 @@ import jsonschema
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from properties.strategies import JSON
 
 from cni.contract import schema
 from cni.contract.errors import CNIError
-
-from properties.strategies import JSON
 
 SCHEMAS = ("bridge", "host-local", "bandwidth", "loopback")
 BASES = {

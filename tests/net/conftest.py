@@ -10,19 +10,16 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+from cni.net import netns as netns_mod
+from cni.net.netlink import Handle
 
-from cni.net import netns as netns_mod  # noqa: E402
-from cni.net.netlink import Handle  # noqa: E402
+REPO = Path(__file__).resolve().parents[2]
 
 NETNS_DIR = "/var/run/netns"
 

@@ -4,12 +4,8 @@ chain or rule, which attachments are valid, and the output for people."""
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from cni.names import hashed_name
 from cni.ops import attachments, node, render
