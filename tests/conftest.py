@@ -17,6 +17,8 @@ Per test:
 Markers:
   ``@pytest.mark.root`` skips the test unless running as root. Every fixture that touches the kernel
   skips the same way, so as root nothing is skipped.
+  ``heavy`` is set on collection (``helpers.tiers``): root, namespaces or the bundle needed.
+  ``pytest -m "not heavy"`` is the quick tier, no root needed.
 
 Set ``PYCNI_KEEP_TMP=1`` to keep the temporary directories for inspection.
 Nothing here touches /etc/cni, /opt/cni/bin or /var/lib/cni.
@@ -43,6 +45,7 @@ from helpers import (
     netns_exists,
     ns_exec,
     realnode,
+    tiers,
     unique_ifname,
     unique_name,
     write_netconf,
@@ -54,8 +57,20 @@ BUILD_TIMEOUT = 1800
 ROOT_REASON = "needs root (network namespaces, links, netfilter)"
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "root: the test needs root; skipped otherwise")
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test that needs root, namespaces or the bundle ``heavy`` (``helpers.tiers``); in
+    the quick tier, property tests draw fewer examples."""
+    tests_dir = Path(__file__).resolve().parent
+    quick = tiers.is_quick_run(config.option.markexpr)
+    if quick:
+        tiers.keep_no_examples()
+    for item in items:
+        folders = Path(str(item.path)).resolve().relative_to(tests_dir).parts[:-1]
+        markers = (mark.name for mark in item.iter_markers())
+        if tiers.is_heavy(folders, getattr(item, "fixturenames", ()), markers):
+            item.add_marker(tiers.MARKER)
+        elif quick:
+            tiers.fewer_examples(getattr(item, "function", None))
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
