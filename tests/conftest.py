@@ -8,8 +8,10 @@ Executables:
   ``cnitool`` (session)      tests/tools/cnitool built once; see ``helpers.cnitool.Cnitool``.
   ``run_plugin``             ``helpers.plugin.run_plugin``: exec one plugin with an exact CNI environment.
 Per test:
-  ``netns``        factory: ``ns = netns()`` makes ``pycni-<hex>``; ``ns.name``, ``ns.path``,
-                   ``ns.exec(*cmd)``; deleted on teardown.
+  ``netns``        factory: ``ns = netns(prefix="pycni-")`` makes ``<prefix><hex>``, a
+                   ``helpers.NetNS``: ``ns.name``, ``ns.path``, ``ns.exec(*cmd)``, ``ns.json(*cmd)``,
+                   ``ns.link(name)``, ``ns.sysctl(key)``; deleted on teardown. The only namespace
+                   fixture; ``helpers.ns_argv``/``ns_exec`` are the only ways into a namespace.
   ``state_dir``    a private directory (IPAM ``dataDir``, cnitool cache), removed afterwards.
   ``netconf``      factory writing config files into ``netconf.dir`` (use as NETCONFPATH).
   ``host_links``   factory registering host links (bridges) to delete on teardown.
@@ -31,19 +33,18 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from helpers import (
     Cnitool,
+    NetNS,
     add_netns,
     build_cnitool,
     del_netns,
     delete_link,
     is_root,
     netns_exists,
-    ns_exec,
     realnode,
     tiers,
     unique_ifname,
@@ -199,20 +200,6 @@ def netconf(bench_tmp: Path) -> Iterator[NetconfWriter]:
         yield NetconfWriter(path)
     finally:
         _rmtree(path)
-
-
-@dataclass(frozen=True)
-class NetNS:
-    """A network namespace made by the ``netns`` fixture."""
-
-    name: str
-    path: str
-
-    def exec(self, *cmd: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess:
-        return ns_exec(self.name, *cmd, check=check, timeout=timeout)
-
-    def __str__(self) -> str:
-        return self.path
 
 
 @pytest.fixture
