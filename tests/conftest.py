@@ -66,7 +66,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if quick:
         tiers.keep_no_examples()
     for item in items:
-        folders = Path(str(item.path)).resolve().relative_to(tests_dir).parts[:-1]
+        path = Path(str(item.path)).resolve()
+        folders = path.relative_to(tests_dir).parts[:-1] if path.is_relative_to(tests_dir) else ()
         markers = (mark.name for mark in item.iter_markers())
         if tiers.is_heavy(folders, getattr(item, "fixturenames", ()), markers):
             item.add_marker(tiers.MARKER)
