@@ -28,7 +28,7 @@ PY=$VENV/bin/python
 # PyInstaller run-time hooks that would import it (and pkgutil, multiprocessing) at every start are
 # replaced by the no-op ones of conf/pyinstaller-hooks/. grpc_tools only generates the stubs at build time;
 # numpy is an optional import of protobuf.
-# tests/test_startup.py keeps the plugins from importing any of them, and grpc.
+# tests/bundle/test_startup.py keeps the plugins from importing any of them, and grpc.
 EXCLUDES=(tkinter unittest pydoc dataclasses _hashlib _bz2 _lzma ctypes grpc_tools setuptools pkg_resources numpy)
 # Only the operator command (`pycni status`, `pycni gc`) speaks CRI; single-file plugins leave it out.
 OPERATOR_ONLY=(grpc google.protobuf cni.cri cni.ops inspect asyncio)

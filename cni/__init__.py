@@ -14,5 +14,5 @@ plugin's call path costs milliseconds on every ADD and DEL. Hence, throughout:
 - no `hashlib` (it loads every algorithm it offers): `cni.names` takes `_sha512` itself.
 - no `os` (~1.2 ms: os.environ is built on the collections ABCs): `cni.sysapi` gives the posix
   calls, the environment and the path helpers the plugins use; subprocess brings os where it runs.
-tests/test_startup.py holds every plugin to this. The module map is docs/ARCHITECTURE.md.
+tests/bundle/test_startup.py holds every plugin to this. The module map is docs/ARCHITECTURE.md.
 """

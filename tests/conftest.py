@@ -8,8 +8,10 @@ Executables:
   ``cnitool`` (session)      tests/tools/cnitool built once; see ``helpers.cnitool.Cnitool``.
   ``run_plugin``             ``helpers.plugin.run_plugin``: exec one plugin with an exact CNI environment.
 Per test:
-  ``netns``        factory: ``ns = netns()`` makes ``pycni-<hex>``; ``ns.name``, ``ns.path``,
-                   ``ns.exec(*cmd)``; deleted on teardown.
+  ``netns``        factory: ``ns = netns(prefix="pycni-")`` makes ``<prefix><hex>``, a
+                   ``helpers.NetNS``: ``ns.name``, ``ns.path``, ``ns.exec(*cmd)``, ``ns.json(*cmd)``,
+                   ``ns.link(name)``, ``ns.sysctl(key)``; deleted on teardown. The only namespace
+                   fixture; ``helpers.ns_argv``/``ns_exec`` are the only ways into a namespace.
   ``state_dir``    a private directory (IPAM ``dataDir``, cnitool cache), removed afterwards.
   ``netconf``      factory writing config files into ``netconf.dir`` (use as NETCONFPATH).
   ``host_links``   factory registering host links (bridges) to delete on teardown.
@@ -17,6 +19,8 @@ Per test:
 Markers:
   ``@pytest.mark.root`` skips the test unless running as root. Every fixture that touches the kernel
   skips the same way, so as root nothing is skipped.
+  ``heavy`` is set on collection (``helpers.tiers``): root, namespaces or the bundle needed.
+  ``pytest -m "not heavy"`` is the quick tier, no root needed.
 
 Set ``PYCNI_KEEP_TMP=1`` to keep the temporary directories for inspection.
 Nothing here touches /etc/cni, /opt/cni/bin or /var/lib/cni.
@@ -27,26 +31,22 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 from helpers import (
     Cnitool,
+    NetNS,
     add_netns,
     build_cnitool,
     del_netns,
     delete_link,
     is_root,
     netns_exists,
-    ns_exec,
     realnode,
+    tiers,
     unique_ifname,
     unique_name,
     write_netconf,
@@ -58,8 +58,21 @@ BUILD_TIMEOUT = 1800
 ROOT_REASON = "needs root (network namespaces, links, netfilter)"
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "root: the test needs root; skipped otherwise")
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test that needs root, namespaces or the bundle ``heavy`` (``helpers.tiers``); in
+    the quick tier, property tests draw fewer examples."""
+    tests_dir = Path(__file__).resolve().parent
+    quick = tiers.is_quick_run(config.option.markexpr)
+    if quick:
+        tiers.keep_no_examples()
+    for item in items:
+        path = Path(str(item.path)).resolve()
+        folders = path.relative_to(tests_dir).parts[:-1] if path.is_relative_to(tests_dir) else ()
+        markers = (mark.name for mark in item.iter_markers())
+        if tiers.is_heavy(folders, getattr(item, "fixturenames", ()), markers):
+            item.add_marker(tiers.MARKER)
+        elif quick:
+            tiers.fewer_examples(getattr(item, "function", None))
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -188,20 +201,6 @@ def netconf(bench_tmp: Path) -> Iterator[NetconfWriter]:
         yield NetconfWriter(path)
     finally:
         _rmtree(path)
-
-
-@dataclass(frozen=True)
-class NetNS:
-    """A network namespace made by the ``netns`` fixture."""
-
-    name: str
-    path: str
-
-    def exec(self, *cmd: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess:
-        return ns_exec(self.name, *cmd, check=check, timeout=timeout)
-
-    def __str__(self) -> str:
-        return self.path
 
 
 @pytest.fixture

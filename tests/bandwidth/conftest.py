@@ -11,19 +11,22 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from helpers import Outcome, conflist, parse_json, unique_name, unique_subnet_v4, write_netconf  # noqa: E402
+from helpers import (
+    Outcome,
+    conflist,
+    ns_argv,
+    ns_exec,
+    parse_json,
+    unique_name,
+    unique_subnet_v4,
+    write_netconf,
+)
 
 NETWORK = "bwtest"
 
@@ -62,12 +65,9 @@ class Chain:
 
     def run(self, cmd: str, *, cap_args: dict | None = None, container_id: str | None = None) -> Outcome:
         """cnitool CMD inside `host` (so the chain's "host namespace" is the test's)."""
-        env = self.cnitool._env(self.netconf_dir, self.cni_dir, "eth0", cap_args, None, container_id,
-                                self.state / "cache", None)
-        argv = ["ip", "netns", "exec", self.host.name, str(self.cnitool.binary), cmd, self.network,
-                self.pod.path]
-        proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
-        return Outcome(proc.returncode, proc.stdout, proc.stderr, parse_json(proc.stdout), tuple(argv), env)
+        return self.cnitool.inside(self.host)(cmd, self.network, self.pod, netconf_dir=self.netconf_dir,
+                                              cni_path=self.cni_dir, cap_args=cap_args,
+                                              container_id=container_id, cache_dir=self.state / "cache")
 
     def container_id(self) -> str:
         return self.cnitool.container_id(self.pod.path)
@@ -79,7 +79,7 @@ class Chain:
         env.update(CNI_COMMAND=command, CNI_CONTAINERID=container_id or self.container_id(),
                    CNI_NETNS=self.pod.path if netns is None else netns, CNI_IFNAME=ifname,
                    CNI_PATH=str(self.cni_dir), CNI_ARGS="")
-        argv = ["ip", "netns", "exec", self.host.name, str(self.cni_dir / "bandwidth")]
+        argv = ns_argv(self.host, str(self.cni_dir / "bandwidth"))
         proc = subprocess.run(argv, input=json.dumps(config), env=env, capture_output=True, text=True,
                               timeout=60)
         return Outcome(proc.returncode, proc.stdout, proc.stderr, parse_json(proc.stdout), tuple(argv), env)
@@ -127,9 +127,7 @@ def host_veth(result: dict) -> str:
 
 def tc_raw(netns: Any, *args: str) -> Any:
     """`tc -raw -j ARGS` in a namespace: tbf options with exact burst (bytes) and buffer (ticks)."""
-    proc = subprocess.run(["ip", "netns", "exec", str(netns.name), "tc", "-raw", "-j", *args],
-                          capture_output=True, text=True, timeout=30, check=True)
-    return json.loads(proc.stdout or "[]")
+    return json.loads(ns_exec(netns, "tc", "-raw", "-j", *args).stdout or "[]")
 
 
 def root_tbf(netns: Any, dev: str) -> dict | None:

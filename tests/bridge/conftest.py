@@ -93,8 +93,11 @@ def _restore_host_sysctls() -> Iterator[None]:
 
 
 def _nft_table_exists(family: str, table: str) -> bool:
-    return subprocess.run(["nft", "list", "table", family, table], capture_output=True,
-                          check=False).returncode == 0
+    try:
+        return subprocess.run(["nft", "list", "table", family, table], capture_output=True,
+                              check=False).returncode == 0
+    except FileNotFoundError:  # no nft on PATH (a user's shell without /usr/sbin): nothing to restore
+        return False
 
 
 # ---- firewall read-back and clean-up -----------------------------------------------------------

@@ -8,7 +8,6 @@ a checkout that was not built yet.
 from __future__ import annotations
 
 import json
-import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,8 +27,6 @@ def load_stubs() -> tuple[ModuleType, ModuleType]:
         import grpc  # noqa: F401
     except ImportError as exc:
         raise RuntimeError(f"{exc.name} missing (pip install grpcio grpcio-tools)") from None
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
     from cni.cri.stubs import StubsMissing, load
 
     try:

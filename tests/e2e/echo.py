@@ -8,6 +8,8 @@ import json
 import subprocess
 import sys
 
+from helpers import ns_argv
+
 PORT = 8080
 PROBE_TIMEOUT = 3.0
 
@@ -45,7 +47,7 @@ print(json.dumps(out))
 
 
 def _enter(netns_path: str) -> list[str]:
-    return ["nsenter", f"--net={netns_path}", "--", sys.executable, "-I", "-c"]
+    return ns_argv(netns_path, sys.executable, "-I", "-c")
 
 
 class EchoServers:

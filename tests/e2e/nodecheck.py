@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from helpers import ip_json, tc_json
+from helpers import ip_json, ns_argv, tc_json
 from kindnode import KindNode
 
 BUSYBOX = "/bin/busybox"
@@ -74,10 +74,7 @@ def ipv4_of(netns: Any, ifname: str = "eth0") -> list[ipaddress.IPv4Interface]:
 def ping(netns: Any, dest: str, *, count: int = 1, wait: int = 2,
          tries: int = 3) -> subprocess.CompletedProcess:
     """busybox ping from inside ``netns`` (a path); a few tries absorb the first ARP exchange."""
-    path = str(getattr(netns, "path", netns))
-    if "/" not in path:
-        path = f"/var/run/netns/{path}"
-    argv = ["nsenter", f"--net={path}", "--", BUSYBOX, "ping", "-c", str(count), "-W", str(wait), dest]
+    argv = ns_argv(netns, BUSYBOX, "ping", "-c", str(count), "-W", str(wait), dest)
     proc = None
     for _ in range(tries):
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=wait * count + 10)

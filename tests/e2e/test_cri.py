@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 from cri import CriClient
-from helpers import ip_json, tc_json, unique_name
+from helpers import ip_json, ns_argv, tc_json, unique_name
 from kindnode import KindNode
 from nodecheck import (
     assert_reaches,
@@ -158,8 +158,8 @@ def test_host_port_reaches_the_pod(node: KindNode, network: str, pods, chain_plu
     sb = cri.sandbox(pods(host_ports={8080: 30080}))
     node_ip = "192.0.2.10"  # a node address outside the pod network, like a kind node's eth0 address
     node.run("ip", "addr", "replace", f"{node_ip}/32", "dev", "lo")
-    server = subprocess.Popen(["nsenter", f"--net=/proc/{sb.pid}/ns/net", "--", sys.executable, "-I", "-c",
-                               ECHO_SERVER], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    server = subprocess.Popen(ns_argv(f"/proc/{sb.pid}/ns/net", sys.executable, "-I", "-c", ECHO_SERVER),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert server.stdout is not None and server.stdout.readline().strip() == "ready"
         client = ("import socket\n"

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 from echo import EchoServers, probe
-from helpers import Outcome, parse_json
+from helpers import Outcome, ns_argv, ns_exec, parse_json
 from nodesetup import KIND_CNI_VERSION, render_netconf
 from underlay import Peer, Underlay, address, route_pod_cidrs
 
@@ -61,12 +61,7 @@ class Pod:
 
 
 def _in_ns(ns, *argv: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(["ip", "netns", "exec", ns.name, *argv], capture_output=True, text=True,
-                          timeout=timeout)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"in {ns.name}: {list(argv)} exited {proc.returncode}\n"
-                             f"{proc.stdout}{proc.stderr}")
-    return proc
+    return ns_exec(ns, *argv, check=check, timeout=timeout)
 
 
 def _libcni_in_node(cnidrive: Path, node: Node, cmd: str, network: str, pod_ns, cni_path: Path) -> Outcome:
@@ -75,7 +70,7 @@ def _libcni_in_node(cnidrive: Path, node: Node, cmd: str, network: str, pod_ns, 
     env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "CNI_PATH": str(cni_path),
            "NETCONFPATH": str(node.conf_dir), "CNI_IFNAME": "eth0", "CNI_CONTAINERID": pod_ns.name,
            "CNI_CACHE_DIR": str(node.state / "cache")}
-    argv = ["ip", "netns", "exec", node.ns.name, str(cnidrive), cmd, network, pod_ns.path]
+    argv = ns_argv(node.ns, str(cnidrive), cmd, network, pod_ns.path)
     proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
     return Outcome(proc.returncode, proc.stdout, proc.stderr, parse_json(proc.stdout), tuple(argv), env)
 

@@ -16,6 +16,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from .kernel import ns_argv
 from .outcome import Outcome, parse_json
 
 SOURCE_DIR = Path(__file__).resolve().parent.parent / "tools" / "cnitool"
@@ -84,13 +85,20 @@ class Cnitool:
     - ``cap_args``: dict, sent as CAP_ARGS JSON. ``cni_args``: dict, list of pairs or a ``K=V;K=V``
       string. ``container_id``: overrides the derived ``cnitool-<hex>`` id.
     - ``cache_dir``: libcni's result cache (never /var/lib/cni); defaults to ``default_cache_dir``.
-    - ``wrap``: a command prefix, e.g. ``["ip", "netns", "exec", node]`` to run the whole chain
-      inside an emulated node's namespace (its own iptables and nft rules).
+
+    ``cnitool.inside(node)`` is the same driver run inside an emulated node's namespace (its own
+    links, iptables and nft rules): the one way the bench runs libcni in a node.
     """
 
-    def __init__(self, binary: Path, default_cache_dir: Path):
+    def __init__(self, binary: Path, default_cache_dir: Path, netns: Any = None):
         self.binary = Path(binary)
         self.default_cache_dir = Path(default_cache_dir)
+        self.netns = netns
+
+    def inside(self, netns: Any, *, binary: Path | None = None, cache_dir: Path | None = None) -> Cnitool:
+        """This driver (or ``binary``, one with the same command line such as cnidrive) run inside
+        ``netns`` (helpers.kernel.ns_argv), with ``cache_dir`` as its default result cache."""
+        return Cnitool(binary or self.binary, cache_dir or self.default_cache_dir, netns)
 
     def _env(self, netconf_dir: Any, cni_path: Any, ifname: str, cap_args: Any, cni_args: Any,
              container_id: str | None, cache_dir: Any, extra_env: dict | None) -> dict[str, str]:
@@ -127,11 +135,11 @@ class Cnitool:
     def __call__(self, cmd: str, network: str, netns_path: Any = "", *, netconf_dir: Any,
                  cni_path: Any, ifname: str = "eth0", cap_args: Any = None, cni_args: Any = None,
                  container_id: str | None = None, cache_dir: Any = None, extra_env: dict | None = None,
-                 timeout: float = TIMEOUT, wrap: list[str] | None = None) -> Outcome:
+                 timeout: float = TIMEOUT) -> Outcome:
         netns_path = str(getattr(netns_path, "path", netns_path))
         env = self._env(netconf_dir, cni_path, ifname, cap_args, cni_args, container_id, cache_dir,
                         extra_env)
-        return self._run([*(wrap or []), str(self.binary), cmd, network, netns_path], env, timeout)
+        return self._run(ns_argv(self.netns, str(self.binary), cmd, network, netns_path), env, timeout)
 
     def version(self, plugin_type: str, *, cni_path: Any, timeout: float = TIMEOUT) -> Outcome:
         """``cnitool version TYPE``: libcni's GetVersionInfo; stdout ``{"supportedVersions": [...]}``."""

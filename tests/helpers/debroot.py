@@ -16,6 +16,8 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
+from .kernel import ns_argv
+
 SUITE = "bookworm"
 DEBOOTSTRAP_TIMEOUT = 900
 # What debootstrap prints when it cannot fetch the suite's Release file: the mirror is unreachable.
@@ -135,7 +137,6 @@ def run_in_root(root: Path, argv: Sequence[str], *, env: dict[str, str] | None =
              "/bin/sh", "-c", f"cd {shlex.quote(cwd)} && exec " + shlex.join(argv)]
     outer = ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", _MOUNTS, "mount-root",
              str(root), *inner]
-    if netns is not None:
-        outer = ["ip", "netns", "exec", netns, *outer]
+    outer = ns_argv(netns, *outer)
     return subprocess.run(outer, env={**os.environ, **clean}, capture_output=True, text=True,
                           timeout=timeout)

@@ -37,26 +37,31 @@ def _ns_name_or_path(netns: Any) -> tuple[str | None, str | None]:
 
 
 def run(argv: list[str] | tuple[str, ...], *, check: bool = True, timeout: float = TIMEOUT,
-        input: str | None = None) -> subprocess.CompletedProcess[str]:
+        input: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run a command with text output; on ``check`` a failure raises with stdout and stderr."""
-    proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, input=input)
+    proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, input=input, env=env)
     if check and proc.returncode != 0:
         raise AssertionError(f"{list(argv)} exited {proc.returncode}\nstdout={proc.stdout!r}\n"
                              f"stderr={proc.stderr!r}")
     return proc
 
 
-def ns_exec(netns: Any, *cmd: str, check: bool = True, timeout: float = TIMEOUT,
-            input: str | None = None) -> subprocess.CompletedProcess[str]:
-    """Run ``cmd`` inside network namespace ``netns`` (name or path) and return the completed process."""
+def ns_argv(netns: Any, *cmd: str) -> list[str]:
+    """The command line that runs ``cmd`` inside ``netns``: the one way the bench enters a network
+    namespace (``ip netns exec`` for a named one, which also gives /etc/netns and /sys of the
+    namespace; ``nsenter`` for any other nsfs path; ``cmd`` itself for ``None``)."""
     name, path = _ns_name_or_path(netns)
     if name is not None:
-        argv = ["ip", "netns", "exec", name, *cmd]
-    elif path is not None:
-        argv = ["nsenter", f"--net={path}", "--", *cmd]
-    else:
-        argv = list(cmd)
-    return run(argv, check=check, timeout=timeout, input=input)
+        return ["ip", "netns", "exec", name, *cmd]
+    if path is not None:
+        return ["nsenter", f"--net={path}", "--", *cmd]
+    return list(cmd)
+
+
+def ns_exec(netns: Any, *cmd: str, check: bool = True, timeout: float = TIMEOUT,
+            input: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``cmd`` inside network namespace ``netns`` (name or path) and return the completed process."""
+    return run(ns_argv(netns, *cmd), check=check, timeout=timeout, input=input, env=env)
 
 
 def _tool_json(tool: str, args: tuple[str, ...], netns: Any, check: bool) -> Any:
@@ -65,9 +70,7 @@ def _tool_json(tool: str, args: tuple[str, ...], netns: Any, check: bool) -> Any
     if name is not None:
         argv += ["-n", name]
     argv += list(args)
-    if path is not None:
-        argv = ["nsenter", f"--net={path}", "--", *argv]
-    proc = run(argv, check=check)
+    proc = run(ns_argv(path, *argv), check=check)
     if proc.returncode != 0:
         return None
     text = proc.stdout.strip()
@@ -114,10 +117,8 @@ def delete_link(name: str, netns: Any = None) -> None:
     """Delete a link if it exists; silently nothing if it does not."""
     nsname, path = _ns_name_or_path(netns)
     argv = ["ip"] + (["-n", nsname] if nsname else []) + ["link", "del", "dev", name]
-    if path is not None:
-        argv = ["nsenter", f"--net={path}", "--", *argv]
     if link_exists(name, netns):
-        run(argv, check=False)
+        run(ns_argv(path, *argv), check=False)
 
 
 # ---------------------------------------------------------------- namespaces
@@ -140,6 +141,34 @@ def del_netns(name: str) -> None:
     """``ip netns del NAME`` if it exists (a namespace the test already removed is fine)."""
     if netns_exists(name):
         run(["ip", "netns", "del", name], check=False)
+
+
+@dataclass(frozen=True)
+class NetNS:
+    """A network namespace the bench made (the ``netns`` fixture): ``name``, ``path`` and commands
+    run inside it."""
+
+    name: str
+    path: str
+
+    def exec(self, *cmd: str, check: bool = True, timeout: float = TIMEOUT,
+             input: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        return ns_exec(self.name, *cmd, check=check, timeout=timeout, input=input, env=env)
+
+    def json(self, *cmd: str) -> Any:
+        """A JSON-printing tool (``ip -j``, ``bridge -j``, ``tc -j``) run in the namespace."""
+        out = self.exec(*cmd).stdout.strip()
+        return json.loads(out) if out else []
+
+    def link(self, name: str) -> dict:
+        (info,) = self.json("ip", "-j", "-d", "link", "show", "dev", name)
+        return info
+
+    def sysctl(self, key: str) -> str:
+        return self.exec("sysctl", "-n", key).stdout.strip()
+
+    def __str__(self) -> str:
+        return self.path
 
 
 # ---------------------------------------------------------------- host snapshot

@@ -1,19 +1,12 @@
-"""The hostile suites: the repository root on sys.path (bandwidth's IFB names), and `world`: a
+"""The hostile suites: `world`: a
 host and a container namespace and a private state directory for one case."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 from helpers import ns_exec, unique_ifname, unique_name, unique_subnet_v4
 
-REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from .corpus import World  # noqa: E402
+from .corpus import World
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import ip_json, ns_exec, tc_json, unique_ifname
+from helpers import ip_json, ns_argv, ns_exec, tc_json, unique_ifname
 
 from .corpus import PLUGINS, QUIET, ROWS, Case, Quiet, World, base_config, seed_reservation
 
@@ -120,7 +120,7 @@ def call(plugin: str, command: str, w: World, stdin: bytes, env_over: dict, bin_
             env.pop(key, None)
         else:
             env[key] = value
-    argv = ["nsenter", f"--net={w.host_ns}", "--", str(bin_dir / plugin)]
+    argv = ns_argv(w.host_ns, str(bin_dir / plugin))
     try:
         return subprocess.run(argv, input=stdin, env=env, capture_output=True, timeout=BOUND)
     except subprocess.TimeoutExpired as e:

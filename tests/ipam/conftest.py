@@ -1,4 +1,4 @@
-"""host-local tests import the sources directly: put the repository root first on sys.path.
+"""host-local tests: a fixed umask.
 
 (This directory has no __init__.py on purpose: as a package it would be named `ipam` and hide
 the real one.)
@@ -7,14 +7,8 @@ the real one.)
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
 
 
 @pytest.fixture(autouse=True)

@@ -7,86 +7,31 @@ left on the host.
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers import NetNS as NS
+from helpers import add_netns, del_netns, is_root, ns_exec, unique_name
+
+from cni.net import netns as netns_mod
+from cni.net.netlink import Handle
 
 REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
 
-from cni.net import netns as netns_mod  # noqa: E402
-from cni.net.netlink import Handle  # noqa: E402
-
-NETNS_DIR = "/var/run/netns"
-
-
-def run(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=30)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{argv} exited {proc.returncode}: {proc.stderr.strip()}")
-    return proc
-
-
-class NS:
-    """One test namespace: `name`, `path`, and read-back helpers running inside it."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.path = f"{NETNS_DIR}/{name}"
-
-    def run(self, *cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return run("ip", "netns", "exec", self.name, *cmd, check=check)
-
-    def json(self, *cmd: str) -> list[dict]:
-        """A JSON-printing tool (`ip -j`, `bridge -j`, `tc -j`) run in the namespace."""
-        out = self.run(*cmd).stdout.strip()
-        return json.loads(out) if out else []
-
-    def link(self, name: str) -> dict:
-        (info,) = self.json("ip", "-j", "-d", "link", "show", "dev", name)
-        return info
-
-    def sysctl(self, key: str) -> str:
-        return self.run("sysctl", "-n", key).stdout.strip()
-
-
-def _new_ns() -> NS:
-    if os.geteuid() != 0:
-        pytest.skip("needs root (network namespaces)")
-    ns = NS(f"pycni-t-{uuid.uuid4().hex[:8]}")
-    run("ip", "netns", "add", ns.name)
-    return ns
-
-
-def _del_ns(ns: NS) -> None:
-    run("ip", "netns", "del", ns.name, check=False)
-
-
-def _fresh_ns() -> Iterator[NS]:
-    ns = _new_ns()
-    try:
-        yield ns
-    finally:
-        _del_ns(ns)
 
 
 @pytest.fixture
-def ns() -> Iterator[NS]:
+def ns(netns) -> NS:
     """A fresh network namespace, deleted afterwards."""
-    yield from _fresh_ns()
+    return netns("pycni-t-")
 
 
 @pytest.fixture
-def ns2() -> Iterator[NS]:
+def ns2(netns) -> NS:
     """A second namespace (e.g. the "host" side of a veth)."""
-    yield from _fresh_ns()
+    return netns("pycni-t-")
 
 
 @pytest.fixture
@@ -111,18 +56,18 @@ def ns2_fd(ns2: NS) -> Iterator[int]:
         os.close(fd)
 
 
-def _probe_vlan_filtering() -> bool:
-    ns = _new_ns()
-    try:
-        proc = ns.run("ip", "link", "add", "name", "b", "type", "bridge", "vlan_filtering", "1", check=False)
-        return proc.returncode == 0
-    finally:
-        _del_ns(ns)
-
-
 @pytest.fixture(scope="session")
 def vlan_filtering_supported() -> bool:
-    return _probe_vlan_filtering()
+    if not is_root():
+        pytest.skip("needs root (network namespaces)")
+    name = unique_name("pycni-t-", 8)
+    add_netns(name)
+    try:
+        proc = ns_exec(name, "ip", "link", "add", "name", "b", "type", "bridge", "vlan_filtering", "1",
+                       check=False)
+        return proc.returncode == 0
+    finally:
+        del_netns(name)
 
 
 def open_fds() -> set[str]:

@@ -12,6 +12,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from .conftest import REPO
 
 HEAVY = {
@@ -57,6 +59,7 @@ def test_package_init_imports_nothing() -> None:
     assert "ipaddress" not in loaded and "_socket" not in loaded
 
 
+@pytest.mark.root
 def test_setns_without_ctypes() -> None:
     """Entering a namespace uses os.setns (3.12+) or the C module build.sh compiles, never ctypes."""
     loaded = _modules_after("from cni.net import netns; h = netns.open_handle(None); h.close()")

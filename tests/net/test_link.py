@@ -114,7 +114,7 @@ def test_create_ifb(h: Handle, ns: NS) -> None:
     assert k["linkinfo"]["info_kind"] == "ifb" and ifb.kind == "ifb"
     assert k["mtu"] == ifb.mtu == 1400
     assert k.get("txqlen", 0) == ifb.txqlen == 0  # iproute2 omits a zero txqlen
-    ns.run("ip", "link", "add", "plain0", "type", "ifb")
+    ns.exec("ip", "link", "add", "plain0", "type", "ifb")
     assert ns.link("plain0")["txqlen"] > 0  # what the kernel would have chosen
     assert "UP" in k["flags"] and ifb.up
     assert "ifalias" not in k and ifb.alias == ""

@@ -96,7 +96,7 @@ def test_handle_stays_bound_to_its_namespace(ns: NS, ns2: NS) -> None:
         link.create_ifb(a, "only-in-a")
         assert link.get_link(b, "only-in-a") is None
         assert ns.link("only-in-a")["ifname"] == "only-in-a"
-        assert ns2.run("ip", "link", "show", "only-in-a", check=False).returncode != 0
+        assert ns2.exec("ip", "link", "show", "only-in-a", check=False).returncode != 0
 
 
 def test_open_handle_none_is_current_namespace() -> None:

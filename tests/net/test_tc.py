@@ -50,7 +50,7 @@ def test_tbf_matches_tc(
     h: Handle, ns: NS, veths: tuple[link.Link, link.Link], rate_arg: str, rate: int, burst: int
 ) -> None:
     ref, ours = veths
-    ns.run(*f"tc qdisc add dev ref root handle 1: tbf rate {rate_arg} burst {burst} latency 25ms".split())
+    ns.exec(*f"tc qdisc add dev ref root handle 1: tbf rate {rate_arg} burst {burst} latency 25ms".split())
     limit = int(rate * 25_000 / 1e6) + burst  # what tc computes for "latency 25ms"
     tc.add_tbf(h, ours.index, rate, tc.xmittime(rate, burst), limit, burst=burst)
     want, got = _qdisc_json(ns, "ref", "tbf"), _qdisc_json(ns, "ours", "tbf")
@@ -96,7 +96,7 @@ def test_ingress_qdisc(h: Handle, ns: NS, veths: tuple[link.Link, link.Link]) ->
     with pytest.raises(FileExistsError):
         tc.add_ingress_qdisc(h, ours.index)
     # Another tool's clsact holds the same slot: visible, and adding ingress says EEXIST.
-    ns.run("tc", "qdisc", "add", "dev", "ref", "clsact")
+    ns.exec("tc", "qdisc", "add", "dev", "ref", "clsact")
     assert "clsact" in {q.kind for q in tc.list_qdiscs(h, ref.index)}
     with pytest.raises(FileExistsError):
         tc.add_ingress_qdisc(h, ref.index)
@@ -115,9 +115,9 @@ def test_mirred_redirect_filter_matches_tc(h: Handle, ns: NS, veths: tuple[link.
     ref, ours = veths
     ifb_ref = link.create_ifb(h, "ifbref")
     ifb_ours = link.create_ifb(h, "ifbours")
-    ns.run("tc", "qdisc", "add", "dev", "ref", "ingress")
+    ns.exec("tc", "qdisc", "add", "dev", "ref", "ingress")
     cmd = "tc filter add dev ref parent ffff: protocol all prio 1 u32 match u32 0 0 flowid 1:1 "
-    ns.run(*(cmd + "action mirred egress redirect dev ifbref").split())
+    ns.exec(*(cmd + "action mirred egress redirect dev ifbref").split())
     tc.add_ingress_qdisc(h, ours.index)
     tc.add_mirred_redirect_filter(h, ours.index, ifb_ours.index)
     assert _normalised_filters(ns, "ours") == _normalised_filters(ns, "ref")
@@ -145,7 +145,7 @@ def test_mirred_redirect_filter_matches_tc(h: Handle, ns: NS, veths: tuple[link.
 def test_filter_under_clsact(h: Handle, ns: NS, veths: tuple[link.Link, link.Link]) -> None:
     _, ours = veths
     ifb = link.create_ifb(h, "ifb0")
-    ns.run("tc", "qdisc", "add", "dev", "ours", "clsact")
+    ns.exec("tc", "qdisc", "add", "dev", "ours", "clsact")
     tc.add_mirred_redirect_filter(h, ours.index, ifb.index, parent=tc.CLSACT_INGRESS)
     shown = ns.json("tc", "-j", "filter", "show", "dev", "ours", "ingress")
     assert shown[-1]["options"]["actions"][0]["to_dev"] == "ifb0"

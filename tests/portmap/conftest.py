@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import conflist, unique_ifname, unique_name, unique_subnet_v4, unique_subnet_v6
+from helpers import conflist, ns_argv, ns_exec, unique_ifname, unique_name, unique_subnet_v4, unique_subnet_v6
 
 from cni.layout.portmap import LOCALNET_DIR
 
@@ -40,10 +40,6 @@ class Node:
     client4: str
     client6: str
     lock: Path
-
-    @property
-    def wrap(self) -> list[str]:
-        return ["ip", "netns", "exec", self.ns.name]
 
     def sh(self, *cmd: str, check: bool = True) -> subprocess.CompletedProcess:
         return self.ns.exec(*cmd, check=check)
@@ -123,8 +119,7 @@ class Pod:
 
 
 def _ask(ns_name: str, proto: str, host: str, port: int) -> str:
-    r = subprocess.run(["ip", "netns", "exec", ns_name, sys.executable, str(ECHO), "ask", proto, host,
-                        str(port)], capture_output=True, text=True, timeout=30, check=False)
+    r = ns_exec(ns_name, sys.executable, str(ECHO), "ask", proto, host, str(port), check=False)
     return r.stdout.strip()
 
 
@@ -166,11 +161,12 @@ class PodFactory:
                 netns_path: Any = None, **kw: Any):
             cap = {"portMappings": mappings} if mappings is not None else None
             kw.setdefault("ifname", ifname)
-            return self.cnitool(cmd, name, ns if netns_path is None else netns_path, netconf_dir=d,
-                                cni_path=cni_path or self.dirs[impl], cap_args=cap, container_id=cid,
-                                cache_dir=state / "cache", wrap=self.node.wrap,
-                                extra_env={"XTABLES_LOCKFILE": str(self.node.lock),
-                                           **kw.pop("extra_env", {})}, **kw)
+            inside = self.cnitool.inside(self.node.ns)
+            return inside(cmd, name, ns if netns_path is None else netns_path, netconf_dir=d,
+                          cni_path=cni_path or self.dirs[impl], cap_args=cap, container_id=cid,
+                          cache_dir=state / "cache",
+                          extra_env={"XTABLES_LOCKFILE": str(self.node.lock),
+                                     **kw.pop("extra_env", {})}, **kw)
 
         out = run("add").check()
         ips = {4: "", 6: ""}
@@ -200,7 +196,7 @@ def echo() -> Iterator:
     procs: list[subprocess.Popen] = []
 
     def start(pod: Pod, port: int) -> None:
-        argv = ["ip", "netns", "exec", pod.ns.name, sys.executable, str(ECHO), "serve", str(port)]
+        argv = ns_argv(pod.ns, sys.executable, str(ECHO), "serve", str(port))
         p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         procs.append(p)
         line = p.stdout.readline() if p.stdout else ""

@@ -8,10 +8,10 @@ DEL does not), so a flow never stays pinned to a pod that is gone.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 
 import pytest
+from helpers import ns_exec
 
 from .conftest import ECHO
 
@@ -21,8 +21,7 @@ HOST_PORT, POD_PORT, SPORT = 18053, 5353, 40123
 
 
 def _flow(node, host: str) -> str:
-    r = subprocess.run(["ip", "netns", "exec", node.client.name, sys.executable, str(ECHO), "flow", host,
-                        str(HOST_PORT), str(SPORT)], capture_output=True, text=True, timeout=30, check=False)
+    r = ns_exec(node.client, sys.executable, str(ECHO), "flow", host, str(HOST_PORT), str(SPORT), check=False)
     return r.stdout.strip()
 
 

@@ -8,6 +8,7 @@ import json
 import subprocess
 
 import pytest
+from helpers import ns_argv
 
 pytestmark = pytest.mark.root
 
@@ -61,7 +62,7 @@ def _run(node, pod, plugin_dir, command: str, conf: dict) -> tuple[int, dict | N
     env = ["env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", f"CNI_COMMAND={command}",
            "CNI_CONTAINERID=pmverbs0cid", f"CNI_NETNS={pod.path}", "CNI_IFNAME=eth0",
            "CNI_PATH=/nonexistent", f"XTABLES_LOCKFILE={node.lock}"]
-    proc = subprocess.run([*node.wrap, *env, str(plugin_dir / "portmap")], input=json.dumps(conf),
+    proc = subprocess.run(ns_argv(node.ns, *env, str(plugin_dir / "portmap")), input=json.dumps(conf),
                           capture_output=True, text=True, timeout=60, check=False)
     text = proc.stdout.strip()
     out = json.JSONDecoder().raw_decode(text)[0] if text else None

@@ -8,6 +8,7 @@ import json
 import subprocess
 
 import pytest
+from helpers import ns_argv
 
 pytestmark = pytest.mark.root
 
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.root
 def _call(node, bin_dir, command: str, config: dict, path: str | None = None) -> subprocess.CompletedProcess:
     env = ["env", "-i", f"PATH={path or '/usr/sbin:/usr/bin:/sbin:/bin'}", f"CNI_COMMAND={command}",
            "CNI_PATH=/nonexistent", f"XTABLES_LOCKFILE={node.lock}"]
-    return subprocess.run([*node.wrap, *env, str(bin_dir / "portmap")], input=json.dumps(config),
+    return subprocess.run(ns_argv(node.ns, *env, str(bin_dir / "portmap")), input=json.dumps(config),
                           capture_output=True, text=True, timeout=60, check=False)
 
 

@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from helpers import conflist, unique_name, unique_subnet_v4
+from helpers import conflist, ns_argv, unique_name, unique_subnet_v4
 
 from cni.layout.portmap import LOCALNET_DIR
 
@@ -96,7 +96,7 @@ def _portmap(node, bin_dir, command: str, netns: str, prev: dict, cid: str) -> s
     env = ["env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", f"CNI_COMMAND={command}",
            f"CNI_CONTAINERID={cid}", f"CNI_NETNS={netns}", "CNI_IFNAME=eth0", "CNI_PATH=/nonexistent",
            f"XTABLES_LOCKFILE={node.lock}"]
-    return subprocess.run([*node.wrap, *env, str(bin_dir / "portmap")], input=json.dumps(conf),
+    return subprocess.run(ns_argv(node.ns, *env, str(bin_dir / "portmap")), input=json.dumps(conf),
                           capture_output=True, text=True, timeout=60, check=False)
 
 

@@ -15,7 +15,7 @@ import json
 import subprocess
 
 import pytest
-from helpers import unique_name
+from helpers import ns_argv, unique_name
 
 from cni.layout import portmap as layout
 
@@ -80,7 +80,7 @@ def test_nft_gc_of_one_network_keeps_the_same_container_on_another(node, pods, b
     config = {"cniVersion": "1.1.0", "name": b.network, "type": "portmap", "backend": "nftables",
               "cni.dev/valid-attachments": []}
     env = ["env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "CNI_COMMAND=GC", "CNI_PATH=/nonexistent"]
-    r = subprocess.run([*node.wrap, *env, str(bin_dir / "portmap")], input=json.dumps(config),
+    r = subprocess.run(ns_argv(node.ns, *env, str(bin_dir / "portmap")), input=json.dumps(config),
                        capture_output=True, text=True, timeout=60, check=False)
     assert r.returncode == 0, r.stdout + r.stderr
     assert _nft_rules_to(node, cid, a.ip4) == before, "GC of network B removed A's rules"
@@ -101,9 +101,10 @@ def test_iptables_chains_whose_names_collide(node, pods, echo):
     assert [line for line in node.iptables_save(4) if chain in line] == mine, "the refused ADD changed it"
     # the DEL of the refused attachment (a runtime always sends one) leaves the other's chain
     name, d, _ = net2
-    pods.cnitool("del", name, pods.netns("pmpod-"), netconf_dir=d, cni_path=pods.dirs["ours"],
-                 container_id=cid, cache_dir=pods.state / "cache", wrap=pods.node.wrap,
-                 extra_env={"XTABLES_LOCKFILE": str(node.lock)}).check()
+    pods.cnitool.inside(pods.node.ns)("del", name, pods.netns("pmpod-"), netconf_dir=d,
+                                      cni_path=pods.dirs["ours"], container_id=cid,
+                                      cache_dir=pods.state / "cache",
+                                      extra_env={"XTABLES_LOCKFILE": str(node.lock)}).check()
     assert [line for line in node.iptables_save(4) if chain in line] == mine, "the other's DEL removed it"
     echo(first, POD_PORT)
     assert ask_from(node.client.name, "tcp", node.ip4, PORT_A) == node.client4

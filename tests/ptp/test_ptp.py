@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from bridge.conftest import clean_firewall, iptables_lines
-from helpers import addresses, link_exists, unique_name, unique_subnet_v6
+from helpers import addresses, link_exists, ns_argv, unique_name, unique_subnet_v6
 from helpers import unique_subnet_v4 as v4
 
 from .test_differential import _ipam_files, _shape, host_veth, kind_ipam, state
@@ -193,8 +193,7 @@ c = socket.create_connection((sys.argv[1], 7777), timeout=5); print(c.recv(100).
 def _exchange(server_ns, client_ns, address: str) -> str:
     """A TCP exchange to `address` from `client_ns` (None: the host) with a server in `server_ns`."""
     def argv(ns, code):
-        prefix = ["ip", "netns", "exec", ns.name] if ns is not None else []
-        return [*prefix, sys.executable, "-c", code, address]
+        return ns_argv(ns, sys.executable, "-c", code, address)
 
     server = subprocess.Popen(argv(server_ns, SERVER), stdout=subprocess.PIPE, text=True)
     try:

@@ -10,27 +10,17 @@ Everything is removed afterwards, also when the test fails.
 from __future__ import annotations
 
 import json
-import subprocess
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import Cnitool, conflist, unique_name
-
-NETNS_DIR = Path("/var/run/netns")
-
-
-def ip_netns(*args: str) -> None:
-    subprocess.run(["ip", "netns", *args], check=True, capture_output=True, timeout=60)
+from helpers import Cnitool, NetNS, conflist, ns_exec, unique_name
 
 
 def in_ns(ns: str, *argv: str, env: dict | None = None) -> str:
-    proc = subprocess.run(["nsenter", f"--net={ns}", "--", *argv], capture_output=True, text=True,
-                          timeout=60, env=env)
-    assert proc.returncode == 0, f"{argv} in {ns}: {proc.stderr}"
-    return proc.stdout
+    return ns_exec(ns, *argv, timeout=60, env=env).stdout
 
 
 def links(ns: str) -> dict[str, str]:
@@ -50,13 +40,11 @@ class Node:
     subnet: str
     cnitool: Cnitool
     real_cnitool: Path
-    pods: list[str] = field(default_factory=list)
+    new_netns: Callable[[str], NetNS]
 
     def pod(self) -> str:
-        name = unique_name("pcrp", 8)
-        ip_netns("add", name)
-        self.pods.append(name)
-        return str(NETNS_DIR / name)
+        """A new pod namespace's path (the ``netns`` fixture deletes it)."""
+        return self.new_netns("pcrp").path
 
     def __call__(self, cmd: str, pod: str, cni_path: Path, **kw: Any):
         kw.setdefault("cache_dir", self.cache_dir)
@@ -80,17 +68,12 @@ class Node:
 
 
 @pytest.fixture
-def node(cnitool: Cnitool, state_dir: Path) -> Iterator:
+def node(cnitool: Cnitool, state_dir: Path, netns) -> Callable[..., Node]:
     made: list[Node] = []
 
     def make(plugins: list[dict] | None = None, data_dir: Path | None = None, ipmasq: bool = True,
              version: str = "1.0.0") -> Node:
-        name = unique_name("pcrn", 8)
-        ip_netns("add", name)
-        path = str(NETNS_DIR / name)
-        wrapper = state_dir / f"cnitool-{name}"
-        wrapper.write_text(f'#!/bin/sh\nexec nsenter --net={path} -- {cnitool.binary} "$@"\n')
-        wrapper.chmod(0o755)
+        name, path = (ns := netns("pcrn")).name, ns.path
         index = len(made) + 1
         subnet = f"10.{200 + index}.{hash(name) % 250}.0/24"
         data = data_dir or state_dir / f"ipam-{name}"
@@ -107,14 +90,8 @@ def node(cnitool: Cnitool, state_dir: Path) -> Iterator:
         conf_dir.mkdir()
         (conf_dir / f"{name}.conflist").write_text(json.dumps(conflist(name, out, version)))
         n = Node(name, path, conf_dir, state_dir / f"cache-{name}", Path(data), bridge, subnet,
-                 Cnitool(wrapper, state_dir / f"cache-{name}"), Path(cnitool.binary))
+                 cnitool.inside(path, cache_dir=state_dir / f"cache-{name}"), Path(cnitool.binary), netns)
         made.append(n)
         return n
 
-    try:
-        yield make
-    finally:
-        for n in made:
-            for pod in n.pods:
-                subprocess.run(["ip", "netns", "del", pod], capture_output=True, check=False)
-            subprocess.run(["ip", "netns", "del", n.name], capture_output=True, check=False)
+    return make

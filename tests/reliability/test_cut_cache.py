@@ -30,12 +30,9 @@ def cnidrive() -> Path:
     return realnode.require(realnode.CNIDRIVE)
 
 
-def _driver(node, binary: Path, state_dir: Path, label: str) -> Cnitool:
+def _driver(node, binary: Path) -> Cnitool:
     """``binary`` (cnitool or cnidrive: the same command line) run inside the node's namespace."""
-    wrapper = state_dir / f"{label}-{node.name}"
-    wrapper.write_text(f'#!/bin/sh\nexec nsenter --net={node.path} -- {binary} "$@"\n')
-    wrapper.chmod(0o755)
-    return Cnitool(wrapper, node.cache_dir)
+    return node.cnitool.inside(node.path, binary=binary, cache_dir=node.cache_dir)
 
 
 def _cut(path: Path, share: float) -> None:
@@ -53,8 +50,8 @@ def test_del_after_a_cut_cache(node, bin_dir, ref_bin_dir, cnitool, cnidrive, st
     """1.1.2 fails the DEL in libcni itself; 1.3.0 runs it without prevResult and leaves nothing."""
     plugins = _sides(bin_dir, ref_bin_dir)[side]
     n = node([{"type": "loopback"}, {"type": "bridge"}], ipmasq=True, version="1.1.0")
-    old = _driver(n, cnitool.binary, state_dir, "cnitool")
-    new = _driver(n, cnidrive, state_dir, "cnidrive")
+    old = _driver(n, cnitool.binary)
+    new = _driver(n, cnidrive)
     pod, cid = n.pod(), secrets.token_hex(32)
     call = dict(netconf_dir=n.netconf_dir, cni_path=plugins, container_id=cid, cache_dir=n.cache_dir)
     new("add", n.name, pod, **call).check()
@@ -81,7 +78,7 @@ def test_gc_after_a_cut_cache_and_a_lost_pod(node, bin_dir, ref_bin_dir, cnidriv
     the reference bridge v1.9.1 has no GC (it answers success and passes nothing on), so both stay."""
     plugins = _sides(bin_dir, ref_bin_dir)[side]
     n = node([{"type": "loopback"}, {"type": "bridge"}], ipmasq=True, version="1.1.0")
-    new = _driver(n, cnidrive, state_dir, "cnidrive")
+    new = _driver(n, cnidrive)
     kept, lost = n.pod(), n.pod()
     ids = {kept: secrets.token_hex(32), lost: secrets.token_hex(32)}
     for pod, cid in ids.items():

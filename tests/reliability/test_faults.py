@@ -116,9 +116,10 @@ def test_data_dir_read_only(node, bin_dir, state_dir, run_plugin):
     first, second = n.pod(), n.pod()
     n("add", first, bin_dir).check()
     before, rules = n.reservations(), n.firewall()
-    # The same cnitool, in a private mount namespace where the data directory is remounted read-only.
+    # The same cnitool (run inside the node's namespace), in a private mount namespace where the
+    # data directory is remounted read-only.
     script = (f'mount --bind "$0" "$0" && mount -o remount,ro,bind "$0" "$0" && '
-              f'exec nsenter --net={n.path} -- {n.real_cnitool} "$@"')
+              f'exec {n.real_cnitool} "$@"')
     ro = state_dir / f"ro-{n.name}"
     ro.write_text(f"#!/bin/sh\nexec unshare -m --propagation private sh -c '{script}' "
                   f"'{n.data_dir}' \"$@\"\n")

@@ -5,12 +5,8 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import sys
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from cni.layout import bandwidth as ifb_layout
 from cni.layout import masq as masq_layout

@@ -18,7 +18,7 @@ from helpers import run_plugin
 
 from cni.version import VERSION
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 TYPES = ("bridge", "host-local", "bandwidth", "loopback", "ptp", "portmap")
 
 

@@ -7,7 +7,7 @@ import json
 import subprocess
 
 import pytest
-from helpers import conflist, ip_json
+from helpers import conflist, ip_json, ns_argv
 
 pytestmark = pytest.mark.root
 
@@ -224,7 +224,7 @@ def test_own_namespace_is_code_8_before_anything_is_done(bin_dir, ref_bin_dir, n
         before = _lo_state(ns)
         env = {"CNI_COMMAND": command, "CNI_CONTAINERID": "own", "CNI_NETNS": "/proc/self/ns/net",
                "CNI_IFNAME": "lo", "CNI_PATH": str(plugins), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
-        out = subprocess.run(["ip", "netns", "exec", ns.name, str(plugins / "loopback")],
+        out = subprocess.run(ns_argv(ns, str(plugins / "loopback")),
                              input=json.dumps(_config("1.1.0")).encode(), env=env, capture_output=True,
                              timeout=30)
         last = out.stdout.decode().strip().rsplit("{", 1)[-1]

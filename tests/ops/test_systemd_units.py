@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-UNITS = Path(__file__).resolve().parent.parent / "conf" / "systemd"
+UNITS = Path(__file__).resolve().parents[2] / "conf" / "systemd"
 INSTALLED = "/opt/cni/bin/pycni"
 
 

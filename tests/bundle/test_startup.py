@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from cni.plugins import MODULES
 
-from cni.plugins import MODULES  # noqa: E402
+REPO = Path(__file__).resolve().parents[2]
 
 # Excluded from the bundle by build.sh, or too slow to import on every call.
 FORBIDDEN = {"inspect", "dataclasses", "typing", "pathlib", "bz2", "lzma", "traceback",

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 RANK = {"base": 0, "net": 1, "contract": 2, "plugins": 3, "registry": 4, "operator": 5, "entry": 6}
 
 
