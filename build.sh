@@ -8,7 +8,8 @@
 #   ./build.sh deps [LEVEL]    install what LEVEL needs: build, demo or test (the default)
 #   ./build.sh launcher OUT MODULE [NAMES]  compile conf/launcher.c as OUT (no deps; bench/floor.py uses it)
 #   ./build.sh demo            build, then run the demo: pods on cbr0 from conf/examples (root)
-#   ./build.sh test [ARGS]     deps + build + the whole test suite (root); ARGS go to pytest
+#   ./build.sh typecheck       mypy over the sources, as configured in pyproject.toml ([tool.mypy])
+#   ./build.sh test [ARGS]     deps + typecheck + build + the whole test suite (root); ARGS go to pytest
 #
 # Every command first installs what it needs and is missing, saying what and why: Debian
 # packages with apt (as root), Python tools into the project's own .venv (made from $PYTHON,
@@ -193,6 +194,12 @@ print(s.get_paths()["include"], s.get_config_var("LIBDIR"), s.get_config_var("LD
   mv -f "$out.new" "$out"
 }
 
+# mypy with pyproject.toml's [tool.mypy] (which files, what has no types); any error fails the caller.
+typecheck() {
+  say "type check (mypy)"
+  "$PY" -m mypy
+}
+
 # The CRI stubs the operator command imports, generated from cni/cri/api.proto (git-ignored).
 build_stubs() {
   "$PY" -m cni.cri.stubs >/dev/null
@@ -289,6 +296,10 @@ case "$cmd" in
   release) release ;;
   deps) deps "${1:-test}" ;;
   launcher) build_launcher "$@" ;;
+  typecheck)
+    deps test
+    typecheck
+    ;;
   demo)
     deps demo
     build
@@ -296,8 +307,9 @@ case "$cmd" in
     ;;
   test)
     deps test
+    typecheck
     build
     PYCNI_BIN="$PWD/dist/bin" exec "$PY" -m pytest "$@"
     ;;
-  *) sed -n '2,13p' "$0"; exit 2 ;;
+  *) sed -n '2,14p' "$0"; exit 2 ;;
 esac

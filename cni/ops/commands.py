@@ -147,7 +147,9 @@ def _del_config(lst: NetList, plugin: dict[str, Any], entry: node.CacheEntry) ->
     """A DEL's stdin for one plugin, as libcni builds it from the cache: the capabilities the
     plugin declares as runtimeConfig, and the cached result as prevResult (0.4.0 and later)."""
     conf = plugin_config(lst, plugin, lst.version)
-    caps = plugin.get("capabilities") if isinstance(plugin.get("capabilities"), dict) else {}
+    caps = plugin.get("capabilities")
+    if not isinstance(caps, dict):
+        caps = {}
     runtime = {k: v for k, v in entry.capability_args.items() if caps.get(k) is True}
     if runtime:
         conf["runtimeConfig"] = runtime

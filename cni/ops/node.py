@@ -274,8 +274,8 @@ def nft_masq_rules(listing: str) -> list[NftRule]:
         return []
     out = []
     for item in items:
-        rule = item.get("rule") if isinstance(item, dict) else None
-        comment = str((rule or {}).get("comment", ""))
+        rule = (item.get("rule") if isinstance(item, dict) else None) or {}
+        comment = str(rule.get("comment", ""))
         _, sep, rest = comment.partition(", net: ")
         net, sep2, rest = rest.partition(", if: ")
         ifname, sep3, cid = rest.partition(", id: ")

@@ -179,7 +179,9 @@ def remove_chains(select: Callable[[str], set[str]], what: str, skipped: str,
     def family_step(family: int) -> Callable[[], None]:
         def step() -> None:
             save_text = read_nat(family, skipped, plugin) if available(family) else None
-            chains = select(save_text) if save_text is not None else set()
+            if save_text is None:
+                return
+            chains = select(save_text)
             if chains:
                 _remove_chains(family, save_text, chains, what, entry)
         return step

@@ -130,7 +130,8 @@ def nft_gc(network: str, valid_ids: set[str]) -> None:
     owner = plan.nft_owner_chain(network)
     for family in (4, 6):
         rules = _nft_rules(family) or []
-        stale = {r.get("comment") for r in rules if r.get("chain") == owner} - valid_ids - {None}
+        marked = {r.get("comment") for r in rules if r.get("chain") == owner}
+        stale = {c for c in marked if c is not None} - valid_ids
         doomed = [(c, h) for cid in sorted(stale)
                   for c, h in plan.nft_rules_of(rules, cid, (*plan.NFT_RULE_CHAINS, owner))]
         if doomed:
@@ -189,7 +190,7 @@ def enable_route_localnet(container_ip: object) -> None:
         for r in route.list_routes(h, 4):
             if r.oif and container_ip in r.dst and (best is None or r.dst.prefixlen > best.dst.prefixlen):
                 best = r
-        if best is None:
+        if best is None or best.oif is None:  # (an oif it has: the loop took only those)
             return
         dev = link.get_link(h, best.oif)
     if dev is not None:
