@@ -9,9 +9,10 @@ import inspect
 import pkgutil
 import textwrap
 
+import pytest
+
 import cni
 import ipam
-import pytest
 from cni.record import Record
 
 
