@@ -9,7 +9,8 @@
 #   ./build.sh launcher OUT MODULE [NAMES]  compile conf/launcher.c as OUT (no deps; bench/floor.py uses it)
 #   ./build.sh options         print the onedir bundle's PyInstaller options, NUL-separated (bench/floor.py)
 #   ./build.sh demo            build, then run the demo: pods on cbr0 from conf/examples (root)
-#   ./build.sh test [ARGS]     deps + build + the whole test suite (root); ARGS go to pytest
+#   ./build.sh typecheck       mypy over the sources, as configured in pyproject.toml ([tool.mypy])
+#   ./build.sh test [ARGS]     deps + typecheck + build + the whole test suite (root); ARGS go to pytest
 #
 # Every command first installs what it needs and is missing, saying what and why: Debian
 # packages with apt (as root), Python tools into the project's own .venv (made from $PYTHON,
@@ -194,6 +195,12 @@ print(s.get_paths()["include"], s.get_config_var("LIBDIR"), s.get_config_var("LD
   mv -f "$out.new" "$out"
 }
 
+# mypy with pyproject.toml's [tool.mypy] (which files, what has no types); any error fails the caller.
+typecheck() {
+  say "type check (mypy)"
+  "$PY" -m mypy
+}
+
 # The CRI stubs the operator command imports, generated from cni/cri/api.proto (git-ignored).
 build_stubs() {
   "$PY" -m cni.cri.stubs >/dev/null
@@ -303,6 +310,10 @@ case "$cmd" in
   deps) deps "${1:-test}" ;;
   launcher) build_launcher "$@" ;;
   options) onedir_options ;;
+  typecheck)
+    deps test
+    typecheck
+    ;;
   demo)
     deps demo
     build
@@ -310,8 +321,9 @@ case "$cmd" in
     ;;
   test)
     deps test
+    typecheck
     build
     PYCNI_BIN="$PWD/dist/bin" exec "$PY" -m pytest "$@"
     ;;
-  *) sed -n '2,13p' "$0"; exit 2 ;;
+  *) sed -n '2,14p' "$0"; exit 2 ;;
 esac

@@ -74,7 +74,7 @@ class Host:
                     continue
         for _ in range(1000):
             index = secrets.randbelow(1 << (24 - 15))
-            net = ipaddress.ip_network((int(BENCH_RANGE.network_address) + (index << 8), 24))
+            net = ipaddress.IPv4Network((int(BENCH_RANGE.network_address) + (index << 8), 24))
             if net in self._subnets or any(net.overlaps(t) for t in taken):
                 continue
             self._subnets.add(net)

@@ -259,8 +259,8 @@ def markdown(res: dict[str, Any]) -> str:
             if "+" not in chain:
                 continue
             for key in sorted(set(sides["ours"]) | set(sides["ref"])):
-                o, r = quantile(sides["ours"].get(key, []), 0.5), quantile(sides["ref"].get(key, []), 0.5)
-                rows.append(f"| `{chain}` | {key} | {ms(o)} | {ms(r)} | {ratio(o, r)} |")
+                mo, mr = quantile(sides["ours"].get(key, []), 0.5), quantile(sides["ref"].get(key, []), 0.5)
+                rows.append(f"| `{chain}` | {key} | {ms(mo)} | {ms(mr)} | {ratio(mo, mr)} |")
         if rows:
             add("Per plugin process (median; `bridge` includes the `host-local` it delegates to):")
             add("")
@@ -277,8 +277,8 @@ def markdown(res: dict[str, Any]) -> str:
         add("| --- | ---: | ---: | ---: | ---: |")
         floor_rss = res.get("memory", {}).get("floor_peak_kib", {})
         for label, xs in floor["samples"].items():
-            s = summary(xs)
-            add(f"| {label} | {ms(s['median'])} | {ms(s['p90'])} | {ms(s['p99'])} | "
+            st = summary(xs)
+            add(f"| {label} | {ms(st['median'])} | {ms(st['p90'])} | {ms(st['p99'])} | "
                 f"{mib(floor_rss.get(label))} |")
         add("")
         add(f"The empty bundle is started through the bundle's launcher (conf/launcher.c) and collected "
@@ -318,10 +318,10 @@ def markdown(res: dict[str, Any]) -> str:
         add("")
         add(f"| side | verb | first {k} | last {k} | last/first |")
         add("| --- | --- | ---: | ---: | ---: |")
-        rows = [(side, verb, xs) for side, verbs in fill["sides"].items() for verb, xs in verbs.items()]
-        rows += [("empty bundle (the machine's drift)", verb, xs)
-                 for verb, xs in (fill.get("floor") or {}).items() if any(x is not None for x in xs)]
-        for side, verb, xs in rows:
+        series = [(side, verb, xs) for side, verbs in fill["sides"].items() for verb, xs in verbs.items()]
+        series += [("empty bundle (the machine's drift)", verb, xs)
+                   for verb, xs in (fill.get("floor") or {}).items() if any(x is not None for x in xs)]
+        for side, verb, xs in series:
             a, b = _median_of(xs[:k]), _median_of(xs[-k:])
             add(f"| {side} | {verb} | {ms(a)} | {ms(b)} | {ratio(b, a)} |")
         add("")

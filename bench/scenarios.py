@@ -136,7 +136,7 @@ class Bench:
 
     def _probe(self, side: str) -> dict[str, frozenset[str]]:
         """The spec versions each plugin type of a side answers VERSION with (empty: cannot serve it)."""
-        found = {}
+        found: dict[str, frozenset[str]] = {}
         for t in TYPES:
             path = os.path.join(self.drivers[side].bin_dir, t)
             if not os.access(path, os.X_OK):
@@ -298,10 +298,9 @@ class Bench:
                     driver, netlist = self.drivers[side], lists[side]
                     pods = [self.pod(netlist, pools[side][k], k) for k in range(level)]
                     where = f"{level} at once"
-                    adds, total = parallel(level, lambda k, d=driver, n=netlist, p=pods: d.add(n, p[k]))
+                    adds, total = parallel(level, adding(driver, netlist, pods))
                     self._gather(res[side]["ADD"], side, where, adds, total)
-                    dels, total = parallel(
-                        level, lambda k, d=driver, n=netlist, p=pods, a=adds: d.delete(n, p[k], a[k].result))
+                    dels, total = parallel(level, deleting(driver, netlist, pods, adds))
                     self._gather(res[side]["DEL"], side, where, dels, total)
             out[str(level)] = res
         for s in sides:
@@ -438,6 +437,17 @@ def _dpkg_owner(path: str) -> str:
     except (OSError, subprocess.SubprocessError):
         return ""
     return f" (Debian package {pkg} {ver})"
+
+
+def adding(driver: Driver, netlist: NetList, pods: list[RuntimeConf]) -> Callable[[int], ChainRun]:
+    """For `parallel`: ADD of pod k."""
+    return lambda k: driver.add(netlist, pods[k])
+
+
+def deleting(driver: Driver, netlist: NetList, pods: list[RuntimeConf],
+             adds: list[ChainRun]) -> Callable[[int], ChainRun]:
+    """For `parallel`: DEL of pod k, with the result its ADD printed."""
+    return lambda k: driver.delete(netlist, pods[k], adds[k].result)
 
 
 def parallel(n: int, fn: Callable[[int], ChainRun]) -> tuple[list[ChainRun], float]:

@@ -240,11 +240,17 @@ class Side:
         free = [n for n in netns_list if n not in used]
         with self.rng_lock:
             do_add = free and (not mine or self.rng.random() < 0.55)
-            choice = self.rng.choice(free) if do_add else self.rng.choice(mine)
-        if do_add:
-            self.add(choice, netns_list.index(choice) + slot * len(netns_list))
-        else:
-            self.delete(choice)
+            netns = self.rng.choice(free) if do_add else None
+            pod = None if do_add else self.rng.choice(mine)
+        if netns is not None:
+            self.add(netns, netns_list.index(netns) + slot * len(netns_list))
+        elif pod is not None:
+            self.delete(pod)
+
+    def steps(self, slot: int, count: int) -> None:
+        """`count` operations of a slot, one after the other (a wave's thread)."""
+        for _ in range(count):
+            self.step(slot)
 
     def status(self) -> bool:
         """STATUS of the list, as containerd 2.x asks it; a failure is counted with the others."""
@@ -325,8 +331,7 @@ def wave(side: Side, steps: int, gc_every: int) -> None:
     """Every slot runs `steps` operations at once; then STATUS (and every `gc_every` waves GC with
     the live pods valid) and the invariants are read."""
     t0 = time.monotonic()
-    threads = [threading.Thread(target=lambda s=s: [side.step(s) for _ in range(steps)])
-               for s in range(len(side.slots))]
+    threads = [threading.Thread(target=side.steps, args=(s, steps)) for s in range(len(side.slots))]
     for t in threads:
         t.start()
     for t in threads:

@@ -137,6 +137,16 @@ class Cidr(Record):
         return f"{ip_text(self.raw)}/{self.prefixlen}"
 
 
+if TYPE_CHECKING:
+    import ipaddress
+
+    # What the kernel edge (cni.net), the result and the plugins take: either kind, read through
+    # the attributes both answer (version, packed, prefixlen, network, ...).
+    IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address | IP
+    IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface | Cidr
+    IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network | Cidr
+
+
 # ---- canonical text only ------------------------------------------------------------------
 # These accept a string only when it is exactly what `ipaddress` would print for it, and say
 # None for anything else (upper case, leading zeros, embedded IPv4, zone ids, netmasks, host

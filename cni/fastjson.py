@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import _json
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO, Any
+
 _WHITESPACE = " \t\n\r"
 _CONSTANTS = {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}
 
@@ -27,7 +31,8 @@ class _Settings:
     memo: dict = {}
 
 
-_scan = _json.make_scanner(_Settings())
+# typeshed types the argument as a scanner; the C code reads only the attributes above from it.
+_scan = _json.make_scanner(_Settings())  # type: ignore[arg-type]
 
 
 def _refuse(obj: object) -> object:
@@ -39,8 +44,10 @@ _encode = _json.make_encoder(None, _refuse, _json.encode_basestring_ascii, None,
                              False, False, True)
 
 
-def loads(text: str | bytes | bytearray) -> object:
-    """Decode one JSON document (bytes as UTF-8); ValueError when it is not exactly that."""
+def loads(text: str | bytes | bytearray) -> Any:
+    """Decode one JSON document (bytes as UTF-8); ValueError when it is not exactly that.
+
+    Any, as json.loads: the document's shape is the caller's to check."""
     if not isinstance(text, str):
         text = bytes(text).decode("utf-8")
     start = len(text) - len(text.lstrip(_WHITESPACE))
@@ -59,8 +66,8 @@ def loads(text: str | bytes | bytearray) -> object:
     return value
 
 
-def load(file: object) -> object:
-    return loads(file.read())  # type: ignore[attr-defined]
+def load(file: IO[bytes] | IO[str]) -> Any:
+    return loads(file.read())
 
 
 def dumps(value: object) -> str:

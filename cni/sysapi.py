@@ -47,7 +47,8 @@ from posix import (
 )
 
 if hasattr(posix, "setns"):  # Python >= 3.12; cni.net.netns has its own C module otherwise
-    from posix import setns  # noqa: F401
+    # typeshed declares it from 3.12 only, and mypy checks for 3.11
+    from posix import setns  # type: ignore[attr-defined]  # noqa: F401
 
 __all__ = ["O_CLOEXEC", "O_CREAT", "O_DIRECTORY", "O_EXCL", "O_NOFOLLOW", "O_NONBLOCK", "O_RDONLY",
            "O_WRONLY", "S_ISBLK", "S_ISCHR", "S_ISDIR", "S_ISFIFO", "S_ISLNK", "S_ISREG", "S_ISSOCK",

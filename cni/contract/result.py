@@ -15,16 +15,11 @@ from .versions import parse as parse_version
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import ipaddress
     from typing import Any
-
-    from cni.addrtext import IP, Cidr
 
     # `ipaddress` is imported where a result is parsed, not here: a plugin that only prints the
     # result it builds (loopback, with `cni.addrtext.Cidr` addresses) never loads it.
-    IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface | Cidr
-    IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address | IP
-    IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network | Cidr
+    from cni.addrtext import IPAddress, IPInterface, IPNetwork
 
 
 class Interface(Record):
@@ -335,7 +330,7 @@ def _route_from(raw: Any, n: int, text: bool) -> Route:
     if not isinstance(raw, dict):
         raise _fail(f"routes[{n}]", raw, "not an object")
     dst = raw.get("dst")
-    network = addrtext.parse_network(dst) if text and isinstance(dst, str) else None
+    network: IPNetwork | None = addrtext.parse_network(dst) if text and isinstance(dst, str) else None
     if network is None and isinstance(dst, str):
         import ipaddress
 

@@ -96,7 +96,8 @@ def _go_unquote(text: str, start: int) -> tuple[str | None, int]:
     there is none. Octal escapes are not read: Go's %q never writes them."""
     if not text.startswith('"', start):
         return None, start
-    out, i = [], start + 1
+    out: list[str] = []
+    i = start + 1
     while i < len(text):
         ch = text[i]
         if ch == '"':

@@ -29,6 +29,7 @@ from cni.names import hashed_name
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable
+    from typing import Any
 
 # ---- iptables ----------------------------------------------------------------------------------
 DNAT_CHAIN = "CNI-HOSTPORT-DNAT"
@@ -181,6 +182,12 @@ def nft_items(listing_items: list[dict]) -> list[dict]:
 
 def nft_forward(rule: dict) -> tuple[str, int, str, str, int] | None:
     """(protocol, host port, host IP or "", target IP, target port) of a DNAT rule's JSON, else None."""
+    # As nft's JSON holds them: unchecked, like the rule they come from.
+    proto: Any
+    port: Any
+    dst: Any
+    addr: Any
+    to_port: Any
     proto = port = dst = addr = to_port = None
     for expr in rule.get("expr", []):
         match = expr.get("match")

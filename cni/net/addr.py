@@ -14,6 +14,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import ipaddress
 
+    from cni.addrtext import IPInterface
+
 RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR = 20, 21, 22
 
 IFA_ADDRESS = 1
@@ -72,17 +74,15 @@ class Address(Record):
         return bool(self.flags & IFA_F_PERMANENT)
 
 
-def _addr_msg(index: int, cidr: ipaddress.IPv4Interface | ipaddress.IPv6Interface, flags: int) -> bytes:
+def _addr_msg(index: int, cidr: IPInterface, flags: int) -> bytes:
     raw = cidr.ip.packed
     body = _IFADDR.pack(nl.family_of(cidr.version), cidr.network.prefixlen, flags & 0xFF, 0, index)
     body += nl.attr(IFA_LOCAL, raw) + nl.attr(IFA_ADDRESS, raw)
     return body
 
 
-def add_address(
-    h: Handle, index: int, cidr: ipaddress.IPv4Interface | ipaddress.IPv6Interface, nodad: bool = False
-) -> None:
-    """Add `cidr` (e.g. IPv4Interface("10.1.0.1/24")) to link `index`.
+def add_address(h: Handle, index: int, cidr: IPInterface, nodad: bool = False) -> None:
+    """Add `cidr` (e.g. Cidr or IPv4Interface "10.1.0.1/24") to link `index`.
 
     IPv4 gets the subnet's broadcast address for prefixes shorter than /31, as the
     reference plugins do.  FileExistsError if the address is already there.  On a link
@@ -106,7 +106,7 @@ def add_address(
         raise
 
 
-def delete_address(h: Handle, index: int, cidr: ipaddress.IPv4Interface | ipaddress.IPv6Interface) -> None:
+def delete_address(h: Handle, index: int, cidr: IPInterface) -> None:
     """Remove `cidr` from link `index`; EADDRNOTAVAIL if it is not there."""
     h.request(RTM_DELADDR, _addr_msg(index, cidr, 0), f"delete address {cidr} from link {index}")
 

@@ -130,7 +130,9 @@ def family_of(version: int) -> int:
 
 def family_filter(family: int | None) -> int:
     """A dump's family from 4, 6, AF_INET, AF_INET6 or None (both)."""
-    return {None: AF_UNSPEC, 4: AF_INET, 6: AF_INET6}.get(family, family)
+    if family is None:
+        return AF_UNSPEC
+    return {4: AF_INET, 6: AF_INET6}.get(family, family)
 
 
 # --- errors ---------------------------------------------------------------------------

@@ -14,16 +14,22 @@ import errno
 from cni import safeopen, sysapi
 from cni.net.netlink import Handle
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 CLONE_NEWNET = 0x40000000
 NS_GET_NSTYPE = 0xB703  # ioctl on an nsfs file: which kind of namespace it is
 SELF_NETNS = "/proc/thread-self/ns/net"
 
-_setns_fn = None  # resolved on first use: posix's setns, our C module, or libc's through ctypes
+# Resolved on first use: posix's setns, our C module, or libc's through ctypes.
+_setns_fn: Callable[[int, int], None] | None = None
 
 
 def _setns(fd: int, nstype: int) -> None:
     global _setns_fn
     if _setns_fn is None:
+        built: Callable[[int, int], None] | None
         try:
             from cni.net._setns import setns as built
         except ImportError:

@@ -32,11 +32,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import ipaddress
 
-    from cni.addrtext import IP, Cidr
-
     # A route is made from either kind (what is read: version, prefixlen, network_address, packed).
-    IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address | IP
-    IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network | Cidr
+    from cni.addrtext import IPAddress, IPNetwork
 
 _RTMSG = struct.Struct("=BBBBBBBBI")  # family, dst_len, src_len, tos, table, proto, scope, type, flags
 

@@ -142,7 +142,8 @@ def one_config(lst: NetList, plugin: dict[str, Any], prev: dict[str, Any] | None
     conf = plugin_config(lst, plugin, version or lst.version, extra)
     if prev is not None:
         conf["prevResult"] = prev
-    caps = plugin.get("capabilities") if isinstance(plugin.get("capabilities"), dict) else {}
+    declared = plugin.get("capabilities")
+    caps: dict[str, Any] = declared if isinstance(declared, dict) else {}
     runtime = {k: v for k, v in (cap_args or {}).items() if caps.get(k) is True}
     if runtime:
         conf["runtimeConfig"] = runtime

@@ -11,6 +11,8 @@ from cni.contract.veth_attachment import dns_override
 from cni.record import Record
 
 TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 DEFAULT_BRIDGE = "cni0"
 MIN_MTU = 68
@@ -48,7 +50,7 @@ class PortPlan(Record):
         return 1 if self.trunk_vlans else 0
 
 
-class BridgeConf:
+class BridgeConf(Record):
     """Everything ADD, DEL, CHECK and GC need to know, with the reference's defaults.
 
     `access_vlan` is the config's `vlan` (the port's untagged PVID, 0: none); `trunk_vlans` the
@@ -63,10 +65,28 @@ class BridgeConf:
         "preserve_default_vlan", "macspoofchk", "enable_dad", "disable_container_interface", "port_isolation",
         "ipam_type", "dns", "mac",
     )  # fmt: skip
-
-    def __init__(self, **values: object) -> None:
-        for key in self.__slots__:
-            setattr(self, key, values.get(key))
+    if TYPE_CHECKING:
+        name: str
+        bridge: str
+        is_gateway: bool
+        is_default_gateway: bool
+        force_address: bool
+        ip_masq: bool
+        ip_masq_backend: str | None
+        mtu: int | None
+        hairpin: bool
+        promisc: bool
+        access_vlan: int
+        trunk_vlans: list[int] | None
+        trunk_set: bool
+        preserve_default_vlan: bool
+        macspoofchk: bool
+        enable_dad: bool
+        disable_container_interface: bool
+        port_isolation: bool
+        ipam_type: str
+        dns: dict[str, object] | None
+        mac: str | None
 
     @property
     def layer3(self) -> bool:
@@ -82,7 +102,7 @@ def _fail(msg: str, details: str = "") -> CNIError:
     return CNIError(INVALID_CONFIG, msg, details)
 
 
-def collect_trunk(items: list[dict[str, object]] | None) -> list[int] | None:
+def collect_trunk(items: list[dict[str, Any]] | None) -> list[int] | None:
     """The sorted, de-duplicated VLAN IDs of `vlanTrunk`; None when the key is absent.
 
     Follows the reference: `{minID, maxID}` is a range (both needed, 1-4094, min <= max),
@@ -124,7 +144,7 @@ def normalize_mac(mac: str, where: str) -> str:
     return mac
 
 
-def pick_mac(config: dict[str, object], cni_args: dict[str, str]) -> str | None:
+def pick_mac(config: dict[str, Any], cni_args: dict[str, str]) -> str | None:
     """The container MAC: runtimeConfig.mac, else args.cni.mac, else CNI_ARGS MAC."""
     runtime = (config.get("runtimeConfig") or {}).get("mac")
     if runtime:
@@ -150,7 +170,7 @@ def vlan_gateway_port(conf: BridgeConf) -> PortPlan:
                     preserve_default_vlan=conf.preserve_default_vlan)
 
 
-def load(config: dict[str, object], cni_args: dict[str, str], *, for_add: bool = True) -> BridgeConf:
+def load(config: dict[str, Any], cni_args: dict[str, str], *, for_add: bool = True) -> BridgeConf:
     """Build a BridgeConf from a schema-checked config; code 7 for combinations that cannot work.
 
     DEL uses `for_add=False`: it must clean up even after the config stopped validating fully
@@ -183,7 +203,7 @@ def bridge_name_problem(name: str) -> str:
     return ""
 
 
-def _read(config: dict[str, object]) -> BridgeConf:
+def _read(config: dict[str, Any]) -> BridgeConf:
     """The keys as they are, with the reference's defaults; the trunk and the MAC are left unread."""
     ipam = config.get("ipam") or {}
     return BridgeConf(

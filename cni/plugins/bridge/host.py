@@ -20,6 +20,8 @@ from .config import BridgeConf, PortPlan, vlan_gateway_port
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from cni.addrtext import Cidr
     from cni.undo import Undo
 
@@ -87,8 +89,7 @@ def ensure_address(h: Handle, dev: link.Link, gw: Cidr, force: bool, undo: Undo 
             addr.delete_address(h, dev.index, have)
             replaced = True
             if undo is not None:
-                undo.push(f"restore {have} on {dev.name}",
-                          lambda old=have: addr.add_address(h, dev.index, old))
+                undo.push(f"restore {have} on {dev.name}", _put_back(h, dev.index, have))
         try:
             addr.add_address(h, dev.index, gw)
         except FileExistsError:
@@ -97,6 +98,11 @@ def ensure_address(h: Handle, dev: link.Link, gw: Cidr, force: bool, undo: Undo 
             undo.push(f"remove {gw} from {dev.name}", lambda: addr.delete_address(h, dev.index, gw))
     except OSError as e:
         raise fail(f'{what}: could not add IP address {gw} to "{dev.name}": {e}', e) from None
+
+
+def _put_back(h: Handle, index: int, cidr: Cidr) -> Callable[[], None]:
+    """The undo step that adds `cidr` to link `index` again (bound now: the caller's loop moves on)."""
+    return lambda: addr.add_address(h, index, cidr)
 
 
 def freeze_mac(h: Handle, dev: link.Link) -> None:
@@ -161,7 +167,7 @@ def attach_port(h: Handle, port: link.Link, br: link.Link, plan: PortPlan) -> No
 
 def wait_port_up(h: Handle, port: link.Link) -> link.Link:
     """The host end once it is operationally up (the reference's retry schedule)."""
-    current = port
+    state = port.operstate
     for pause in PORT_UP_WAITS:
         if pause:
             time.sleep(pause)
@@ -170,7 +176,8 @@ def wait_port_up(h: Handle, port: link.Link) -> link.Link:
             raise fail(f'bridge port "{port.name}" disappeared')
         if current.operstate == "up":
             return current
-    raise fail(f"bridge port in error state: {current.operstate}",
+        state = current.operstate
+    raise fail(f"bridge port in error state: {state}",
                f'"{port.name}" did not come up; is the container end down?')
 
 

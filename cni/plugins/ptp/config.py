@@ -8,6 +8,8 @@ from cni.contract.veth_attachment import dns_override
 from cni.record import Record
 
 TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 MIN_MTU = 68
 
@@ -25,7 +27,7 @@ class PtpConf(Record):
         dns: dict | None
 
 
-def load(config: dict[str, object], *, for_add: bool = True) -> PtpConf:
+def load(config: dict[str, Any], *, for_add: bool = True) -> PtpConf:
     """A PtpConf from a schema-checked config; code 7 for what cannot work.
 
     DEL uses `for_add=False`: it cleans up whatever the config says, so nothing is refused.

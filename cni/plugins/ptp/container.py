@@ -25,7 +25,8 @@ def configure(cont: Handle, path: str, dev: link.Link, ips: list[IPConfig], rout
     veth_attachment.address_and_up(cont, dev, ips)
     gws: dict[int, object] = {}
     for ip in ips:
-        gws.setdefault(ip.gateway.version, ip.gateway)
+        if ip.gateway is not None:  # each has one (routes.complete)
+            gws.setdefault(ip.gateway.version, ip.gateway)
     if 6 in gws:
         try:
             addr.wait_settled(cont, dev.index, SETTLE_SECONDS)
