@@ -25,7 +25,9 @@ FORBIDDEN = {"inspect", "dataclasses", "typing", "pathlib", "bz2", "lzma", "trac
              # importlib.import_module would bring the importlib package and warnings (~0.3 ms)
              "importlib", "warnings",
              # only the operator command (`pycni status`, `pycni gc`) speaks CRI
-             "grpc", "google", "cni.cri", "cni.ops", "argparse"}
+             "grpc", "google", "cni.cri", "cni.ops", "argparse",
+             # the warm process's own modules (`pycni serve`): never on a plugin call
+             "cni.warm"}
 
 
 # How many modules importing each plugin's module adds to the bare interpreter's, with a little
