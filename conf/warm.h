@@ -2,10 +2,11 @@
  *
  * A warm process (`pycni serve`, cni/warm) has every plugin module imported already and forks
  * a child per call that runs it as this launcher would. The launcher connects to its socket,
- * sends its stdin, stdout, stderr and working directory as descriptors (SCM_RIGHTS) with argv,
- * the environment, the umask and the bundle's build id, and waits, bounded, for the child to
- * say it is ready ('A'). Only then does it commit ('G'): from that moment the child owns the
- * call, and the launcher waits for its exit status and leaves with it. Before it, anything
+ * sends argv, the environment, the umask and the bundle's build id, and waits, bounded, for the
+ * child to say it is ready ('A'). Only then does it commit: 'G' goes with its stdin, stdout,
+ * stderr and working directory as descriptors (SCM_RIGHTS), so nothing that is not committed
+ * to the call ever holds them (a runtime waits for its pipes to close). From that moment the
+ * child owns the call, and the launcher waits for its exit status and leaves with it. Before it, anything
  * unexpected (no socket, a busy or stopped server, a refusal, a timeout, a server that is not
  * root) closes the connection, which makes a forked child leave without running anything, and
  * the call runs cold, in this process, as it always did: never twice, never not at all.
@@ -84,46 +85,50 @@ static char *warm_request(int argc, char **argv, const char *build_id, size_t *s
     return buf;
 }
 
-/* Send the request, the descriptors with its first bytes; 1 when all of it went out in time. */
-static int warm_send(int sock, const char *buf, size_t size, int cwd, const struct timespec *deadline)
+/* Send the request; 1 when all of it went out in time. */
+static int warm_send(int sock, const char *buf, size_t size, const struct timespec *deadline)
+{
+    size_t sent = 0;
+
+    while (sent < size) {
+        ssize_t n = send(sock, buf + sent, size - sent, MSG_NOSIGNAL);
+        if (n > 0)
+            sent += (size_t)n;
+        else if (n < 0 && errno == EINTR)
+            continue;
+        else if (n < 0 && errno == EAGAIN) {
+            if (!warm_wait(sock, POLLOUT, deadline))
+                return 0;
+        } else
+            return 0;
+    }
+    return 1;
+}
+
+/* The commit: 'G' with stdin, stdout, stderr and the working directory; 1 when it went out. */
+static int warm_commit(int sock, int cwd)
 {
     int fds[4] = {0, 1, 2, cwd};
     union {
         char space[CMSG_SPACE(sizeof fds)];
         struct cmsghdr align;
     } control;
-    size_t sent = 0;
-    int first = 1;
+    struct iovec iov = {.iov_base = "G", .iov_len = 1};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.space,
+                         .msg_controllen = sizeof control.space};
+    struct cmsghdr *c;
+    ssize_t n;
 
-    while (sent < size) {
-        struct iovec iov = {.iov_base = (char *)buf + sent, .iov_len = size - sent};
-        struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
-        ssize_t n;
-        if (first) {
-            struct cmsghdr *c;
-            memset(&control, 0, sizeof control);
-            msg.msg_control = control.space;
-            msg.msg_controllen = sizeof control.space;
-            c = CMSG_FIRSTHDR(&msg);
-            c->cmsg_level = SOL_SOCKET;
-            c->cmsg_type = SCM_RIGHTS;
-            c->cmsg_len = CMSG_LEN(sizeof fds);
-            memcpy(CMSG_DATA(c), fds, sizeof fds);
-        }
+    memset(&control, 0, sizeof control);
+    c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof fds);
+    memcpy(CMSG_DATA(c), fds, sizeof fds);
+    do
         n = sendmsg(sock, &msg, MSG_NOSIGNAL);
-        if (n > 0) {
-            sent += (size_t)n;
-            first = 0;
-        } else if (n < 0 && errno == EINTR) {
-            continue;
-        } else if (n < 0 && errno == EAGAIN) {
-            if (!warm_wait(sock, POLLOUT, deadline))
-                return 0;
-        } else {
-            return 0;
-        }
-    }
-    return 1;
+    while (n < 0 && errno == EINTR);
+    return n == 1;
 }
 
 /* The exit status the child reported, as this process's own: an exit code, or the same signal. */
@@ -208,12 +213,10 @@ static void warm_call(int argc, char **argv, const char *build_id)
     cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (cwd < 0 || !(request = warm_request(argc, argv, build_id, &size)))
         goto cold;
-    if (!warm_send(sock, request, size, cwd, &deadline))
+    if (!warm_send(sock, request, size, &deadline))
         goto cold;
     free(request);
     request = NULL;
-    close(cwd);
-    cwd = -1;
     for (;;) {
         ssize_t n;
         if (!warm_wait(sock, POLLIN, &deadline))
@@ -227,9 +230,10 @@ static void warm_call(int argc, char **argv, const char *build_id)
     }
     if (reply != 'A')
         goto cold;
-    /* The commit: once 'G' is out, the child runs the call and nothing here runs it again. */
-    if (send(sock, "G", 1, MSG_NOSIGNAL) != 1)
+    /* Once 'G' is out, the child runs the call and nothing here runs it again. */
+    if (!warm_commit(sock, cwd))
         goto cold;
+    close(cwd);
     warm_finish(sock);
 cold:
     free(request);

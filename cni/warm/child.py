@@ -26,7 +26,7 @@ from . import protocol
 GO_WAIT = 30.0  # the launcher sends GO at once after READY; this only bounds a vanished one
 
 
-def run(conn: socket.socket, fds: list[int], call: protocol.Call, entry: Callable[[list[str]], int],
+def run(conn: socket.socket, call: protocol.Call, entry: Callable[[list[str]], int],
         fault: Callable[[str], None]) -> None:
     """Never returns: exits without running anything unless the launcher commits."""
     code = 1
@@ -37,9 +37,12 @@ def run(conn: socket.socket, fds: list[int], call: protocol.Call, entry: Callabl
         conn.settimeout(GO_WAIT)
         fault("child-ready")
         conn.sendall(protocol.READY)
-        if conn.recv(1) != protocol.GO:
+        go, fds = _commit(conn)
+        if go != protocol.GO:
             os._exit(0)  # the launcher went cold: this call is not ours
         committed = True
+        if len(fds) != protocol.DESCRIPTORS:
+            raise protocol.ProtocolError(f"{len(fds)} descriptors with the commit")
         fault("child-go")
         argv = _adopt(fds, call, conn.fileno())
         _watch_launcher(conn.fileno())
@@ -56,6 +59,17 @@ def run(conn: socket.socket, fds: list[int], call: protocol.Call, entry: Callabl
             except OSError:
                 pass  # the launcher is gone; the runtime has its answer (or its timeout)
         os._exit(code & 0xFF)
+
+
+def _commit(conn: socket.socket) -> tuple[bytes, list[int]]:
+    """The launcher's GO and the descriptors that come with it (b"" at its end of the line)."""
+    data, ancillary, _, _ = conn.recvmsg(1, socket.CMSG_SPACE(protocol.DESCRIPTORS * 4))
+    fds: list[int] = []
+    for level, kind, payload in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.extend(int.from_bytes(payload[i:i + 4], sys.byteorder, signed=True)
+                       for i in range(0, len(payload) - 3, 4))
+    return data, fds
 
 
 def _reset_signals() -> None:

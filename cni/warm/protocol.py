@@ -1,12 +1,12 @@
 """The warm path's wire format, read and written without touching a socket.
 
 The launcher (conf/warm.h) sends one request: a 12-byte header (MAGIC, the kind, the payload's
-length as a little-endian u32) with its stdin, stdout, stderr and working directory as
-descriptors (SCM_RIGHTS) on the first bytes, then the payload: NUL-terminated fields, the build
-id, the umask in octal, argc, the arguments, then every environment entry. A ping (kind PING,
-empty payload) asks a server for its build id (`pycni status`).
-Answers are one byte: REFUSED (run it cold), READY (a child waits for the commit), then after
-the launcher's GO the 5-byte status: EXITED or SIGNALLED with a little-endian i32.
+length as a little-endian u32), then the payload: NUL-terminated fields, the build id, the umask
+in octal, argc, the arguments, then every environment entry. A ping (kind PING, empty payload)
+asks a server for its build id (`pycni status`).
+Answers are one byte: REFUSED (run it cold) or READY (a child waits for the commit). The commit
+is GO, one byte carrying the caller's stdin, stdout, stderr and working directory as descriptors
+(SCM_RIGHTS). Then the 5-byte status: EXITED or SIGNALLED with a little-endian i32.
 """
 
 from __future__ import annotations
@@ -64,6 +64,9 @@ def encode_call(call: Call) -> bytes:
     fields = [call.build_id, b"%o" % call.umask, b"%d" % len(call.argv), *call.argv, *call.env]
     payload = b"".join(f + b"\0" for f in fields)
     return MAGIC + CALL + len(payload).to_bytes(4, "little") + payload
+
+
+DESCRIPTORS = 4  # stdin, stdout, stderr, cwd: with GO
 
 
 def ping() -> bytes:

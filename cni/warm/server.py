@@ -154,14 +154,11 @@ class Server:
             return
         conn.setblocking(True)
         conn.settimeout(READ_TIMEOUT)
-        fds: list[int] = []
         try:
             self.fault("accepted")
-            reason = self._handle(conn, fds)
+            reason = self._handle(conn)
         except (OSError, protocol.ProtocolError) as exc:
             reason = str(exc) or type(exc).__name__
-        for fd in fds:
-            os.close(fd)
         if reason is not None:
             if reason:
                 log(f"refused a call: {reason}")
@@ -169,21 +166,18 @@ class Server:
                     conn.sendall(protocol.REFUSED)
             conn.close()
 
-    def _handle(self, conn: socket.socket, fds: list[int]) -> str | None:
+    def _handle(self, conn: socket.socket) -> str | None:
         """None when a child took the call; "" for a ping answered; else why it was refused."""
         pid, uid, _ = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
         if uid != 0:
             return f"caller pid {pid} has uid {uid}, not 0"
         if _namespaces(pid) != self.namespaces:
             return f"caller pid {pid} is in other mount or network namespaces"
-        header, got = _recv_with_fds(conn, fds)
-        kind, length = protocol.parse_header(header)
+        kind, length = protocol.parse_header(_recv_exact(conn, protocol.HEADER))
         if kind == protocol.PING:
             conn.sendall(protocol.PING + (self.build_id or b"") + b"\n")
             return ""
-        if len(fds) != 4:
-            return f"{len(fds)} descriptors, not 4 (stdin, stdout, stderr, cwd)"
-        call = protocol.parse_call(_recv_exact(conn, length, got))
+        call = protocol.parse_call(_recv_exact(conn, length))
         self.fault("read")
         if call.build_id != self.build_id:
             return f"caller pid {pid} runs another build ({call.build_id.decode(errors='replace')})"
@@ -191,7 +185,7 @@ class Server:
         sys.stderr.flush()
         child = os.fork()
         if child == 0:
-            run_child(conn, fds, call, self.entry, self.fault)
+            run_child(conn, call, self.entry, self.fault)
         self.children[child] = conn
         if self.verbose:
             log(f"call from pid {pid} ({os.fsdecode(call.argv[0]) if call.argv else '?'}): child {child}")
@@ -227,27 +221,9 @@ def _namespaces(pid: int) -> tuple[tuple[int, int], ...] | None:
         return None
 
 
-def _recv_with_fds(conn: socket.socket, fds: list[int]) -> tuple[bytes, bytes]:
-    """The header (and any payload bytes that came with it), the descriptors into fds."""
-    data = b""
-    while len(data) < protocol.HEADER:
-        chunk, ancillary, flags, _ = conn.recvmsg(protocol.HEADER - len(data), socket.CMSG_SPACE(4 * 8))
-        for level, kind, payload in ancillary:
-            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                fds.extend(struct.unpack(f"{len(payload) // 4}i", payload[:len(payload) // 4 * 4]))
-        if flags & socket.MSG_CTRUNC:
-            raise protocol.ProtocolError("too many descriptors")
-        if not chunk:
-            raise protocol.ProtocolError("the caller closed the connection")
-        data += chunk
-    for fd in fds:
-        os.set_inheritable(fd, False)
-    return data[:protocol.HEADER], data[protocol.HEADER:]
-
-
-def _recv_exact(conn: socket.socket, length: int, got: bytes) -> bytes:
-    parts = [got]
-    left = length - len(got)
+def _recv_exact(conn: socket.socket, length: int) -> bytes:
+    parts = []
+    left = length
     while left > 0:
         chunk = conn.recv(min(left, 1 << 16))
         if not chunk:
