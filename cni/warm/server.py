@@ -21,6 +21,7 @@ import struct
 import sys
 import time
 from collections.abc import Callable
+from types import ModuleType
 
 from . import protocol
 from .child import run as run_child
@@ -47,24 +48,44 @@ def log(message: str) -> None:
 def preload() -> list[str]:
     """Import every module a plugin call may import (the operator's aside): a child finds them
     loaded. Returns the ones that failed to import (logged; their calls import them as cold)."""
-    import pkgutil
-
     import cni
     import ipam
 
-    failed = []
-    skip = ("cni.ops", "cni.cri", "cni.cli", "cni.warm")
+    failed: list[str] = []
     for package in (cni, ipam):
-        for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
-            if info.name.startswith(skip):
-                continue
-            try:
-                __import__(info.name)
-            except Exception as exc:
-                failed.append(f"{info.name}: {exc}")
+        _import_tree(package, failed)
     for name in ("ipaddress", "subprocess", "json", "traceback", "signal", "select", "_thread", "io"):
         __import__(name)
     return failed
+
+
+PRELOAD_SKIP = ("cni.ops", "cni.cri", "cni.cli", "cni.warm")
+
+
+def _import_tree(package: ModuleType, failed: list[str]) -> None:
+    """Import the package's modules, depth first, each leaving its package as it found it: a
+    verb function named like the module it imports when it runs (bridge's `add` imports
+    `bridge.add`) stays the function, as it is in a cold call until that verb runs."""
+    import pkgutil
+
+    for info in pkgutil.iter_modules(package.__path__, package.__name__ + "."):
+        if info.name.startswith(PRELOAD_SKIP):
+            continue
+        attr = info.name.rpartition(".")[2]
+        before = package.__dict__.get(attr, _MISSING)
+        try:
+            __import__(info.name)
+        except Exception as exc:
+            failed.append(f"{info.name}: {exc}")
+            continue
+        module = sys.modules[info.name]
+        if before is not _MISSING and before is not module:
+            setattr(package, attr, before)
+        if info.ispkg:
+            _import_tree(module, failed)
+
+
+_MISSING = object()
 
 
 def listener(path: str) -> tuple[socket.socket, str | None]:

@@ -313,3 +313,30 @@ def test_the_socket_is_roots_alone(bin_dir, warm, tmp_path):
                           text=True, timeout=60)
     assert proc.returncode == 1 and "must be root's alone" in proc.stderr, proc
     assert not (loose / "s").exists()
+
+
+def test_bridge_and_ptp_verbs_run_warm_as_cold(bin_dir, warm, tmp_path, netns, bridge_name):
+    """The preloaded packages are the ones a cold call finds: bridge's and ptp's verb functions are
+    named like the modules they import when they run (`add`, `delete`, `check`), and stay the
+    functions. ADD, CHECK and DEL of each, warm, with the addresses read back from the kernel."""
+    server = warm()
+    ipam = {"type": "host-local", "dataDir": str(tmp_path / "ipam"),
+            "ranges": [[{"subnet": "10.242.9.0/24"}]]}
+    configs = {"bridge": {"bridge": bridge_name, "isGateway": True}, "ptp": {}}
+    for plugin, extra in configs.items():
+        ns = netns()
+        config = json.dumps({"cniVersion": "1.1.0", "name": f"warm-{plugin}", "type": plugin,
+                             "ipam": ipam, **extra}).encode()
+        env = {**env_for(bin_dir, server.socket, cid=f"w{plugin}"), "CNI_NETNS": ns.path}
+        add = subprocess.run([str(bin_dir / plugin)], input=config, env=env, capture_output=True, timeout=60)
+        assert add.returncode == 0, add
+        shown = ns.exec("ip", "-o", "-4", "addr", "show", "dev", "eth0").stdout
+        assert "10.242.9." in shown, shown
+        prev = json.loads(add.stdout)
+        checked = json.dumps({**json.loads(config), "prevResult": prev}).encode()
+        for command, stdin in (("CHECK", checked), ("DEL", config)):
+            out = subprocess.run([str(bin_dir / plugin)], input=stdin, env={**env, "CNI_COMMAND": command},
+                                 capture_output=True, timeout=60)
+            assert out.returncode == 0, (command, out)
+        assert "eth0" not in ns.exec("ip", "-o", "link", "show").stdout
+    assert server.served() == 6 and server.refused() == 0, server.log()
