@@ -34,6 +34,10 @@ class ServeError(Exception):
     """The server cannot start (printed as one line, exit 1)."""
 
 
+class CallerGone(Exception):
+    """The caller died or hung up before the hand-over (a runtime's kill): nothing to answer."""
+
+
 def build_id() -> bytes | None:
     """The build id the launcher compiled in (None: not started by the bundle's launcher)."""
     value = getattr(sys, "_pycni_build_id", None)
@@ -178,6 +182,10 @@ class Server:
         try:
             self.fault("accepted")
             reason = self._handle(conn)
+        except CallerGone as exc:
+            log(f"dropped a call: {exc}")
+            reason = None
+            conn.close()
         except (OSError, protocol.ProtocolError) as exc:
             reason = str(exc) or type(exc).__name__
         if reason is not None:
@@ -192,7 +200,10 @@ class Server:
         pid, uid, _ = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
         if uid != 0:
             return f"caller pid {pid} has uid {uid}, not 0"
-        if _namespaces(pid) != self.namespaces:
+        theirs = _namespaces(pid)
+        if theirs is None:
+            raise CallerGone(f"caller pid {pid} is gone")
+        if theirs != self.namespaces:
             return f"caller pid {pid} is in other mount or network namespaces"
         kind, length = protocol.parse_header(_recv_exact(conn, protocol.HEADER))
         if kind == protocol.PING:
@@ -248,7 +259,7 @@ def _recv_exact(conn: socket.socket, length: int) -> bytes:
     while left > 0:
         chunk = conn.recv(min(left, 1 << 16))
         if not chunk:
-            raise protocol.ProtocolError("the caller closed the connection")
+            raise CallerGone("the caller hung up before its request was complete")
         parts.append(chunk)
         left -= len(chunk)
     return b"".join(parts)
