@@ -340,3 +340,24 @@ def test_bridge_and_ptp_verbs_run_warm_as_cold(bin_dir, warm, tmp_path, netns, b
             assert out.returncode == 0, (command, out)
         assert "eth0" not in ns.exec("ip", "-o", "link", "show").stdout
     assert server.served() == 6 and server.refused() == 0, server.log()
+
+
+def test_pycni_status_shows_the_warm_process(bin_dir, warm, tmp_path):
+    """Running: its pid, this bundle's build, its memory; not running: said so, calls run cold."""
+    server = warm()
+    argv = [str(bin_dir / "pycni"), "status", "--json", "--conf-dir", str(tmp_path),
+            "--cri-endpoint", f"unix://{tmp_path}/none.sock", "--timeout", "1"]
+    for path, running in ((server.socket, True), (str(tmp_path / "absent.sock"), False)):
+        out = subprocess.run(argv, env={"PATH": PATH, "PYCNI_WARM_SOCKET": path}, capture_output=True,
+                             text=True, timeout=60)
+        assert out.returncode == 0, out
+        report = json.loads(out.stdout)["warm"]
+        assert report["socket"] == path and report["running"] is running, report
+        if running:
+            assert report["pid"] == server.pid and report["bundleMatches"] is True
+            assert report["rssKiB"] > 1024 and 0 < report["pssKiB"] <= report["rssKiB"], report
+        else:
+            assert report["pid"] is None and "not running" in report["error"]
+    text = subprocess.run(argv[:2] + argv[3:], env={"PATH": PATH, "PYCNI_WARM_SOCKET": server.socket},
+                          capture_output=True, text=True, timeout=60).stdout
+    assert f"warm process: running, pid {server.pid}, serves this bundle" in text, text
