@@ -89,7 +89,7 @@ def _adopt(fds: list[int], call: protocol.Call, keep: int) -> list[str]:
         os.dup2(fd, target)
     os.fchdir(fds[3])
     os.closerange(3, keep)
-    os.closerange(keep + 1, 1 << 20)
+    os.closerange(keep + 1, 0x7FFFFFFF)
     os.umask(call.umask)
     for key in list(posix.environ):
         os.unsetenv(key)

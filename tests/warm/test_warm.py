@@ -361,3 +361,20 @@ def test_pycni_status_shows_the_warm_process(bin_dir, warm, tmp_path):
     text = subprocess.run(argv[:2] + argv[3:], env={"PATH": PATH, "PYCNI_WARM_SOCKET": server.socket},
                           capture_output=True, text=True, timeout=60).stdout
     assert f"warm process: running, pid {server.pid}, serves this bundle" in text, text
+
+
+def test_the_child_has_the_callers_umask(bin_dir, warm, tmp_path):
+    """host-local creates its lock 0750 less the umask: under the caller's 077 it is 0700 warm as
+    cold, although the warm process itself runs under 022."""
+    server = warm()
+
+    def lock_mode(path: str, umask: int, name: str) -> int:
+        data = tmp_path / name
+        out = subprocess.run([str(bin_dir / "host-local")], input=conf(data), umask=umask,
+                             capture_output=True, env=env_for(bin_dir, path), timeout=60)
+        assert out.returncode == 0, out
+        return os.stat(data / "warmnet" / "lock").st_mode & 0o777
+
+    assert lock_mode("off", 0o077, "cold") == lock_mode(server.socket, 0o077, "warm") == 0o700
+    assert lock_mode(server.socket, 0o022, "warm022") == 0o750
+    assert server.served() == 2
