@@ -90,15 +90,19 @@ class Cnitool:
     links, iptables and nft rules): the one way the bench runs libcni in a node.
     """
 
-    def __init__(self, binary: Path, default_cache_dir: Path, netns: Any = None):
+    def __init__(self, binary: Path, default_cache_dir: Path, netns: Any = None, env: dict | None = None):
         self.binary = Path(binary)
         self.default_cache_dir = Path(default_cache_dir)
         self.netns = netns
+        self.env = dict(env or {})  # every call's environment on top of ours (e.g. the launch path)
 
-    def inside(self, netns: Any, *, binary: Path | None = None, cache_dir: Path | None = None) -> Cnitool:
+    def inside(self, netns: Any, *, binary: Path | None = None, cache_dir: Path | None = None,
+               env: dict | None = None) -> Cnitool:
         """This driver (or ``binary``, one with the same command line such as cnidrive) run inside
-        ``netns`` (helpers.kernel.ns_argv), with ``cache_dir`` as its default result cache."""
-        return Cnitool(binary or self.binary, cache_dir or self.default_cache_dir, netns)
+        ``netns`` (helpers.kernel.ns_argv), with ``cache_dir`` as its default result cache and
+        ``env`` in every call's environment (libcni passes it on to the plugins)."""
+        return Cnitool(binary or self.binary, cache_dir or self.default_cache_dir, netns,
+                       {**self.env, **(env or {})})
 
     def _env(self, netconf_dir: Any, cni_path: Any, ifname: str, cap_args: Any, cni_args: Any,
              container_id: str | None, cache_dir: Any, extra_env: dict | None) -> dict[str, str]:
@@ -116,7 +120,7 @@ class Cnitool:
             env["CNI_ARGS"] = args
         if container_id is not None:
             env["CNI_CONTAINERID"] = container_id
-        for k, v in (extra_env or {}).items():
+        for k, v in {**self.env, **(extra_env or {})}.items():
             if v is None:
                 env.pop(k, None)
             else:

@@ -5,18 +5,23 @@ own links or rules (other tests run on this kernel at the same time).
 ``node(plugins, data_dir=..., ipmasq=True) -> Node`` makes one: a conflist of the given chain
 (``bridge`` gets a unique bridge name and /24 and the dataDir), pods created with ``node.pod()``.
 Everything is removed afterwards, also when the test fails.
+
+Every test runs on both launch paths (`launch_path`): cold, and warm, through a `pycni serve`
+started inside each node's namespace (it serves only callers of its own namespaces); the node's
+drivers carry the path in PYCNI_WARM_SOCKET (``node.launch_env``), which libcni passes to the plugins.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from helpers import Cnitool, NetNS, conflist, ns_exec, unique_name
+from helpers.warm import PATHS, WARM_ENV, WarmServer
 
 
 def in_ns(ns: str, *argv: str, env: dict | None = None) -> str:
@@ -41,6 +46,12 @@ class Node:
     cnitool: Cnitool
     real_cnitool: Path
     new_netns: Callable[[str], NetNS]
+    warm: WarmServer | None = None
+
+    @property
+    def launch_env(self) -> dict[str, str]:
+        """The launch path every call of this node carries (libcni passes it to the plugins)."""
+        return {WARM_ENV: str(self.warm.socket) if self.warm else "off"}
 
     def pod(self) -> str:
         """A new pod namespace's path (the ``netns`` fixture deletes it)."""
@@ -67,8 +78,13 @@ class Node:
         return {n: k for n, k in links(self.path).items() if n not in ("lo", self.bridge)}
 
 
+@pytest.fixture(scope="session", params=PATHS)
+def launch_path(request) -> str:
+    return request.param
+
+
 @pytest.fixture
-def node(cnitool: Cnitool, state_dir: Path, netns) -> Callable[..., Node]:
+def node(cnitool: Cnitool, state_dir: Path, netns, bin_dir: Path, launch_path: str) -> Iterator:
     made: list[Node] = []
 
     def make(plugins: list[dict] | None = None, data_dir: Path | None = None, ipmasq: bool = True,
@@ -89,9 +105,16 @@ def node(cnitool: Cnitool, state_dir: Path, netns) -> Callable[..., Node]:
         conf_dir = state_dir / f"net.d-{name}"
         conf_dir.mkdir()
         (conf_dir / f"{name}.conflist").write_text(json.dumps(conflist(name, out, version)))
+        warm = WarmServer(bin_dir, state_dir / f"warm-{name}", netns=path) if launch_path == "warm" else None
         n = Node(name, path, conf_dir, state_dir / f"cache-{name}", Path(data), bridge, subnet,
-                 cnitool.inside(path, cache_dir=state_dir / f"cache-{name}"), Path(cnitool.binary), netns)
+                 cnitool, Path(cnitool.binary), netns, warm)
+        n.cnitool = cnitool.inside(path, cache_dir=n.cache_dir, env=n.launch_env)
         made.append(n)
         return n
 
-    return make
+    try:
+        yield make
+    finally:
+        for n in made:
+            if n.warm:
+                n.warm.stop()
