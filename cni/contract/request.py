@@ -233,7 +233,11 @@ def decode(data: bytes, what: str) -> Any:
     path, a firewall batch and netlink can carry (code 7: a lone surrogate in any string).
 
     Go's decoder would turn a lone surrogate into U+FFFD; refusing it instead keeps a name, a
-    path or a comment from silently naming something other than what the caller wrote."""
+    path or a comment from silently naming something other than what the caller wrote.
+    More than MAX_STDIN bytes is code 6 undecoded."""
+    if len(data) > MAX_STDIN:
+        raise CNIError(DECODING_FAILURE, f"failed to decode {what}: too large",
+                       f"it holds more than {MAX_STDIN} bytes")
     try:
         value = fastjson.loads(data)
     except fastjson.TooDeep:
@@ -272,9 +276,6 @@ def parse_stdin(req: Request, stdin: bytes) -> dict[str, Any]:
 
     The caller reads at most MAX_STDIN + 1 bytes (`dispatch.main`): more is refused unread."""
     req.stdin = stdin
-    if len(stdin) > MAX_STDIN:
-        raise CNIError(DECODING_FAILURE, "failed to decode the network config: too large",
-                       f"stdin holds more than {MAX_STDIN} bytes")
     config = decode(stdin, "the network config")
     if not isinstance(config, dict):
         raise CNIError(DECODING_FAILURE, "failed to decode the network config: not a JSON object",

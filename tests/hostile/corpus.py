@@ -605,3 +605,17 @@ def huge_stdin(w: World) -> bytes:
 
 for _plugin in PLUGINS:
     rows(Case(f"stdin-10mb-{_plugin}-add", _plugin, "ADD", 6, ("too large",), stdin=huge_stdin))
+
+
+def _huge_answer(w: World) -> None:
+    """A foreign IPAM plugin answering ADD with 5 MB (past the bound every JSON document read has)."""
+    path = w.tools / "foreignipam"
+    path.write_text("#!/bin/sh\ncat >/dev/null\n[ \"$CNI_COMMAND\" = ADD ] || exit 0\n"
+                    "printf '{\"cniVersion\": \"1.0.0\", \"x\": \"'\n"
+                    "head -c 5000000 /dev/zero | tr '\\0' a\nprintf '\"}\\n'\n")
+    path.chmod(0o755)
+
+
+for _plugin in ("bridge", "ptp"):
+    rows(Case(f"foreign-ipam-5mb-{_plugin}-add", _plugin, "ADD", 6, ("foreignipam", "too large"),
+              config=set_ipam(type="foreignipam"), env=_foreign_env, plant=_huge_answer))
