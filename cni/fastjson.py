@@ -63,7 +63,7 @@ def loads(text: str | bytes | bytearray) -> object:
     if not isinstance(text, str):
         text = bytes(text).decode("utf-8")
     start = 0
-    while text[start:start + 1] in _WHITESPACE and start < len(text):  # lstrip would copy the text
+    while start < len(text) and text[start] in _WHITESPACE:  # lstrip would copy the whole text
         start += 1
     try:
         value, end = _scan(text, start)
