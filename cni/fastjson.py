@@ -5,6 +5,11 @@ which the package needs only for its pure-Python fallbacks. The C scanner and en
 are the very code `json.loads` and `json.dumps` run; this module hands them the same settings.
 Malformed input raises ValueError: json.JSONDecodeError, from the json package, which is loaded only
 on that path (the bundle keeps it for that).
+
+Decoding is Go's, not Python's, where the two part: `NaN`, `Infinity` and `-Infinity` are not JSON
+and a number beyond float64 (`1e999`) is no number, so both are refused instead of becoming
+non-finite floats (which `dumps` would print back as non-JSON); nesting deeper than the C stack
+allows is refused as malformed, not raised as RecursionError.
 """
 
 from __future__ import annotations
@@ -16,7 +21,21 @@ if TYPE_CHECKING:
     from typing import IO, Any
 
 _WHITESPACE = " \t\n\r"
-_CONSTANTS = {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}
+
+
+class TooDeep(ValueError):
+    """Nesting deeper than the decoder's stack."""
+
+
+def _no_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value - value != 0.0:  # inf - inf is nan, and nan is unequal to everything
+        raise ValueError(f"number {text[:40]} is out of range")
+    return value
 
 
 class _Settings:
@@ -25,9 +44,9 @@ class _Settings:
     strict = True
     object_hook = None
     object_pairs_hook = None
-    parse_float = float
+    parse_float = staticmethod(_finite)
     parse_int = int
-    parse_constant = staticmethod(_CONSTANTS.__getitem__)
+    parse_constant = staticmethod(_no_constant)
     memo: dict = {}
 
 
@@ -50,17 +69,21 @@ def loads(text: str | bytes | bytearray) -> Any:
     Any, as json.loads: the document's shape is the caller's to check."""
     if not isinstance(text, str):
         text = bytes(text).decode("utf-8")
-    start = len(text) - len(text.lstrip(_WHITESPACE))
+    start = 0
+    while start < len(text) and text[start] in _WHITESPACE:  # lstrip would copy the whole text
+        start += 1
     try:
         value, end = _scan(text, start)
     except StopIteration as stop:
         raise ValueError(f"Expecting value: char {stop.value}") from None
+    except RecursionError:
+        raise TooDeep("nested too deeply") from None
     except SystemError:
         # CPython 3.11's scanner describes a syntax error with json.decoder.JSONDecodeError only
         # when json.decoder is already loaded; on this rare path, load it and decode again.
         import json
 
-        return json.loads(text)
+        return json.loads(text, parse_float=_finite, parse_constant=_no_constant)
     if text[end:].strip(_WHITESPACE):
         raise ValueError(f"Extra data: char {end}")
     return value

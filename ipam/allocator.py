@@ -97,7 +97,7 @@ def capacity(rs: RangeSet) -> int:
     total = 0
     for r in rs:
         total += r.last - r.first + 1
-        if r.gw is not None and r.first <= r.gw <= r.last:
+        if r.first <= r.gw <= r.last:
             total -= 1
     return total
 

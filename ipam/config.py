@@ -175,6 +175,9 @@ def _decode_routes(value: Any) -> list[Route]:
             raise CNIError(INVALID_CONFIG, f"invalid CIDR address: {dst_text}")
         network = _route_dst(*dst)
         gw = _decode_ip(_get(obj, "gw"), f"{where}.gw")
+        if gw is not None and gw.version != network.version:
+            raise CNIError(INVALID_CONFIG, f"invalid route {dst_text} via {ip_name(gw)}",
+                           f"{where}.gw is not of the family of its dst")
         routes.append(Route(
             dst=network,
             gw=gw.ip() if gw is not None else None,

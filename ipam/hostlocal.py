@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from .ranges import Addr
 
 TYPE = "host-local"
+IPAM = True  # an IPAM plugin: what `ipam.type` may name (cni.contract.delegate.find_ipam)
 SCHEMA = "host-local"
 CNI_ARGS_KEYS = frozenset({"IP"})
 READS_PREV_RESULT = False  # an IPAM plugin has no use for it, and the reference never reads it

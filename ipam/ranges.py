@@ -200,10 +200,10 @@ class Range:
         self.start = start
         self.end = end
         self.gateway = gateway
-        # Integers for the allocator's walk; gw is None when the gateway is of the other family.
+        # Integers for the allocator's walk (the gateway is of the subnet's family: canonical_range).
         self.first = start.value
         self.last = end.value
-        self.gw = gateway.value if gateway.version == subnet.version else None
+        self.gw = gateway.value
 
     @property
     def version(self) -> int:
@@ -283,6 +283,8 @@ def canonical_range(raw: RawRange) -> Range:
     version = network.version
     base = network.base
     gateway = raw.gateway if raw.gateway is not None else Addr(version, base + 1)
+    if gateway.version != version:  # the reference takes it, and the bridge would route a wrong net
+        raise Invalid(f"gateway {ip_name(gateway)} is not of the family of network {network}")
 
     start = raw.start
     if start is not None:

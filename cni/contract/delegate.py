@@ -14,7 +14,7 @@ from cni import fastjson, sysapi
 from cni.childenv import child_env
 
 from .errors import INTERNAL, INVALID_CONFIG, TRY_AGAIN_LATER, CNIError
-from .request import Request, parse_env
+from .request import Request, decode, parse_env
 from .result import Result
 
 TYPE_CHECKING = False
@@ -32,7 +32,34 @@ def find(plugin_type: str, path: list[str]) -> str:
         candidate = sysapi.join(directory, plugin_type)
         if sysapi.isfile(candidate) and sysapi.access(candidate, sysapi.X_OK):
             return candidate
-    raise CNIError(INVALID_CONFIG, f'failed to find plugin "{plugin_type}" in path [{" ".join(path)}]')
+    raise CNIError(INVALID_CONFIG, f'failed to find plugin "{plugin_type}" in path [{" ".join(path)}]',
+                   "CNI_PATH's absolute directories are searched; others are skipped")
+
+
+def find_ipam(plugin_type: str, req: Request) -> str:
+    """The executable for `ipam.type`, which must be an IPAM plugin (code 7 otherwise).
+
+    A type this bundle serves is IPAM only when its module says so (`IPAM = True`: host-local),
+    whichever executable CNI_PATH holds under that name: `bridge` or `ptp` as IPAM would run an
+    interface plugin on the config that names it, and through it again. Our own bundle under a
+    name it serves no plugin as (`pycni`) is no IPAM either. A type of another suite (dhcp,
+    static) is executed as found."""
+    executable = find(plugin_type, req.path)
+    module = None
+    if req.local_plugins is not None:
+        try:
+            module = req.local_plugins(plugin_type)
+        except KeyError:  # not a type of ours
+            if _is_own_bundle(executable):
+                raise _not_ipam(plugin_type, "it is the pycni command, not a plugin") from None
+    if module is not None and not module.IPAM:
+        raise _not_ipam(plugin_type, "it is an interface plugin")
+    return executable
+
+
+def _not_ipam(plugin_type: str, why: str) -> CNIError:
+    return CNIError(INVALID_CONFIG, f'ipam.type "{plugin_type}" is not an IPAM plugin: {why}',
+                    "name an IPAM plugin such as host-local, dhcp or static")
 
 
 # A foreign delegate (dhcp waits for a lease, others call out to a server) gets this long, in
@@ -70,7 +97,7 @@ def run(plugin_type: str, req: Request, command: str) -> Result | None:
 
     The answer's addresses in canonical text are `cni.addrtext` values (no `ipaddress` on the
     call path); other text is read by `ipaddress`, so a caller reads only what both kinds answer."""
-    executable = find(plugin_type, req.path)
+    executable = find_ipam(plugin_type, req)
     env = dict(req.env)
     env["CNI_COMMAND"] = command
     if req.local_plugins is not None and _is_own_bundle(executable):
@@ -89,11 +116,7 @@ def run(plugin_type: str, req: Request, command: str) -> Result | None:
         raise _delegate_error(plugin_type, output)
     if command != "ADD":
         return None
-    try:
-        raw = fastjson.loads(output)
-    except ValueError:
-        text = output[:200].decode(errors="replace")
-        raise CNIError(INTERNAL, f"{plugin_type}: answer is not JSON", text) from None
+    raw = decode(output, f"the answer of IPAM plugin {plugin_type}")
     return Result.from_json(raw, req.version, text_addresses=True)
 
 

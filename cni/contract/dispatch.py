@@ -12,7 +12,7 @@ from cni import fastjson, sysapi
 
 from . import schema, versions
 from .errors import INTERNAL, INVALID_NETNS, UNKNOWN_CONTAINER, CNIError, failed
-from .request import Request, finish, parse_env, parse_stdin
+from .request import MAX_STDIN, Request, finish, parse_env, parse_stdin
 from .result import Result
 
 TYPE_CHECKING = False
@@ -119,7 +119,7 @@ def main(plugin_type: str, load: Callable[[str], Plugin], env: Mapping[str, str]
     try:
         req = parse_env(env)
         req.local_plugins = load
-        answer = serve(load(plugin_type), req, sys.stdin.buffer.read)
+        answer = serve(load(plugin_type), req, lambda: sys.stdin.buffer.read(MAX_STDIN + 1))
         if answer is not None:
             _emit(out, answer)
         return 0

@@ -25,6 +25,7 @@ class Plugin(Protocol):
     CNI_ARGS_KEYS: frozenset[str] | None  # the CNI_ARGS keys it reads; None: it reads none
     NEEDS_NETNS: bool  # ADD and CHECK need CNI_NETNS to be another network namespace
     READS_PREV_RESULT: bool  # prevResult is parsed (and refused when malformed) before it runs
+    IPAM: bool  # an IPAM plugin: what another plugin's `ipam.type` may name (delegate.find_ipam)
     # Given (verb, config): True when the plugin passes prevResult on without reading it whole, so
     # it is kept as text and not parsed; None when prevResult is always parsed.
     prev_result_as_text: Callable[[str, dict], bool] | None
@@ -38,6 +39,6 @@ class Plugin(Protocol):
 
 # Every name a plugin module must define, for the test and for anyone adding a plugin.
 NAMES: tuple[str, ...] = (
-    "TYPE", "SCHEMA", "VERSIONS", "CNI_ARGS_KEYS", "NEEDS_NETNS", "READS_PREV_RESULT",
+    "TYPE", "SCHEMA", "VERSIONS", "CNI_ARGS_KEYS", "NEEDS_NETNS", "READS_PREV_RESULT", "IPAM",
     "prev_result_as_text", "add", "delete", "check", "status", "gc",
 )

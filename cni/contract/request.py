@@ -159,48 +159,127 @@ def parse_env(env: Mapping[str, str]) -> Request:
         container_id=container_id,
         netns=env.get("CNI_NETNS", ""),
         ifname=ifname,
-        path=[p for p in env.get("CNI_PATH", "").split(":") if p],
+        path=plugin_dirs(env.get("CNI_PATH", "")),
         env=env,
     )
 
 
+def plugin_dirs(cni_path: str) -> list[str]:
+    """CNI_PATH's absolute directories. An empty or relative element would look plugins up in the
+    working directory, which a runtime never means: it is skipped, not an error, so the
+    directories the runtime did mean still serve (an element `.` or `bin` left over in a
+    runtime's environment does not break every call)."""
+    return [p for p in cni_path.split(":") if p.startswith("/")]
+
+
 MAX_DEPTH = 64  # levels of objects and arrays; a real config has fewer than 10
+# Bytes of a JSON document from outside (stdin, an IPAM plugin's answer) taken at most. A real
+# config with its runtimeConfig and prevResult is a few KiB; the largest a runtime can send is
+# about 1.5 MiB (Kubernetes caps a pod's annotations at 256 KiB, which JSON escaping can grow
+# six-fold), so 4 MiB refuses nothing real and bounds a call's memory: decoded, a document takes
+# 2 to 8 times its text in usual shapes, about 30 times at worst (nothing but empty arrays).
+MAX_STDIN = 4 << 20
 _TOO_DEEP = object()
 
 
+def _lone_surrogate(text: str) -> bool:
+    """Whether text holds a UTF-16 surrogate that no UTF-8 can carry (JSON's `\\ud800` alone)."""
+    if text.isascii():
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def inspect(value: Any) -> tuple[int, str | None]:
+    """How deep objects and arrays nest in a decoded document (a scalar is 0), and the first
+    string, key or value, holding a lone surrogate (None: none does).
+
+    Level by level and without recursion; only containers are queued, so a flat array of
+    millions of numbers costs one pass and no memory beyond the document itself."""
+    depth, bad = 0, None
+    level = [value] if isinstance(value, (dict, list)) else []
+    if isinstance(value, str) and _lone_surrogate(value):
+        bad = value
+    while level:
+        depth += 1
+        if depth > MAX_DEPTH:
+            break
+        below: list[Any] = []
+        for item in level:
+            children: Iterable[Any]
+            if isinstance(item, dict):
+                if bad is None:
+                    bad = next((key for key in item if _lone_surrogate(key)), None)
+                children = item.values()
+            else:
+                children = item
+            for child in children:
+                if isinstance(child, (dict, list)):
+                    below.append(child)
+                elif bad is None and isinstance(child, str) and _lone_surrogate(child):
+                    bad = child
+        level = below
+    return depth, bad
+
+
 def nesting_depth(value: Any) -> int:
-    """How deep objects and arrays nest in a decoded document (a scalar is 0), without recursion."""
-    deepest = 0
-    stack = [(value, 1)]
+    """How deep objects and arrays nest in a decoded document (a scalar is 0)."""
+    return inspect(value)[0]
+
+
+def decode(data: bytes, what: str) -> Any:
+    """One JSON document a runtime or a delegate sent, held to what Go's decoder takes (code 6:
+    not JSON, NaN and Infinity, numbers beyond float64, nesting past MAX_DEPTH) and to what a
+    path, a firewall batch and netlink can carry (code 7: a lone surrogate in any string).
+
+    Go's decoder would turn a lone surrogate into U+FFFD; refusing it instead keeps a name, a
+    path or a comment from silently naming something other than what the caller wrote.
+    More than MAX_STDIN bytes is code 6 undecoded."""
+    if len(data) > MAX_STDIN:
+        raise CNIError(DECODING_FAILURE, f"failed to decode {what}: too large",
+                       f"it holds more than {MAX_STDIN} bytes")
+    try:
+        value = fastjson.loads(data)
+    except fastjson.TooDeep:
+        value = _TOO_DEEP
+    except (ValueError, UnicodeDecodeError) as e:
+        raise CNIError(DECODING_FAILURE, f"failed to decode {what}: not JSON", str(e)) from None
+    depth, bad = inspect(value) if value is not _TOO_DEEP else (MAX_DEPTH + 1, None)
+    if depth > MAX_DEPTH:
+        raise CNIError(DECODING_FAILURE, f"failed to decode {what}: nested too deeply",
+                       f"at most {MAX_DEPTH} levels of objects and arrays")
+    if bad is not None:
+        raise CNIError(INVALID_CONFIG, f"invalid string at {_where(value, bad)} in {what}: a lone "
+                       "UTF-16 surrogate", f"{fastjson.dumps(bad)[:120]} is not Unicode text (no UTF-8 "
+                       "can carry it)")
+    return value
+
+
+def _where(value: Any, bad: str) -> str:
+    """Where `bad` sits in a document, as `ipam.dataDir` or `x[1]` (a key: the object holding it)."""
+    stack: list[tuple[Any, str]] = [(value, "")]
     while stack:
-        item, depth = stack.pop()
-        children: Iterable[Any]
+        item, path = stack.pop()
         if isinstance(item, dict):
-            children = item.values()
+            if bad in item:
+                return path or "the top level"
+            stack.extend((child, f"{path}.{key}" if path else key) for key, child in item.items())
         elif isinstance(item, list):
-            children = item
-        else:
-            continue
-        if depth > deepest:
-            deepest = depth
-            if deepest > MAX_DEPTH:
-                return deepest
-        stack.extend((child, depth + 1) for child in children)
-    return deepest
+            stack.extend((child, f"{path}[{n}]") for n, child in enumerate(item))
+        elif item is bad or item == bad:
+            return path
+    return "?"
 
 
 def parse_stdin(req: Request, stdin: bytes) -> dict[str, Any]:
-    """Decode the config and settle its version; the plugin's schema is checked afterwards."""
+    """Decode the config and settle its version; the plugin's schema is checked afterwards.
+
+    The caller reads at most MAX_STDIN + 1 bytes (`dispatch.main`): more is refused unread."""
     req.stdin = stdin
-    try:
-        config = fastjson.loads(stdin)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise CNIError(DECODING_FAILURE, "failed to decode the network config: not JSON", str(e)) from None
-    except RecursionError:  # deeper than the decoder's stack
-        config = _TOO_DEEP
-    if config is _TOO_DEEP or nesting_depth(config) > MAX_DEPTH:
-        raise CNIError(DECODING_FAILURE, "failed to decode the network config: nested too deeply",
-                       f"at most {MAX_DEPTH} levels of objects and arrays")
+    config = decode(stdin, "the network config")
     if not isinstance(config, dict):
         raise CNIError(DECODING_FAILURE, "failed to decode the network config: not a JSON object",
                        f"got {type(config).__name__}")

@@ -10,7 +10,7 @@ from cni import addrtext
 from cni.record import Record
 
 from . import gojson
-from .errors import DECODING_FAILURE, INCOMPATIBLE_VERSION, CNIError
+from .errors import DECODING_FAILURE, INCOMPATIBLE_VERSION, INVALID_CONFIG, CNIError
 from .versions import parse as parse_version
 
 TYPE_CHECKING = False
@@ -177,7 +177,8 @@ class Result(Record):
         interfaces = [_interface_from(i, n) for n, i in enumerate(_list(raw.get("interfaces"), "interfaces"))]
         ips = [_ip_from(i, n, text_addresses) for n, i in enumerate(_list(raw.get("ips"), "ips"))]
         routes = [_route_from(r, n, text_addresses) for n, r in enumerate(_list(raw.get("routes"), "routes"))]
-        return cls(interfaces=interfaces, ips=ips, routes=routes, dns=DNS.from_json(raw.get("dns")))
+        return _same_families(cls(interfaces=interfaces, ips=ips, routes=routes,
+                                  dns=DNS.from_json(raw.get("dns"))))
 
     @classmethod
     def _from_020(cls, raw: dict[str, Any], text_addresses: bool) -> Result:
@@ -194,10 +195,25 @@ class Result(Record):
             ))
             routes = _list(entry.get("routes"), f"{key}.routes")
             result.routes.extend(_route_from(r, n, text_addresses) for n, r in enumerate(routes))
-        return result
+        return _same_families(result)
 
 
 # ---- helpers ------------------------------------------------------------------------------
+def _same_families(result: Result) -> Result:
+    """result, when each gateway is of its address's family and each route's gw of its dst's
+    (code 7 otherwise): a gateway of the other family would be put on a bridge or routed through
+    as if it belonged to the address, so nothing may be made from such a result."""
+    for n, ip in enumerate(result.ips):
+        if ip.gateway is not None and ip.gateway.version != ip.address.version:
+            raise CNIError(INVALID_CONFIG, f"invalid result: ips[{n}] has gateway {ip.gateway} of "
+                           f"another family than its address {ip.address}")
+    for n, r in enumerate(result.routes):
+        if r.gw is not None and r.gw.version != r.dst.version:
+            raise CNIError(INVALID_CONFIG, f"invalid result: routes[{n}] to {r.dst} has gw {r.gw} of "
+                           "another family")
+    return result
+
+
 def _interface_json(i: Interface, newest: bool) -> dict[str, Any]:
     out: dict[str, Any] = {"name": i.name}
     if i.mac:

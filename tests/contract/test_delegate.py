@@ -10,6 +10,7 @@ import json
 import pytest
 
 from cni.contract import delegate
+from cni.contract.errors import CNIError
 from cni.contract.request import finish, parse_env, parse_stdin
 from cni.contract.result import Result
 from cni.plugins import load
@@ -52,3 +53,37 @@ def test_in_process_result_is_the_printed_one_read_back(tmp_path, in_process, ve
 
 def test_in_process_delegate_is_the_registered_plugin():
     assert load("host-local").TYPE == "host-local"
+
+
+def _executable(directory, name: str) -> str:
+    path = directory / name
+    path.write_text("#!/bin/sh\nexit 99\n")
+    path.chmod(0o755)
+    return str(path)
+
+
+@pytest.mark.parametrize("ipam_type", ["bridge", "ptp", "bandwidth", "portmap", "loopback"])
+def test_an_interface_plugin_of_ours_is_no_ipam_whoever_built_it(tmp_path, ipam_type):
+    """Named by ipam.type, our interface plugins are refused (7) even as foreign executables."""
+    req = _request(tmp_path, "1.0.0", [])
+    _executable(tmp_path, ipam_type)
+    with pytest.raises(CNIError) as exc:
+        delegate.find_ipam(ipam_type, req)
+    assert exc.value.code == 7 and "not an IPAM plugin" in exc.value.msg
+
+
+def test_the_pycni_command_is_no_ipam(tmp_path, in_process):
+    """Our bundle under a name it serves no plugin as (`pycni`, a symlink on CNI_PATH)."""
+    req = _request(tmp_path, "1.0.0", [])
+    _executable(tmp_path, "pycni")
+    with pytest.raises(CNIError) as exc:
+        delegate.find_ipam("pycni", req)
+    assert exc.value.code == 7 and "pycni" in exc.value.msg
+    assert delegate.find_ipam("host-local", req) == str(tmp_path / "host-local")
+
+
+def test_an_ipam_type_of_another_suite_is_found_as_it_is(tmp_path):
+    req = _request(tmp_path, "1.0.0", [])
+    dhcp = _executable(tmp_path, "dhcp")
+    assert delegate.find_ipam("dhcp", req) == dhcp
+    assert delegate.find_ipam("host-local", req) == str(tmp_path / "host-local")

@@ -66,6 +66,7 @@ def test_values_have_the_contract_types(plugin):
     assert isinstance(plugin.VERSIONS, tuple) and set(plugin.VERSIONS) <= set(versions.SUPPORTED)
     assert plugin.CNI_ARGS_KEYS is None or isinstance(plugin.CNI_ARGS_KEYS, frozenset)
     assert isinstance(plugin.NEEDS_NETNS, bool) and isinstance(plugin.READS_PREV_RESULT, bool)
+    assert isinstance(plugin.IPAM, bool)
     assert plugin.prev_result_as_text is None or callable(plugin.prev_result_as_text)
     for verb in ("add", "delete", "check", "status", "gc"):
         params = list(inspect.signature(getattr(plugin, verb)).parameters)

@@ -14,7 +14,7 @@ import types
 
 import pytest
 
-from cni.contract import dispatch, versions
+from cni.contract import dispatch, request, versions
 from cni.contract.errors import (
     DECODING_FAILURE,
     INCOMPATIBLE_VERSION,
@@ -63,6 +63,13 @@ def test_environment_fields_reach_the_request():
     req = parse_env(env_for("ADD", CNI_PATH="/a::/b"))
     assert (req.container_id, req.netns, req.ifname, req.path) == ("c0ffee", "/var/run/netns/x", "eth0",
                                                                     ["/a", "/b"])
+
+
+def test_cni_path_keeps_its_absolute_directories_only():
+    """A relative element would search the working directory: skipped, the others still serve."""
+    req = parse_env(env_for("ADD", CNI_PATH=".:bin::/opt/cni/bin:./x:../y:/usr/lib/cni:"))
+    assert req.path == ["/opt/cni/bin", "/usr/lib/cni"]
+    assert parse_env(env_for("ADD", CNI_PATH=".")).path == []
 
 
 @pytest.mark.parametrize("command", ["ADD", "DEL", "CHECK", "STATUS", "GC"])
@@ -186,6 +193,30 @@ def test_stdin_that_is_not_json_is_code_6(stdin):
     assert "JSON" in exc.value.msg
 
 
+@pytest.mark.parametrize("stdin", ['{"name": "n", "x": NaN}', '{"name": "n", "mtu": Infinity}',
+                                   '{"name": "n", "x": [-Infinity]}', '{"name": "n", "x": 1e999}'])
+def test_numbers_go_refuses_are_code_6(stdin):
+    with pytest.raises(CNIError) as exc:
+        parsed(stdin)
+    assert exc.value.code == DECODING_FAILURE
+
+
+@pytest.mark.parametrize(("stdin", "where"), [('{"name": "n", "bridge": "b\\ud800"}', "bridge"),
+                                              ('{"ipam": {"dataDir": "/x/\\udfff"}}', "ipam.dataDir"),
+                                              ('{"x": [1, {"k\\ud800": 1}]}', "x[1]")])
+def test_a_lone_surrogate_is_code_7_naming_where(stdin, where):
+    with pytest.raises(CNIError) as exc:
+        parsed(stdin)
+    assert exc.value.code == INVALID_CONFIG and f"at {where} " in exc.value.msg
+
+
+def test_stdin_past_the_bound_is_code_6_and_a_pair_of_surrogates_is_text():
+    with pytest.raises(CNIError) as exc:
+        parsed(b'{"x": "' + b"a" * request.MAX_STDIN + b'"}')
+    assert exc.value.code == DECODING_FAILURE and "too large" in exc.value.msg
+    assert parsed('{"name": "n", "x": "\\ud83d\\ude00"}')[0]["x"] == "\U0001f600"
+
+
 @pytest.mark.parametrize("stdin", ["[]", "1", '"x"', "null", "true", '[{"name": "n"}]'])
 def test_json_that_is_not_an_object_is_code_6(stdin):
     with pytest.raises(CNIError) as exc:
@@ -267,6 +298,7 @@ class FakePlugin(types.ModuleType):
         self.CNI_ARGS_KEYS = frozenset({"IP"})
         self.VERSIONS = versions.SUPPORTED
         self.NEEDS_NETNS = False
+        self.IPAM = False
         self.READS_PREV_RESULT = True
         self.prev_result_as_text = None
         self.calls: list = []

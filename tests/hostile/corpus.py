@@ -12,6 +12,7 @@ path that did fail it the group guards.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import stat
@@ -469,3 +470,188 @@ for _backend in ("iptables", "nftables"):
                        seed=f"colliding-ipmasq-{_backend}"))
 QUIET.append(Quiet("del-colliding-ifb-bandwidth", "bandwidth", "DEL", seed="colliding-ifb"))
 
+
+
+# -- 13. JSON Go's decoder refuses: NaN, Infinity, -Infinity, numbers past float64 (code 6), under an
+# unknown key, in a known key and in prevResult, on every plugin and verb.
+# old: decoded as non-finite floats: the config was accepted and the call went ahead.
+NOT_FINITE = {"nan": b"NaN", "inf": b"Infinity", "neg-inf": b"-Infinity", "1e999": b"1e999"}
+_MARK = "@@literal@@"
+
+
+def with_literal(plugin: str, command: str, literal: bytes, place: Callable[[dict, World], None]
+                 ) -> Callable[[World], bytes]:
+    """stdin: the plugin's base config with `literal` written raw where `place` puts _MARK
+    (json.dumps cannot write 1e999, and writes the others only by accident of Python)."""
+    def stdin(w: World) -> bytes:
+        config = base_config(plugin, w, "1.0.0", command)
+        place(config, w)
+        return json.dumps(config).encode().replace(f'"{_MARK}"'.encode(), literal)
+    return stdin
+
+
+def _in_unknown(config: dict, w: World) -> None:
+    config["x"] = [1, {"y": _MARK}]
+
+
+def _in_mtu(config: dict, w: World) -> None:
+    config["mtu"] = _MARK
+
+
+def _in_prev_result(config: dict, w: World) -> None:
+    config["prevResult"] = prev_result(w, "1.0.0")
+    config["prevResult"]["interfaces"][0]["mtu"] = _MARK
+
+
+for _label, _literal in NOT_FINITE.items():
+    for _plugin in PLUGINS:
+        for _command in ("ADD", "DEL", "CHECK"):
+            rows(Case(f"json-{_label}-unknown-key-{_plugin}-{_command.lower()}", _plugin, _command, 6,
+                      ("decode",), stdin=with_literal(_plugin, _command, _literal, _in_unknown)))
+    rows(Case(f"json-{_label}-mtu-bridge-add", "bridge", "ADD", 6, ("decode",),
+              stdin=with_literal("bridge", "ADD", _literal, _in_mtu)))
+    for _plugin, _command in (("bandwidth", "ADD"), ("bridge", "CHECK"), ("ptp", "CHECK")):
+        rows(Case(f"json-{_label}-prevresult-{_plugin}-{_command.lower()}", _plugin, _command, 6, ("decode",),
+                  stdin=with_literal(_plugin, _command, _literal, _in_prev_result)))
+
+
+# -- 14. A foreign IPAM plugin (found first on CNI_PATH) whose answer is no JSON Go would take
+# (code 6), holds a lone surrogate (code 7) or pairs a gateway with an address of the other family
+# (code 7). The bridge or ptp ADD made its veth before asking: the undo removes it again.
+# old: NaN and 1e999 were taken; a lone surrogate in the answer ended in 999; a gateway of the other
+# family was put on the bridge (or routed through) as the address's.
+def foreign_ipam(answer: Callable[[World], str]) -> Callable[[World], None]:
+    """Plant `foreignipam`, which answers ADD with `answer` and every other verb with success."""
+    def plant(w: World) -> None:
+        path = w.tools / "foreignipam"
+        body = answer(w).replace("'", "'\\''")
+        path.write_text("#!/bin/sh\ncat >/dev/null\n[ \"$CNI_COMMAND\" = ADD ] || exit 0\n"
+                        f"printf '%s\\n' '{body}'\n")
+        path.chmod(0o755)
+    return plant
+
+
+def _foreign_env(w: World) -> dict:
+    return {"CNI_PATH": f"{w.tools}:{os.environ.get('PYCNI_BIN', '')}"}
+
+
+def _answer(ip: str, gateway: str | None = None, routes: list | None = None, extra: str = "") -> Callable:
+    def answer(w: World) -> str:
+        address = ip.replace("NET", w.subnet.rsplit(".", 1)[0])
+        entry: dict[str, Any] = {"address": address}
+        if gateway:
+            entry["gateway"] = gateway.replace("NET", w.subnet.rsplit(".", 1)[0])
+        doc: dict[str, Any] = {"cniVersion": "1.0.0", "ips": [entry], "routes": routes or []}
+        text = json.dumps(doc)
+        return text[:-1] + extra + "}" if extra else text
+    return answer
+
+
+FOREIGN_ANSWERS: dict[str, tuple[int, tuple[str, ...], Callable]] = {
+    "nan": (6, ("foreignipam", "NaN"), _answer("NET.7/24", extra=', "x": NaN')),
+    "1e999": (6, ("foreignipam", "1e999"), _answer("NET.7/24", extra=', "x": 1e999')),
+    "surrogate": (7, ("foreignipam", "surrogate"),
+                  _answer("NET.7/24", extra=', "dns": {"domain": "a\\ud800"}')),
+    "gateway-v6-for-v4": (7, ("gateway", "family"), _answer("NET.7/24", "fd00:4::1")),
+    "gateway-v4-for-v6": (7, ("gateway", "family"), _answer("fd00:4::7/64", "NET.1")),
+    "route-gw-v6-for-v4": (7, ("gw", "family"), _answer("NET.7/24", "NET.1",
+                                                        [{"dst": "10.99.0.0/16", "gw": "fd00:4::1"}])),
+}
+for _label, (_code, _needles, _answer_fn) in FOREIGN_ANSWERS.items():
+    for _plugin in ("bridge", "ptp"):
+        rows(Case(f"foreign-ipam-{_label}-{_plugin}-add", _plugin, "ADD", _code, _needles,
+                  config=set_ipam(type="foreignipam"), env=_foreign_env, plant=foreign_ipam(_answer_fn)))
+
+
+# -- 15. Lone UTF-16 surrogates (`\ud800`) in any string of the config (code 7), whether it names a
+# path, a device, or nothing we read; nothing is done. Go's decoder would make them U+FFFD; that
+# name would then not be the one the caller wrote, so it is refused.
+# old: a path or a name the kernel or a firewall batch gets ended in a traceback and 999.
+SURROGATES = {"high": "\ud800", "low": "\udfff", "pair-reversed": "\udc00\ud800"}
+for _label, _s in SURROGATES.items():
+    for _plugin in PLUGINS:
+        for _command in ("ADD", "DEL", "CHECK"):
+            rows(Case(f"surrogate-{_label}-value-{_plugin}-{_command.lower()}", _plugin, _command, 7,
+                      ("surrogate",), config=set_top(x={"y": ["ok", "a" + _s]})))
+        rows(Case(f"surrogate-{_label}-key-{_plugin}-add", _plugin, "ADD", 7, ("surrogate",),
+                  config=set_top(**{"k" + _s: 1})))
+    for _key in ("dataDir", "resolvConf", "rangeFromFile"):
+        for _plugin, _command in (("host-local", "ADD"), ("host-local", "DEL"), ("host-local", "STATUS"),
+                                  ("bridge", "ADD"), ("bridge", "DEL"), ("ptp", "ADD")):
+            rows(Case(f"surrogate-{_label}-{_key.lower()}-{_plugin}-{_command.lower()}", _plugin, _command,
+                      7, ("surrogate",), config=set_ipam(**{_key: lambda w, _s=_s: f"{w.state}/x{_s}"})))
+    rows(Case(f"surrogate-{_label}-prevresult-ifname-bandwidth-add", "bandwidth", "ADD", 7, ("surrogate",),
+              config=lambda c, w, _s=_s: c["prevResult"]["interfaces"][1].update(name="eth" + _s)))
+    rows(Case(f"surrogate-{_label}-runtimeconfig-bandwidth-add", "bandwidth", "ADD", 7, ("surrogate",),
+              config=set_top(runtimeConfig={"bandwidth": {"ingressRate": 1000000, "ingressBurst": 100000},
+                                            "x": "r" + _s})))
+
+
+# -- 16. ipam.type naming no IPAM plugin: an interface plugin of ours (the plugin itself among them)
+# or the pycni command (code 7), on every verb that runs the IPAM, before anything is made.
+# old: ADD ran the named plugin's module as if it were host-local (TypeError, 999), `pycni` raised
+# KeyError (999), and a foreign plugin by such a name was executed on the config.
+NOT_IPAM = ("bridge", "ptp", "bandwidth", "portmap", "loopback", "pycni")
+for _plugin in ("bridge", "ptp"):
+    for _type in NOT_IPAM:
+        rows(Case(f"ipam-type-{_type}-{_plugin}-add", _plugin, "ADD", 7, ("not an IPAM plugin", _type),
+                  config=set_ipam(type=_type)))
+    for _command in ("DEL", "CHECK", "STATUS", "GC"):
+        for _type in (_plugin, "pycni"):
+            rows(Case(f"ipam-type-{_type}-{_plugin}-{_command.lower()}", _plugin, _command, 7,
+                      ("not an IPAM plugin",), config=set_ipam(type=_type)))
+
+
+# -- 17. Address families that do not match in the IPAM config (code 7): a range's gateway, a
+# route's gw. old: host-local handed out the other family's gateway (the bridge then put
+# `fd00:4::1/24` on itself and the node routed fd00::/24 there); a route's gw failed in the kernel
+# after the veth was made (999).
+FAMILY_CASES: dict[str, Callable[[dict, World], None]] = {
+    "range-gateway-v6-for-v4": set_ipam(gateway="fd00:4::1"),
+    "ranges-gateway-v4-for-v6": set_ipam(subnet=None,
+                                         ranges=[[{"subnet": "fd00:5::/64", "gateway": "10.0.0.1"}]]),
+    "route-gw-v6-for-v4": set_ipam(routes=[{"dst": "10.99.0.0/16", "gw": "fd00:4::1"}]),
+    "route-gw-v4-for-v6": set_ipam(routes=[{"dst": "fd00:6::/64", "gw": "10.0.0.1"}]),
+}
+for _label, _change in FAMILY_CASES.items():
+    for _plugin, _command in (("host-local", "ADD"), ("host-local", "CHECK"), ("host-local", "STATUS"),
+                              ("bridge", "ADD"), ("ptp", "ADD")):
+        if _label.startswith("route") and _command != "ADD":
+            continue  # routes are read for ADD only
+        rows(Case(f"family-{_label}-{_plugin}-{_command.lower()}", _plugin, _command, 7, ("family",),
+                  config=_change))
+
+
+def _prev_gateway_of_other_family(config: dict, w: World) -> None:
+    config["prevResult"]["ips"][0]["gateway"] = "fd00:4::1"
+
+
+for _plugin, _command in (("bandwidth", "ADD"), ("bridge", "CHECK"), ("ptp", "CHECK")):
+    rows(Case(f"family-prevresult-gateway-{_plugin}-{_command.lower()}", _plugin, _command, 6,
+              ("prevResult", "family"), config=_prev_gateway_of_other_family))
+
+
+# -- 18. stdin far larger than any config (code 6), answered without reading it whole.
+# old: a flat array of five million zeros under an unknown key (10 MB) was decoded and walked:
+# 412 MiB of memory for one call.
+def huge_stdin(w: World) -> bytes:
+    head = b'{"cniVersion": "1.0.0", "name": "%s", "type": "x", "zeros": [' % w.network.encode()
+    return head + b"0," * 5_000_000 + b"0]}"
+
+
+for _plugin in PLUGINS:
+    rows(Case(f"stdin-10mb-{_plugin}-add", _plugin, "ADD", 6, ("too large",), stdin=huge_stdin))
+
+
+def _huge_answer(w: World) -> None:
+    """A foreign IPAM plugin answering ADD with 5 MB (past the bound every JSON document read has)."""
+    path = w.tools / "foreignipam"
+    path.write_text("#!/bin/sh\ncat >/dev/null\n[ \"$CNI_COMMAND\" = ADD ] || exit 0\n"
+                    "printf '{\"cniVersion\": \"1.0.0\", \"x\": \"'\n"
+                    "head -c 5000000 /dev/zero | tr '\\0' a\nprintf '\"}\\n'\n")
+    path.chmod(0o755)
+
+
+for _plugin in ("bridge", "ptp"):
+    rows(Case(f"foreign-ipam-5mb-{_plugin}-add", _plugin, "ADD", 6, ("foreignipam", "too large"),
+              config=set_ipam(type="foreignipam"), env=_foreign_env, plant=_huge_answer))

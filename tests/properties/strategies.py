@@ -11,6 +11,29 @@ SCALARS = (st.none() | st.booleans() | st.integers(-(1 << 70), 1 << 70)
 JSON = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4)
                     | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=12)
 
+# What no config may hold: a lone UTF-16 surrogate in a string (code 7), a number that is not finite
+# (json.dumps writes NaN, Infinity, -Infinity; code 6).
+LONE_SURROGATE = st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF)
+TEXT_WITH_SURROGATE = st.tuples(st.text(max_size=4), LONE_SURROGATE, st.text(max_size=4)).map("".join)
+NOT_FINITE = st.sampled_from([float("nan"), float("inf"), float("-inf")])
+
+
+@st.composite
+def planted(draw, poison, as_key: bool = False):
+    """A JSON value holding `poison` (drawn) somewhere among random siblings, 0 to 5 levels deep;
+    with `as_key` the poison is an object's key instead of a value."""
+    value = draw(poison)
+    value = {value: draw(JSON)} if as_key else value
+    for _ in range(draw(st.integers(0, 5))):
+        siblings = draw(st.lists(JSON, max_size=3))
+        if draw(st.booleans()):
+            siblings.insert(draw(st.integers(0, len(siblings))), value)
+            value = siblings
+        else:
+            value = {draw(st.text(max_size=6)) + f"#{n}": s for n, s in enumerate(siblings)} | {"v": value}
+    return value
+
+
 # Interface names as the environment can carry them: any bytes but NUL, decoded as Python decodes
 # the environment (surrogate escapes for what is not UTF-8).
 ENV_BYTES = st.binary(min_size=0, max_size=20).filter(lambda b: b"\0" not in b)

@@ -11,7 +11,7 @@ from cni.contract import args as cni_args
 from cni.contract import request
 from cni.contract.errors import CNIError
 
-from .strategies import ENV_TEXT, JSON
+from .strategies import ENV_TEXT, JSON, NOT_FINITE, TEXT_WITH_SURROGATE, planted
 
 VERBS = st.sampled_from([*request.VERBS, "", "add", "GET", "FROB"])
 VAR = st.one_of(st.none(), ENV_TEXT, st.sampled_from(["eth0", "/var/run/netns/x", "abc-123", "/opt/cni/bin"]))
@@ -92,3 +92,46 @@ def test_gc_attachments_are_a_set_of_pairs_or_code_7(raw):
         return
     assert isinstance(raw, list) or raw is None
     assert all(isinstance(c, str) and c and isinstance(i, str) and i for c, i in pairs)
+
+
+@settings(max_examples=150, deadline=None)
+@given(value=planted(TEXT_WITH_SURROGATE) | planted(TEXT_WITH_SURROGATE, as_key=True),
+       key=st.sampled_from(["x", "name", "ipam", "runtimeConfig", "prevResult", "args"]))
+def test_a_lone_surrogate_anywhere_is_code_7(value, key):
+    """Go would decode it to U+FFFD; we refuse it, wherever it sits, before any plugin reads it."""
+    stdin = json.dumps({"cniVersion": "1.0.0", "name": "n", key: value}).encode()
+    try:
+        request.parse_stdin(request.Request(command="ADD"), stdin)
+    except CNIError as e:
+        assert e.code == 7 and "surrogate" in e.msg, e
+        return
+    raise AssertionError(f"accepted: {stdin[:200]!r}")
+
+
+@settings(max_examples=150, deadline=None)
+@given(value=planted(NOT_FINITE), key=st.sampled_from(["x", "mtu", "runtimeConfig", "prevResult"]))
+def test_nan_and_infinity_anywhere_are_code_6(value, key):
+    stdin = json.dumps({"cniVersion": "1.0.0", "name": "n", key: value}).encode()
+    try:
+        request.parse_stdin(request.Request(command="ADD"), stdin)
+    except CNIError as e:
+        assert e.code == 6, e
+        return
+    raise AssertionError(f"accepted: {stdin[:200]!r}")
+
+
+@settings(max_examples=150, deadline=None)
+@given(value=JSON, extra=st.text(max_size=8) | TEXT_WITH_SURROGATE, nan=st.booleans())
+def test_what_is_accepted_is_finite_unicode(value, extra, nan):
+    """Whatever the document, an accepted config holds only text UTF-8 can carry and finite numbers,
+    so every later step (paths, firewall batches, netlink, the printed answer) can take it."""
+    doc = {"cniVersion": "1.0.0", "name": "n", "x": value, "y": extra, "z": float("nan") if nan else 0}
+    try:
+        config = request.parse_stdin(request.Request(command="ADD"), json.dumps(doc).encode())
+    except CNIError as e:
+        assert e.code in (6, 7)
+        return
+    assert not nan
+    text = json.dumps(config, allow_nan=False)  # raises on a non-finite number
+    text.encode("utf-8")  # raises on a lone surrogate (json.dumps escapes them: check decoded too)
+    json.dumps(config, ensure_ascii=False).encode("utf-8")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cni.contract.errors import CNIError
 from cni.contract.result import DNS, ROUTE_INT_MAX, Interface, IPConfig, Result, Route
 
 from .strategies import IPV4, IPV6, interfaces, networks
@@ -19,15 +22,34 @@ INTERFACES = st.builds(Interface, name=WORD, mac=st.sampled_from(["", "0a:58:0a:
                        pci_id=st.sampled_from(["", "0000:00:01.0"]))
 
 
+def _of_family(version: int):
+    return IPV4 if version == 4 else IPV6
+
+
+@st.composite
+def ip_configs(draw, index, mixed: bool = False):
+    """An address with a gateway of its own family (of the other one with `mixed`), or none."""
+    address = draw(interfaces())
+    family = 10 - address.version if mixed else address.version  # 4 <-> 6
+    gateway = draw(_of_family(family)) if mixed else draw(st.none() | _of_family(family))
+    return IPConfig(address=address, gateway=gateway, interface=draw(index))
+
+
+@st.composite
+def routes_of(draw, mixed: bool = False):
+    dst = draw(networks())
+    family = 10 - dst.version if mixed else dst.version
+    gw = draw(_of_family(family)) if mixed else draw(st.none() | _of_family(family))
+    return Route(dst=dst, gw=gw, mtu=draw(OPT_U32), advmss=draw(OPT_U32), priority=draw(OPT_U32),
+                 table=draw(OPT_U32), scope=draw(st.none() | st.integers(0, 255)))
+
+
 @st.composite
 def results(draw):
     ifaces = draw(st.lists(INTERFACES, max_size=3))
     index = st.none() | st.integers(0, max(len(ifaces) - 1, 0)) if ifaces else st.none()
-    ips = draw(st.lists(st.builds(IPConfig, address=interfaces(), gateway=st.none() | IPV4 | IPV6,
-                                  interface=index), max_size=3))
-    routes = draw(st.lists(st.builds(Route, dst=networks(), gw=st.none() | IPV4 | IPV6, mtu=OPT_U32,
-                                     advmss=OPT_U32, priority=OPT_U32, table=OPT_U32,
-                                     scope=st.none() | st.integers(0, 255)), max_size=3))
+    ips = draw(st.lists(ip_configs(index), max_size=3))
+    routes = draw(st.lists(routes_of(), max_size=3))
     dns = draw(st.builds(DNS, nameservers=st.lists(WORD, max_size=2), domain=st.just("") | WORD,
                          search=st.lists(WORD, max_size=2), options=st.lists(WORD, max_size=2)))
     return Result(interfaces=ifaces, ips=ips, routes=routes, dns=dns)
@@ -89,3 +111,31 @@ def test_conversion_goes_through_the_older_of_two_versions(result, a, b):
     older = min(a, b, key=lambda v: tuple(map(int, v.split("."))))
     direct = Result.from_json(result.to_json(older), older).to_json(b)
     assert via == direct
+
+
+@settings(max_examples=100, deadline=None)
+@given(result=results(), bad_ip=ip_configs(st.none(), mixed=True), bad_route=routes_of(mixed=True),
+       which=st.sampled_from(["ip", "route"]), version=st.sampled_from(VERSIONS), where=st.integers(0, 3))
+def test_a_gateway_of_another_family_is_code_7(result, bad_ip, bad_route, which, version, where):
+    """Whatever else a result holds and in whichever version, one gateway (or route gw) of the
+    other family than its address (or dst) makes it unreadable: nothing may be built from it."""
+    if which == "ip":
+        result.ips.insert(min(where, len(result.ips)), bad_ip)
+        result.ips = [ip for ip in result.ips if ip is bad_ip or ip.version != bad_ip.version]
+    else:
+        result.routes.insert(min(where, len(result.routes)), bad_route)
+        result.ips.append(IPConfig(address=ipaddress.ip_interface((bad_route.dst.network_address, 0))))
+    try:
+        printed = result.to_json(version)
+    except Exception as e:  # 0.1.0/0.2.0 keeps one address per family: converting may refuse
+        assert getattr(e, "code", None) == 1
+        return
+    if version in VERSIONS[:2] and which == "ip" and printed.get(f"ip{bad_ip.version}", {}).get(
+            "gateway") != str(bad_ip.gateway):
+        return  # an older form kept another address of that family
+    try:
+        Result.from_json(printed, version)
+    except CNIError as e:
+        assert e.code == 7 and "family" in e.msg
+        return
+    raise AssertionError(f"read without error: {printed}")

@@ -29,6 +29,7 @@ SCHEMA = "bandwidth"
 CNI_ARGS_KEYS = None  # the reference plugin does not read CNI_ARGS
 NEEDS_NETNS = True
 READS_PREV_RESULT = True
+IPAM = False
 VERSIONS = ("0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")  # a chained plugin needs prevResult (0.3.0+)
 
 

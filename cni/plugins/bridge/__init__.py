@@ -33,6 +33,7 @@ CNI_ARGS_KEYS = frozenset({"MAC"})
 NEEDS_NETNS = True
 VERSIONS = SUPPORTED
 READS_PREV_RESULT = True
+IPAM = False
 prev_result_as_text = None
 
 def add(req: Request) -> Result:

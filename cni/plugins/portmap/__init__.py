@@ -30,6 +30,7 @@ SCHEMA = "portmap"
 CNI_ARGS_KEYS = None  # the reference plugin does not read CNI_ARGS
 NEEDS_NETNS = True
 READS_PREV_RESULT = True
+IPAM = False
 VERSIONS = SUPPORTED  # as the reference v1.9.1 (a 0.1.0/0.2.0 prevResult has ip4/ip6 only)
 
 

@@ -32,6 +32,7 @@ CNI_ARGS_KEYS = None  # the reference plugin does not read CNI_ARGS
 NEEDS_NETNS = True
 VERSIONS = SUPPORTED
 READS_PREV_RESULT = True
+IPAM = False
 prev_result_as_text = None
 
 

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 def add(req: Request) -> Result:
     conf = config.load(req.config)
-    delegate.find(conf.ipam_type, req.path)  # a missing IPAM plugin fails before anything is made
+    delegate.find_ipam(conf.ipam_type, req)  # a missing or wrong IPAM fails before anything is made
     return veth_attachment.add_undoable(
         "ptp", req.netns, lambda host_h, cont, undo: _add(req, conf, host_h, cont, undo))
 
