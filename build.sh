@@ -34,7 +34,7 @@ EXCLUDES=(tkinter unittest pydoc dataclasses _hashlib _bz2 _lzma ctypes grpc_too
 # Only the operator command (`pycni status`, `pycni gc`) speaks CRI; single-file plugins leave it out.
 OPERATOR_ONLY=(grpc google.protobuf cni.cri cni.ops inspect asyncio)
 HOOKS=(--additional-hooks-dir "$PWD/conf/pyinstaller-hooks")
-# Modules as loose .pyc files instead of a compressed archive (~3 ms less per call), compiled
+# Modules as loose .pyc files instead of a compressed archive (no archive to open per call), compiled
 # with -OO (no docstrings, no asserts: nothing relies on them).
 FAST=(--debug noarchive --optimize 2)
 
@@ -165,7 +165,7 @@ deps() {
   fi
 }
 
-# setns(2) as a C module: Python 3.11 has no os.setns, and ctypes costs ~2.5 ms per call.
+# setns(2) as a C module: Python 3.11 has no os.setns, and importing ctypes would cost every call.
 build_setns() {
   local inc suffix
   inc=$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
@@ -174,7 +174,7 @@ build_setns() {
 }
 
 # The bundle's executable: conf/launcher.c embedding the interpreter PyInstaller collected, in
-# place of PyInstaller's bootloader (~3 ms less per call: no second exec, no bootstrap imports).
+# place of PyInstaller's bootloader (no second exec, no bootstrap imports per call).
 # OUT is the executable inside a onedir bundle (beside its _internal), MODULE the module whose
 # entry(sys.argv) it runs, NAMES the names started through which it goes straight to Python,
 # FREEZE what conf/freeze.py freezes into it with all they import (default: MODULE).

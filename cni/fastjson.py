@@ -1,6 +1,6 @@
 """JSON through CPython's C codec (`_json`) without importing the `json` package.
 
-`import json` costs ~7 ms on every plugin call, nearly all of it `re`, `enum` and `functools`,
+`import json` costs every plugin call start-up time, nearly all of it `re`, `enum` and `functools`,
 which the package needs only for its pure-Python fallbacks. The C scanner and encoder used here
 are the very code `json.loads` and `json.dumps` run; this module hands them the same settings.
 Malformed input raises ValueError: json.JSONDecodeError, from the json package, which is loaded only

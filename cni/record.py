@@ -1,6 +1,6 @@
 """A tiny value-object base for the contract and the kernel layer.
 
-`dataclasses` imports `inspect` and builds classes with `exec`, ~10 ms per plugin call at
+`dataclasses` imports `inspect` and builds classes with `exec`, a large share of a plugin call's
 start-up; these objects only need keyword construction, defaults, equality and a repr.
 """
 

@@ -1,7 +1,7 @@
 """The operating system as the plugins use it: the built-in `posix` module, without `os`.
 
-Every CNI call is a new process, and importing `os` costs each one ~1.2 ms (os.environ is built
-on the collections ABCs). The plugins need only posix's own calls, the environment as text and a
+Every CNI call is a new process, and importing `os` costs each one start-up time (os.environ is
+built on the collections ABCs). The plugins need only posix's own calls, the environment as text and a
 few path string helpers, so those are given here, once, and the plugin paths never import `os`.
 The operator command and the paths that start programs (subprocess imports `os`) may use it.
 The path helpers take and give str only, and behave as posixpath's do (tests hold them to it).

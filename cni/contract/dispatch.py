@@ -130,7 +130,7 @@ def main(plugin_type: str, load: Callable[[str], Plugin], env: Mapping[str, str]
         if getattr(e, "overran_bound", False):  # a lock or a tool past its bound: 11, not a defect
             _emit(out, failed(e).to_json(_error_version(req)))
             return 1
-        import traceback  # only on this path: it costs ~5 ms to import
+        import traceback  # only on this path: its import is start-up every call would pay
 
         traceback.print_exc(file=sys.stderr)
         _emit(out, CNIError(INTERNAL, f"{type(e).__name__}: {e}").to_json(_error_version(req)))

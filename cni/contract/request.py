@@ -31,7 +31,7 @@ REQUIRED_ENV: dict[str, tuple[str, ...]] = {
     "VERSION": (),
 }
 
-# libcni's rules, checked without `re` (~6 ms to import on every call).
+# libcni's rules, checked without `re` (whose import every call would pay for).
 _NAME_PATTERN = "^[a-zA-Z0-9][a-zA-Z0-9_.\\-]*$"
 _ALNUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 _NAME_CHARS = _ALNUM | frozenset("_.-")

@@ -1,5 +1,5 @@
 /* setns(2) for Python 3.11, which has no os.setns: a few lines of C instead of ctypes, whose
- * import and libc lookup cost ~2.5 ms on every plugin call that enters a network namespace. */
+ * import and libc lookup would cost every plugin call that enters a network namespace. */
 #define PY_SSIZE_T_CLEAN
 #define _GNU_SOURCE
 #include <Python.h>
