@@ -15,5 +15,6 @@ plugin's call path costs milliseconds on every ADD and DEL. Hence, throughout:
 - no `os` (os.environ is built on the collections ABCs): `cni.sysapi` gives the posix
   calls, the environment and the path helpers the plugins use; subprocess brings os where it runs.
 tests/bundle/test_startup.py holds every plugin to this; what each import costs is measured there
-and by the bench (`python -m bench`), not written here, where it would go stale. The module map is docs/ARCHITECTURE.md.
+and by the bench (`python -m bench`), not written here, where it would go stale. The module map is
+docs/ARCHITECTURE.md.
 """

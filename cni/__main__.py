@@ -31,8 +31,8 @@ def entry(argv: list[str]) -> int:
 # this is the start for `python -m cni` and PyInstaller's onefile builds.
 if __name__ == "__main__":
     code = entry(sys.argv)
-    # Skip the interpreter's teardown (a measurable share of each call): the answer is written and flushed, files
-    # are closed by the kernel and flocks released with them, and no atexit work is registered.
+    # Skip the interpreter's teardown (a measurable share of each call): the answer is written and
+    # flushed, files are closed by the kernel and flocks released with them, and no atexit work is registered.
     sys.stdout.flush()
     sys.stderr.flush()
     sysapi._exit(code)

@@ -20,7 +20,7 @@ _HEX = frozenset("0123456789abcdefABCDEF")
 
 
 def _is_mac(mac: str) -> bool:
-    """Six hex byte pairs separated by ':' or '-' (checked without `re`, whose import every call would pay for)."""
+    """Six hex byte pairs separated by ':' or '-' (checked without `re`: every call would import it)."""
     return (len(mac) == 17 and all(sep in ":-" for sep in mac[2::3])
             and all(mac[i] in _HEX and mac[i + 1] in _HEX for i in range(0, 17, 3)))
 
