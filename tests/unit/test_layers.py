@@ -1,7 +1,7 @@
 """The arrows point down: read from the code's own imports, no lower layer imports an upper one.
 
-Layers, lowest first (docs/ARCHITECTURE.md draws them):
-  base      cni/*.py but the entry: record, fastjson, names, childenv, undo, flock
+Layers, lowest first (docs/ARCHITECTURE.md draws them, and its map must name every module):
+  base      cni/*.py but the entry (record, fastjson, names, childenv, undo, flock...) and cni/layout
   net       cni/net: the kernel edge (netlink, namespaces, tc, sysctl, firewall tools)
   contract  cni/contract: the CNI protocol (request, result, errors, schema, dispatch, delegate)
   plugins   cni/plugins/<type> and ipam/: each plugin uses contract, net and base, never another plugin
