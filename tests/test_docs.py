@@ -163,3 +163,35 @@ def test_every_plugin_has_its_page():
         assert page.exists(), name
         assert {"keys", "verbs", "on-the-host", "differences-from-the-reference-v191"} <= anchors(page), name
         assert f"{name}.md" in linked, name
+
+
+REPO_PATH = re.compile(r"^(?:tests|cni|ipam|bench|conf)/[\w./-]*$")
+
+
+def missing_paths(path: Path, repo: Path = REPO) -> list[str]:
+    """Repository paths in code spans of `path`'s prose (`tests/...::test` too) that do not exist.
+    A span with a placeholder or a glob (`<type>`, `*`) names no one path and is skipped."""
+    text = path.read_text(encoding="utf-8")
+    out, fenced = [], False
+    for no, line in enumerate(text.splitlines(), 1):
+        if FENCE.match(line):
+            fenced = not fenced
+            continue
+        for m in [] if fenced else CODE_SPAN.finditer(line):
+            target = m.group(2).strip().split("::")[0]
+            if REPO_PATH.match(target) and not (repo / target).exists():
+                out.append(f"{path.name}:{no}: {target}")
+    return out
+
+
+def test_a_missing_path_is_reported(tmp_path):
+    (tmp_path / "cni").mkdir()
+    (tmp_path / "cni" / "here.py").write_text("")
+    (tmp_path / "a.md").write_text("`cni/here.py` `cni/gone.py` `tests/x.py::test_y` `cni/<x>.py`\n"
+                                   "```\n`cni/in_a_block.py`\n```\n")
+    assert missing_paths(tmp_path / "a.md", tmp_path) == ["a.md:1: cni/gone.py", "a.md:1: tests/x.py"]
+
+
+@pytest.mark.parametrize("path", doc_files(), ids=lambda p: str(p.relative_to(REPO)))
+def test_every_path_the_documentation_names_exists(path):
+    assert missing_paths(path) == []

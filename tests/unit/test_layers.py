@@ -1,7 +1,7 @@
 """The arrows point down: read from the code's own imports, no lower layer imports an upper one.
 
-Layers, lowest first (docs/ARCHITECTURE.md draws them):
-  base      cni/*.py but the entry: record, fastjson, names, childenv, undo, flock
+Layers, lowest first (docs/ARCHITECTURE.md draws them, and its map must name every module):
+  base      cni/*.py but the entry (record, fastjson, names, childenv, undo, flock...) and cni/layout
   net       cni/net: the kernel edge (netlink, namespaces, tc, sysctl, firewall tools)
   contract  cni/contract: the CNI protocol (request, result, errors, schema, dispatch, delegate)
   plugins   cni/plugins/<type> and ipam/: each plugin uses contract, net and base, never another plugin
@@ -15,6 +15,7 @@ Every import counts, at the top of a module or inside a function (the lazy ones 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -112,3 +113,57 @@ def test_tools_do_not_depend_on_the_test_tree():
                 [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
             offenders += [f"{path.relative_to(REPO)}: {n}" for n in names if n.split(".")[0] == "tests"]
     assert offenders == []
+
+
+MAP_ROW = re.compile(r"^(?:\w+)?\s{2,}(?:(\S+/)|(\S+\.py))?(?:\s{2,}(.*))?$")
+MAP_FILE = re.compile(r"(?<![\w/.])((?:[\w]+/)*[\w]+\.py)\b")
+
+
+def map_block(text: str) -> str:
+    """The code block under docs/ARCHITECTURE.md's "## Module map" heading."""
+    section = text.split("\n## Module map\n", 1)[1]
+    return section.split("```\n", 2)[1]
+
+
+def mapped_files(block: str) -> tuple[set[str], set[str]]:
+    """(files, folders) the map names. A row's second column is a folder or a file; a bare `x.py`
+    in the description is in the last folder named, one with a slash is from the repository."""
+    files: set[str] = set()
+    folders: set[str] = set()
+    folder = ""
+    for line in block.splitlines():
+        row = MAP_ROW.match(line)
+        if row and row.group(1):
+            folder = row.group(1)
+            folders.add(folder)
+        elif row and row.group(2):
+            files.add(row.group(2))
+        description = (row.group(3) or "") if row else line
+        for name in MAP_FILE.findall(description):
+            files.add(name if "/" in name else folder + name)
+    return files, folders
+
+
+def unmapped(block: str, repo: Path) -> list[str]:
+    """Modules of cni/, ipam/, bench/ the map does not name, and names in the map that are not
+    there."""
+    files, folders = mapped_files(block)
+    present = {str(p.relative_to(repo)) for top in ("cni", "ipam", "bench")
+               for p in (repo / top).glob("**/*.py")}
+    named = files | {f + "__init__.py" for f in folders}
+    missing = sorted(p for p in present if p not in named)
+    stale = sorted(f"{p} (named, absent)" for p in files if p not in present)
+    stale += sorted(f"{f} (named, absent)" for f in folders if not (repo / f).is_dir())
+    return missing + stale
+
+
+def test_the_architecture_map_names_every_module_and_only_those():
+    block = map_block((REPO / "docs" / "ARCHITECTURE.md").read_text())
+    assert unmapped(block, REPO) == []
+
+
+def test_the_map_check_sees_a_missing_and_a_stale_entry():
+    block = map_block((REPO / "docs" / "ARCHITECTURE.md").read_text())
+    assert "cni/ops/libcni.py" in unmapped(block.replace("libcni.py", "libcnx.py"), REPO)
+    assert "cni/ops/libcnx.py (named, absent)" in unmapped(block.replace("libcni.py", "libcnx.py"), REPO)
+    assert "cni/version.py" in unmapped(block.replace("version.py", "version"), REPO)
