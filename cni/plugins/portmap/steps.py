@@ -15,6 +15,10 @@ from . import plan
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from cni.net.nfexists import Probe
+
     from .config import PortMapConf
 
 PLUGIN = "portmap"
@@ -57,8 +61,11 @@ def iptables_teardown(network: str, container_id: str) -> dict[int, set[int]]:
 
     what = f"remove hostports of {network}/{container_id}"
     entries = (plan.DNAT_CHAIN, plan.OLD_SNAT_CHAIN)
+    families = (4, 6)
+    if iptables.in_nf_tables():  # no chain of the container: nothing to read or remove
+        families = _may_hold(lambda probe, fam: any(probe.chain(fam, "nat", c) for c in chains))
     every(*[(lambda f=f: iptables.remove_chains(select(f), what, _SKIPPED, entries, PLUGIN, (f,)))
-            for f in (4, 6)])
+            for f in families])
     return ports
 
 
@@ -74,6 +81,19 @@ def iptables_gc(network: str, valid_ids: set[str]) -> None:
 
     iptables.remove_chains(stale, f"garbage-collect hostports of {network}", _SKIPPED,
                            plan.DNAT_CHAIN, PLUGIN)
+
+
+def _may_hold(question: Callable[[Probe, str], bool]) -> tuple[int, ...]:
+    """The families (4, 6) whose tables may hold rules of an attachment: those for which
+    `question(probe, "ip" or "ip6")` is true, asked over netlink, or both when nf_tables cannot be
+    asked (the tables are then read as always)."""
+    from cni.net.nfexists import Probe
+
+    try:
+        with Probe() as probe:
+            return tuple(f for f in (4, 6) if question(probe, plan.NFT_FAMILY[f]))
+    except OSError:
+        return (4, 6)
 
 
 # ---- nftables ----------------------------------------------------------------------------------
@@ -98,7 +118,7 @@ def nft_teardown(network: str, container_id: str) -> dict[int, set[int]]:
     if not nftables.available():
         return ports
     chains = (*plan.NFT_RULE_CHAINS, plan.nft_owner_chain(network))
-    for family in (4, 6):
+    for family in _may_hold(lambda probe, fam: probe.table(fam, plan.NFT_TABLE)):
         rules = _nft_rules(family)
         if not rules:
             continue
