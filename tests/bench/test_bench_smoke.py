@@ -35,7 +35,8 @@ def test_quick_run_produces_tables_and_plot(bin_dir: Path, ref_bin_dir: Path, tm
     out = tmp_path / "results"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CNI_")}
     proc = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--ours", str(bin_dir), "--out", str(out)],
+        [sys.executable, "-m", "bench", "--quick", "--path", "cold", "--ours", str(bin_dir),
+         "--out", str(out)],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=TIMEOUT)
     report = f"exit {proc.returncode}\nstdout:\n{proc.stdout[-6000:]}\nstderr:\n{proc.stderr[-6000:]}"
     assert proc.returncode == 0, report
@@ -67,7 +68,10 @@ def test_quick_run_produces_tables_and_plot(bin_dir: Path, ref_bin_dir: Path, tm
         assert heading in md, heading
     assert "| `bridge+host-local` | ADD |" in md
     assert "| `loopback+ptp+host-local+portmap` | ADD |" in md
-    assert "reference CNI plugins v1.9.1," in md.splitlines()[0], md.splitlines()[0]
+    first = md.splitlines()[0]
+    assert f"reference CNI plugins v1.9.1 from `{ref_bin_dir.resolve()}`," in first, first
+    assert res["sides"] == ["ours", "ref"] and "warm" not in res, "--path cold measures no warm path"
+    assert "| chain | verb | ours median | p90 | p99 | reference median | p90 | p99 | ours/ref |" in md
     assert (out / "quick-fill.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     assert _left_by(res["run_id"]) == [], "the bench left these behind"
