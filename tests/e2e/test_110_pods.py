@@ -6,14 +6,17 @@ The same burst runs on a node of its own for each side: our plugins on the cold 
 (``PYCNI_WARM_SOCKET=off``), the reference v1.9.1, and our plugins on the warm path (``pycni
 serve`` inside the node's namespaces) when the bundle has it; under containerd 2.3.4 (a kind node
 of today) and Debian's 1.6.20. The per-pod times (p50, p99 of RunPodSandbox and of StopPodSandbox
-followed by RemovePodSandbox) are printed side by side with the load average; they are not
-asserted (latency belongs to the benchmarks, and a shared machine moves them).
+followed by RemovePodSandbox) are printed side by side with the load average, and the CPU the
+plugins took in each phase (containerd's reaped children, and the warm process's): a burst
+saturates the CPU, so that is what sets its length. None of it is asserted (latency belongs to
+the benchmarks, and a shared machine moves them).
 """
 
 from __future__ import annotations
 
 import contextlib
 import ipaddress
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -31,6 +34,7 @@ PODS = 110
 BANDWIDTH = {"kubernetes.io/ingress-bandwidth": "1M", "kubernetes.io/egress-bandwidth": "2M"}
 WARM_ENV = "PYCNI_WARM_SOCKET"
 REFERENCE = "reference v1.9.1"
+TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def _quantile(values: list[float], q: float) -> float:
@@ -42,9 +46,20 @@ def _load() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
-def _burst(node: KindNode, cri) -> dict[str, list[float]]:
+def _children_cpu(pids: list[int]) -> float:
+    """The CPU seconds (user + system) of the reaped children of these processes: containerd's
+    are the plugins it ran (and what they ran), the warm process's the calls it forked."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[13]) + int(fields[14])  # cutime, cstime
+    return total / TICKS
+
+
+def _burst(node: KindNode, cri, cpu_of: list[int]) -> dict[str, list[float]]:
     """Start PODS pods at once, check them, stop and remove them at once, check nothing is left;
-    the seconds each pod's start and stop+remove took."""
+    the seconds each pod's start and stop+remove took, and the CPU seconds the children of
+    `cpu_of` took in each phase."""
     (conf,) = [p for p in node.conf_dir.iterdir() if not p.name.startswith(".")]
     network = network_name(conf)
     made: list[str] = []
@@ -60,9 +75,11 @@ def _burst(node: KindNode, cri) -> dict[str, list[float]]:
         cri.remove_pod(sid)
         return time.perf_counter() - t0
 
+    cpu = [_children_cpu(cpu_of)]
     try:
         with ThreadPoolExecutor(PODS) as pool:
             started = list(pool.map(start, range(PODS)))
+        cpu.append(_children_cpu(cpu_of))
         made = [sid for sid, _ in started]
         ips = [cri.sandbox(sid).ip for sid in made]
         assert len(set(ips)) == PODS, sorted(ips)
@@ -72,6 +89,7 @@ def _burst(node: KindNode, cri) -> dict[str, list[float]]:
         assert len(links_of_kind(node.netns_path, "ifb")) == PODS
         with ThreadPoolExecutor(PODS) as pool:
             stopped = list(pool.map(stop, made))
+        cpu.append(_children_cpu(cpu_of))
         made = []
     finally:
         for sid in made:
@@ -82,7 +100,8 @@ def _burst(node: KindNode, cri) -> dict[str, list[float]]:
     assert links_of_kind(node.netns_path, "veth") == [] and links_of_kind(node.netns_path, "ifb") == []
     assert shaping_qdiscs(node.netns_path) == []
     assert cached_results(node) == []
-    return {"start": [t for _, t in started], "stop": stopped}
+    return {"start": [t for _, t in started], "stop": stopped,
+            "cpu": [cpu[1] - cpu[0], cpu[2] - cpu[1]]}
 
 
 def _warm_server(node: KindNode, directory: Path):
@@ -105,7 +124,8 @@ def _row(side: str, times: dict[str, list[float]], ref: dict[str, list[float]] |
             ms = _quantile(times[key], q) * 1000
             ratio = f" ({ms / (_quantile(ref[key], q) * 1000):.2f}x)" if ref else ""
             cells.append(f"{ms:.0f} ms{ratio}")
-    return f"| {side} | " + " | ".join(cells) + f" | {max(times['start']):.1f} s |"
+    cpu = " | ".join(f"{x:.1f} s" for x in times["cpu"])
+    return f"| {side} | " + " | ".join(cells) + f" | {max(times['start']):.1f} s | {cpu} |"
 
 
 @pytest.mark.parametrize("version", ["2.3.4", "1.6.20"])
@@ -132,7 +152,8 @@ def test_110_pods_at_once(version: str, node_factory, cri_factory, chain_plugins
                     continue
                 assert server.socket == env[WARM_ENV]
             try:
-                figures[side] = _burst(node, cri_factory(node))
+                cpu_of = [node.proc.pid] + ([server.pid] if server is not None else [])
+                figures[side] = _burst(node, cri_factory(node), cpu_of)
             finally:
                 if server is not None:
                     served = server.served()
@@ -144,8 +165,9 @@ def test_110_pods_at_once(version: str, node_factory, cri_factory, chain_plugins
     ref = figures[REFERENCE]
     lines = [f"\n{runtime.name}: {PODS} pods at once, each side on a node of its own (load average "
              f"{load_before} before, {_load()} after; a shared machine: not figures to quote)",
-             "| plugins | RunPodSandbox p50 | p99 | stop+remove p50 | p99 | all started in |",
-             "| --- | ---: | ---: | ---: | ---: | ---: |"]
+             "| plugins | RunPodSandbox p50 | p99 | stop+remove p50 | p99 | all started in "
+             "| plugins' CPU, start | stop+remove |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     lines += [_row(side, times, None if side == REFERENCE else ref) for side, times in figures.items()]
     if skipped:
         lines.append(f"(warm path not measured: {skipped})")
