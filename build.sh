@@ -187,10 +187,20 @@ print(s.get_paths()["include"], s.get_config_var("LIBDIR"), s.get_config_var("LD
   frozen=$(mktemp --suffix=.h)
   "$PY" conf/freeze.py "$(dirname "$out")/_internal" "$frozen" "${@:-$module}"
   ${CC:-cc} -O2 -Wall -Werror -I"$inc" -DPYCNI_MODULE="\"$module\"" -DPYCNI_FAST_NAMES="\"$names\"" \
+    -DPYCNI_BUILD_ID="\"$(build_id "$(dirname "$out")/_internal" "$frozen")\"" \
     -DPYCNI_FROZEN="\"$frozen\"" conf/launcher.c -o "$out.new" -L"$libdir" -lpython"$ldversion" \
     -Wl,--disable-new-dtags,-rpath,'$ORIGIN/_internal'
   rm -f "$frozen"
   mv -f "$out.new" "$out"
+}
+
+# The bundle's build id, compiled into its launcher: a hash of the interpreter, the modules
+# (frozen and loose) and the launcher's source. A warm process (cni/warm) serves only callers
+# whose launcher carries its own id, so a call never runs on code of another build.
+build_id() {
+  local internal=$1 frozen=$2
+  { (cd "$internal" && find . -type f -print0 | sort -z | xargs -0 sha256sum)
+    sha256sum "$frozen" conf/launcher.c conf/warm.h | cut -d' ' -f1; } | sha256sum | cut -c1-16
 }
 
 # The CRI stubs the operator command imports, generated from cni/cri/api.proto (git-ignored).

@@ -16,6 +16,8 @@ reservation owned by a live pod and every live pod's address reserved for it. Af
 of every pod nothing may be left: reservations, cached results, links other than the bridge in the
 node, links other than lo in the pods, iptables chains and rules, nft rules of any pod. A GC with
 no valid attachment follows, and what is left after it is counted apart.
+With ``--warm`` our side's calls go through a warm process (`pycni serve`, started inside our
+node's namespace): a killed call is then a killed launcher, whose child and tools must die with it.
 Exit status: 0, 1 when on our side an invariant broke, something was left or an unkilled call
 failed (the reference's figures are reported, not judged), 2 on a usage or set-up error, 130 when
 interrupted.
@@ -42,6 +44,7 @@ from typing import Any
 from . import realnode, soakcheck
 from .host import Host
 from .scenarios import BANDWIDTH_CAP, log, snapshot
+from .warmserve import WARM_ENV, WarmServer
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "conf" / "examples"
@@ -133,6 +136,12 @@ class Side:
         self.stats = Stats()
         self.typical = {"ADD": 0.1, "DEL": 0.1}
         self.lock = threading.Lock()
+        self.warm: WarmServer | None = None
+
+    def start_warm(self) -> None:
+        """Our calls through a warm process in the node (it serves callers of its namespace only)."""
+        bundle = Path(os.path.realpath(os.path.join(self.bin_dir, "loopback"))).parent  # its `pycni`
+        self.warm = WarmServer(bundle, self.root / "warm", netns=self.node)
 
     # ------------------------------------------------------------------ one call
     def env(self, pod: Pod) -> dict[str, str]:
@@ -146,6 +155,7 @@ class Side:
                    CNI_IFNAME="eth0", CNI_CONTAINERID=pod.container_id, CAP_ARGS=json.dumps(caps),
                    CNI_ARGS=(f"IgnoreUnknown=1;K8S_POD_NAMESPACE=soak;K8S_POD_NAME=pod-{pod.index};"
                              f"K8S_POD_INFRA_CONTAINER_ID={pod.container_id};K8S_POD_UID={uuid.uuid4()}"))
+        env.update(self.warm.env if self.warm else {WARM_ENV: "off"})
         return env
 
     def call(self, verb: str, pod: Pod, arg: str | None = None) -> tuple[str, dict[str, Any] | None]:
@@ -355,6 +365,18 @@ def run(args: argparse.Namespace, host: Host) -> dict[str, Any]:
             raise RuntimeError(f"{name} ({src}) has no {', '.join(missing)}")
         sides[name] = Side(name, bin_dir, host, plugins, args.slots, args.pods, cnidrive, args.kill_share,
                            random.Random(rng.random()))
+        if name == "ours" and args.warm:
+            sides[name].start_warm()
+    try:
+        return _soak(args, host, sides, types, ref)
+    finally:
+        for side in sides.values():
+            if side.warm:
+                side.warm.stop()
+
+
+def _soak(args: argparse.Namespace, host: Host, sides: dict[str, Side], types: list[str], ref: str
+          ) -> dict[str, Any]:
     log(f"chain {' -> '.join(types)}; {args.slots} slots x {args.pods} pods per side; "
         f"{args.kill_share:.0%} of calls killed; {args.operations} operations per side")
     started = time.monotonic()
@@ -385,7 +407,9 @@ def run(args: argparse.Namespace, host: Host) -> dict[str, Any]:
             "wall_seconds": round(time.monotonic() - started, 1),
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "commit": _commit(),
             "loadavg_end": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
-            "sides": {n: s.stats.summary() for n, s in sides.items()}}
+            "sides": {n: s.stats.summary() for n, s in sides.items()},
+            "warm": {"served": sides["ours"].warm.served(), "refused": sides["ours"].warm.refused()}
+            if sides["ours"].warm else None}
 
 
 def markdown(res: dict[str, Any]) -> str:
@@ -440,6 +464,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--kill-share", type=float, default=0.2, help="share of calls SIGKILLed (default 0.2)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: a new one, reported)")
     p.add_argument("--ours", default=str(REPO / "dist" / "bin"))
+    p.add_argument("--warm", action="store_true", help="our calls through a warm process (pycni serve)")
     p.add_argument("--gc-every", type=int, default=5,
                    help="waves between GCs with the live pods valid (default 5; 0: only the final GC)")
     p.add_argument("--ref", help="the reference plugins (default: v1.9.1 from ../shared/realnode)")

@@ -19,10 +19,18 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef PYCNI_MODULE
@@ -33,6 +41,13 @@
 #define PYCNI_FAST_NAMES ""
 #endif
 #define RESTARTED "_PYCNI_LAUNCHER_RESTARTED"
+/* What build.sh computed over this bundle (its modules and this launcher's source): a warm
+ * process serves a call only when its own executable carries the same id (cni/warm). */
+#ifndef PYCNI_BUILD_ID
+#define PYCNI_BUILD_ID "unset"
+#endif
+
+#include "warm.h"
 
 /* The bundle's folder (dist/pycni/_internal), set first thing in main(). */
 static char internal[PATH_MAX];
@@ -255,6 +270,10 @@ int main(int argc, char **argv)
     fast = argc > 0 && fast_name(argv[0]);
     if (argc > 0 && !fast && !getenv(RESTARTED))
         restart_with_libraries(exe, internal, argv);
+    /* A plugin call goes to the warm process when one of this bundle serves it; it returns
+     * here only when nothing was handed over, and the call then runs below as it always did. */
+    if (fast)
+        warm_call(argc, argv, PYCNI_BUILD_ID);
     if (getenv(RESTARTED))
         unsetenv(RESTARTED);
 
@@ -293,6 +312,14 @@ int main(int argc, char **argv)
 
     /* What PyInstaller's bootstrap would have set: code finds the bundle's data through them. */
     PySys_SetObject("frozen", Py_True);
+    {
+        /* cni.warm: the id a warm process compares with its callers' */
+        PyObject *id = PyUnicode_FromString(PYCNI_BUILD_ID);
+        if (id) {
+            PySys_SetObject("_pycni_build_id", id);
+            Py_DECREF(id);
+        }
+    }
     {
         PyObject *meipass = PyUnicode_DecodeFSDefault(internal);
         if (meipass) {

@@ -11,7 +11,8 @@
 # plugins are never touched. The bundle the names pointed to before stays, since a call may still
 # be running from it; older bundles and leftovers of an interrupted install are removed.
 # The bundle is run once first: on a node it cannot run on (a glibc older than the build
-# machine's), nothing is switched.
+# machine's), nothing is switched. A running warm process (pycni-warm.service) is restarted
+# afterwards, since it serves calls of its own bundle only; until it is up again calls run cold.
 # Plain POSIX sh and coreutils: a node has no Python to rely on.
 set -eu
 export LC_ALL=C
@@ -68,3 +69,12 @@ for old in "$dest"/.pycni-*; do
   esac
 done
 echo "installed $(echo $names) into $dest: $version (bundle .pycni-$id)"
+# Calls in flight finish in their children (the unit's KillMode=process); new ones run cold until
+# the new bundle's warm process answers.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet pycni-warm.service 2>/dev/null; then
+  if systemctl restart pycni-warm.service; then
+    echo "restarted pycni-warm.service: the warm process now serves the new bundle"
+  else
+    echo "pycni-install: could not restart pycni-warm.service; calls run cold until it serves again" >&2
+  fi
+fi

@@ -22,10 +22,11 @@ REPO = Path(__file__).resolve().parent.parent
 TYPES = ("bridge", "host-local", "bandwidth", "loopback", "ptp", "portmap")
 
 
-def _install(dest: Path) -> None:
+def _install(dest: Path, env: dict[str, str] | None = None) -> str:
     proc = subprocess.run(["bash", str(REPO / "build.sh"), "install", str(dest)], cwd=REPO,
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
 
 
 def _bundles(dest: Path) -> set[str]:
@@ -85,3 +86,23 @@ def test_onefile_loopback_works(tmp_path, netns):
     assert json.loads(out.stdout)["interfaces"][0]["name"] == "lo"
     flags = ns.exec("ip", "-j", "link", "show", "lo")
     assert "UP" in json.loads(flags.stdout)[0]["flags"]
+
+
+def test_install_restarts_a_running_warm_process(tmp_path, bin_dir):
+    """The warm process serves its own bundle's calls only: an install restarts pycni-warm.service
+    when it runs (here a stand-in `systemctl` that says it does and records what it is asked)."""
+    fake = tmp_path / "fakebin"
+    fake.mkdir()
+    asked = tmp_path / "asked"
+    (fake / "systemctl").write_text(f'#!/bin/sh\necho "$*" >> {asked}\nexit 0\n')
+    (fake / "systemctl").chmod(0o755)
+    env = {**os.environ, "PATH": f"{fake}:{os.environ['PATH']}"}
+    out = _install(tmp_path / "bin", env)
+    assert asked.read_text().splitlines() == ["is-active --quiet pycni-warm.service",
+                                              "restart pycni-warm.service"]
+    assert "restarted pycni-warm.service" in out
+    (fake / "systemctl").write_text(f'#!/bin/sh\necho "$*" >> {asked}\nexit 3\n')  # inactive
+    asked.unlink()
+    out = _install(tmp_path / "bin", env)
+    assert asked.read_text().splitlines() == ["is-active --quiet pycni-warm.service"]
+    assert "restarted" not in out

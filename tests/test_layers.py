@@ -6,7 +6,8 @@ Layers, lowest first (docs/ARCHITECTURE.md draws them):
   contract  cni/contract: the CNI protocol (request, result, errors, schema, dispatch, delegate)
   plugins   cni/plugins/<type> and ipam/: each plugin uses contract, net and base, never another plugin
   registry  cni/plugins/__init__.py: type name -> module, by name only
-  operator  cni/ops, cni/cri: the operator command's work (reads what plugins left on a node)
+  operator  cni/ops, cni/cri: the operator command's work (reads what plugins left on a node);
+            cni/warm: the warm process (`pycni serve`), which runs the entry it is given
   entry     cni/__main__.py, cni/cli.py
 Every import counts, at the top of a module or inside a function (the lazy ones too).
 """
@@ -36,7 +37,7 @@ def layer(module: str) -> tuple[str, str]:
         return "plugins", "ipam"
     if module in ("cni.__main__", "cni.cli"):
         return "entry", module
-    if len(parts) > 1 and parts[1] in ("ops", "cri"):
+    if len(parts) > 1 and parts[1] in ("ops", "cri", "warm"):
         return "operator", "operator"
     if module == "cni.plugins":
         return "registry", module

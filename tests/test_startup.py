@@ -25,7 +25,9 @@ FORBIDDEN = {"inspect", "dataclasses", "typing", "pathlib", "bz2", "lzma", "trac
              # importlib.import_module would bring the importlib package and warnings (~0.3 ms)
              "importlib", "warnings",
              # only the operator command (`pycni status`, `pycni gc`) speaks CRI
-             "grpc", "google", "cni.cri", "cni.ops", "argparse"}
+             "grpc", "google", "cni.cri", "cni.ops", "argparse",
+             # the warm process's own modules (`pycni serve`): never on a plugin call
+             "cni.warm"}
 
 
 # How many modules importing each plugin's module adds to the bare interpreter's, with a little
@@ -264,7 +266,7 @@ def test_bundle_serves_the_plugin_path_frozen_and_the_rest_from_internal(bin_dir
     (bundle / "loopback").symlink_to("pycni")
     ns = netns()
     env = {"CNI_COMMAND": "ADD", "CNI_CONTAINERID": "frozen1", "CNI_NETNS": ns.path, "CNI_IFNAME": "eth0",
-           "CNI_PATH": str(bundle), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+           "CNI_PATH": str(bundle), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "PYCNI_WARM_SOCKET": "off"}
     proc = subprocess.run([str(bundle / "loopback")], env=env, capture_output=True,
                           input=b'{"cniVersion": "1.1.0", "name": "frozen", "type": "loopback"}')
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -366,7 +368,7 @@ def test_bundle_serves_its_extension_modules_as_builtins(bin_dir, netns, tmp_pat
         pytest.skip("strace is not installed (build.sh deps test installs it)")
     ns = netns()
     env = {"CNI_COMMAND": "ADD", "CNI_CONTAINERID": "builtin1", "CNI_NETNS": ns.path, "CNI_IFNAME": "eth0",
-           "CNI_PATH": str(tmp_path), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+           "CNI_PATH": str(tmp_path), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "PYCNI_WARM_SOCKET": "off"}
     traced = subprocess.run([strace, "-f", "-qq", "-e", "trace=openat", "-o", str(tmp_path / "trace"),
                              str(Path(bin_dir, "loopback"))], env=env, capture_output=True, timeout=60,
                             input=b'{"cniVersion": "1.1.0", "name": "builtin", "type": "loopback"}')
@@ -375,3 +377,48 @@ def test_bundle_serves_its_extension_modules_as_builtins(bin_dir, netns, tmp_pat
     listed = [line.split('"')[1] for line in opened if "O_DIRECTORY" in line]
     assert listed == [f"{internal}/cni/net"], opened
     assert any("/_json." in line for line in opened), opened
+
+
+@pytest.mark.root
+def test_a_warm_call_loads_no_module(bin_dir, netns, tmp_path):
+    """The warm path of the same loopback ADD: the launcher opens nothing under _internal but the
+    shared libraries the dynamic linker maps for it (libpython), and the child forked for the call
+    (traced through the warm process) opens nothing there but the plugin's config schema (data,
+    read per call as cold): every module it runs was imported once, before any call."""
+    import shutil
+    import signal
+    import time
+
+    from helpers.warm import WarmServer, wait_for
+
+    strace = shutil.which("strace")
+    if strace is None:
+        pytest.skip("strace is not installed (build.sh deps test installs it)")
+    internal = Path(bin_dir, "loopback").resolve().parent / "_internal"
+    server = WarmServer(bin_dir, tmp_path / "warm")
+    tracer = None
+    try:
+        tracer = subprocess.Popen([strace, "-f", "-qq", "-e", "trace=openat", "-o", str(tmp_path / "child"),
+                                   "-p", str(server.pid)], stderr=subprocess.DEVNULL)
+        time.sleep(1)  # strace attaches
+        ns = netns()
+        env = {"CNI_COMMAND": "ADD", "CNI_CONTAINERID": "warm1", "CNI_NETNS": ns.path, "CNI_IFNAME": "eth0",
+               "CNI_PATH": str(tmp_path), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", **server.env}
+        traced = subprocess.run([strace, "-f", "-qq", "-e", "trace=openat", "-o", str(tmp_path / "launcher"),
+                                 str(Path(bin_dir, "loopback"))], env=env, capture_output=True, timeout=60,
+                                input=b'{"cniVersion": "1.1.0", "name": "warm", "type": "loopback"}')
+        assert traced.returncode == 0, traced.stdout + traced.stderr
+        assert [ip["address"] for ip in json.loads(traced.stdout)["ips"]] == ["127.0.0.1/8", "::1/128"]
+        assert wait_for(lambda: server.served() == 1), server.log()
+    finally:
+        if tracer is not None:
+            tracer.send_signal(signal.SIGINT)
+            tracer.wait(timeout=30)
+        server.stop()
+    opened = [line.split('"')[1] for line in (tmp_path / "launcher").read_text().splitlines()
+              if f'"{internal}/' in line]
+    assert opened and all(".so" in Path(p).name for p in opened), opened
+    assert not [p for p in opened if "/python3" in p or "lib-dynload" in p or "/cni/" in p], opened
+    child = [line.split('"')[1] for line in (tmp_path / "child").read_text().splitlines()
+             if f'"{internal}/' in line]
+    assert child == [f"{internal}/conf/schemas/loopback.json"], child

@@ -1,4 +1,5 @@
-"""conf/systemd: the service and timer that run `pycni gc` every 10 minutes, as the docs install them."""
+"""conf/systemd: the service and timer that run `pycni gc` every 10 minutes, and the socket and service
+of the warm process (`pycni serve`), as the docs install them."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import configparser
 import json
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -34,12 +36,13 @@ def test_systemd_accepts_the_units(tmp_path: Path, bin_dir: Path):
     """`systemd-analyze verify`, with ExecStart pointed at the built bundle (it checks the command)."""
     if shutil.which("systemd-analyze") is None:
         pytest.skip("systemd-analyze missing (Debian package systemd)")
-    for name in ("pycni-gc.service", "pycni-gc.timer"):
+    names = ("pycni-gc.service", "pycni-gc.timer", "pycni-warm.socket", "pycni-warm.service")
+    for name in names:
         text = (UNITS / name).read_text().replace(INSTALLED, str(bin_dir / "pycni"))
         (tmp_path / name).write_text(text)
-    proc = subprocess.run(["systemd-analyze", "verify", "--man=no", str(tmp_path / "pycni-gc.timer"),
-                           str(tmp_path / "pycni-gc.service")], capture_output=True, text=True, timeout=60)
-    problems = [line for line in (proc.stdout + proc.stderr).splitlines() if "pycni-gc" in line]
+    proc = subprocess.run(["systemd-analyze", "verify", "--man=no", *(str(tmp_path / n) for n in names)],
+                          capture_output=True, text=True, timeout=60)
+    problems = [line for line in (proc.stdout + proc.stderr).splitlines() if "pycni-" in line]
     assert proc.returncode == 0 and not problems, proc.stdout + proc.stderr
 
 
@@ -54,3 +57,44 @@ def test_the_service_command_fails_without_a_runtime(tmp_path: Path, bin_dir: Pa
     report = json.loads(proc.stdout)
     assert proc.returncode == 1 and report["error"].startswith("nothing was collected: cannot reach")
     assert report["runtime"]["reachable"] is False and report["networks"] == []
+
+
+def test_the_warm_units_activate_pycni_serve_on_a_root_only_socket():
+    sock, service = _unit("pycni-warm.socket"), _unit("pycni-warm.service")
+    assert sock["Socket"]["ListenStream"] == "/run/pycni/warm.sock"
+    assert (sock["Socket"]["SocketMode"], sock["Socket"]["DirectoryMode"]) == ("0600", "0700")
+    assert sock["Install"]["WantedBy"] == "sockets.target"
+    assert service["Service"]["ExecStart"].split() == [INSTALLED, "serve"]
+    assert service["Service"]["KillMode"] == "process", "a restart must not kill the calls in flight"
+    sandboxing = {"PrivateTmp", "PrivateNetwork", "ProtectSystem", "PrivateMounts", "RootDirectory",
+                  "NetworkNamespacePath", "PrivateDevices", "ProtectHome"}
+    assert not sandboxing & set(service["Service"]), "a namespace of its own: every call would run cold"
+
+
+@pytest.mark.root
+def test_socket_activation_serves_calls(tmp_path: Path, bin_dir: Path):
+    """What the socket unit does, by systemd-socket-activate: the listener passed as fd 3 with
+    LISTEN_FDS/LISTEN_PID; a plugin call is served warm through it."""
+    tool = shutil.which("systemd-socket-activate")
+    if tool is None:
+        pytest.skip("systemd-socket-activate missing (Debian package systemd)")
+    directory = tmp_path / "run"
+    directory.mkdir(mode=0o700)
+    path = directory / "warm.sock"
+    log = tmp_path / "serve.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([tool, "-l", str(path), str(bin_dir / "pycni"), "serve", "--verbose"],
+                                stdout=out, stderr=out, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not path.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        env = {"CNI_COMMAND": "VERSION", "PYCNI_WARM_SOCKET": str(path), "PATH": "/usr/bin:/bin"}
+        out = subprocess.run([str(bin_dir / "loopback")], input=b'{"cniVersion": "1.0.0"}', env=env,
+                             capture_output=True, timeout=60)
+        assert out.returncode == 0 and "1.1.0" in json.loads(out.stdout)["supportedVersions"], out
+        text = log.read_text()
+        assert "serving on the socket systemd passed" in text and ": child " in text, text
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

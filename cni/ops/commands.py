@@ -137,9 +137,12 @@ def status_report(conf_dir: str, bin_dir: str, endpoint: str, grace: float, time
                                  for r in hl.reservations]})
         entry["attachments"] = [a.to_json(now) for a in atts]
     names = [lst.name for lst in lists if not lst.error]
+    from cni.warm.probe import probe
+
     return {"version": JSON_VERSION, "confDir": conf_dir, "binDir": bin_dir, "graceSeconds": grace,
             "runtime": _runtime_json(endpoint, sandboxes, error), "networks": networks,
-            "unownedIfbs": attachments.unowned_ifbs(names, state), "errors": state.errors}
+            "unownedIfbs": attachments.unowned_ifbs(names, state), "errors": state.errors,
+            "warm": probe()}
 
 
 # ---- gc ------------------------------------------------------------------------------------------------

@@ -53,9 +53,21 @@ def _resources(att: dict[str, Any]) -> str:
     return ", ".join(parts) or "-"
 
 
+def _warm_line(warm: dict[str, Any]) -> str:
+    if not warm["running"]:
+        return f"warm process: {warm['socket']}: {warm['error']}; plugin calls run cold"
+    bundle = ("serves this bundle" if warm["bundleMatches"] else
+              "serves ANOTHER bundle (calls run cold): restart pycni-warm.service")
+    memory = (f", RSS {warm['rssKiB'] / 1024:.1f} MiB (PSS {warm['pssKiB'] / 1024:.1f} MiB)"
+              if warm["rssKiB"] is not None and warm["pssKiB"] is not None else "")
+    return f"warm process: running, pid {warm['pid']}, {bundle} (build {warm['buildId']}){memory}"
+
+
 def status(report: dict[str, Any]) -> str:
     out = [f"conf dir {report['confDir']}  bin dir {report['binDir']}  grace {report['graceSeconds']:g}s",
            _runtime_line(report["runtime"])]
+    if report.get("warm"):
+        out.append(_warm_line(report["warm"]))
     if not report["networks"]:
         out.append("no network config lists: the runtime's network is not ready")
     for net in report["networks"]:

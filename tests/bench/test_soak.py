@@ -17,20 +17,25 @@ from pathlib import Path
 
 import pytest
 from helpers import realnode
+from helpers.warm import PATHS
 
 REPO = Path(__file__).resolve().parents[2]
 NETNS_DIR = Path("/var/run/netns")
 
 
 @pytest.mark.root
-def test_short_soak_keeps_every_rule(bin_dir: Path, ref_bin_dir: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("launch_path", PATHS)
+def test_short_soak_keeps_every_rule(bin_dir: Path, ref_bin_dir: Path, tmp_path: Path,
+                                     launch_path: str) -> None:
+    """On both launch paths: warm, a killed call is a killed launcher whose child must die with it."""
     cnidrive = realnode.require(realnode.CNIDRIVE)
     out = tmp_path / "results"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CNI_")}
     proc = subprocess.run(
         [sys.executable, "-m", "bench", "soak", "--operations", "80", "--slots", "2", "--pods", "3",
          "--kill-share", "0.3", "--seed", "15", "--gc-every", "2", "--ours", str(bin_dir),
-         "--ref", str(ref_bin_dir), "--cnidrive", str(cnidrive), "--out", str(out), "--stem", "short"],
+         "--ref", str(ref_bin_dir), "--cnidrive", str(cnidrive), "--out", str(out), "--stem", "short",
+         *(["--warm"] if launch_path == "warm" else [])],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     report = f"exit {proc.returncode}\nstdout:\n{proc.stdout[-6000:]}\nstderr:\n{proc.stderr[-4000:]}"
     assert proc.returncode == 0, report
@@ -46,6 +51,10 @@ def test_short_soak_keeps_every_rule(bin_dir: Path, ref_bin_dir: Path, tmp_path:
     assert ours["after_gc"] == [], report
     assert res["cni_version"] == "1.1.0" and "libcni v1.3.0" in res["libcni"]
     assert res["chain"][:2] == ["loopback", "bridge"], res["chain"]
+    if launch_path == "warm":
+        assert res["warm"]["served"] >= 80 and res["warm"]["refused"] == 0, res["warm"]
+    else:
+        assert res["warm"] is None
     assert "| operations (ADD + DEL through libcni) |" in (out / "short.md").read_text()
     run = res["run_id"]
     assert not list(NETNS_DIR.glob(f"pcbench-{run}-*")), "the soak left namespaces"

@@ -34,6 +34,7 @@ class World:
     bridge: str
     subnet: str  # e.g. 10.201.7.0/24
     container_id: str
+    env: dict[str, str] = field(default_factory=dict)  # every call's: the launch path (PYCNI_WARM_SOCKET)
 
     @property
     def data_dir(self) -> Path:

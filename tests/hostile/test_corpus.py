@@ -110,7 +110,7 @@ def call(plugin: str, command: str, w: World, stdin: bytes, env_over: dict, bin_
     """Run the plugin inside the world's host namespace, as a runtime would, within BOUND."""
     env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "CNI_COMMAND": command, "CNI_CONTAINERID": w.container_id,
            "CNI_NETNS": w.container_ns, "CNI_IFNAME": "eth0", "CNI_ARGS": "", "CNI_PATH": str(bin_dir),
-           "XTABLES_LOCKFILE": str(w.state / "xtables.lock")}
+           "XTABLES_LOCKFILE": str(w.state / "xtables.lock"), **w.env}
     if command in ("GC", "STATUS"):
         env.pop("CNI_NETNS")
         env.pop("CNI_IFNAME")

@@ -50,9 +50,11 @@ def test_data_dir_levels_are_0755_whatever_the_umask(world: World, bin_dir: Path
     config = json.loads(_config("host-local", world))
     config["ipam"]["dataDir"] = str(data_dir)
     env = {"CNI_COMMAND": "ADD", "CNI_CONTAINERID": world.container_id, "CNI_NETNS": world.container_ns,
-           "CNI_IFNAME": "eth0", "CNI_PATH": str(bin_dir), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
-    out = subprocess.run([str(bin_dir / "host-local")], input=json.dumps(config).encode(), env=env,
-                         capture_output=True, timeout=BOUND, umask=0)
+           "CNI_IFNAME": "eth0", "CNI_PATH": str(bin_dir), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+           **world.env}
+    argv = ["nsenter", f"--net={world.host_ns}", "--", str(bin_dir / "host-local")]
+    out = subprocess.run(argv, input=json.dumps(config).encode(), env=env, capture_output=True, timeout=BOUND,
+                         umask=0)
     assert out.returncode == 0, out.stdout + out.stderr
     for level in (world.state / "a", world.state / "a" / "b", data_dir, data_dir / world.network):
         assert stat.S_IMODE(os.stat(level).st_mode) == 0o755, level
@@ -76,7 +78,7 @@ def test_tools_are_found_on_absolute_path_dirs_only_and_run_with_lc_all_c(world:
            "LANG": "de_DE.UTF-8"}
     argv = ["nsenter", f"--net={world.host_ns}", "--", str(bin_dir / "bridge")]
     full = {"CNI_COMMAND": "ADD", "CNI_CONTAINERID": world.container_id, "CNI_NETNS": world.container_ns,
-            "CNI_IFNAME": "eth0", "CNI_PATH": str(bin_dir), **env}
+            "CNI_IFNAME": "eth0", "CNI_PATH": str(bin_dir), **env, **world.env}
     out = subprocess.run(argv, input=stdin, env=full, capture_output=True, timeout=BOUND, cwd=planted)
     assert out.returncode == 0, out.stdout + out.stderr
     assert not marker.exists(), "a program of the working directory was run"

@@ -5,6 +5,10 @@ own links or rules (other tests run on this kernel at the same time).
 ``node(plugins, data_dir=..., ipmasq=True) -> Node`` makes one: a conflist of the given chain
 (``bridge`` gets a unique bridge name and /24 and the dataDir), pods created with ``node.pod()``.
 Everything is removed afterwards, also when the test fails.
+
+Every test runs on both launch paths (`launch_path`): cold, and warm, through a `pycni serve`
+started inside each node's namespace (it serves only callers of its own namespaces); the node's
+drivers carry the path in PYCNI_WARM_SOCKET (``node.shell_env``), which libcni passes to the plugins.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any
 
 import pytest
 from helpers import Cnitool, conflist, unique_name
+from helpers.warm import PATHS, WARM_ENV, WarmServer
 
 NETNS_DIR = Path("/var/run/netns")
 
@@ -39,6 +44,10 @@ def links(ns: str) -> dict[str, str]:
     return {link["ifname"]: (link.get("linkinfo") or {}).get("info_kind", "") for link in out}
 
 
+def warm_export(warm: WarmServer | None) -> str:
+    return f"export {WARM_ENV}={warm.socket if warm else 'off'}"
+
+
 @dataclass
 class Node:
     name: str
@@ -51,6 +60,12 @@ class Node:
     cnitool: Cnitool
     real_cnitool: Path
     pods: list[str] = field(default_factory=list)
+    warm: WarmServer | None = None
+
+    @property
+    def shell_env(self) -> str:
+        """`export` of the launch path, for a driver's wrapper script."""
+        return warm_export(self.warm)
 
     def pod(self) -> str:
         name = unique_name("pcrp", 8)
@@ -79,8 +94,13 @@ class Node:
         return {n: k for n, k in links(self.path).items() if n not in ("lo", self.bridge)}
 
 
+@pytest.fixture(scope="session", params=PATHS)
+def launch_path(request) -> str:
+    return request.param
+
+
 @pytest.fixture
-def node(cnitool: Cnitool, state_dir: Path) -> Iterator:
+def node(cnitool: Cnitool, state_dir: Path, bin_dir: Path, launch_path: str) -> Iterator:
     made: list[Node] = []
 
     def make(plugins: list[dict] | None = None, data_dir: Path | None = None, ipmasq: bool = True,
@@ -88,8 +108,15 @@ def node(cnitool: Cnitool, state_dir: Path) -> Iterator:
         name = unique_name("pcrn", 8)
         ip_netns("add", name)
         path = str(NETNS_DIR / name)
+        try:
+            warm = (WarmServer(bin_dir, state_dir / f"warm-{name}", netns=path)
+                    if launch_path == "warm" else None)
+        except RuntimeError:
+            subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
+            raise
         wrapper = state_dir / f"cnitool-{name}"
-        wrapper.write_text(f'#!/bin/sh\nexec nsenter --net={path} -- {cnitool.binary} "$@"\n')
+        wrapper.write_text(f'#!/bin/sh\n{warm_export(warm)}\n'
+                           f'exec nsenter --net={path} -- {cnitool.binary} "$@"\n')
         wrapper.chmod(0o755)
         index = len(made) + 1
         subnet = f"10.{200 + index}.{hash(name) % 250}.0/24"
@@ -107,7 +134,7 @@ def node(cnitool: Cnitool, state_dir: Path) -> Iterator:
         conf_dir.mkdir()
         (conf_dir / f"{name}.conflist").write_text(json.dumps(conflist(name, out, version)))
         n = Node(name, path, conf_dir, state_dir / f"cache-{name}", Path(data), bridge, subnet,
-                 Cnitool(wrapper, state_dir / f"cache-{name}"), Path(cnitool.binary))
+                 Cnitool(wrapper, state_dir / f"cache-{name}"), Path(cnitool.binary), warm=warm)
         made.append(n)
         return n
 
@@ -115,6 +142,8 @@ def node(cnitool: Cnitool, state_dir: Path) -> Iterator:
         yield make
     finally:
         for n in made:
+            if n.warm:
+                n.warm.stop()
             for pod in n.pods:
                 subprocess.run(["ip", "netns", "del", pod], capture_output=True, check=False)
             subprocess.run(["ip", "netns", "del", n.name], capture_output=True, check=False)

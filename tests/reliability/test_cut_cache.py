@@ -33,7 +33,7 @@ def cnidrive() -> Path:
 def _driver(node, binary: Path, state_dir: Path, label: str) -> Cnitool:
     """``binary`` (cnitool or cnidrive: the same command line) run inside the node's namespace."""
     wrapper = state_dir / f"{label}-{node.name}"
-    wrapper.write_text(f'#!/bin/sh\nexec nsenter --net={node.path} -- {binary} "$@"\n')
+    wrapper.write_text(f'#!/bin/sh\n{node.shell_env}\nexec nsenter --net={node.path} -- {binary} "$@"\n')
     wrapper.chmod(0o755)
     return Cnitool(wrapper, node.cache_dir)
 

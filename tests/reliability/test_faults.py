@@ -120,7 +120,7 @@ def test_data_dir_read_only(node, bin_dir, state_dir, run_plugin):
     script = (f'mount --bind "$0" "$0" && mount -o remount,ro,bind "$0" "$0" && '
               f'exec nsenter --net={n.path} -- {n.real_cnitool} "$@"')
     ro = state_dir / f"ro-{n.name}"
-    ro.write_text(f"#!/bin/sh\nexec unshare -m --propagation private sh -c '{script}' "
+    ro.write_text(f"#!/bin/sh\n{n.shell_env}\nexec unshare -m --propagation private sh -c '{script}' "
                   f"'{n.data_dir}' \"$@\"\n")
     ro.chmod(0o755)
     n.cnitool.binary, rw = ro, n.cnitool.binary

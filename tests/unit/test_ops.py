@@ -190,5 +190,13 @@ def test_render_status_and_gc():
     assert f"{CID[:12]}…" in text
     unreachable = {"endpoint": "unix:///s", "reachable": False, "error": "boom", "sandboxes": None}
     assert "NOT REACHABLE: boom" in render.status(dict(report, runtime=unreachable))
+    warm = {"socket": "/run/pycni/warm.sock", "running": True, "pid": 42, "buildId": "abc",
+            "bundleMatches": True, "rssKiB": 20480, "pssKiB": 10240, "error": None}
+    assert ("warm process: running, pid 42, serves this bundle (build abc), RSS 20.0 MiB (PSS 10.0 MiB)"
+            in render.status(dict(report, warm=warm)))
+    assert "serves ANOTHER bundle" in render.status(dict(report, warm=dict(warm, bundleMatches=False)))
+    down = dict(warm, running=False, error="not running (No such file or directory)")
+    assert ("warm process: /run/pycni/warm.sock: not running (No such file or directory); "
+            "plugin calls run cold" in render.status(dict(report, warm=down)))
     gc = {"runtime": unreachable, "error": "nothing was collected: boom", "dryRun": False, "networks": []}
     assert "nothing was collected" in render.gc(gc)

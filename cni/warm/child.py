@@ -1,0 +1,154 @@
+"""The child forked for one warm call: made into the caller's process, then the call, then _exit.
+
+It takes the caller's descriptors, working directory, umask, environment (Python's and the C
+library's) and argv, and nothing of the server's: its signal handlers and mask are the cold
+path's, its other descriptors closed, the cyclic collector off as in a cold plugin call. What
+it keeps of the server's process (by design; the unit sets them): rlimits, cgroup, scheduling
+priority, capabilities. It leads a process group of its own: when its launcher dies (a runtime's
+timeout kills the executable it ran) a watcher thread kills the group, the tools it runs with it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import io
+import os
+import posix
+import signal
+import socket
+import sys
+import traceback
+from collections.abc import Callable
+
+from . import protocol
+
+GO_WAIT = 30.0  # the launcher sends GO at once after READY; this only bounds a vanished one
+
+
+def run(conn: socket.socket, call: protocol.Call, entry: Callable[[list[str]], int],
+        fault: Callable[[str], None]) -> None:
+    """Never returns: exits without running anything unless the launcher commits."""
+    code = 1
+    committed = False
+    try:
+        os.setpgid(0, 0)
+        _reset_signals()
+        conn.settimeout(GO_WAIT)
+        fault("child-ready")
+        conn.sendall(protocol.READY)
+        go, fds = _commit(conn)
+        if go != protocol.GO:
+            os._exit(0)  # the launcher went cold: this call is not ours
+        committed = True
+        if len(fds) != protocol.DESCRIPTORS:
+            raise protocol.ProtocolError(f"{len(fds)} descriptors with the commit")
+        fault("child-go")
+        argv = _adopt(fds, call, conn.fileno())
+        _watch_launcher(conn.fileno())
+        fault("child-running")
+        code = _call(entry, argv)
+    except BaseException:
+        if committed:
+            traceback.print_exc()
+    finally:
+        if committed:
+            try:
+                conn.settimeout(5.0)
+                conn.sendall(protocol.status(protocol.EXITED, code))
+            except OSError:
+                pass  # the launcher is gone; the runtime has its answer (or its timeout)
+        os._exit(code & 0xFF)
+
+
+def _commit(conn: socket.socket) -> tuple[bytes, list[int]]:
+    """The launcher's GO and the descriptors that come with it (b"" at its end of the line)."""
+    data, ancillary, _, _ = conn.recvmsg(1, socket.CMSG_SPACE(protocol.DESCRIPTORS * 4))
+    fds: list[int] = []
+    for level, kind, payload in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.extend(int.from_bytes(payload[i:i + 4], sys.byteorder, signed=True)
+                       for i in range(0, len(payload) - 3, 4))
+    return data, fds
+
+
+def _reset_signals() -> None:
+    """The cold path's handlers (CPython's defaults) and an empty mask."""
+    signal.set_wakeup_fd(-1)
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD, signal.SIGQUIT, signal.SIGUSR1,
+                signal.SIGUSR2, signal.SIGALRM):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+
+def _adopt(fds: list[int], call: protocol.Call, keep: int) -> list[str]:
+    """Become the caller: its stdio, cwd, umask, environment and argv; the server's fds closed."""
+    for target, fd in enumerate(fds[:3]):
+        os.dup2(fd, target)
+    os.fchdir(fds[3])
+    os.closerange(3, keep)
+    os.closerange(keep + 1, 0x7FFFFFFF)
+    os.umask(call.umask)
+    for key in list(posix.environ):
+        os.unsetenv(key)
+    posix.environ.clear()  # os.environ's own data: both now say what the caller's environ says
+    for key, value in protocol.environment(call.env):
+        os.putenv(key, value)
+        posix.environ[key] = value
+    sysapi = sys.modules.get("cni.sysapi")
+    if sysapi is not None:
+        sysapi._environ = None
+    argv = [os.fsdecode(a) for a in call.argv]
+    sys.argv[:] = argv
+    sys.orig_argv[:] = argv
+    _stdio()
+    gc.disable()
+    return argv
+
+
+def _stdio() -> None:
+    """sys.stdin, stdout, stderr on fds 0-2 as CPython makes them in the launcher's UTF-8 mode."""
+    def text(fd: int, mode: str, errors: str, line: bool) -> io.TextIOWrapper:
+        raw = io.FileIO(fd, mode, closefd=False)
+        buffered = io.BufferedReader(raw) if mode == "r" else io.BufferedWriter(raw)
+        return io.TextIOWrapper(buffered, encoding="utf-8", errors=errors, newline="\n",
+                                line_buffering=line)
+
+    sys.stdin = sys.__stdin__ = text(0, "r", "surrogateescape", False)
+    sys.stdout = sys.__stdout__ = text(1, "w", "surrogateescape", os.isatty(1))
+    sys.stderr = sys.__stderr__ = text(2, "w", "backslashreplace", True)
+
+
+def _watch_launcher(fd: int) -> None:
+    """A thread waiting for the launcher's end of the connection to close: then the call dies."""
+    import _thread
+    import select
+
+    def watch() -> None:
+        poller = select.poll()
+        poller.register(fd, select.POLLIN | select.POLLRDHUP)
+        while not poller.poll():
+            pass
+        os.killpg(0, signal.SIGKILL)
+
+    _thread.start_new_thread(watch, ())
+
+
+def _call(entry: Callable[[list[str]], int], argv: list[str]) -> int:
+    """entry(argv) as the launcher calls it: SystemExit's code, 1 and a traceback otherwise."""
+    try:
+        code = entry(argv)
+        code = int(code) if code is not None else 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if exc.code is not None and not isinstance(exc.code, int):
+            sys.stderr.write(f"{exc.code}\n")
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    return code

@@ -1,0 +1,310 @@
+"""`pycni serve`: the warm process. Imports every plugin module once, then forks a child per call.
+
+It serves a call only from its own bundle (the build id the launcher carries), from uid 0, and
+from a caller in its own mount and network namespaces; anything else is refused and the caller
+runs cold. It never runs plugin code itself: the child forked for a call does (child.py), so no
+state passes from one call to the next. One thread, one connection at a time up to the fork
+(bounded by READ_TIMEOUT); the children run in parallel. On SIGTERM it stops accepting and exits;
+calls in flight finish in their children.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+import select
+import signal
+import socket
+import stat
+import struct
+import sys
+import time
+from collections.abc import Callable
+from types import ModuleType
+
+from . import protocol
+from .child import run as run_child
+
+READ_TIMEOUT = 1.0  # a request arrives in one write; a slower peer is not a launcher
+LISTEN_BACKLOG = 256  # a burst of pods: the launcher finds a full backlog busy and runs cold
+
+
+class ServeError(Exception):
+    """The server cannot start (printed as one line, exit 1)."""
+
+
+class CallerGone(Exception):
+    """The caller died or hung up before the hand-over (a runtime's kill): nothing to answer."""
+
+
+def build_id() -> bytes | None:
+    """The build id the launcher compiled in (None: not started by the bundle's launcher)."""
+    value = getattr(sys, "_pycni_build_id", None)
+    return value.encode() if value else None
+
+
+def log(message: str) -> None:
+    sys.stderr.write(f"pycni serve: {message}\n")
+    sys.stderr.flush()
+
+
+def preload() -> list[str]:
+    """Import every module a plugin call may import (the operator's aside): a child finds them
+    loaded. Returns the ones that failed to import (logged; their calls import them as cold)."""
+    import cni
+    import ipam
+
+    failed: list[str] = []
+    for package in (cni, ipam):
+        _import_tree(package, failed)
+    for name in ("ipaddress", "subprocess", "json", "traceback", "signal", "select", "_thread", "io"):
+        __import__(name)
+    return failed
+
+
+PRELOAD_SKIP = ("cni.ops", "cni.cri", "cni.cli", "cni.warm")
+
+
+def _import_tree(package: ModuleType, failed: list[str]) -> None:
+    """Import the package's modules, depth first, each leaving its package as it found it: a
+    verb function named like the module it imports when it runs (bridge's `add` imports
+    `bridge.add`) stays the function, as it is in a cold call until that verb runs."""
+    import pkgutil
+
+    for info in pkgutil.iter_modules(package.__path__, package.__name__ + "."):
+        if info.name.startswith(PRELOAD_SKIP):
+            continue
+        attr = info.name.rpartition(".")[2]
+        before = package.__dict__.get(attr, _MISSING)
+        try:
+            __import__(info.name)
+        except Exception as exc:
+            failed.append(f"{info.name}: {exc}")
+            continue
+        module = sys.modules[info.name]
+        if before is not _MISSING and before is not module:
+            setattr(package, attr, before)
+        if info.ispkg:
+            _import_tree(module, failed)
+
+
+_MISSING = object()
+
+
+def listener(path: str) -> tuple[socket.socket, str | None]:
+    """The listening socket: systemd's (LISTEN_FDS) or bound at path, 0600 in a 0700 directory.
+    The second value is the path to remove on exit (None when systemd owns it)."""
+    if os.environ.get("LISTEN_PID") == str(os.getpid()) and int(os.environ.get("LISTEN_FDS", "0") or 0) >= 1:
+        for key in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
+            os.environ.pop(key, None)
+        return socket.socket(fileno=3), None
+    directory = os.path.dirname(path) or "."
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    st = os.stat(directory)
+    if st.st_uid != 0 or st.st_mode & 0o077:
+        raise ServeError(f"{directory} must be root's alone (mode 0700): only root may reach the socket")
+    try:
+        if stat.S_ISSOCK(os.lstat(path).st_mode):
+            os.unlink(path)
+    except FileNotFoundError:
+        pass
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    old = os.umask(0o177)
+    try:
+        sock.bind(path)
+    finally:
+        os.umask(old)
+    os.chmod(path, 0o600)
+    sock.listen(LISTEN_BACKLOG)
+    return sock, path
+
+
+def fault_hook() -> Callable[[str], None]:
+    """PYCNI_WARM_FAULT (the server's own environment, for the tests of every step of a call):
+    `stop:STEP` stops the process at STEP (SIGSTOP), `sleep:SECONDS` makes a child run `sleep` in
+    its group once committed (a call that takes long). Steps: accepted, read, forked (server),
+    child-ready, child-go, child-running (child)."""
+    spec = os.environ.pop("PYCNI_WARM_FAULT", "")
+    kind, _, value = spec.partition(":")
+
+    def fault(step: str) -> None:
+        if kind == "stop" and step == value:
+            os.kill(os.getpid(), signal.SIGSTOP)
+        elif kind == "sleep" and step == "child-running":
+            import subprocess
+
+            subprocess.run(["sleep", value], check=False)
+
+    return fault
+
+
+class Server:
+    """The accept loop and the children of the calls it forked."""
+
+    def __init__(self, sock: socket.socket, entry: Callable[[list[str]], int], verbose: bool):
+        self.sock, self.entry, self.verbose = sock, entry, verbose
+        self.build_id = build_id()
+        self.namespaces = _namespaces(os.getpid())
+        self.children: dict[int, socket.socket] = {}
+        self.fault = fault_hook()
+        self.stopping = False
+
+    def loop(self) -> None:
+        wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(wake_w)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
+        self.sock.setblocking(False)
+        poller = select.poll()
+        poller.register(self.sock, select.POLLIN)
+        poller.register(wake_r, select.POLLIN)
+        while not self.stopping:
+            for fd, _ in poller.poll():
+                if fd == wake_r:
+                    _drain(wake_r)
+                    self._reap()
+                elif not self.stopping:
+                    self._accept()
+        self._reap()
+
+    def _stop(self, *_: object) -> None:
+        self.stopping = True
+
+    def _accept(self) -> None:
+        try:
+            conn, _ = self.sock.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        conn.setblocking(True)
+        conn.settimeout(READ_TIMEOUT)
+        try:
+            self.fault("accepted")
+            reason = self._handle(conn)
+        except CallerGone as exc:
+            log(f"dropped a call: {exc}")
+            reason = None
+            conn.close()
+        except (OSError, protocol.ProtocolError) as exc:
+            reason = str(exc) or type(exc).__name__
+        if reason is not None:
+            if reason:
+                log(f"refused a call: {reason}")
+                with contextlib.suppress(OSError):
+                    conn.sendall(protocol.REFUSED)
+            conn.close()
+
+    def _handle(self, conn: socket.socket) -> str | None:
+        """None when a child took the call; "" for a ping answered; else why it was refused."""
+        pid, uid, _ = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
+        if uid != 0:
+            return f"caller pid {pid} has uid {uid}, not 0"
+        theirs = _namespaces(pid)
+        if theirs is None:
+            raise CallerGone(f"caller pid {pid} is gone")
+        if theirs != self.namespaces:
+            return f"caller pid {pid} is in other mount or network namespaces"
+        kind, length = protocol.parse_header(_recv_exact(conn, protocol.HEADER))
+        if kind == protocol.PING:
+            conn.sendall(protocol.PING + (self.build_id or b"") + b"\n")
+            return ""
+        call = protocol.parse_call(_recv_exact(conn, length))
+        self.fault("read")
+        if call.build_id != self.build_id:
+            return f"caller pid {pid} runs another build ({call.build_id.decode(errors='replace')})"
+        sys.stdout.flush()
+        sys.stderr.flush()
+        child = os.fork()
+        if child == 0:
+            run_child(conn, call, self.entry, self.fault)
+        self.children[child] = conn
+        if self.verbose:
+            log(f"call from pid {pid} ({os.fsdecode(call.argv[0]) if call.argv else '?'}): child {child}")
+        self.fault("forked")
+        return None
+
+    def _reap(self) -> None:
+        """Collect finished children; say how one died when a signal killed it."""
+        while self.children:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            conn = self.children.pop(pid, None)
+            if conn is None:
+                continue
+            if os.WIFSIGNALED(status):
+                try:
+                    conn.settimeout(0.1)
+                    conn.sendall(protocol.status(protocol.SIGNALLED, os.WTERMSIG(status)))
+                except OSError:
+                    pass
+            conn.close()
+
+
+def _namespaces(pid: int) -> tuple[tuple[int, int], ...] | None:
+    try:
+        return tuple((st.st_dev, st.st_ino) for st in
+                     (os.stat(f"/proc/{pid}/ns/{ns}") for ns in ("mnt", "net")))
+    except OSError:
+        return None
+
+
+def _recv_exact(conn: socket.socket, length: int) -> bytes:
+    parts = []
+    left = length
+    while left > 0:
+        chunk = conn.recv(min(left, 1 << 16))
+        if not chunk:
+            raise CallerGone("the caller hung up before its request was complete")
+        parts.append(chunk)
+        left -= len(chunk)
+    return b"".join(parts)
+
+
+def _drain(fd: int) -> None:
+    try:
+        while os.read(fd, 512):
+            pass
+    except BlockingIOError:
+        pass
+
+
+def main(args: list[str], entry: Callable[[list[str]], int]) -> int:
+    """`pycni serve [--socket PATH] [--verbose]`, in the foreground (as the systemd unit runs it)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="pycni serve", description=(
+        "Serve plugin calls from a warm interpreter (the launcher's warm path)."))
+    parser.add_argument("--socket", default=protocol.DEFAULT_SOCKET,
+                        help=f"the socket to listen on (default {protocol.DEFAULT_SOCKET}); "
+                             "a socket systemd passes (LISTEN_FDS) wins")
+    parser.add_argument("--verbose", action="store_true", help="log every call served")
+    opts = parser.parse_args(args)
+    if build_id() is None:
+        log("runs only from the bundle (its launcher carries the build id the callers are checked against)")
+        return 1
+    started = time.monotonic()
+    failed = preload()
+    for line in failed:
+        log(f"not preloaded: {line}")
+    try:
+        sock, owned = listener(opts.socket)
+    except (OSError, ServeError) as exc:
+        log(f"cannot listen on {opts.socket}: {exc}")
+        return 1
+    gc.collect()
+    gc.freeze()  # the children share the preloaded modules' pages; no collection touches them
+    log(f"serving on {owned or 'the socket systemd passed'} (pid {os.getpid()}, build "
+        f"{build_id().decode()}, ready in {(time.monotonic() - started) * 1000:.0f} ms)")
+    try:
+        Server(sock, entry, opts.verbose).loop()
+    finally:
+        if owned:
+            with contextlib.suppress(OSError):
+                os.unlink(owned)
+    log("stopped")
+    return 0
