@@ -84,17 +84,13 @@ def start_warm(bench: Bench, host: Host, path: str | None) -> Any:
     only the cold path is measured. SystemExit(2) when --path asks for warm and it cannot start."""
     if path == "cold":
         return None
-    why = ""
-    try:
-        from .warmserve import WarmServer
-    except ImportError:
-        WarmServer, why = None, "this checkout has no bench/warmserve.py"
+    from .warmserve import WarmServer
+
     server = None
-    if WarmServer is not None:
-        try:
-            server = WarmServer(Path(bench.drivers["ours"].bin_dir), host.directory("warm"))
-        except RuntimeError as exc:
-            why = f"`pycni serve` did not start: {str(exc).strip()[-300:]}"
+    try:
+        server = WarmServer(Path(bench.drivers["ours"].bin_dir), host.directory("warm"))
+    except RuntimeError as exc:
+        why = f"`pycni serve` did not start: {str(exc).strip()[-300:]}"
     if server is None:
         if path is not None:
             log(f"--path {path}: {why}")

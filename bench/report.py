@@ -348,7 +348,8 @@ def markdown(res: dict[str, Any]) -> str:
         add("")
         add(f"| side | verb | first {k} | last {k} | last/first |")
         add("| --- | --- | ---: | ---: | ---: |")
-        rows = [(side, verb, xs) for side, verbs in fill["sides"].items() for verb, xs in verbs.items()]
+        rows = [(side_label(res, side), verb, xs) for side, verbs in fill["sides"].items()
+                for verb, xs in verbs.items()]
         rows += [("empty bundle (the machine's drift)", verb, xs)
                  for verb, xs in (fill.get("floor") or {}).items() if any(x is not None for x in xs)]
         for side, verb, xs in rows:

@@ -28,10 +28,10 @@ from cni.plugins.bandwidth.shaping import ifb_name
 from . import spawn
 from .chain import ChainRun, Driver, NetList, Pod
 from .host import Host
+from .warmserve import WARM_ENV
 
 SIDES = ("ours", "ref")  # our plugins on the cold path (a process per call), the reference
 WARM = "warm"  # our plugins handed to a warm process (`pycni serve`)
-WARM_ENV = "PYCNI_WARM_SOCKET"  # where our launcher finds the warm process; "off": cold only
 LABELS = {"ours": "ours", WARM: "ours warm", "ref": "reference"}
 TYPES = ("loopback", "bridge", "ptp", "host-local", "bandwidth", "portmap")
 LOOPBACK = "loopback"
@@ -80,7 +80,7 @@ def snapshot(src: str, dst: Path) -> str:
     bin_dir.mkdir(parents=True)
     copied: dict[str, Path] = {}
     src_real = os.path.realpath(src)
-    for t in TYPES:
+    for t in (*TYPES, "pycni"):  # pycni: the bundle's own name, which `pycni serve` runs as
         p = os.path.join(src, t)
         if not os.path.exists(p):
             continue

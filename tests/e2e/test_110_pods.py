@@ -27,12 +27,13 @@ from kindnode import KindNode
 from nodecheck import cached_results, links_of_kind, network_name, reservations, shaping_qdiscs
 from nodesetup import reference_dir, runtime_for
 
+from bench.warmserve import WARM_ENV, WarmServer
+
 grpc = pytest.importorskip("grpc", reason="grpcio missing (pip install grpcio grpcio-tools)")
 
 POD_CIDR = ipaddress.IPv4Network("10.244.9.0/24")
 PODS = 110
 BANDWIDTH = {"kubernetes.io/ingress-bandwidth": "1M", "kubernetes.io/egress-bandwidth": "2M"}
-WARM_ENV = "PYCNI_WARM_SOCKET"
 REFERENCE = "reference v1.9.1"
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -107,10 +108,6 @@ def _burst(node: KindNode, cri, cpu_of: list[int]) -> dict[str, list[float]]:
 def _warm_server(node: KindNode, directory: Path):
     """`pycni serve` from the node's bundle, inside the node's mount and network namespaces (it
     serves only callers of its own); skips, saying why, when the bundle or checkout has none."""
-    try:
-        from bench.warmserve import WarmServer
-    except ImportError:
-        pytest.skip("no warm path in this checkout (bench/warmserve.py missing)")
     try:
         return WarmServer(node.bin_dir, directory, enter=node.enter_argv())
     except RuntimeError as exc:
