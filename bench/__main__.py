@@ -44,6 +44,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--levels", default="1,8,32", help="pods at once, comma-separated (default 1,8,32)")
     p.add_argument("--concurrent-samples", type=int,
                    help="pods per concurrency level; rounds = this / level (default 96)")
+    p.add_argument("--path", choices=("cold", "warm", "both"),
+                   help="which launch path of ours to measure against the reference: cold (a process "
+                        "per call), warm (calls handed to `pycni serve`, started from the same bundle "
+                        "for the run) or both, interleaved (default: both when the bundle has "
+                        "`pycni serve`, else cold)")
     p.add_argument("--no-floor", action="store_true", help="do not build and time the empty bundle")
     p.add_argument("--no-snapshot", action="store_true",
                    help="run the plugins in place instead of from a private copy")
@@ -74,9 +79,56 @@ def default_ref() -> str:
     return str(path)
 
 
+def start_warm(bench: Bench, host: Host, path: str | None) -> Any:
+    """`pycni serve` from our (snapshotted) bundle, its socket given to the warm side; None when
+    only the cold path is measured. SystemExit(2) when --path asks for warm and it cannot start."""
+    if path == "cold":
+        return None
+    from .warmserve import WarmServer
+
+    server = None
+    try:
+        server = WarmServer(Path(bench.drivers["ours"].bin_dir), host.directory("warm"))
+    except RuntimeError as exc:
+        why = f"`pycni serve` did not start: {str(exc).strip()[-300:]}"
+    if server is None:
+        if path is not None:
+            log(f"--path {path}: {why}")
+            raise SystemExit(2)
+        log(f"cold path only: {why}")
+        return None
+    bench.add_warm(server.socket)
+    log(f"warm: pycni serve (pid {server.pid}) on {server.socket}, from {bench.drivers['ours'].bin_dir}")
+    return server
+
+
+def warm_figures(server: Any) -> dict[str, Any]:
+    """What the warm process cost and did: its memory now and at its peak, the calls it served."""
+    status = {}
+    try:
+        for line in Path(f"/proc/{server.pid}/status").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM", "RssAnon", "RssFile"):
+                status[key] = int(value.split()[0])
+    except OSError:
+        pass
+    return {"pid": server.pid, "rss_kib": status.get("VmRSS"), "hwm_kib": status.get("VmHWM"),
+            "anon_kib": status.get("RssAnon"), "served": server.served(), "refused": server.refused()}
+
+
 def run(args: argparse.Namespace, host: Host) -> dict[str, Any]:
     machine = report.machine()
     bench = Bench(host, args.ours, args.ref, use_snapshot=not args.no_snapshot)
+    server = start_warm(bench, host, args.path)
+    try:
+        return _measure(args, host, bench, machine, server)
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def _measure(args: argparse.Namespace, host: Host, bench: Bench, machine: dict[str, str],
+             server: Any) -> dict[str, Any]:
     for side, found in bench.available.items():
         served = ", ".join(t for t, ok in found.items() if ok) or "nothing"
         log(f"{side}: {bench.source[side]} ({bench.about[side]}) serves {served}")
@@ -111,6 +163,11 @@ def run(args: argparse.Namespace, host: Host) -> dict[str, Any]:
     log("phases (s): " + ", ".join(f"{k} {v}" for k, v in phases.items()))
 
     res = bench.results
+    res["sides"] = list(bench.sides)
+    if server is not None:
+        res["warm"] = warm_figures(server)
+        if not res["warm"]["served"]:
+            log("the warm process served no call: the warm figures are cold ones")
     res["machine"] = machine
     res["run_id"] = host.run_id
     res["phases"] = phases

@@ -47,12 +47,15 @@ class ChainRun:
 class Driver:
     """Executes lists from one plugin directory (``CNI_PATH``)."""
 
-    def __init__(self, bin_dir: str, timeout: float = spawn.DEFAULT_TIMEOUT, rss_helper: str | None = None):
+    def __init__(self, bin_dir: str, timeout: float = spawn.DEFAULT_TIMEOUT, rss_helper: str | None = None,
+                 env: dict[str, str] | None = None):
         self.bin_dir = str(bin_dir)
         self.timeout = timeout
         self.rss_helper = rss_helper
+        self.extra_env = dict(env or {})  # e.g. PYCNI_WARM_SOCKET: which launch path our plugins take
         self.base_env = {k: os.environ[k] for k in BASE_ENV_KEYS if k in os.environ}
         self.base_env.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        self.base_env.update(self.extra_env)
 
     def _spawn(self, executable: str, env: dict[str, str], stdin: bytes) -> Answer:
         """libcni's plugin execution through ``spawn``: timed, the process's own figures kept."""

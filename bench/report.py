@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .floor import pyinstaller_version
-from .scenarios import BRIDGE, LOOPBACK, SHAPED, SIDES
+from .scenarios import BRIDGE, LABELS, LOOPBACK, SHAPED, SIDES, WARM
 
 REPO = Path(__file__).resolve().parent.parent
 MIB = 1024
@@ -205,17 +205,43 @@ def reference(res: dict[str, Any]) -> str:
     return res["config"].get("ref_about") or res["machine"].get("reference", "?")
 
 
+def ours_sides(res: dict[str, Any]) -> list[str]:
+    """Our sides of a run, cold first: ["ours"], ["ours", "warm"] or ["warm"]."""
+    return [s for s in res.get("sides", SIDES) if s != "ref"]
+
+
+def side_label(res: dict[str, Any], side: str) -> str:
+    """A side's name in the tables: "ours" alone, "ours cold" beside "ours warm"."""
+    if side == "ours" and WARM in res.get("sides", ()):
+        return "ours cold"
+    return LABELS.get(side, side)
+
+
+def _warm_line(res: dict[str, Any]) -> str:
+    w = res["warm"]
+    return (f"Warm path: `pycni serve` (pid {w['pid']}) from the same bundle, started for the run; its "
+            f"memory after the run {mib(w.get('rss_kib'))} resident ({mib(w.get('anon_kib'))} of it "
+            f"anonymous), at most {mib(w.get('hwm_kib'))}; it handed {w['served']} calls to a child "
+            f"and sent {w['refused']} back to run cold. Cold calls ran with `PYCNI_WARM_SOCKET=off`.")
+
+
 def markdown(res: dict[str, Any]) -> str:
     """The whole report as Markdown (also what the terminal shows)."""
     m = res["machine"]
     cfg = res["config"]
     lines: list[str] = []
     add = lines.append
+    ours = ours_sides(res)
+    cols = [*ours, "ref"]
     add(f"Run of {m['date']}{' (quick mode: few iterations, not figures to quote)' if cfg['quick'] else ''}: "
         f"{m['nproc']} CPUs ({m['cpu']}), kernel {m['kernel']}, {m['distro']}, Python {m['python']}, "
-        f"PyInstaller {m['pyinstaller']}, reference {reference(res)}, pycni {m['commit']}; "
+        f"PyInstaller {m['pyinstaller']}, reference {reference(res)} from `{_shown(cfg['ref'])}`, "
+        f"pycni {m['commit']}; "
         f"load average {m['loadavg']} at the start, {res.get('loadavg_end', '?')} at the end.")
     add("")
+    if res.get("warm"):
+        add(_warm_line(res))
+        add("")
     load = res.get("loadavg_samples") or []
     if load:
         add(f"Load average (1 min) during the run, every {res.get('loadavg_every', 5):g} s: median "
@@ -230,8 +256,8 @@ def markdown(res: dict[str, Any]) -> str:
             "are inflated; the interleaved ratios suffer less, but a busy scheduler adds about the same wait "
             "to every process, which pulls the ratios towards 1: a quiet machine favours the Go plugins.")
         add("")
-    unavailable = {s: [t for t, ok in res["available"][s].items() if not ok] for s in SIDES}
-    for s in SIDES:
+    unavailable = {s: [t for t, ok in res["available"][s].items() if not ok] for s in cols}
+    for s in cols:
         if unavailable[s]:
             add(f"Not measured for {s}: {', '.join(unavailable[s])} (VERSION did not answer).")
             add("")
@@ -244,28 +270,31 @@ def markdown(res: dict[str, Any]) -> str:
     if lat:
         add(f"**One pod at a time** ({cfg['iterations']} pods per chain and side):")
         add("")
-        add("| chain | verb | ours median | p90 | p99 | reference median | p90 | p99 | ours/ref |")
-        add("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        add("| chain | verb | " + " | ".join(f"{side_label(res, s)} median | p90 | p99" for s in cols) + " | "
+            + " | ".join(f"{side_label(res, s)}/ref" for s in ours) + " |")
+        add("| --- | --- | " + " | ".join(["---:"] * (3 * len(cols) + len(ours))) + " |")
         for chain, sides in lat.items():
             for verb in ("ADD", "CHECK", "DEL"):
-                o, r = summary(sides["ours"][verb]), summary(sides["ref"][verb])
-                add(f"| `{chain}` | {verb} | {ms(o['median'])} | {ms(o['p90'])} | {ms(o['p99'])} | "
-                    f"{ms(r['median'])} | {ms(r['p90'])} | {ms(r['p99'])} | "
-                    f"{ratio(o['median'], r['median'])} |")
+                q = {s: summary(sides.get(s, {}).get(verb, [])) for s in cols}
+                cells = [f"{ms(q[s]['median'])} | {ms(q[s]['p90'])} | {ms(q[s]['p99'])}" for s in cols]
+                cells += [ratio(q[s]["median"], q["ref"]["median"]) for s in ours]
+                add(f"| `{chain}` | {verb} | " + " | ".join(cells) + " |")
         add("")
         pp = res.get("per_plugin", {})
         rows = []
         for chain, sides in pp.items():
             if "+" not in chain:
                 continue
-            for key in sorted(set(sides["ours"]) | set(sides["ref"])):
-                mo, mr = quantile(sides["ours"].get(key, []), 0.5), quantile(sides["ref"].get(key, []), 0.5)
-                rows.append(f"| `{chain}` | {key} | {ms(mo)} | {ms(mr)} | {ratio(mo, mr)} |")
+            for key in sorted(set().union(*(sides.get(s, {}) for s in cols))):
+                mid = {s: quantile(sides.get(s, {}).get(key, []), 0.5) for s in cols}
+                cells = [ms(mid[s]) for s in cols] + [ratio(mid[s], mid["ref"]) for s in ours]
+                rows.append(f"| `{chain}` | {key} | " + " | ".join(cells) + " |")
         if rows:
             add("Per plugin process (median; `bridge` includes the `host-local` it delegates to):")
             add("")
-            add("| chain | verb and plugin | ours | reference | ours/ref |")
-            add("| --- | --- | ---: | ---: | ---: |")
+            add("| chain | verb and plugin | " + " | ".join(side_label(res, s) for s in cols) + " | "
+                + " | ".join(f"{side_label(res, s)}/ref" for s in ours) + " |")
+            add("| --- | --- | " + " | ".join(["---:"] * (len(cols) + len(ours))) + " |")
             lines.extend(rows)
             add("")
 
@@ -290,23 +319,24 @@ def markdown(res: dict[str, Any]) -> str:
     if conc.get("levels"):
         add(f"**Pods at once** (`{conc['chain']}`; total = wall time of one round, median over rounds):")
         add("")
-        add("| pods | verb | ours total | ours p99 per pod | ours failures | reference total | "
-            "reference p99 | reference failures | total ours/ref |")
-        add("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        add("| pods | verb | " + " | ".join(
+            f"{side_label(res, s)} total | {side_label(res, s) if s != 'ref' else 'reference'} p99"
+            f"{' per pod' if s != 'ref' else ''} | {side_label(res, s)} failures" for s in cols) + " | "
+            + " | ".join(f"total {side_label(res, s)}/ref" for s in ours) + " |")
+        add("| ---: | --- | " + " | ".join(["---:"] * (3 * len(cols) + len(ours))) + " |")
         for level, sides in conc["levels"].items():
             for verb in ("ADD", "DEL"):
-                o = sides.get("ours", {}).get(verb)
-                r = sides.get("ref", {}).get(verb)
+                x = {s: sides.get(s, {}).get(verb) for s in cols}
                 cells = []
-                for x in (o, r):
-                    if x is None:
+                for s in cols:
+                    if x[s] is None:
                         cells += ["–", "–", "–"]
                     else:
-                        cells += [ms(quantile(x["totals"], 0.5)), ms(quantile(x["latencies"], 0.99)),
-                                  str(x["failures"])]
-                tot = ratio(quantile(o["totals"], 0.5) if o else None,
-                            quantile(r["totals"], 0.5) if r else None)
-                add(f"| {level} | {verb} | {' | '.join(cells)} | {tot} |")
+                        cells += [ms(quantile(x[s]["totals"], 0.5)), ms(quantile(x[s]["latencies"], 0.99)),
+                                  str(x[s]["failures"])]
+                ref_total = quantile(x["ref"]["totals"], 0.5) if x["ref"] else None
+                cells += [ratio(quantile(x[s]["totals"], 0.5) if x[s] else None, ref_total) for s in ours]
+                add(f"| {level} | {verb} | {' | '.join(cells)} |")
         add("")
 
     fill = res.get("fill", {})
@@ -318,9 +348,10 @@ def markdown(res: dict[str, Any]) -> str:
         add("")
         add(f"| side | verb | first {k} | last {k} | last/first |")
         add("| --- | --- | ---: | ---: | ---: |")
-        series = [(side, verb, xs) for side, verbs in fill["sides"].items() for verb, xs in verbs.items()]
+        series = [(side_label(res, side), verb, xs) for side, verbs in fill["sides"].items()
+                for verb, xs in verbs.items()]
         series += [("empty bundle (the machine's drift)", verb, xs)
-                   for verb, xs in (fill.get("floor") or {}).items() if any(x is not None for x in xs)]
+                 for verb, xs in (fill.get("floor") or {}).items() if any(x is not None for x in xs)]
         for side, verb, xs in series:
             a, b = _median_of(xs[:k]), _median_of(xs[-k:])
             add(f"| {side} | {verb} | {ms(a)} | {ms(b)} | {ratio(b, a)} |")
@@ -333,12 +364,19 @@ def markdown(res: dict[str, Any]) -> str:
             f"cycles of every chain, read through {mem['method']}; `bridge` counts the `host-local` it "
             "runs):")
         add("")
-        add("| plugin | ours | reference | ours/ref |")
-        add("| --- | ---: | ---: | ---: |")
-        for plugin in sorted(set(peaks.get("ours", {})) | set(peaks.get("ref", {}))):
-            o, r = peaks.get("ours", {}).get(plugin), peaks.get("ref", {}).get(plugin)
-            add(f"| `{plugin}` | {mib(o)} | {mib(r)} | {ratio(o, r)} |")
+        add("| plugin | " + " | ".join(side_label(res, s) for s in cols) + " | "
+            + " | ".join(f"{side_label(res, s)}/ref" for s in ours) + " |")
+        add("| --- | " + " | ".join(["---:"] * (len(cols) + len(ours))) + " |")
+        for plugin in sorted(set().union(*(peaks.get(s, {}) for s in cols))):
+            p = {s: peaks.get(s, {}).get(plugin) for s in cols}
+            add(f"| `{plugin}` | " + " | ".join(mib(p[s]) for s in cols) + " | "
+                + " | ".join(ratio(p[s], p["ref"]) for s in ours) + " |")
         add("")
+        if WARM in cols:
+            add("On the warm path the process a runtime runs is the launcher alone (its peak above); the "
+                "call runs in a child the warm process forks, sharing that process's pages (its memory "
+                "is given at the top).")
+            add("")
 
     add("**Targets** (reported, not enforced):")
     add("")
@@ -349,8 +387,8 @@ def markdown(res: dict[str, Any]) -> str:
         add(f"| {text} | {t['text']} | {'yes' if t['met'] else 'n/a' if t['met'] is None else '**no**'} |")
     add("")
     fails = res["failures"]
-    add(f"Failures: ours {sum(fails['ours'].values())}, reference {sum(fails['ref'].values())} "
-        f"(of {res['calls']['ours']} and {res['calls']['ref']} plugin processes).")
+    add("Failures: " + ", ".join(f"{side_label(res, s)} {sum(fails.get(s, {}).values())}" for s in cols)
+        + " (of " + ", ".join(str(res["calls"].get(s, 0)) for s in cols) + " plugin processes).")
     for e in res.get("errors", [])[:10]:
         add(f"- `{e[:300]}`")
     return "\n".join(lines) + "\n"
@@ -367,8 +405,8 @@ def plot(res: dict[str, Any], path: Path) -> bool:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(2, 1, figsize=(9, 6.5), sharex=True)
-    colors = {"ours": "tab:blue", "ref": "tab:orange"}
-    labels = {"ours": "pycni", "ref": "reference (Go)"}
+    colors = {"ours": "tab:blue", WARM: "tab:green", "ref": "tab:orange"}
+    labels = {"ours": "pycni", WARM: "pycni warm", "ref": "reference (Go)"}
     k = 9
     for ax, verb in zip(axes, ("ADD", "DEL"), strict=True):
         series = [(labels[side], colors[side], verbs[verb], True) for side, verbs in fill["sides"].items()]

@@ -29,8 +29,11 @@ from cni.ops.libcni import NetList, RuntimeConf, make_list
 from . import spawn
 from .chain import ChainRun, Driver
 from .host import Host
+from .warmserve import WARM_ENV
 
-SIDES = ("ours", "ref")
+SIDES = ("ours", "ref")  # our plugins on the cold path (a process per call), the reference
+WARM = "warm"  # our plugins handed to a warm process (`pycni serve`)
+LABELS = {"ours": "ours", WARM: "ours warm", "ref": "reference"}
 TYPES = ("loopback", "bridge", "ptp", "host-local", "bandwidth", "portmap")
 LOOPBACK = "loopback"
 BRIDGE = "bridge+host-local"
@@ -61,8 +64,10 @@ def log(msg: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def order(i: int) -> tuple[str, ...]:
-    return SIDES if i % 2 == 0 else SIDES[::-1]
+def order(i: int, sides: tuple[str, ...] = SIDES) -> tuple[str, ...]:
+    """The sides in turn: each one goes first as often as the others."""
+    k = i % len(sides)
+    return sides[k:] + sides[:k]
 
 
 def snapshot(src: str, dst: Path) -> str:
@@ -76,7 +81,7 @@ def snapshot(src: str, dst: Path) -> str:
     bin_dir.mkdir(parents=True)
     copied: dict[str, Path] = {}
     src_real = os.path.realpath(src)
-    for t in TYPES:
+    for t in (*TYPES, "pycni"):  # pycni: the bundle's own name, which `pycni serve` runs as
         p = os.path.join(src, t)
         if not os.path.exists(p):
             continue
@@ -97,10 +102,16 @@ def snapshot(src: str, dst: Path) -> str:
 class Recorder:
     """Failures and errors, gathered from every chain the bench runs."""
 
-    failures: dict[str, dict[str, int]] = field(default_factory=lambda: {s: {} for s in SIDES})
+    sides: tuple[str, ...] = SIDES
+    failures: dict[str, dict[str, int]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
-    calls: dict[str, int] = field(default_factory=lambda: {s: 0 for s in SIDES})
+    calls: dict[str, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        for s in self.sides:
+            self.failures.setdefault(s, {})
+            self.calls.setdefault(s, 0)
 
     def note(self, side: str, where: str, run: ChainRun) -> None:
         with self.lock:
@@ -112,16 +123,22 @@ class Recorder:
                     self.errors.append(f"{side} {key}: {run.error}")
 
     def total_failures(self, side: str | None = None) -> int:
-        sides = SIDES if side is None else (side,)
+        sides = self.sides if side is None else (side,)
         return sum(sum(self.failures[s].values()) for s in sides)
 
 
 class Bench:
-    """One run: both drivers, the host registry, and the results as plain data."""
+    """One run: the drivers of each side, the host registry, and the results as plain data.
+
+    The sides are ``ours`` (the cold path) and ``ref``; ``add_warm(socket)`` adds ``warm``: our
+    same executables, whose calls go to the warm process listening on ``socket``. Our cold side
+    then runs with ``PYCNI_WARM_SOCKET=off``, so no warm process on the host can serve it.
+    """
 
     def __init__(self, host: Host, ours: str, ref: str, *, use_snapshot: bool = True,
                  timeout: float = spawn.DEFAULT_TIMEOUT):
         self.host = host
+        self.sides: tuple[str, ...] = SIDES
         self.source = {"ours": os.path.abspath(ours), "ref": os.path.abspath(ref)}
         dirs = dict(self.source)
         if use_snapshot:
@@ -133,6 +150,21 @@ class Bench:
         self.cni_version = newest_common(self.versions)
         self.about = {s: about(self.drivers[s].bin_dir, self.source[s]) for s in SIDES}
         self.results: dict[str, Any] = {}
+
+    def add_warm(self, socket: str) -> None:
+        """Measure the warm path too, beside the cold one (interleaved with both other sides)."""
+        ours = self.drivers["ours"]
+        self.drivers["ours"] = Driver(ours.bin_dir, ours.timeout, env={WARM_ENV: "off"})
+        self.drivers[WARM] = Driver(ours.bin_dir, ours.timeout, env={WARM_ENV: socket})
+        self.sides = ("ours", WARM, "ref")
+        self.rec = Recorder(self.sides)
+        self.source[WARM] = self.source["ours"]
+        self.versions[WARM] = self.versions["ours"]
+        self.available[WARM] = self.available["ours"]
+        self.about[WARM] = self.about["ours"]
+
+    def order(self, i: int) -> tuple[str, ...]:
+        return order(i, self.sides)
 
     def _probe(self, side: str) -> dict[str, frozenset[str]]:
         """The spec versions each plugin type of a side answers VERSION with (empty: cannot serve it)."""
@@ -189,18 +221,18 @@ class Bench:
         to the noise of the very calls being measured.
         """
         chains = [c for c in CHAINS if self.usable("ref", c) or self.usable("ours", c)]
-        lists = {(c, s): self.netlist(c, s) for c in chains for s in SIDES}
+        lists = {(c, s): self.netlist(c, s) for c in chains for s in self.sides}
         ns = dict(zip(lists, self.host.add_netns(len(lists)), strict=True))
-        samples: dict[str, Any] = {c: {s: {"ADD": [], "CHECK": [], "DEL": []} for s in SIDES}
+        samples: dict[str, Any] = {c: {s: {"ADD": [], "CHECK": [], "DEL": []} for s in self.sides}
                                    for c in chains}
-        per_plugin: dict[str, Any] = {c: {s: {} for s in SIDES} for c in chains}
+        per_plugin: dict[str, Any] = {c: {s: {} for s in self.sides} for c in chains}
         floor_samples: dict[str, list[float]] = {k: [] for k in floors}
         log(f"latency: {iterations} pod cycles per chain and side ({warmup} warm-up), chains {chains}")
         last = time.monotonic()
         for i in range(-warmup, iterations):
             keep = i >= 0
             for chain in chains:
-                for side in order(i):
+                for side in self.order(i):
                     if not self.usable(side, chain):
                         continue
                     netlist = lists[chain, side]
@@ -234,14 +266,15 @@ class Bench:
         how = (f"GNU time ({helper})" if helper else
                "wait4 of the bench's own child: an upper bound, it includes the bench's RSS at spawn")
         log(f"memory: {cycles} pod cycles per chain and side, peak RSS via {how}")
-        drivers = {s: Driver(d.bin_dir, d.timeout, rss_helper=helper) for s, d in self.drivers.items()}
+        drivers = {s: Driver(d.bin_dir, d.timeout, rss_helper=helper, env=d.extra_env)
+                   for s, d in self.drivers.items()}
         chains = [c for c in CHAINS if self.usable("ref", c) or self.usable("ours", c)]
-        lists = {(c, s): self.netlist(c, s) for c in chains for s in SIDES}
+        lists = {(c, s): self.netlist(c, s) for c in chains for s in self.sides}
         ns = dict(zip(lists, self.host.add_netns(len(lists)), strict=True))
-        peaks: dict[str, dict[str, int]] = {s: {} for s in SIDES}
+        peaks: dict[str, dict[str, int]] = {s: {} for s in self.sides}
         for i in range(cycles):
             for chain in chains:
-                for side in order(i):
+                for side in self.order(i):
                     if not self.usable(side, chain):
                         continue
                     netlist = lists[chain, side]
@@ -277,7 +310,7 @@ class Bench:
     def concurrency(self, levels: list[int], samples_per_level: int) -> None:
         """``level`` pods ADDed at once, then DELed at once; the total and each pod's latency."""
         chain = BRIDGE
-        sides = [s for s in SIDES if self.usable(s, chain)]
+        sides = [s for s in self.sides if self.usable(s, chain)]
         if not sides or not levels:
             return
         lists = {s: self.netlist(chain, s) for s in sides}
@@ -292,7 +325,7 @@ class Bench:
             res = {s: {v: {"totals": [], "latencies": [], "failures": 0} for v in ("ADD", "DEL")}
                    for s in sides}
             for r in range(rounds):
-                for side in order(r):
+                for side in self.order(r):
                     if side not in sides:
                         continue
                     driver, netlist = self.drivers[side], lists[side]
@@ -324,7 +357,7 @@ class Bench:
         run, which a shared machine has, shows there and not as a slope of the plugins.
         """
         chain = BRIDGE
-        sides = [s for s in SIDES if self.usable(s, chain)]
+        sides = [s for s in self.sides if self.usable(s, chain)]
         if not sides or pods <= 0:
             return
         log(f"fill: {pods} pods into one /24 per side, then out again")
@@ -340,7 +373,7 @@ class Bench:
 
         added: dict[str, list[tuple[RuntimeConf, ChainRun]]] = {s: [] for s in sides}
         for i in range(pods):
-            for side in order(i):
+            for side in self.order(i):
                 if side not in sides:
                     continue
                 pod = self.pod(lists[side], paths[side][i], i)
@@ -351,7 +384,7 @@ class Bench:
                     res[side]["ADD"][i] = run.seconds
             tick("ADD", i)
         for i in range(pods):
-            for side in order(i):
+            for side in self.order(i):
                 if side not in sides:
                     continue
                 pod, add = added[side][i]

@@ -1,7 +1,8 @@
 """A warm process (`pycni serve`) started as the systemd unit starts it, for the bench and the tests.
 
-``WarmServer(bin_dir, directory, netns=None, fault=None, extra_env=None)``: in the foreground with
-``--socket <directory>/s --verbose``, inside the network namespace ``netns`` (a path) when given,
+``WarmServer(bin_dir, directory, netns=None, fault=None, extra_env=None, enter=None)``: in the
+foreground with ``--socket <directory>/s --verbose``, inside the network namespace ``netns`` (a
+path) when given, or through the argv prefix ``enter`` (a node's mount and network namespaces),
 since it serves only callers of its own namespaces. ``env`` is what a caller's environment needs
 to use it; ``served()`` counts the calls it handed to a child, ``refused()`` the ones it sent back
 cold; ``stop()`` ends it (SIGTERM, then SIGKILL) and never fails. A call whose environment holds
@@ -23,7 +24,7 @@ START_TIMEOUT = 60.0
 
 class WarmServer:
     def __init__(self, bin_dir: Path, directory: Path, netns: str | None = None, fault: str | None = None,
-                 extra_env: dict[str, str] | None = None):
+                 extra_env: dict[str, str] | None = None, enter: list[str] | None = None):
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         directory.chmod(0o700)
         self.socket = str(directory / "s")
@@ -34,6 +35,8 @@ class WarmServer:
         argv = [str(bin_dir / "pycni"), "serve", "--socket", self.socket, "--verbose"]
         if netns:
             argv = ["nsenter", f"--net={netns}", "--", *argv]
+        if enter:  # e.g. an emulated node's `nsenter --target PID --mount --net ... --`
+            argv = [*enter, *argv]
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
                                          start_new_session=True)

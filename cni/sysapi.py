@@ -36,6 +36,7 @@ from posix import (
     mkdir,
     open,
     read,
+    readlink,
     rename,
     replace,
     scandir,
@@ -54,8 +55,8 @@ __all__ = ["O_CLOEXEC", "O_CREAT", "O_DIRECTORY", "O_EXCL", "O_NOFOLLOW", "O_NON
            "O_WRONLY", "S_ISBLK", "S_ISCHR", "S_ISDIR", "S_ISFIFO", "S_ISLNK", "S_ISREG", "S_ISSOCK",
            "W_OK", "X_OK", "_exit", "abspath", "access", "basename", "close", "dirname", "environ",
            "exists", "fstat", "getcwd", "geteuid", "getpid", "isdir", "isfile", "join", "killpg", "link",
-           "lstat", "mkdir", "normpath", "open", "read", "rename", "replace", "samefile", "scandir",
-           "seconds_from_env", "stat", "strerror", "unlink", "urandom", "write"]
+           "lstat", "mkdir", "normpath", "open", "read", "readlink", "rename", "replace", "samefile",
+           "scandir", "seconds_from_env", "stat", "strerror", "unlink", "urandom", "write"]
 
 # The process's environment as text, decoded as os.environ is (the file system encoding, with
 # surrogateescape); given through __getattr__ below, so `sysapi.environ` is always current.

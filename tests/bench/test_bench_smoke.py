@@ -35,7 +35,8 @@ def test_quick_run_produces_tables_and_plot(bin_dir: Path, ref_bin_dir: Path, tm
     out = tmp_path / "results"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CNI_")}
     proc = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--ours", str(bin_dir), "--out", str(out)],
+        [sys.executable, "-m", "bench", "--quick", "--path", "cold", "--ours", str(bin_dir),
+         "--out", str(out)],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=TIMEOUT)
     report = f"exit {proc.returncode}\nstdout:\n{proc.stdout[-6000:]}\nstderr:\n{proc.stderr[-6000:]}"
     assert proc.returncode == 0, report
@@ -67,7 +68,10 @@ def test_quick_run_produces_tables_and_plot(bin_dir: Path, ref_bin_dir: Path, tm
         assert heading in md, heading
     assert "| `bridge+host-local` | ADD |" in md
     assert "| `loopback+ptp+host-local+portmap` | ADD |" in md
-    assert "reference CNI plugins v1.9.1," in md.splitlines()[0], md.splitlines()[0]
+    first = md.splitlines()[0]
+    assert f"reference CNI plugins v1.9.1 from `{ref_bin_dir.resolve()}`," in first, first
+    assert res["sides"] == ["ours", "ref"] and "warm" not in res, "--path cold measures no warm path"
+    assert "| chain | verb | ours median | p90 | p99 | reference median | p90 | p99 | ours/ref |" in md
     assert (out / "quick-fill.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     assert _left_by(res["run_id"]) == [], "the bench left these behind"
@@ -92,3 +96,29 @@ def test_each_side_is_named_by_its_own_version_line(bin_dir: Path, ref_bin_dir: 
                              "1.1.1"), debian
     ours = about(str(bin_dir), str(bin_dir))
     assert ours.startswith("CNI plugins (pycni "), ours
+
+
+@pytest.mark.root
+def test_quick_run_of_both_paths(bin_dir: Path, tmp_path: Path) -> None:
+    """--path both: the warm path (pycni serve from the same bundle) beside the cold one and the
+    reference, every call handed over, the warm process stopped and nothing left behind."""
+    out = tmp_path / "results"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CNI_")}
+    argv = [sys.executable, "-m", "bench", "--quick", "--path", "both", "--no-floor", "--levels", "8",
+            "--fill", "4", "--iterations", "3", "--ours", str(bin_dir), "--out", str(out)]
+    proc = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=TIMEOUT)
+    report = f"exit {proc.returncode}\nstdout:\n{proc.stdout[-6000:]}\nstderr:\n{proc.stderr[-6000:]}"
+    assert proc.returncode == 0, report
+    res = json.loads((out / "quick.json").read_text())
+    assert res["sides"] == ["ours", "warm", "ref"]
+    assert res["failures"] == {"ours": {}, "warm": {}, "ref": {}}, report
+    warm = res["warm"]
+    assert warm["served"] >= res["calls"]["warm"] > 0 and warm["refused"] == 0, warm
+    assert warm["rss_kib"] > 0 and warm["hwm_kib"] >= warm["rss_kib"], warm
+    assert not Path(f"/proc/{warm['pid']}").exists(), "the warm process outlived the run"
+    for chain, sides in res["latency"].items():
+        assert len(sides["warm"]["ADD"]) == 3, chain
+    assert res["memory"]["peak_kib"]["warm"]["bridge"] > 0
+    md = (out / "quick.md").read_text()
+    assert "| chain | verb | ours cold median | p90 | p99 | ours warm median |" in md
+    assert _left_by(res["run_id"]) == [], "the bench left these behind"

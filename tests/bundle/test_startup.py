@@ -162,7 +162,7 @@ def test_real_calls_import_lean(netns, bridge_name, tmp_path):
                                         ("loopback", "ADD", loopback), ("loopback", "CHECK", loopback),
                                         ("loopback", "DEL", loopback), ("bandwidth", "ADD", bandwidth),
                                         ("bandwidth", "DEL", bandwidth), ("portmap", "ADD", portmap),
-                                        ("portmap", "CHECK", portmap)):
+                                        ("portmap", "CHECK", portmap), ("portmap", "DEL", portmap)):
         rc, names = imported_by_call(plugin_type, {**env, "CNI_COMMAND": command}, stdin,
                                      as_bundle=stdin in (bridge_ipam, ptp))
         assert rc == 0, (plugin_type, command)

@@ -108,24 +108,27 @@ def cnidrive() -> Path:
 @pytest.fixture(scope="session")
 def node_factory(e2e_tmp: Path, busybox_image: Path, chain_plugins) -> Iterator[Callable[..., KindNode]]:
     """``node_factory(pod_cidr=None, namespaces=("default", "k8s.io"), runtime=None,
-    registry_config=None)`` starts a node (containerd 2.3.4 unless ``runtime`` is given) with the chain
-    installed, the image imported and (given a pod CIDR) the config rendered at the runtime's
-    cniVersion; every node is torn down at the end of the session, and a test may ``node.stop()``
+    registry_config=None, chain=None, env=None)`` starts a node (containerd 2.3.4 unless ``runtime``
+    is given) with the chain installed (``chain_plugins`` unless ``chain`` names another, e.g.
+    ``("reference", reference_dir())``), the image imported and (given a pod CIDR) the config
+    rendered at the runtime's cniVersion; ``env`` goes into containerd's environment and so the
+    plugins'. Every node is torn down at the end of the session, and a test may ``node.stop()``
     earlier."""
     if not is_root():
         pytest.skip("needs root (network and mount namespaces, containerd)")
     nodes: list[KindNode] = []
 
     def make(pod_cidr: str | None = None, namespaces: tuple[str, ...] = ("default", "k8s.io"),
-             runtime: Runtime | None = None, registry_config: Path | None = None) -> KindNode:
+             runtime: Runtime | None = None, registry_config: Path | None = None,
+             chain: tuple[str, Path] | None = None, env: dict[str, str] | None = None) -> KindNode:
         runtime = runtime or runtime_for("2.3.4")
         try:
             node = KindNode.start(sandbox_image=IMAGE_NAME, parent=e2e_tmp, runtime=runtime,
-                                  registry_config=registry_config)
+                                  registry_config=registry_config, env=env)
         except RuntimeError as exc:
             pytest.fail(f"could not start {runtime.name}: {exc}")
         nodes.append(node)
-        install_plugins(node.bin_dir, chain_plugins)
+        install_plugins(node.bin_dir, chain or chain_plugins)
         for ns in namespaces:
             node.import_image(busybox_image, namespace=ns)
         if pod_cidr is not None:

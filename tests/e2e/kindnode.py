@@ -329,6 +329,7 @@ class KindNode:
     mnt_ns: str | None = None
     live_fd: int | None = None  # LIVE_LOCK, held while the node lives
     log_file: Path | None = None
+    env: dict[str, str] = field(default_factory=dict)  # containerd's, so the plugins' it runs
 
     # ------------------------------------------------------------ paths
     @property
@@ -362,17 +363,18 @@ class KindNode:
     # ------------------------------------------------------------ life cycle
     @classmethod
     def start(cls, *, sandbox_image: str, parent: Path | None = None, runtime: Runtime | None = None,
-              registry_config: Path | None = None) -> KindNode:
+              registry_config: Path | None = None, env: dict[str, str] | None = None) -> KindNode:
         """Start containerd (Debian's unless ``runtime`` says otherwise) as a node; on any failure the
         partial node is torn down and re-raised. ``registry_config`` is containerd's hosts.toml
-        directory (mirrors of image registries)."""
+        directory (mirrors of image registries); ``env`` is added to containerd's environment, which
+        the plugins it runs inherit."""
         runtime = runtime or debian_containerd()
         for tool in (runtime.tool("containerd"), runtime.tool("ctr"), "runc", "nsenter", "ip"):
             if shutil.which(tool) is None:
                 raise RuntimeError(f"`{tool}` not found (Debian packages containerd, runc, util-linux)")
         tmp = Path(tempfile.mkdtemp(prefix="pycni-node-", dir=parent))
         node = cls(name=unique_name("pycni-kn-", 8), tmp=tmp, sandbox_image=sandbox_image, runtime=runtime,
-                   registry_config=registry_config)
+                   registry_config=registry_config, env=dict(env or {}))
         try:
             node._start()
         except BaseException:
@@ -392,7 +394,8 @@ class KindNode:
             self.proc = subprocess.Popen(
                 ["unshare", "--mount", "--propagation", "slave", "nsenter", f"--net={self.netns_path}",
                  "sh", "-c", _boot_script(self.tmp, self.runtime)],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                env={**os.environ, **self.env})
         deadline = time.monotonic() + START_TIMEOUT
         while True:
             if self.proc.poll() is not None:

@@ -37,6 +37,7 @@ def test_a_broken_nft_does_not_fail_del_of_an_iptables_pod(node, pods, tmp_path)
     (fake / "nft").write_text('#!/bin/sh\necho "Error: Could not process rule: Operation not supported" >&2\n'
                               "exit 1\n")
     (fake / "nft").chmod(0o755)
+    node.sh("nft", "add", "table", "ip", "cni_hostport")  # something to read: DEL runs nft, which fails
     out = pod.run("del", extra_env={"PATH": f"{fake}:/usr/sbin:/usr/bin:/sbin:/bin"})
     assert out.ok, out.describe()
     pod.deleted = True

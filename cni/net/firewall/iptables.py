@@ -42,6 +42,22 @@ def available(family: int) -> bool:
     return which(SAVE[family]) is not None and which(RESTORE[family]) is not None
 
 
+def in_nf_tables() -> bool:
+    """Whether iptables-save here is iptables-nft, whose chains are nf_tables chains that
+    `cni.net.nfexists` can look up: its path resolves to xtables-nft-multi (Debian's alternatives
+    link it through /etc/alternatives). False for iptables-legacy and anything unknown."""
+    path = which(SAVE[4])
+    for _ in range(8):
+        if path is None:
+            return False
+        try:
+            target = sysapi.readlink(path)
+        except OSError:
+            return sysapi.basename(path) == "xtables-nft-multi"
+        path = target if target.startswith("/") else sysapi.join(sysapi.dirname(path), target)
+    return False
+
+
 def restore(family: int, script: str, what: str) -> None:
     """Apply one batch on top of the current rules (`--noflush`), waiting at most
     XTABLES_WAIT_SECONDS for the xtables lock."""

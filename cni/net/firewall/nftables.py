@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from .tools import FirewallError, call, run, which
 
 # What nft says when the table or chain to list is not there.
@@ -38,6 +36,8 @@ def apply(script: str, what: str) -> None:
 
 def items_of(listing: str) -> list[dict]:
     """The objects of an `nft -j list ...` output."""
+    import json  # here, not at the top: json brings re and enum, and a DEL without rules reads nothing
+
     try:
         return json.loads(listing).get("nftables", [])
     except ValueError as e:

@@ -117,7 +117,10 @@ def _undo(req: Request) -> None:
 
 def delete(req: Request) -> None:
     """Remove this attachment's rules from both backends, with or without runtimeConfig, and the
-    UDP conntrack entries of the ports they forwarded (the reference's DEL flushes none)."""
+    UDP conntrack entries of the ports they forwarded (the reference's DEL flushes none).
+
+    An attachment without rules (every pod without a hostPort) costs one netlink question per
+    table instead of reading the tables with the tools (`steps._may_hold`)."""
     from cni.net.firewall.tools import FirewallError
 
     from . import steps

@@ -16,6 +16,10 @@ from . import plan
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from cni.net.nfexists import Probe
+
     from .config import PortMapConf
 
 PLUGIN = "portmap"
@@ -77,8 +81,12 @@ def iptables_teardown(network: str, container_id: str) -> dict[int, set[int]]:
 
     what = f"remove hostports of {network}/{container_id}"
     entries = (layout.DNAT_CHAIN, layout.OLD_SNAT_CHAIN)
+    named = (layout.dnat_chain(network, container_id), layout.old_snat_chain(network, container_id))
+    families: tuple[int, ...] = (4, 6)
+    if iptables.in_nf_tables():  # no chain of that name: nothing to read or remove
+        families = _may_hold(lambda probe, fam: any(probe.chain(fam, "nat", c) for c in named))
     every(*[(lambda f=f: iptables.remove_chains(select(f), what, _SKIPPED, entries, PLUGIN, (f,)))
-            for f in (4, 6)])
+            for f in families])
     return ports
 
 
@@ -94,6 +102,19 @@ def iptables_gc(network: str, valid_ids: set[str]) -> None:
 
     iptables.remove_chains(stale, f"garbage-collect hostports of {network}", _SKIPPED,
                            layout.DNAT_CHAIN, PLUGIN)
+
+
+def _may_hold(question: Callable[[Probe, str], bool]) -> tuple[int, ...]:
+    """The families (4, 6) whose tables may hold rules of an attachment: those for which
+    `question(probe, "ip" or "ip6")` is true, asked over netlink, or both when nf_tables cannot be
+    asked (the tables are then read as always)."""
+    from cni.net.nfexists import Probe
+
+    try:
+        with Probe() as probe:
+            return tuple(f for f in (4, 6) if question(probe, layout.NFT_FAMILY[f]))
+    except OSError:
+        return (4, 6)
 
 
 # ---- nftables ----------------------------------------------------------------------------------
@@ -123,7 +144,7 @@ def nft_teardown(network: str, container_id: str, ifname: str) -> dict[int, set[
     ports: dict[int, set[int]] = {}
     if not nftables.available():
         return ports
-    for family in (4, 6):
+    for family in _may_hold(lambda probe, fam: probe.table(fam, layout.NFT_TABLE)):
         rules = _nft_rules(family)
         if not rules:
             continue
