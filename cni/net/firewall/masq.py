@@ -53,11 +53,7 @@ def _refuse_taken(family: int, network: str, container_id: str) -> None:
     chain = layout.chain_name(network, container_id)
     others = layout.foreign(layout.chain_owners(save or "").get(chain, []), (network, container_id))
     if others:
-        who = ", ".join(sorted({f"network {o[0]!r} container {o[1]!r}" if o else "an uncommented rule"
-                                for o in others}))
-        raise NameTaken(f"ipMasq chain {chain} of network {network!r} container {container_id!r} already "
-                        f"holds the rules of {who} (its name hashes network and container ID run "
-                        f"together); DEL that attachment first, or use another container ID")
+        raise NameTaken.chain("ipMasq", chain, (network, container_id), others)
 
 
 def _setup_iptables(ips: list, network: str, container_id: str) -> None:
