@@ -17,14 +17,17 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from cni.layout import portmap as hostport
+from cni.layout.iptables_save import quote
+
 from . import spawn
 
 NETNS_DIR = "/var/run/netns"
 # portmap's chains that all pods share; its DEL (ours and the reference's) leaves them in place
-HOSTPORT_SHARED = ("CNI-HOSTPORT-DNAT", "CNI-HOSTPORT-SETMARK", "CNI-HOSTPORT-MASQ")
-HOSTPORT_JUMPS = ("PREROUTING -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT",
-                  "OUTPUT -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT",
-                  'POSTROUTING -m comment --comment "CNI portfwd requiring masquerade" -j CNI-HOSTPORT-MASQ')
+HOSTPORT_SHARED = (hostport.DNAT_CHAIN, hostport.SETMARK_CHAIN, hostport.MASQ_CHAIN)
+HOSTPORT_JUMPS = (f"PREROUTING -m addrtype --dst-type LOCAL -j {hostport.DNAT_CHAIN}",
+                  f"OUTPUT -m addrtype --dst-type LOCAL -j {hostport.DNAT_CHAIN}",
+                  f"POSTROUTING -m comment --comment {quote(hostport.MASQ_COMMENT)} -j {hostport.MASQ_CHAIN}")
 BENCH_RANGE = ipaddress.ip_network("198.18.0.0/15")
 
 

@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from cni.layout import hostlocal as layout
+from cni.layout.portmap import SHARED_CHAINS  # kept when the last attachment goes, by design
 
-# The chains portmap shares between all attachments (kept when the last one goes, by design).
-SHARED_CHAINS = re.compile(r"^CNI-HOSTPORT-")
 HEX_ID = re.compile(r"[0-9a-f]{64}")
 
 
@@ -94,7 +93,7 @@ def iptables_leftovers(save_text: str, ids: set[str]) -> list[str]:
     for line in save_text.splitlines():
         if line.startswith(":CNI-"):
             chain = line[1:].split(" ", 1)[0]
-            if not SHARED_CHAINS.match(chain):
+            if chain not in SHARED_CHAINS:
                 out.append(f"chain {chain}")
         elif line.startswith("-A ") and (set(HEX_ID.findall(line)) & ids or " -j CNI-DN-" in line):
             out.append(f"rule {line}")

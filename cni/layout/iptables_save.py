@@ -35,6 +35,12 @@ class Rule(Record):
         return jump_target(self.words())
 
 
+def quote(text: str) -> str:
+    """A word quoted as iptables-save prints a comment and iptables-restore reads it back: double
+    quotes, with backslash and double quote escaped (`split` undoes it)."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def split(text: str) -> list[str]:
     """Words as iptables-restore reads them; [] for a line it would refuse (an open quote)."""
     import shlex  # only readers of a dump need it, never an ADD of a plugin that writes none
@@ -45,12 +51,17 @@ def split(text: str) -> list[str]:
         return []
 
 
-def comment(words: list[str]) -> str | None:
-    """The argument of `--comment` in a rule's words, or None."""
+def argument(words: list[str], option: str) -> str | None:
+    """The word after the first `option` (`-p`, `--dport`, `--comment`) in a rule's words, or None."""
     try:
-        return words[words.index("--comment") + 1]
+        return words[words.index(option) + 1]
     except (ValueError, IndexError):
         return None
+
+
+def comment(words: list[str]) -> str | None:
+    """The argument of `--comment` in a rule's words, or None."""
+    return argument(words, "--comment")
 
 
 def jump_target(words: list[str]) -> str | None:

@@ -26,16 +26,23 @@ from __future__ import annotations
 
 from cni.names import hashed_name
 
+from . import iptables_save
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable
     from typing import Any
 
+    from .iptables_save import Rule
+
 # ---- iptables ----------------------------------------------------------------------------------
 DNAT_CHAIN = "CNI-HOSTPORT-DNAT"
+DNAT_PREFIX = "CNI-DN-"
+OLD_SNAT_PREFIX = "CNI-SN-"
 SETMARK_CHAIN = "CNI-HOSTPORT-SETMARK"
 MASQ_CHAIN = "CNI-HOSTPORT-MASQ"
 OLD_SNAT_CHAIN = "CNI-HOSTPORT-SNAT"
+SHARED_CHAINS = (DNAT_CHAIN, SETMARK_CHAIN, MASQ_CHAIN, OLD_SNAT_CHAIN)  # every attachment's, kept by DEL
 MAX_CHAIN = 28
 MAX_COMMENT = 255
 SETMARK_COMMENT = "CNI portfwd masquerade mark"
@@ -57,12 +64,12 @@ SET_BY_OTHER = "other"
 # ---- iptables names and comments -------------------------------------------------------------
 def dnat_chain(network: str, container_id: str) -> str:
     """`CNI-DN-` + sha512(network + container ID), 28 characters: the per-container chain."""
-    return hashed_name("CNI-DN-", network + container_id, MAX_CHAIN)
+    return hashed_name(DNAT_PREFIX, network + container_id, MAX_CHAIN)
 
 
 def old_snat_chain(network: str, container_id: str) -> str:
     """The per-container chain of old reference versions; still removed by DEL."""
-    return hashed_name("CNI-SN-", network + container_id, MAX_CHAIN)
+    return hashed_name(OLD_SNAT_PREFIX, network + container_id, MAX_CHAIN)
 
 
 def comment(network: str, container_id: str) -> str:
@@ -79,56 +86,22 @@ def parse_comment(text: str) -> tuple[str, str] | None:
     return head[len('dnat name: "'):], tail[:-1]
 
 
-def quote(text: str) -> str:
-    """Quoted as iptables-save prints a comment."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-# ---- iptables-save reading (the walk the ipMasq layout does too) --------------------------------
-def save_rules(save_text: str) -> tuple[set[str], list[str]]:
-    """(chains declared, `-A` rules without the `-A `) of the nat table in iptables-save output."""
-    chains: set[str] = set()
-    rules: list[str] = []
-    table = None
-    for line in save_text.splitlines():
-        if line.startswith("*"):
-            table = line[1:].strip()
-        elif table == "nat" and line.startswith(":"):
-            chains.add(line[1:].split(" ", 1)[0])
-        elif table == "nat" and line.startswith("-A "):
-            rules.append(line[3:])
-    return chains, rules
-
-
-def jumps_to(rule: str, chain: str) -> bool:
-    """Whether a saved rule (`<chain> <matches> -j <target>`) ends in a jump or goto to `chain`."""
-    words = rule.split()
-    return len(words) >= 2 and words[-2] in ("-j", "-g") and words[-1] == chain
-
-
-def _entry_owner(rule: str) -> tuple[str | None, tuple[str, str] | None]:
+# ---- reading the nat table (through the one iptables-save walker) -----------------------------
+def _entry_owner(rule: Rule) -> tuple[str | None, tuple[str, str] | None]:
     """(target chain, (network, container ID) its comment names) of a CNI-HOSTPORT-DNAT rule."""
-    import shlex
-
-    if not rule.startswith(DNAT_CHAIN + " ") or "--comment" not in rule:
+    if rule.chain != DNAT_CHAIN:
         return None, None
-    try:
-        words = shlex.split(rule)
-        text = words[words.index("--comment") + 1]
-    except (ValueError, IndexError):
-        return None, None
-    target = words[-1] if len(words) > 1 and words[-2] in ("-j", "-g") else None
-    return target, parse_comment(text)
+    text = rule.comment()
+    return rule.target(), parse_comment(text) if text is not None else None
 
 
 def iptables_owners(save_text: str) -> dict[str, tuple[str, str]]:
     """chain -> (network, container ID) of every CNI-DN- chain an entry rule names, from its comment
     (only a comment whose owner hashes to that chain's name counts)."""
-    _, rules = save_rules(save_text)
     out: dict[str, tuple[str, str]] = {}
-    for rule in rules:
+    for rule in iptables_save.rules(save_text):
         target, owner = _entry_owner(rule)
-        if owner and target and target.startswith("CNI-DN-") and dnat_chain(*owner) == target:
+        if owner and target and target.startswith(DNAT_PREFIX) and dnat_chain(*owner) == target:
             out[target] = owner
     return out
 
@@ -137,9 +110,8 @@ def foreign_owners(save_text: str, network: str, container_id: str) -> set[tuple
     """Other attachments whose entry rules jump to the chain named for (network, container ID):
     the hash of the two run together names both (`X1`+`abc` and `X`+`1abc`)."""
     chain = dnat_chain(network, container_id)
-    _, rules = save_rules(save_text)
     out = set()
-    for rule in rules:
+    for rule in iptables_save.rules(save_text):
         target, owner = _entry_owner(rule)
         if target == chain and owner is not None and owner != (network, container_id):
             out.add(owner)
@@ -148,13 +120,14 @@ def foreign_owners(save_text: str, network: str, container_id: str) -> set[tuple
 
 def udp_ports_of_chains(save_text: str, chains: set[str]) -> set[int]:
     """The UDP host ports the DNAT rules of `chains` forward (what DEL flushes from conntrack)."""
-    _, rules = save_rules(save_text)
     out = set()
-    for rule in rules:
-        words = rule.split()
-        udp = "-p" in words and words[words.index("-p") + 1] == "udp"
-        if words[0] in chains and "DNAT" in words and udp and "--dport" in words:
-            out.add(int(words[words.index("--dport") + 1]))
+    for rule in iptables_save.rules(save_text):
+        if rule.chain not in chains or rule.target() != "DNAT":
+            continue
+        words = rule.words()
+        port = iptables_save.argument(words, "--dport")
+        if iptables_save.argument(words, "-p") == "udp" and port is not None and port.isdigit():
+            out.add(int(port))
     return out
 
 

@@ -1,8 +1,8 @@
 """The masquerade and port-forwarding rules the plugins left, read back through `cni.layout`.
 
-- iptables nat chains: the per-container ipMasq chains `CNI-<hash>` and portmap's `CNI-DN-<hash>`,
-  each owned by the (network, container ID) its rules' comments name;
-- nftables ipMasq rules (table `inet cni_plugins_masquerade`), commented with network, ifname, ID.
+- iptables nat chains: the per-container ipMasq chains (`cni.layout.masq`) and portmap's DNAT
+  chains (`cni.layout.portmap`), each owned by the (network, container ID) its rules' comments name;
+- nftables ipMasq rules (`cni.layout.masq`'s table and chain), commented with network, ifname, ID.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def nat_chains(save: str, family: int) -> list[Chain]:
 
 
 def nft_masq_rules(listing: str) -> list[NftRule]:
-    """The per-attachment rules of `nft -j list chain inet cni_plugins_masquerade masq_checks`."""
+    """The per-attachment rules of the `nft -j list chain` listing of the ipMasq chain."""
     try:
         items = json.loads(listing).get("nftables", [])
     except (ValueError, AttributeError):

@@ -5,7 +5,9 @@ refused (11) without touching it, and its DEL leaves it working; on nftables eac
 
 from __future__ import annotations
 
+import os
 import secrets
+import shutil
 import subprocess
 
 import pytest
@@ -135,3 +137,25 @@ def test_the_reference_loses_the_others_chain_where_we_do_not(impl, ours, ref, n
         lost = [line for line in before if line not in iptables_lines(x_name)]
         assert any(line.startswith(f"-A {chain_name(x_name, x_cid)} ") for line in lost), lost
     x("del", ns_x, cni_path, container_id=x_cid)
+
+
+def test_ipmasq_add_of_a_new_chain_reads_no_table(ours, net, netns, bridge_name, tmp_path):
+    """The usual ipMasq ADD (iptables, the chain not there yet) makes its chain with `-N` in its one
+    restore batch and runs no iptables-save: the owner is read only when that batch fails."""
+    log, wrap = tmp_path / "calls", tmp_path / "bin"
+    wrap.mkdir()
+    for tool in ("iptables-save", "ip6tables-save", "iptables-restore", "ip6tables-restore"):
+        real = shutil.which(tool)
+        assert real, tool
+        (wrap / tool).write_text(f'#!/bin/sh\necho {tool} >> {log}\nexec {real} "$@"\n')
+        (wrap / tool).chmod(0o755)
+    plugin, _ = _plugins(bridge_name, "iptables")
+    n, ns, cid = net(plugin), netns(), unique_name("pcq", 12)
+    env = {"PATH": f"{wrap}:{os.environ.get('PATH', '/usr/sbin:/usr/bin:/sbin:/bin')}"}
+    try:
+        n("add", ns, ours, container_id=cid, extra_env=env).check()
+        assert log.read_text().split() == ["iptables-restore"]
+        assert len([line for line in iptables_lines(n.name) if "MASQUERADE" in line]) == 1
+    finally:
+        n("del", ns, ours, container_id=cid).check()
+    assert iptables_lines(n.name) == []

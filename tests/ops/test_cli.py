@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from helpers.cristub import stub_runtime
 
 
 def _pycni(bin_dir: Path, *args: str) -> subprocess.CompletedProcess:
@@ -67,29 +68,8 @@ CID = "4f" * 32
 @pytest.fixture
 def runtime(tmp_path: Path):
     """A stub runtime on a real CRI socket: ListPodSandbox answers the IDs the test puts in `ids`."""
-    from concurrent import futures
-
-    import grpc
-
-    from cni.cri.stubs import load
-
-    pb2, pb2_grpc = load()
-    ids: list[str] = []
-
-    class Runtime(pb2_grpc.RuntimeServiceServicer):
-        def ListPodSandbox(self, request, context):
-            meta = pb2.PodSandboxMetadata(name="p", namespace="default")
-            return pb2.ListPodSandboxResponse(items=[pb2.PodSandbox(id=i, metadata=meta) for i in ids])
-
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    pb2_grpc.add_RuntimeServiceServicer_to_server(Runtime(), server)
-    sock = tmp_path / "cri.sock"
-    server.add_insecure_port(f"unix://{sock}")
-    server.start()
-    try:
-        yield f"unix://{sock}", ids
-    finally:
-        server.stop(0)
+    with stub_runtime(tmp_path / "cri.sock") as answer:
+        yield answer
 
 
 def _one_network(tmp_path: Path, **ipam) -> tuple[Path, dict]:

@@ -11,6 +11,7 @@ import pytest
 from cni.layout import bandwidth as ifb_layout
 from cni.layout import masq as masq_layout
 from cni.layout import portmap as plan
+from cni.layout.iptables_save import quote
 from cni.net.firewall import masq
 from cni.ops import attachments, cache, firewall, ifbs, node, render, stores
 from cni.ops.libcni import conf_files, load_dir, parse_list, plugin_config
@@ -81,7 +82,7 @@ def _ipmasq(net: str, cid: str, address: str = "10.1.0.2/24") -> str:
 
 
 def _dnat_entry(net: str, cid: str) -> str:
-    return (f"-A CNI-HOSTPORT-DNAT -p tcp -m comment --comment {plan.quote(plan.comment(net, cid))} "
+    return (f"-A CNI-HOSTPORT-DNAT -p tcp -m comment --comment {quote(plan.comment(net, cid))} "
             f"-m multiport --dports 80 -j {_dn(net, cid)}")
 
 

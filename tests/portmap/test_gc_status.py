@@ -65,3 +65,46 @@ def test_status_without_the_tools_is_50(backend, bin_dir):
     r = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script],
                        input=json.dumps(config), capture_output=True, text=True, timeout=60, check=False)
     assert r.returncode == 1 and json.loads(r.stdout)["code"] == 50, r.stdout + r.stderr
+
+
+def test_pycni_gc_frees_a_stale_attachments_markers_and_localnet_key(node, pods, bin_dir, tmp_path):
+    """`pycni gc` on the node: an attachment the runtime no longer lists and whose libcni cache entry
+    is gone (no DEL can be replayed for it) loses its nft rules, its owner marker and its key in
+    the route_localnet record, through portmap's GC; the listed pod keeps all of its own."""
+    import os
+    from pathlib import Path
+
+    from helpers.cristub import stub_runtime
+
+    from cni.layout import portmap as layout
+
+    net = pods.network({"backend": "nftables"})
+    name, conf_dir, _ = net
+    stale = pods([{"hostPort": 18090, "containerPort": 80}], net=net)
+    live = pods([{"hostPort": 18091, "containerPort": 80}], net=net)
+    records = list(Path(layout.LOCALNET_DIR).glob(f"{os.stat(node.ns.path).st_ino}-*"))
+    assert len(records) == 1, records
+
+    def marked() -> set:
+        listing = node.nft("ip") or {"nftables": []}
+        return layout.nft_marked(layout.nft_items(listing["nftables"]), name)
+
+    def keys() -> set[str]:
+        return layout.parse_localnet_record(records[0].read_bytes())[1]
+
+    assert marked() == {(stale.cid, "eth0"), (live.cid, "eth0")}
+    assert keys() == {layout.attachment_key(name, p.cid, "eth0") for p in (stale, live)}
+    (pods.state / "cache" / "results" / f"{name}-{stale.cid}-eth0").unlink()
+    with stub_runtime(tmp_path / "cri.sock") as (endpoint, ids):
+        ids[:] = [live.cid]
+        env = ["env", f"XTABLES_LOCKFILE={node.lock}"]
+        out = subprocess.run(ns_argv(node.ns, *env, str(bin_dir / "pycni"), "gc", "--conf-dir", str(conf_dir),
+                                     "--bin-dir", str(pods.dirs["ours"]), "--cri-endpoint", endpoint,
+                                     "--grace", "0", "--json"),
+                             capture_output=True, text=True, timeout=120, check=False)
+    assert out.returncode == 0 and "Traceback" not in out.stderr, out.stdout + out.stderr
+    stale.deleted = True  # its DEL would now find nothing of portmap's
+    assert marked() == {(live.cid, "eth0")}
+    assert _cids(node) == {live.cid}
+    assert keys() == {layout.attachment_key(name, live.cid, "eth0")}
+    assert live.run("check").ok

@@ -94,17 +94,21 @@ def test_iptables_chains_whose_names_collide(node, pods, echo):
     first = pods(_m(PORT_A), net=pods.network(name=base), cid="1" + cid)
     chain = layout.dnat_chain(base, "1" + cid)
     mine = [line for line in node.iptables_save(4) if chain in line]
-    net2 = pods.network(name=base + "1")
-    with pytest.raises(AssertionError) as refused:
-        pods(_m(PORT_B), net=net2, cid=cid)
-    assert "hostport chain of network" in str(refused.value)
+    name, d, _ = pods.network(name=base + "1")
+    ns = pods.netns("pmpod-")
+
+    def run(cmd: str, **kw):
+        return pods.cnitool.inside(pods.node.ns)(cmd, name, ns, netconf_dir=d, cni_path=pods.dirs["ours"],
+                                                 container_id=cid, cache_dir=pods.state / "cache",
+                                                 extra_env={"XTABLES_LOCKFILE": str(node.lock)}, **kw)
+
+    # refused as the ipMasq chain and the IFB are: 11 (the other's DEL frees the name), naming
+    # the chain and who holds it
+    msg = run("add", cap_args={"portMappings": _m(PORT_B)}).expect_error(11).msg or ""
+    assert f"hostport chain {chain} " in msg and f"network {base!r} container {'1' + cid!r}" in msg, msg
     assert [line for line in node.iptables_save(4) if chain in line] == mine, "the refused ADD changed it"
     # the DEL of the refused attachment (a runtime always sends one) leaves the other's chain
-    name, d, _ = net2
-    pods.cnitool.inside(pods.node.ns)("del", name, pods.netns("pmpod-"), netconf_dir=d,
-                                      cni_path=pods.dirs["ours"], container_id=cid,
-                                      cache_dir=pods.state / "cache",
-                                      extra_env={"XTABLES_LOCKFILE": str(node.lock)}).check()
+    run("del").check()
     assert [line for line in node.iptables_save(4) if chain in line] == mine, "the other's DEL removed it"
     echo(first, POD_PORT)
     assert ask_from(node.client.name, "tcp", node.ip4, PORT_A) == node.client4

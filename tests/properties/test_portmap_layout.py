@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cni.layout import portmap as layout
+from cni.layout.iptables_save import quote
 
 NAMES = st.from_regex(r"[a-zA-Z0-9][a-zA-Z0-9_.\-]{0,12}", fullmatch=True)
 IFNAMES = st.from_regex(r"[a-z][a-z0-9]{0,6}", fullmatch=True)
@@ -101,7 +102,7 @@ def test_comment_names_its_owner_and_colliding_names_are_told_apart(network, cid
     # (network + "1", cid) and (network, "1" + cid): one chain name, two owners
     chain = layout.dnat_chain(network + "1", cid)
     assert chain == layout.dnat_chain(network, "1" + cid)
-    other = layout.quote(layout.comment(network, "1" + cid))
+    other = quote(layout.comment(network, "1" + cid))
     entry = f"{layout.DNAT_CHAIN} -p tcp -m comment --comment {other} -m multiport --dports 80 -j {chain}"
     save = f"*nat\n:{layout.DNAT_CHAIN} - [0:0]\n:{chain} - [0:0]\n-A {entry}\nCOMMIT\n"
     assert layout.foreign_owners(save, network + "1", cid) == {(network, "1" + cid)}

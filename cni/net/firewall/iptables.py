@@ -11,6 +11,7 @@ import sys
 
 from cni import sysapi
 from cni.layout import iptables_save
+from cni.layout.iptables_save import quote  # noqa: F401  (the batches' quoting is the layout's)
 
 from .tools import FirewallError, FirewallTimeout, every, run, which
 
@@ -31,11 +32,6 @@ _NO_NAT_TABLE = ("address family not supported", "table does not exist", "can't 
 # fails, ADD undoes what it did and the runtime retries.
 XTABLES_WAIT_SECONDS = 10
 _LOCK_BUSY = "holding the xtables lock"
-
-
-def quote(text: str) -> str:
-    """Quote for iptables-restore: double quotes with \\ and \" escaped, as iptables-save writes."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def available(family: int) -> bool:

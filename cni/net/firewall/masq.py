@@ -10,8 +10,9 @@ names and comments), so that DEL and GC of either plugin find what ADD of either
   skips multicast and jumps to `masq_checks`, which holds one commented rule per address.
 
 The chain's name is a hash that two attachments can share, so nothing is emptied or removed by
-name alone: ADD refuses a chain whose rules record another attachment, DEL and GC remove a chain
-only when every rule in it and every jump to it records the attachments they remove.
+name alone: ADD creates the chain and, when it exists already, refuses it if its rules record
+another attachment; DEL and GC remove a chain only when every rule in it and every jump to it
+records the attachments they remove.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 from cni.layout import masq as layout
 
 from . import iptables, nftables
-from .tools import NameTaken, default_backend, every, on_both_backends
+from .tools import FirewallError, FirewallTimeout, NameTaken, default_backend, every, on_both_backends
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -29,14 +30,16 @@ _SKIPPED = "masquerade rules"
 
 
 # ---- iptables ----------------------------------------------------------------------------------
-def iptables_script(ips: list, network: str, container_id: str) -> str:
+def iptables_script(ips: list, network: str, container_id: str, new: bool = False) -> str:
     """The iptables-restore batch adding one family's masquerade rules (all `ips` of one family).
 
-    Declaring the chain empties it if it exists, so a repeated ADD leaves one set of rules.
+    `new`: the chain is created (`-N`), and the whole batch fails, changing nothing, when it exists
+    already. Otherwise it is declared, which empties it if it exists, so a repeated ADD leaves one
+    set of rules.
     """
     chain = layout.chain_name(network, container_id)
     c = iptables.quote(layout.comment(network, container_id))
-    lines = ["*nat", f":{chain} - [0:0]"]
+    lines = ["*nat", f"-N {chain}" if new else f":{chain} - [0:0]"]
     for ip in ips:
         lines.append(f"-A {chain} -d {ip.network} -m comment --comment {c} -j ACCEPT")
         lines.append(f"-A {chain} ! -d {layout.MULTICAST[ip.version]} -m comment --comment {c} -j MASQUERADE")
@@ -53,20 +56,27 @@ def _refuse_taken(family: int, network: str, container_id: str) -> None:
     chain = layout.chain_name(network, container_id)
     others = layout.foreign(layout.chain_owners(save or "").get(chain, []), (network, container_id))
     if others:
-        who = ", ".join(sorted({f"network {o[0]!r} container {o[1]!r}" if o else "an uncommented rule"
-                                for o in others}))
-        raise NameTaken(f"ipMasq chain {chain} of network {network!r} container {container_id!r} already "
-                        f"holds the rules of {who} (its name hashes network and container ID run "
-                        f"together); DEL that attachment first, or use another container ID")
+        raise NameTaken.chain("ipMasq", chain, (network, container_id), others)
 
 
 def _setup_iptables(ips: list, network: str, container_id: str) -> None:
+    """One batch per family. The usual ADD makes the chain (`-N`) and reads nothing; only when
+    that batch fails (the chain exists: a repeated ADD, or a name another attachment holds) is the
+    table read for the chain's owner before the chain is emptied and filled again."""
+    what = f"ipMasq for {network}/{container_id}"
     for family in (4, 6):
         mine = [ip for ip in ips if ip.version == family]
-        if mine:
-            _refuse_taken(family, network, container_id)
-            iptables.restore(family, iptables_script(mine, network, container_id),
-                             f"ipMasq for {network}/{container_id}")
+        if not mine:
+            continue
+        try:
+            iptables.restore(family, iptables_script(mine, network, container_id, new=True), what)
+            continue
+        except FirewallTimeout:
+            raise  # the lock's holder had its bound; another try would wait as long again
+        except FirewallError:
+            pass  # the chain is there already (or the tool failed, which the next batch reports)
+        _refuse_taken(family, network, container_id)
+        iptables.restore(family, iptables_script(mine, network, container_id), what)
 
 
 def _teardown_iptables(network: str, container_id: str) -> None:

@@ -7,7 +7,7 @@ from cni.childenv import child_env
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
 
 
 class FirewallError(Exception):
@@ -26,6 +26,17 @@ class NameTaken(FirewallError):
     rules. Not the config's fault, and gone once that attachment is deleted: "try again later"."""
 
     try_again = True
+
+    @classmethod
+    def chain(cls, kind: str, chain: str, mine: tuple[str, str],
+              others: Iterable[tuple[str, str] | None]) -> NameTaken:
+        """The refusal of an ADD whose hashed chain `chain` records `others`: names the chain and
+        who holds it, in one shape for every plugin (`kind`: "ipMasq", "hostport")."""
+        who = ", ".join(sorted({f"network {o[0]!r} container {o[1]!r}" if o else "an uncommented rule"
+                                for o in others}))
+        return cls(f"{kind} chain {chain} of network {mine[0]!r} container {mine[1]!r} already holds the "
+                   f"rules of {who} (its name hashes network and container ID run together); DEL that "
+                   f"attachment first, or use another container ID")
 
 
 def which(tool: str) -> str | None:

@@ -24,6 +24,9 @@ owner chain.
 
 from __future__ import annotations
 
+from cni.layout.iptables_save import chains as saved_chains
+from cni.layout.iptables_save import quote
+from cni.layout.iptables_save import rules as saved_rules
 from cni.layout.portmap import (
     DNAT_CHAIN,
     MASQ_CHAIN,
@@ -35,11 +38,8 @@ from cni.layout.portmap import (
     SETMARK_COMMENT,
     comment,
     dnat_chain,
-    jumps_to,
     nft_marker_comment,
     nft_owner_chain,
-    quote,
-    save_rules,
 )
 from cni.net.firewall.nftables import quote as nft_quote
 
@@ -143,8 +143,9 @@ def iptables_add_script(plan: IptablesPlan, save_text: str) -> str:
     The container's own chain is declared, which empties it, and its old entries are deleted, so
     a repeated ADD leaves exactly one set of rules.
     """
-    chains, rules = save_rules(save_text)
-    present = set(rules)
+    chains = set(saved_chains(save_text))
+    rules = saved_rules(save_text)
+    present = {r.spec for r in rules}
     lines = ["*nat"]
     needed = [c for c in (SETMARK_CHAIN, MASQ_CHAIN) if any(s[0] == c for s in plan.shared)]
     lines += [f"-N {name}" for name in [*needed, DNAT_CHAIN] if name not in chains]
@@ -152,7 +153,7 @@ def iptables_add_script(plan: IptablesPlan, save_text: str) -> str:
         if f"{chain} {rule}" not in present:
             lines.append(f"-I {chain} 1 {rule}" if first else f"-A {chain} {rule}")
     lines.append(f":{plan.chain} - [0:0]")
-    lines += [f"-D {r}" for r in rules if r.startswith(DNAT_CHAIN + " ") and jumps_to(r, plan.chain)]
+    lines += [f"-D {r.spec}" for r in rules if r.chain == DNAT_CHAIN and r.target() == plan.chain]
     lines += [f"-A {r}" for r in plan.rules]
     lines += [f"-A {r}" for r in plan.entries]
     lines += ["COMMIT", ""]
@@ -162,9 +163,9 @@ def iptables_add_script(plan: IptablesPlan, save_text: str) -> str:
 def iptables_missing(plan: IptablesPlan, save_text: str) -> list[str]:
     """The rules of `plan` that the nat table lacks (CHECK); conditions make an entry match by
     its protocol, ports and target only, since iptables prints them in its own way."""
-    chains, rules = save_rules(save_text)
-    present = set(rules)
-    missing = [f"chain {plan.chain}"] if plan.chain not in chains else []
+    rules = saved_rules(save_text)
+    present = {r.spec for r in rules}
+    missing = [f"chain {plan.chain}"] if plan.chain not in saved_chains(save_text) else []
     missing += [f"{c} {r}" for c, r, _ in plan.shared if f"{c} {r}" not in present]
     missing += [r for r in plan.rules if r not in present]
     for entry in plan.entries:
@@ -172,8 +173,8 @@ def iptables_missing(plan: IptablesPlan, save_text: str) -> list[str]:
             proto = entry.split(" -p ", 1)[1].split()[0]
             tag = entry.split(" -m comment ", 1)[1].split(" -m multiport ")[0]
             ports = entry.split(" --dports ", 1)[1].split()[0]
-            if not any(r.startswith(DNAT_CHAIN + " ") and f" -p {proto} " in r and tag in r
-                       and f"--dports {ports} " in r and jumps_to(r, plan.chain) for r in rules):
+            if not any(r.chain == DNAT_CHAIN and f" -p {proto} " in r.spec and tag in r.spec
+                       and f"--dports {ports} " in r.spec and r.target() == plan.chain for r in rules):
                 missing.append(entry)
         elif entry not in present:
             missing.append(entry)

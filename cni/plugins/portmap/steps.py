@@ -10,7 +10,7 @@ import sys
 
 from cni.layout import portmap as layout
 from cni.net.firewall import iptables, nftables
-from cni.net.firewall.tools import FirewallError, FirewallTimeout, every, on_both_backends
+from cni.net.firewall.tools import FirewallError, FirewallTimeout, NameTaken, every, on_both_backends
 
 from . import plan
 
@@ -55,10 +55,8 @@ def _refuse_foreign(save_text: str, network: str, container_id: str) -> None:
     name hashes network and ID run together): declaring it would empty that attachment's rules."""
     others = layout.foreign_owners(save_text, network, container_id)
     if others:
-        net, cid = sorted(others)[0]
-        raise FirewallError(f"chain {layout.dnat_chain(network, container_id)} is the hostport chain of "
-                            f"network {net!r} container {cid!r}, whose name hashes to the same chain; "
-                            f"its rules are left as they are")
+        raise NameTaken.chain("hostport", layout.dnat_chain(network, container_id), (network, container_id),
+                              others)
 
 
 def iptables_teardown(network: str, container_id: str) -> dict[int, set[int]]:
