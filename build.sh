@@ -178,19 +178,20 @@ build_setns() {
 # OUT is the executable inside a onedir bundle (beside its _internal), MODULE the module whose
 # entry(sys.argv) it runs, NAMES the names started through which it goes straight to Python,
 # FREEZE what conf/freeze.py freezes into it with all they import (default: MODULE).
-# The search path is an old-style DT_RPATH, which also serves the libraries libpython and the
-# extension modules need (Debian's libpython needs libexpat, absent from a minimal node): a
-# DT_RUNPATH would serve the launcher's own libpython alone.
+# The launcher is linked against libc alone: a warm call never maps libpython, and a cold one
+# dlopen()s the bundle's (conf/pyapi.h; its soname, INSTSONAME, is passed here). The search path
+# is an old-style DT_RPATH, which serves the libraries libpython and the extension modules need
+# (Debian's libpython needs libexpat, absent from a minimal node): a DT_RUNPATH would not.
 build_launcher() {
-  local out=$1 module=$2 names=${3:-} inc libdir ldversion frozen
+  local out=$1 module=$2 names=${3:-} inc soname frozen
   shift $(($# < 3 ? $# : 3))
-  read -r inc libdir ldversion < <("$PY" -c 'import sysconfig as s
-print(s.get_paths()["include"], s.get_config_var("LIBDIR"), s.get_config_var("LDVERSION"))')
+  read -r inc soname < <("$PY" -c 'import sysconfig as s
+print(s.get_paths()["include"], s.get_config_var("INSTSONAME"))')
   frozen=$(mktemp --suffix=.h)
   "$PY" conf/freeze.py "$(dirname "$out")/_internal" "$frozen" "${@:-$module}"
   ${CC:-cc} -O2 -Wall -Werror -I"$inc" -DPYCNI_MODULE="\"$module\"" -DPYCNI_FAST_NAMES="\"$names\"" \
     -DPYCNI_BUILD_ID="\"$(build_id "$(dirname "$out")/_internal" "$frozen")\"" \
-    -DPYCNI_FROZEN="\"$frozen\"" conf/launcher.c -o "$out.new" -L"$libdir" -lpython"$ldversion" \
+    -DPYCNI_FROZEN="\"$frozen\"" -DPYCNI_LIBPYTHON="\"$soname\"" conf/launcher.c -o "$out.new" \
     -Wl,--disable-new-dtags,-rpath,'$ORIGIN/_internal'
   rm -f "$frozen"
   mv -f "$out.new" "$out"
@@ -208,7 +209,7 @@ typecheck() {
 build_id() {
   local internal=$1 frozen=$2
   { (cd "$internal" && find . -type f -print0 | sort -z | xargs -0 sha256sum)
-    sha256sum "$frozen" conf/launcher.c conf/warm.h | cut -d' ' -f1; } | sha256sum | cut -c1-16
+    sha256sum "$frozen" conf/launcher.c conf/warm.h conf/pyapi.h | cut -d' ' -f1; } | sha256sum | cut -c1-16
 }
 
 # The CRI stubs the operator command imports, generated from cni/cri/api.proto (git-ignored).

@@ -5,8 +5,9 @@
  * as dist/pycni/pycni. Every CNI call is a new process, and the bootloader's start costs
  * milliseconds this one does not spend: it executes itself a second time to set
  * LD_LIBRARY_PATH, and its Python bootstrap imports struct, zlib and its own modules and lists
- * the bundle before any of our code runs. Here libpython is found through the $ORIGIN rpath,
- * sys.path is preset to the bundle, and nothing is imported but what the interpreter itself
+ * the bundle before any of our code runs. Here a plugin call first tries the warm process
+ * (warm.h, libc only); only a call that runs here loads libpython (pyapi.h: dlopen from
+ * _internal, whose $ORIGIN rpath also finds libpython's own libraries), sys.path is preset to the bundle, and nothing is imported but what the interpreter itself
  * needs and then PYCNI_MODULE, whose entry(sys.argv) returns the exit status.
  *
  * The libraries PyInstaller collected beside libpython (libssl, libz, ...) serve extension
@@ -32,6 +33,8 @@
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "pyapi.h"
 
 #ifndef PYCNI_MODULE
 #define PYCNI_MODULE "cni.__main__"
@@ -276,6 +279,11 @@ int main(int argc, char **argv)
         warm_call(argc, argv, PYCNI_BUILD_ID);
     if (getenv(RESTARTED))
         unsetenv(RESTARTED);
+    {
+        const char *error = pycni_load_python(internal);
+        if (error)
+            die("cannot load libpython", error);
+    }
 
     PyPreConfig_InitIsolatedConfig(&pre);
     pre.utf8_mode = 1;
