@@ -20,6 +20,7 @@ import socket
 import sys
 import traceback
 from collections.abc import Callable
+from typing import Any
 
 from . import protocol
 
@@ -97,9 +98,9 @@ def _adopt(fds: list[int], call: protocol.Call, keep: int) -> list[str]:
     for key, value in protocol.environment(call.env):
         os.putenv(key, value)
         posix.environ[key] = value
-    sysapi = sys.modules.get("cni.sysapi")
+    sysapi: Any = sys.modules.get("cni.sysapi")
     if sysapi is not None:
-        sysapi._environ = None
+        sysapi._environ = None  # its cached environment was the warm process's
     argv = [os.fsdecode(a) for a in call.argv]
     sys.argv[:] = argv
     sys.orig_argv[:] = argv
@@ -116,9 +117,12 @@ def _stdio() -> None:
         return io.TextIOWrapper(buffered, encoding="utf-8", errors=errors, newline="\n",
                                 line_buffering=line)
 
-    sys.stdin = sys.__stdin__ = text(0, "r", "surrogateescape", False)
-    sys.stdout = sys.__stdout__ = text(1, "w", "surrogateescape", os.isatty(1))
-    sys.stderr = sys.__stderr__ = text(2, "w", "backslashreplace", True)
+    streams = {"stdin": text(0, "r", "surrogateescape", False),
+               "stdout": text(1, "w", "surrogateescape", os.isatty(1)),
+               "stderr": text(2, "w", "backslashreplace", True)}
+    for name, stream in streams.items():  # sys.__stdout__ & co. too: a cold call's are its own fds
+        setattr(sys, name, stream)
+        setattr(sys, f"__{name}__", stream)
 
 
 def _watch_launcher(fd: int) -> None:

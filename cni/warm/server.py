@@ -299,7 +299,7 @@ def main(args: list[str], entry: Callable[[list[str]], int]) -> int:
     gc.collect()
     gc.freeze()  # the children share the preloaded modules' pages; no collection touches them
     log(f"serving on {owned or 'the socket systemd passed'} (pid {os.getpid()}, build "
-        f"{build_id().decode()}, ready in {(time.monotonic() - started) * 1000:.0f} ms)")
+        f"{(build_id() or b'none').decode()}, ready in {(time.monotonic() - started) * 1000:.0f} ms)")
     try:
         Server(sock, entry, opts.verbose).loop()
     finally:
