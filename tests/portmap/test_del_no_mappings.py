@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from helpers import ns_argv
 
 pytestmark = pytest.mark.root
 
@@ -44,7 +45,7 @@ def _del(node, pod, plugin: Path, runtime_config: dict | None, log: Path) -> sub
     env = ["env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "CNI_COMMAND=DEL",
            f"CNI_CONTAINERID={pod.cid}", f"CNI_NETNS={pod.ns.path}", "CNI_IFNAME=eth0",
            "CNI_PATH=/nonexistent", f"XTABLES_LOCKFILE={node.lock}"]
-    return subprocess.run([*node.wrap, *_traced([*env, str(plugin)], log)], input=json.dumps(conf),
+    return subprocess.run(ns_argv(node.ns, *_traced([*env, str(plugin)], log)), input=json.dumps(conf),
                           capture_output=True, text=True, timeout=60, check=False)
 
 
