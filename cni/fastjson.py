@@ -38,6 +38,14 @@ def _finite(text: str) -> float:
     return value
 
 
+def _finite_int(text: str) -> int:
+    """An integer Go's decoder would take: one whose float64 is finite (a 400-digit integer is
+    out of range there, as 1e400 is)."""
+    if len(text) > 300:
+        _finite(text)
+    return int(text)
+
+
 class _Settings:
     """The attributes the C scanner reads from a json.JSONDecoder."""
 
@@ -45,7 +53,7 @@ class _Settings:
     object_hook = None
     object_pairs_hook = None
     parse_float = staticmethod(_finite)
-    parse_int = int
+    parse_int = staticmethod(_finite_int)
     parse_constant = staticmethod(_no_constant)
     memo: dict = {}
 

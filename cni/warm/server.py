@@ -93,7 +93,8 @@ _MISSING = object()
 
 
 def listener(path: str) -> tuple[socket.socket, str | None]:
-    """The listening socket: systemd's (LISTEN_FDS) or bound at path, 0600 in a 0700 directory.
+    """The listening socket: systemd's (LISTEN_FDS) or bound at path, 0600 in a directory only root
+    may write to (others may enter it: the socket's own mode keeps them from connecting).
     The second value is the path to remove on exit (None when systemd owns it)."""
     if os.environ.get("LISTEN_PID") == str(os.getpid()) and int(os.environ.get("LISTEN_FDS", "0") or 0) >= 1:
         for key in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
@@ -102,8 +103,9 @@ def listener(path: str) -> tuple[socket.socket, str | None]:
     directory = os.path.dirname(path) or "."
     os.makedirs(directory, mode=0o700, exist_ok=True)
     st = os.stat(directory)
-    if st.st_uid != 0 or st.st_mode & 0o077:
-        raise ServeError(f"{directory} must be root's alone (mode 0700): only root may reach the socket")
+    if st.st_uid != 0 or st.st_mode & 0o022:  # /run/pycni is 0755 once a node lock made it
+        raise ServeError(f"{directory} must be root's and writable by root alone: no one else may "
+                         "replace the socket")
     try:
         if stat.S_ISSOCK(os.lstat(path).st_mode):
             os.unlink(path)

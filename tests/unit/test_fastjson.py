@@ -23,7 +23,8 @@ DOCUMENTS = [
 
 # What the json package takes and Go's decoder refuses: the non-JSON literals, and numbers past
 # float64 that json would read as infinity.
-NOT_FINITE = ['NaN', '[Infinity, -Infinity]', '{"a": [1, -Infinity]}', '1E400', '-1e999', '[0.5, 2e308]']
+NOT_FINITE = ['NaN', '[Infinity, -Infinity]', '{"a": [1, -Infinity]}', '1E400', '-1e999', '[0.5, 2e308]',
+              '{"mtu": 1' + '0' * 400 + '}', '-' + '9' * 320]  # integers past float64, as Go refuses them
 
 BAD = ['', ' ', 'nope', '{"a": 1', '{"a": 1}}', '[1,]', "{'a': 1}", '{"a" 1}', '[1] [2]', '"\x01"',
        '{"a": 01}', '\ufeff{}']

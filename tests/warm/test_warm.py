@@ -15,7 +15,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -25,11 +24,7 @@ import pytest
 from helpers import unique_name
 from helpers.warm import WarmServer, process_state, wait_for
 
-REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from cni.warm import protocol  # noqa: E402
+from cni.warm import protocol
 
 pytestmark = pytest.mark.root
 PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
