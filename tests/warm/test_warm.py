@@ -300,14 +300,30 @@ def test_the_socket_is_roots_alone(bin_dir, warm, tmp_path):
     server = warm()
     st, dir_st = os.stat(server.socket), os.stat(os.path.dirname(server.socket))
     assert (st.st_mode & 0o777, dir_st.st_mode & 0o777, st.st_uid) == (0o600, 0o700, 0)
-    loose = tmp_path / "loose"
-    loose.mkdir(mode=0o755)
-    loose.chmod(0o755)
-    proc = subprocess.run([str(bin_dir / "pycni"), "serve", "--socket", str(loose / "s")],
-                          capture_output=True,
-                          text=True, timeout=60)
-    assert proc.returncode == 1 and "must be root's alone" in proc.stderr, proc
-    assert not (loose / "s").exists()
+    for mode in (0o775, 0o757):  # others may replace the socket there
+        loose = tmp_path / f"loose{mode:o}"
+        loose.mkdir()
+        loose.chmod(mode)
+        proc = subprocess.run([str(bin_dir / "pycni"), "serve", "--socket", str(loose / "s")],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 1 and "writable by root alone" in proc.stderr, proc
+        assert not (loose / "s").exists()
+
+
+def test_serves_in_a_directory_others_may_enter_but_not_write(bin_dir, tmp_path):
+    """/run/pycni is 0755 once a plugin's node lock made it: the socket's own 0600 keeps others out."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o755)
+    proc = subprocess.Popen([str(bin_dir / "pycni"), "serve", "--socket", str(shared / "s")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_for(lambda: (shared / "s").exists() or proc.poll() is not None, 30)
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        assert os.stat(shared / "s").st_mode & 0o777 == 0o600
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 def test_bridge_and_ptp_verbs_run_warm_as_cold(bin_dir, warm, tmp_path, netns, bridge_name):
