@@ -24,7 +24,7 @@ def probe(path: str | None = None) -> dict[str, Any]:
     report: dict[str, Any] = {"socket": path, "running": False, "pid": None, "buildId": None,
                               "bundleMatches": None, "rssKiB": None, "pssKiB": None, "error": None}
     if path == "off":
-        report["error"] = "PYCNI_WARM_SOCKET=off: plugin calls run cold"
+        report["error"] = "PYCNI_WARM_SOCKET=off"
         return report
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
@@ -42,7 +42,8 @@ def probe(path: str | None = None) -> dict[str, Any]:
         report["error"] = f"not running ({exc.strerror or exc})"
         return report
     if not answer.startswith(protocol.PING) or uid != 0:
-        report["error"] = "the socket's server is not a root pycni warm process: calls run cold"
+        report["error"] = ("the socket's server did not answer as a root pycni warm process (or it serves "
+                           "other mount or network namespaces than this command's)")
         return report
     ours = getattr(sys, "_pycni_build_id", None)
     report.update(running=True, pid=pid, buildId=answer[1:].strip().decode(errors="replace"))
