@@ -90,19 +90,21 @@ class Cnitool:
     links, iptables and nft rules): the one way the bench runs libcni in a node.
     """
 
-    def __init__(self, binary: Path, default_cache_dir: Path, netns: Any = None, env: dict | None = None):
+    def __init__(self, binary: Path, default_cache_dir: Path, netns: Any = None, env: dict | None = None,
+                 keep_mounts: bool = False):
         self.binary = Path(binary)
         self.default_cache_dir = Path(default_cache_dir)
         self.netns = netns
+        self.keep_mounts = keep_mounts  # ns_argv's: enter the network namespace only
         self.env = dict(env or {})  # every call's environment on top of ours (e.g. the launch path)
 
     def inside(self, netns: Any, *, binary: Path | None = None, cache_dir: Path | None = None,
-               env: dict | None = None) -> Cnitool:
+               env: dict | None = None, keep_mounts: bool = False) -> Cnitool:
         """This driver (or ``binary``, one with the same command line such as cnidrive) run inside
         ``netns`` (helpers.kernel.ns_argv), with ``cache_dir`` as its default result cache and
         ``env`` in every call's environment (libcni passes it on to the plugins)."""
         return Cnitool(binary or self.binary, cache_dir or self.default_cache_dir, netns,
-                       {**self.env, **(env or {})})
+                       {**self.env, **(env or {})}, keep_mounts)
 
     def _env(self, netconf_dir: Any, cni_path: Any, ifname: str, cap_args: Any, cni_args: Any,
              container_id: str | None, cache_dir: Any, extra_env: dict | None) -> dict[str, str]:
@@ -143,7 +145,8 @@ class Cnitool:
         netns_path = str(getattr(netns_path, "path", netns_path))
         env = self._env(netconf_dir, cni_path, ifname, cap_args, cni_args, container_id, cache_dir,
                         extra_env)
-        return self._run(ns_argv(self.netns, str(self.binary), cmd, network, netns_path), env, timeout)
+        return self._run(ns_argv(self.netns, str(self.binary), cmd, network, netns_path,
+                                 keep_mounts=self.keep_mounts), env, timeout)
 
     def version(self, plugin_type: str, *, cni_path: Any, timeout: float = TIMEOUT) -> Outcome:
         """``cnitool version TYPE``: libcni's GetVersionInfo; stdout ``{"supportedVersions": [...]}``."""

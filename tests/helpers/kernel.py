@@ -46,11 +46,17 @@ def run(argv: list[str] | tuple[str, ...], *, check: bool = True, timeout: float
     return proc
 
 
-def ns_argv(netns: Any, *cmd: str) -> list[str]:
+def ns_argv(netns: Any, *cmd: str, keep_mounts: bool = False) -> list[str]:
     """The command line that runs ``cmd`` inside ``netns``: the one way the bench enters a network
     namespace (``ip netns exec`` for a named one, which also gives /etc/netns and /sys of the
-    namespace; ``nsenter`` for any other nsfs path; ``cmd`` itself for ``None``)."""
+    namespace in a mount namespace of its own; ``nsenter`` for any other nsfs path; ``cmd`` itself
+    for ``None``). ``keep_mounts``: ``nsenter --net`` whatever the name, so ``cmd`` stays in this
+    mount namespace, as a runtime runs a plugin (and as a warm process serves only callers of its
+    own mount namespace)."""
     name, path = _ns_name_or_path(netns)
+    if name is not None and keep_mounts:
+        path = str(getattr(netns, "path", "") or f"/run/netns/{name}")
+        name = None
     if name is not None:
         return ["ip", "netns", "exec", name, *cmd]
     if path is not None:

@@ -120,7 +120,7 @@ def call(plugin: str, command: str, w: World, stdin: bytes, env_over: dict, bin_
             env.pop(key, None)
         else:
             env[key] = value
-    argv = ns_argv(w.host_ns, str(bin_dir / plugin))
+    argv = ns_argv(w.host_ns, str(bin_dir / plugin), keep_mounts=True)  # the runtime's mounts
     try:
         return subprocess.run(argv, input=stdin, env=env, capture_output=True, timeout=BOUND)
     except subprocess.TimeoutExpired as e:

@@ -77,7 +77,7 @@ def test_tools_are_found_on_absolute_path_dirs_only_and_run_with_lc_all_c(world:
     stdin = _config("bridge", world, ipMasq=True, ipMasqBackend="nftables")
     env = {"PATH": f":.:cwd:{world.tools}:/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "de_DE.UTF-8",
            "LANG": "de_DE.UTF-8"}
-    argv = ns_argv(world.host_ns, str(bin_dir / "bridge"))
+    argv = ns_argv(world.host_ns, str(bin_dir / "bridge"), keep_mounts=True)
     full = {"CNI_COMMAND": "ADD", "CNI_CONTAINERID": world.container_id, "CNI_NETNS": world.container_ns,
             "CNI_IFNAME": "eth0", "CNI_PATH": str(bin_dir), **env, **world.env}
     out = subprocess.run(argv, input=stdin, env=full, capture_output=True, timeout=BOUND, cwd=planted)

@@ -22,16 +22,16 @@ with Probe() as p:
 
 
 def _ask(ns) -> list[bool]:
-    out = ns.run("env", f"PYTHONPATH={REPO}", sys.executable, "-c", ASK).stdout
+    out = ns.exec("env", f"PYTHONPATH={REPO}", sys.executable, "-c", ASK).stdout
     return json.loads(out)
 
 
 def test_probe_sees_what_nft_lists(ns) -> None:
     assert _ask(ns) == [False, False, False, False, False]
-    ns.run("iptables", "-t", "nat", "-N", "PCNI-X")  # iptables-nft: a chain of table ip nat
-    assert ns.run("nft", "list", "chain", "ip", "nat", "PCNI-X", check=False).returncode == 0
+    ns.exec("iptables", "-t", "nat", "-N", "PCNI-X")  # iptables-nft: a chain of table ip nat
+    assert ns.exec("nft", "list", "chain", "ip", "nat", "PCNI-X", check=False).returncode == 0
     assert _ask(ns) == [True, True, False, False, False]
-    ns.run("nft", "add", "table", "ip6", "cni_hostport")
+    ns.exec("nft", "add", "table", "ip6", "cni_hostport")
     assert _ask(ns) == [True, True, False, False, True]
 
 

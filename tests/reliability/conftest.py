@@ -108,7 +108,7 @@ def node(cnitool: Cnitool, state_dir: Path, netns, bin_dir: Path, launch_path: s
         warm = WarmServer(bin_dir, state_dir / f"warm-{name}", netns=path) if launch_path == "warm" else None
         n = Node(name, path, conf_dir, state_dir / f"cache-{name}", Path(data), bridge, subnet,
                  cnitool, Path(cnitool.binary), netns, warm)
-        n.cnitool = cnitool.inside(path, cache_dir=n.cache_dir, env=n.launch_env)
+        n.cnitool = cnitool.inside(path, cache_dir=n.cache_dir, env=n.launch_env, keep_mounts=True)
         made.append(n)
         return n
 

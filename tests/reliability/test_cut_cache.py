@@ -32,7 +32,8 @@ def cnidrive() -> Path:
 
 def _driver(node, binary: Path) -> Cnitool:
     """``binary`` (cnitool or cnidrive: the same command line) run inside the node's namespace."""
-    return node.cnitool.inside(node.path, binary=binary, cache_dir=node.cache_dir, env=node.launch_env)
+    return node.cnitool.inside(node.path, binary=binary, cache_dir=node.cache_dir, env=node.launch_env,
+                               keep_mounts=True)
 
 
 def _cut(path: Path, share: float) -> None:
