@@ -413,10 +413,16 @@ def test_a_warm_call_loads_no_module(bin_dir, netns, tmp_path):
         assert [ip["address"] for ip in json.loads(traced.stdout)["ips"]] == ["127.0.0.1/8", "::1/128"]
         assert wait_for(lambda: server.served() == 1), server.log()
     finally:
-        if tracer is not None:
-            tracer.send_signal(signal.SIGINT)
-            tracer.wait(timeout=30)
-        server.stop()
+        try:
+            if tracer is not None:
+                tracer.send_signal(signal.SIGINT)
+                try:
+                    tracer.wait(timeout=30)
+                except subprocess.TimeoutExpired:  # strace stuck detaching: never leave it behind
+                    tracer.kill()
+                    tracer.wait(timeout=30)
+        finally:
+            server.stop()
     # (the loader looks for libc under the $ORIGIN rpath first and finds nothing there)
     tried = [line for line in (tmp_path / "launcher").read_text().splitlines() if "openat(" in line]
     opened = [line.split('"')[1] for line in tried if "= -1 " not in line]
