@@ -17,7 +17,6 @@ LOCK_NAME = "lock"
 LAST_PREFIX = "last_reserved_ip."
 TMP_PREFIX = ".tmp-"
 SEPARATOR = b"\r\n"
-OWNER_UID = 0  # a network directory pycni writes in belongs to root, as the plugin runs as root
 
 _ADDRESS_CHARS = frozenset("0123456789abcdefABCDEF.:")
 

@@ -195,7 +195,8 @@ def ensure_vlan_gateway(h: Handle, br: link.Link, conf: BridgeConf) -> link.Link
     with bridge_lock():
         existing = link.get_link(h, name)
         if existing is not None:
-            if existing.alias != alias or _vlan_gateway_complete(h, existing, br):
+            ours = layout.is_our_vlan_gateway(existing.alias, br.name, conf.access_vlan)
+            if not ours or _vlan_gateway_complete(h, existing, br):
                 return existing
             try:
                 link.delete_link(h, existing.index)  # its peer goes with it
