@@ -6,7 +6,7 @@ import json
 import os
 from typing import Any, NamedTuple
 
-from .edges import _read_file
+from .edges import read_file
 
 CACHE_DIR = "/var/lib/cni/results"
 
@@ -36,7 +36,7 @@ def cache_entries(cache_dir: str = CACHE_DIR) -> list[CacheEntry]:
     for name in names:
         path = os.path.join(cache_dir, name)
         try:
-            raw = json.loads(_read_file(path))
+            raw = json.loads(read_file(path))
             mtime = os.stat(path).st_mtime
         except (OSError, ValueError):
             continue

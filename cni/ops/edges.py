@@ -14,14 +14,14 @@ TOOL_TIMEOUT = 30.0
 _READ_LIMIT = 1 << 20
 
 
-def _read_file(path: str) -> bytes:
+def read_file(path: str) -> bytes:
     """A file a config or the cache names, as the plugins open one (never a FIFO or a device)."""
     from cni.safeopen import read_regular
 
     return read_regular(path, _READ_LIMIT)
 
 
-def _tool(argv: list[str]) -> tuple[str | None, str]:
+def run_tool(argv: list[str]) -> tuple[str | None, str]:
     """(stdout, "") or (None, why); (None, "") when the tool is not installed."""
     from cni.net.firewall.tools import which  # absolute PATH directories only, as the plugins
 

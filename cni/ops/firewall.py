@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 from cni.layout import masq, portmap
 
-from .edges import _tool
+from .edges import run_tool
 
 SAVE_TOOLS = {4: "iptables-save", 6: "ip6tables-save"}
 
@@ -61,7 +61,7 @@ def read_chains(errors: list[str]) -> list[Chain]:
     """Both families' chains; a failing tool is noted in `errors` (a missing one adds nothing)."""
     chains: list[Chain] = []
     for family, tool in SAVE_TOOLS.items():
-        save, why = _tool([tool, "-t", "nat"])
+        save, why = run_tool([tool, "-t", "nat"])
         if save is not None:
             chains += nat_chains(save, family)
         elif why and "table does not exist" not in why and "not supported" not in why:
@@ -70,7 +70,7 @@ def read_chains(errors: list[str]) -> list[Chain]:
 
 
 def read_nft_rules(errors: list[str]) -> list[NftRule]:
-    listing, why = _tool(["nft", "-j", "list", "chain", masq.NFT_FAMILY, masq.NFT_TABLE, masq.NFT_CHAIN])
+    listing, why = run_tool(["nft", "-j", "list", "chain", masq.NFT_FAMILY, masq.NFT_TABLE, masq.NFT_CHAIN])
     if listing is not None:
         return nft_masq_rules(listing)
     if why and "No such file or directory" not in why and "does not exist" not in why:

@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 
 from cni.layout import bandwidth
 
-from .edges import _tool
+from .edges import run_tool
 
 
 class Ifb(NamedTuple):
@@ -27,7 +27,7 @@ def ifbs(links: list[dict[str, Any]]) -> list[Ifb]:
 
 
 def read_ifbs(errors: list[str]) -> list[Ifb]:
-    links, why = _tool(["ip", "-d", "-j", "link", "show", "type", "ifb"])
+    links, why = run_tool(["ip", "-d", "-j", "link", "show", "type", "ifb"])
     if links is None:
         errors.append(why or "ip (iproute2) is not installed: IFB devices are not listed")
         return []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import NamedTuple
 
-from .edges import _read_file
+from .edges import read_file
 from .libcni import NetList, plugin_config
 
 
@@ -49,7 +49,7 @@ def host_local(lst: NetList) -> list[HostLocal]:
         conf = plugin_config(lst, plugin, lst.version)
         data_dir = str(ipam.get("dataDir") or "")
         try:
-            cfg = config.parse(conf, {}, lst.version, read_file=_read_file)
+            cfg = config.parse(conf, {}, lst.version, read_file=read_file)
             data_dir = cfg.data_dir
             reservations: list[Reservation] = []
             held = []
