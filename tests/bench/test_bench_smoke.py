@@ -99,13 +99,14 @@ def test_each_side_is_named_by_its_own_version_line(bin_dir: Path, ref_bin_dir: 
 
 
 @pytest.mark.root
-def test_quick_run_of_both_paths(bin_dir: Path, tmp_path: Path) -> None:
+def test_quick_run_of_both_paths(bin_dir: Path, ref_bin_dir: Path, tmp_path: Path) -> None:
     """--path both: the warm path (pycni serve from the same bundle) beside the cold one and the
     reference, every call handed over, the warm process stopped and nothing left behind."""
     out = tmp_path / "results"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CNI_")}
     argv = [sys.executable, "-m", "bench", "--quick", "--path", "both", "--no-floor", "--levels", "8",
-            "--fill", "4", "--iterations", "3", "--ours", str(bin_dir), "--out", str(out)]
+            "--fill", "4", "--iterations", "3", "--ours", str(bin_dir), "--ref", str(ref_bin_dir),
+            "--out", str(out)]
     proc = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=TIMEOUT)
     report = f"exit {proc.returncode}\nstdout:\n{proc.stdout[-6000:]}\nstderr:\n{proc.stderr[-6000:]}"
     assert proc.returncode == 0, report
