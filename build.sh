@@ -209,7 +209,7 @@ typecheck() {
 build_id() {
   local internal=$1 frozen=$2
   { (cd "$internal" && find . -type f -print0 | sort -z | xargs -0 sha256sum)
-    sha256sum "$frozen" conf/launcher.c conf/warm.h conf/pyapi.h | cut -d' ' -f1; } | sha256sum | cut -c1-16
+    sha256sum "$frozen" conf/launcher.c conf/warm.h conf/pyapi.h conf/prefault.h | cut -d' ' -f1; } | sha256sum | cut -c1-16
 }
 
 # The CRI stubs the operator command imports, generated from cni/cri/api.proto (git-ignored).

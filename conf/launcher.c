@@ -51,6 +51,7 @@
 #endif
 
 #include "warm.h"
+#include "prefault.h"
 
 /* The bundle's folder (dist/pycni/_internal), set first thing in main(). */
 static char internal[PATH_MAX];
@@ -296,6 +297,9 @@ int main(int argc, char **argv)
     /* The operator command keeps zipimport: what it imports is not ours to vouch for. */
     if (fast && PyImport_AppendInittab("zipimport", no_zipimport) < 0)
         die("cannot register zipimport", NULL);
+    /* `pycni serve`'s spare children copy their pages ahead of a call (prefault.h). */
+    if (!fast && PyImport_AppendInittab("_pycni_prefault", PyInit__pycni_prefault) < 0)
+        die("cannot register _pycni_prefault", NULL);
 
     PyConfig_InitIsolatedConfig(&config);
     config.site_import = 0;

@@ -43,6 +43,8 @@
     X(PyImport_ImportModule)                                                                       \
     X(PyList_Append)                                                                               \
     X(PyLong_AsLong)                                                                               \
+    X(PyLong_FromLong)                                                                             \
+    X(PyModule_Create2)                                                                            \
     X(PyObject_CallOneArg)                                                                         \
     X(PyObject_GetAttrString)                                                                      \
     X(PyPreConfig_InitIsolatedConfig)                                                              \
@@ -115,6 +117,8 @@ void _Py_Dealloc(PyObject *op)
 #define PyImport_ImportModule (*pycni_py.PyImport_ImportModule)
 #define PyList_Append (*pycni_py.PyList_Append)
 #define PyLong_AsLong (*pycni_py.PyLong_AsLong)
+#define PyLong_FromLong (*pycni_py.PyLong_FromLong)
+#define PyModule_Create2 (*pycni_py.PyModule_Create2)
 #define PyObject_CallOneArg (*pycni_py.PyObject_CallOneArg)
 #define PyObject_GetAttrString (*pycni_py.PyObject_GetAttrString)
 #define PyPreConfig_InitIsolatedConfig (*pycni_py.PyPreConfig_InitIsolatedConfig)

@@ -1,14 +1,14 @@
 /* pycni's launcher, the warm path: hand the call to a warm process of this same bundle.
  *
- * A warm process (`pycni serve`, cni/warm) has every plugin module imported already and forks
- * a child per call that runs it as this launcher would. The launcher connects to its socket,
+ * A warm process (`pycni serve`, cni/warm) has every plugin module imported already and hands
+ * each call to a child of its own (forked ahead of it) that runs it as this launcher would. The launcher connects to its socket,
  * sends argv, the environment, the umask and the bundle's build id, and waits, bounded, for the
  * child to say it is ready ('A'). Only then does it commit: 'G' goes with its stdin, stdout,
  * stderr and working directory as descriptors (SCM_RIGHTS), so nothing that is not committed
  * to the call ever holds them (a runtime waits for its pipes to close). From that moment the
  * child owns the call, and the launcher waits for its exit status and leaves with it. Before it, anything
  * unexpected (no socket, a busy or stopped server, a refusal, a timeout, a server that is not
- * root) closes the connection, which makes a forked child leave without running anything, and
+ * root) closes the connection, which makes the child leave without running anything, and
  * the call runs cold, in this process, as it always did: never twice, never not at all.
  * The wire format is described in cni/warm/protocol.py, which reads it.
  */

@@ -1,16 +1,19 @@
-"""The child forked for one warm call: made into the caller's process, then the call, then _exit.
+"""The child of one warm call (a spare, spare.py, that took it): made into the caller's process,
+then the call, then _exit.
 
 It takes the caller's descriptors, working directory, umask, environment (Python's and the C
 library's) and argv, and nothing of the server's: its signal handlers and mask are the cold
 path's, its other descriptors closed, the cyclic collector off as in a cold plugin call. What
 it keeps of the server's process (by design; the unit sets them): rlimits, cgroup, scheduling
-priority, capabilities. It leads a process group of its own: when its launcher dies (a runtime's
-timeout kills the executable it ran) a watcher thread kills the group, the tools it runs with it.
+priority, capabilities. It leads a process group of its own (made so while it was a spare):
+when its launcher dies (a runtime's timeout kills the executable it ran) the kernel kills the
+group, the tools it runs with it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import gc
 import io
 import os
@@ -20,7 +23,7 @@ import socket
 import sys
 import traceback
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from . import protocol
 
@@ -28,16 +31,18 @@ GO_WAIT = 30.0  # the launcher sends GO at once after READY; this only bounds a 
 
 
 def run(conn: socket.socket, call: protocol.Call, entry: Callable[[list[str]], int],
-        fault: Callable[[str], None]) -> None:
+        fault: Callable[[str], None]) -> NoReturn:
     """Never returns: exits without running anything unless the launcher commits."""
     code = 1
     committed = False
     try:
-        os.setpgid(0, 0)
-        _reset_signals()
         conn.settimeout(GO_WAIT)
         fault("child-ready")
         conn.sendall(protocol.READY)
+        try:  # while the launcher commits: nothing here is seen outside this process
+            argv: list[str] | BaseException = _take_request(call)
+        except Exception as exc:
+            argv = exc
         go, fds = _commit(conn)
         if go != protocol.GO:
             os._exit(0)  # the launcher went cold: this call is not ours
@@ -45,8 +50,10 @@ def run(conn: socket.socket, call: protocol.Call, entry: Callable[[list[str]], i
         if len(fds) != protocol.DESCRIPTORS:
             raise protocol.ProtocolError(f"{len(fds)} descriptors with the commit")
         fault("child-go")
-        argv = _adopt(fds, call, conn.fileno())
-        _watch_launcher(conn.fileno())
+        if isinstance(argv, BaseException):
+            raise argv
+        _take_descriptors(fds, conn.fileno())
+        _die_with_launcher(conn.fileno())
         fault("child-running")
         code = _call(entry, argv)
     except BaseException:
@@ -55,6 +62,7 @@ def run(conn: socket.socket, call: protocol.Call, entry: Callable[[list[str]], i
     finally:
         if committed:
             try:
+                _live_on_without_launcher(conn.fileno())  # the call is over: its end kills nothing
                 conn.settimeout(5.0)
                 conn.sendall(protocol.status(protocol.EXITED, code))
             except OSError:
@@ -73,7 +81,7 @@ def _commit(conn: socket.socket) -> tuple[bytes, list[int]]:
     return data, fds
 
 
-def _reset_signals() -> None:
+def reset_signals() -> None:
     """The cold path's handlers (CPython's defaults) and an empty mask."""
     signal.set_wakeup_fd(-1)
     for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD, signal.SIGQUIT, signal.SIGUSR1,
@@ -84,13 +92,8 @@ def _reset_signals() -> None:
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
 
 
-def _adopt(fds: list[int], call: protocol.Call, keep: int) -> list[str]:
-    """Become the caller: its stdio, cwd, umask, environment and argv; the server's fds closed."""
-    for target, fd in enumerate(fds[:3]):
-        os.dup2(fd, target)
-    os.fchdir(fds[3])
-    os.closerange(3, keep)
-    os.closerange(keep + 1, 0x7FFFFFFF)
+def _take_request(call: protocol.Call) -> list[str]:
+    """Become the caller, in what its request says: umask, environment, argv."""
     os.umask(call.umask)
     for key in list(posix.environ):
         os.unsetenv(key)
@@ -104,9 +107,18 @@ def _adopt(fds: list[int], call: protocol.Call, keep: int) -> list[str]:
     argv = [os.fsdecode(a) for a in call.argv]
     sys.argv[:] = argv
     sys.orig_argv[:] = argv
+    return argv
+
+
+def _take_descriptors(fds: list[int], keep: int) -> None:
+    """Become the caller, in what the commit carried: its stdio and cwd; nothing else open."""
+    for target, fd in enumerate(fds[:3]):
+        os.dup2(fd, target)
+    os.fchdir(fds[3])
+    os.closerange(3, keep)
+    os.closerange(keep + 1, 0x7FFFFFFF)
     _stdio()
     gc.disable()
-    return argv
 
 
 def _stdio() -> None:
@@ -125,19 +137,20 @@ def _stdio() -> None:
         setattr(sys, f"__{name}__", stream)
 
 
-def _watch_launcher(fd: int) -> None:
-    """A thread waiting for the launcher's end of the connection to close: then the call dies."""
-    import _thread
-    import select
+def _die_with_launcher(fd: int) -> None:
+    """When the launcher's end of the connection closes (a runtime killed it), the kernel kills
+    this call's process group: the connection signals its hang-up (O_ASYNC) as SIGKILL (F_SETSIG)
+    to the group (F_SETOWN). No thread waits for it. The launcher writes nothing after its
+    commit, so the hang-up is the one event that can signal."""
+    fcntl.fcntl(fd, fcntl.F_SETOWN, -os.getpgrp())
+    fcntl.fcntl(fd, fcntl.F_SETSIG, signal.SIGKILL)
+    fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_ASYNC)
 
-    def watch() -> None:
-        poller = select.poll()
-        poller.register(fd, select.POLLIN | select.POLLRDHUP)
-        while not poller.poll():
-            pass
-        os.killpg(0, signal.SIGKILL)
 
-    _thread.start_new_thread(watch, ())
+def _live_on_without_launcher(fd: int) -> None:
+    """Undo _die_with_launcher before the status goes out: the launcher then exits, and the
+    warm process still holds this connection until it reaps the child."""
+    fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_ASYNC)
 
 
 def _call(entry: Callable[[list[str]], int], argv: list[str]) -> int:

@@ -1,11 +1,13 @@
-"""`pycni serve`: the warm process. Imports every plugin module once, then forks a child per call.
+"""`pycni serve`: the warm process. Imports every plugin module once, then hands each call to a
+child of its own, forked ahead of the call (spare.py).
 
 It serves a call only from its own bundle (the build id the launcher carries), from uid 0, and
 from a caller in its own mount and network namespaces; anything else is refused and the caller
-runs cold. It never runs plugin code itself: the child forked for a call does (child.py), so no
-state passes from one call to the next. One thread, one connection at a time up to the fork
-(bounded by READ_TIMEOUT); the children run in parallel. On SIGTERM it stops accepting and exits;
-calls in flight finish in their children.
+runs cold. It never runs plugin code itself: the spare child that takes a call does (child.py),
+so no state passes from one call to the next. One thread, one connection at a time up to the
+hand-over (bounded by READ_TIMEOUT and spare.HAND_TIMEOUT); the children run in parallel. On
+SIGTERM it stops accepting and exits; calls in flight finish in their children, and the spare
+leaves when its control socket closes.
 """
 
 from __future__ import annotations
@@ -23,8 +25,7 @@ import time
 from collections.abc import Callable
 from types import ModuleType
 
-from . import protocol
-from .child import run as run_child
+from . import protocol, spare
 
 READ_TIMEOUT = 1.0  # a request arrives in one write; a slower peer is not a launcher
 LISTEN_BACKLOG = 256  # a burst of pods: the launcher finds a full backlog busy and runs cold
@@ -58,7 +59,7 @@ def preload() -> list[str]:
     failed: list[str] = []
     for package in (cni, ipam):
         _import_tree(package, failed)
-    for name in ("ipaddress", "subprocess", "json", "traceback", "signal", "select", "_thread", "io"):
+    for name in ("ipaddress", "subprocess", "json", "traceback", "signal", "select", "fcntl", "io"):
         __import__(name)
     return failed
 
@@ -125,7 +126,7 @@ def listener(path: str) -> tuple[socket.socket, str | None]:
 def fault_hook() -> Callable[[str], None]:
     """PYCNI_WARM_FAULT (the server's own environment, for the tests of every step of a call):
     `stop:STEP` stops the process at STEP (SIGSTOP), `sleep:SECONDS` makes a child run `sleep` in
-    its group once committed (a call that takes long). Steps: accepted, read, forked (server),
+    its group once committed (a call that takes long). Steps: accepted, read, handed (server),
     child-ready, child-go, child-running (child)."""
     spec = os.environ.pop("PYCNI_WARM_FAULT", "")
     kind, _, value = spec.partition(":")
@@ -151,6 +152,13 @@ class Server:
         self.children: dict[int, socket.socket] = {}
         self.fault = fault_hook()
         self.stopping = False
+        self.spare: spare.Spare | None = None
+
+    def fork_spare(self) -> None:
+        """The child the next call goes to, forked now (the server's own buffers flushed first)."""
+        sys.stdout.flush()
+        sys.stderr.flush()
+        self.spare = spare.fork(self.entry, self.fault)
 
     def loop(self) -> None:
         wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -211,30 +219,54 @@ class Server:
         if kind == protocol.PING:
             conn.sendall(protocol.PING + (self.build_id or b"") + b"\n")
             return ""
-        call = protocol.parse_call(_recv_exact(conn, length))
+        payload = _recv_exact(conn, length)
+        call = protocol.parse_call(payload)
         self.fault("read")
         if call.build_id != self.build_id:
             return f"caller pid {pid} runs another build ({call.build_id.decode(errors='replace')})"
-        sys.stdout.flush()
-        sys.stderr.flush()
-        child = os.fork()
-        if child == 0:
-            run_child(conn, call, self.entry, self.fault)
+        child = self._hand(conn, payload)
+        if child is None:
+            return "no child could take it"
         self.children[child] = conn
         if self.verbose:
             log(f"call from pid {pid} ({os.fsdecode(call.argv[0]) if call.argv else '?'}): child {child}")
-        self.fault("forked")
+        self.fault("handed")
+        self.fork_spare()  # the next call's, while this one runs
+        return None
+
+    def _hand(self, conn: socket.socket, payload: bytes) -> int | None:
+        """The pid of the spare that took the call: the waiting one, else (it died, or none was
+        left) one forked now; None when neither could take it."""
+        for _ in range(2):
+            if self.spare is None:
+                self.fork_spare()
+            taker, self.spare = self.spare, None
+            assert taker is not None
+            try:
+                taker.hand(conn, payload)
+            except OSError as exc:
+                log(f"spare child {taker.pid} could not take a call: {exc}")
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(taker.pid, signal.SIGKILL)
+                continue
+            finally:
+                taker.close()
+            return taker.pid
         return None
 
     def _reap(self) -> None:
         """Collect finished children; say how one died when a signal killed it."""
-        while self.children:
+        while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
                 return
             if pid == 0:
                 return
+            if self.spare is not None and pid == self.spare.pid:
+                self.spare.close()  # died waiting: the next call forks one
+                self.spare = None
+                continue
             conn = self.children.pop(pid, None)
             if conn is None:
                 continue
@@ -302,8 +334,10 @@ def main(args: list[str], entry: Callable[[list[str]], int]) -> int:
     gc.freeze()  # the children share the preloaded modules' pages; no collection touches them
     log(f"serving on {owned or 'the socket systemd passed'} (pid {os.getpid()}, build "
         f"{(build_id() or b'none').decode()}, ready in {(time.monotonic() - started) * 1000:.0f} ms)")
+    server = Server(sock, entry, opts.verbose)
+    server.fork_spare()
     try:
-        Server(sock, entry, opts.verbose).loop()
+        server.loop()
     finally:
         if owned:
             with contextlib.suppress(OSError):

@@ -122,7 +122,7 @@ def test_the_child_has_the_callers_environment_cwd_and_argv_and_nothing_of_the_s
     assert json.loads(version.stdout)["cniVersion"] == "1.1.0" and server.served() == 3
 
 
-@pytest.mark.parametrize("step", ["accepted", "read", "forked", "child-ready", "child-go"])
+@pytest.mark.parametrize("step", ["accepted", "read", "handed", "child-ready", "child-go"])
 def test_the_warm_process_killed_at_every_step(bin_dir, warm, tmp_path, step):
     """The server (or the call's child) stops itself at `step`, the test SIGKILLs it there. Before
     the commit the call runs cold, once; after it (child-go) the call dies as a killed call does
@@ -154,7 +154,7 @@ def test_the_warm_process_killed_at_every_step(bin_dir, warm, tmp_path, step):
         assert [ip["address"] for ip in json.loads(out)["ips"]] == ["10.241.7.2/24"]
         assert list(held(data)) == ["10.241.7.2"]
     assert elapsed < 30, elapsed
-    if step == "forked":
+    if step == "handed":
         assert server.served() == 1
 
 

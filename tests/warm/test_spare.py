@@ -1,0 +1,111 @@
+"""The spare child (cni/warm/spare.py, conf/prefault.h): the warm process forks the child of the
+next call ahead of it and that child copies the pages it shares with the server before the call
+comes; one spare serves one call; a spare that died waiting, or a server that died, leaves the
+calls served and nothing behind.
+
+Read from /proc: the server's children, their memory (smaps_rollup), their process groups.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+from helpers import unique_name
+from helpers.warm import WarmServer, process_state, wait_for
+
+from .test_warm import call, conf, held
+
+pytestmark = pytest.mark.root
+
+
+@pytest.fixture
+def server(bin_dir, tmp_path):
+    s = WarmServer(bin_dir, tmp_path / unique_name("spare-", 6))
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+def children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except FileNotFoundError:
+        return []
+
+
+def the_spare(server: WarmServer) -> int:
+    """The one child the server has while no call runs."""
+    assert wait_for(lambda: len(children(server.pid)) == 1), children(server.pid)
+    return children(server.pid)[0]
+
+
+def rollup(pid: int) -> dict[str, int]:
+    out = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+        key, _, value = line.partition(":")
+        out[key] = int(value.split()[0])
+    return out
+
+
+def test_the_call_goes_to_the_child_forked_before_it_and_a_new_spare_follows(bin_dir, server, tmp_path):
+    spare = the_spare(server)
+    assert os.getpgid(spare) == spare, "the spare leads its own process group while it waits"
+    out = call(bin_dir, server.socket, conf(tmp_path / "ipam"))
+    assert out.returncode == 0, out
+    assert server.children() == [spare], server.log()
+    assert wait_for(lambda: process_state(spare) in (None, "Z")), "a spare serves one call and exits"
+    after = the_spare(server)
+    assert after != spare
+    out = call(bin_dir, server.socket, conf(tmp_path / "ipam"), cid="warm2")
+    assert out.returncode == 0 and server.children() == [spare, after], server.log()
+    assert list(held(tmp_path / "ipam")) == ["10.241.7.2", "10.241.7.3"]
+
+
+def test_the_spare_has_copied_the_pages_it_shares_with_the_server(server):
+    """Private_Dirty: what the spare holds as its own. Forked without a copy it would hold next to
+    nothing of the server's anonymous memory; copied, it holds (about) all that the server had
+    dirtied, and no page the server never touched (its resident memory stays the server's)."""
+    spare = the_spare(server)
+    mine, its = rollup(server.pid), {}
+
+    def copied() -> bool:
+        its.update(rollup(spare))
+        return its["Private_Dirty"] >= 0.9 * mine["Anonymous"]
+
+    assert wait_for(copied, 10), (mine, its)
+    assert its["Rss"] <= mine["Rss"] * 1.1, (mine, its)
+
+
+def test_a_spare_that_died_waiting_is_replaced_and_the_call_runs_warm(bin_dir, server, tmp_path):
+    spare = the_spare(server)
+    os.kill(spare, signal.SIGKILL)
+    assert wait_for(lambda: process_state(spare) is None), "the server reaps it"
+    out = call(bin_dir, server.socket, conf(tmp_path / "ipam"))
+    assert out.returncode == 0, out
+    assert server.refused() == 0 and len(server.children()) == 1 and server.children()[0] != spare
+    assert list(held(tmp_path / "ipam")) == ["10.241.7.2"]
+
+
+def test_a_spare_outlives_no_server(server):
+    """Killed outright (no SIGTERM handler runs), the server's end of the control socket closes
+    with it: the spare sees that and leaves."""
+    spare = the_spare(server)
+    os.kill(server.pid, signal.SIGKILL)
+    server.proc.wait(timeout=10)
+    assert wait_for(lambda: process_state(spare) in (None, "Z"), 10), process_state(spare)
+
+
+def test_a_spare_holds_nothing_of_the_servers(server):
+    """Until a call comes a spare holds no descriptor of the server's but its control socket and
+    the standard three: not the listener, not another call's connection."""
+    spare = the_spare(server)
+    fds = {int(fd): os.readlink(f"/proc/{spare}/fd/{fd}") for fd in os.listdir(f"/proc/{spare}/fd")}
+    extra = [target for fd, target in fds.items() if fd > 2]
+    assert len(extra) == 1 and extra[0].startswith("socket:"), fds
+    listening = subprocess.run(["ss", "-xlp"], capture_output=True, text=True, check=True).stdout
+    assert f"pid={server.pid}," in listening and f"pid={spare}," not in listening, listening
