@@ -44,8 +44,9 @@ def run(conn: socket.socket, call: protocol.Call, entry: Callable[[list[str]], i
         except Exception as exc:
             argv = exc
         go, fds = _commit(conn)
-        if go != protocol.GO:
-            os._exit(0)  # the launcher went cold: this call is not ours
+        if go != protocol.GO:  # the launcher went cold: this call is not ours
+            os.write(2, b"pycni serve: a call went cold before its commit (its caller stopped waiting)\n")
+            os._exit(0)
         committed = True
         if len(fds) != protocol.DESCRIPTORS:
             raise protocol.ProtocolError(f"{len(fds)} descriptors with the commit")
@@ -107,7 +108,17 @@ def _take_request(call: protocol.Call) -> list[str]:
     argv = [os.fsdecode(a) for a in call.argv]
     sys.argv[:] = argv
     sys.orig_argv[:] = argv
+    _name_after(call.argv[0] if call.argv else b"")
     return argv
+
+
+def _name_after(argv0: bytes) -> None:
+    """The process's name (comm: ps, top, perf, the audit log) is the executable's, as a cold
+    call's is: `bridge`, not the warm process's `pycni`."""
+    name = argv0.rpartition(b"/")[2][:15]
+    if name:
+        with contextlib.suppress(OSError), open("/proc/thread-self/comm", "wb", buffering=0) as comm:
+            comm.write(name)
 
 
 def _take_descriptors(fds: list[int], keep: int) -> None:

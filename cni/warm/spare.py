@@ -6,9 +6,13 @@ forked again as soon as the previous one took a call. While it waits, a spare le
 server's world (its descriptors closed, the cold path's signal handlers, a process group of its
 own) and copies the pages it shares with the server (`_pycni_prefault`, conf/prefault.h),
 looking at its control socket between chunks, so a call handed over mid-copy waits for one
-chunk at most. The server hands it exactly one call over that socket: the request it read and
-checked, and the caller's connection. The spare runs it as child.run does and exits: no state
-passes from one call to the next. When the server is gone (the socket's end of file) it exits.
+chunk at most. It copies only while the calls in flight leave a CPU free: in a burst (a node
+starting or stopping its pods) most of what it would copy is never written by the call that
+comes, and the copying would take the CPU the calls need; such a spare's call faults in the
+pages it writes, as a child forked for it would. The server hands it exactly one call over that
+socket: the request it read and checked, and the caller's connection. The spare runs it as
+child.run does and exits: no state passes from one call to the next. When the server is gone
+(the socket's end of file) it exits.
 
 The hand-over on the control socket: a little-endian u32 length and the request's payload, the
 caller's connection as a descriptor (SCM_RIGHTS) with the first bytes.
@@ -52,24 +56,29 @@ class Spare:
         self.control.close()
 
 
-def fork(entry: Callable[[list[str]], int], fault: Callable[[str], None]) -> Spare:
-    """Fork a spare from the server; it waits for its call (wait never returns)."""
+def fork(entry: Callable[[list[str]], int], fault: Callable[[str], None], nice: int,
+         copy: bool) -> Spare:
+    """Fork a spare from the server; it waits for its call (wait never returns) at `nice`, the
+    priority the server was started with (the server's own loop runs above it), and copies its
+    pages first when `copy` says the CPUs have room for it."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     pid = os.fork()
     if pid == 0:
-        wait(theirs.fileno(), entry, fault)
+        wait(theirs.fileno(), entry, fault, nice, copy)
     theirs.close()
     return Spare(pid, ours)
 
 
-def wait(control: int, entry: Callable[[list[str]], int], fault: Callable[[str], None]) -> NoReturn:
+def wait(control: int, entry: Callable[[list[str]], int], fault: Callable[[str], None],
+         nice: int, copy: bool) -> NoReturn:
     """The spare's life: leave the server's world, copy its pages, take one call and run it."""
     try:
+        os.setpriority(os.PRIO_PROCESS, 0, nice)
         os.setpgid(0, 0)
         reset_signals()
         os.closerange(3, control)  # the listener, the server's pipes, other calls' connections
         os.closerange(control + 1, 0x7FFFFFFF)
-        if prefault is not None:
+        if copy and prefault is not None:
             prefault(control)
         conn, payload = _receive(socket.socket(fileno=control))
         call = protocol.parse_call(payload) if conn is not None else None

@@ -137,6 +137,7 @@ def test_110_pods_at_once(version: str, node_factory, cri_factory, chain_plugins
         sides.append(("ours, warm", chain_plugins, {WARM_ENV: str(warm_dir / "s")}))
     figures: dict[str, dict[str, list[float]]] = {}
     skipped = ""
+    handed = ""
     for side, chain, env in sides:
         node = node_factory(str(POD_CIDR), namespaces=("k8s.io",), runtime=runtime, chain=chain, env=env)
         try:
@@ -153,10 +154,13 @@ def test_110_pods_at_once(version: str, node_factory, cri_factory, chain_plugins
                 figures[side] = _burst(node, cri_factory(node), cpu_of)
             finally:
                 if server is not None:
-                    served = server.served()
+                    served, log = server.served(), server.log()
                     server.stop()
             if server is not None:  # the warm figures are warm ones: the server handed calls over
-                assert served >= PODS, f"the warm process served {served} calls: {server.log()[-2000:]}"
+                assert served >= PODS, f"the warm process served {served} calls: {log[-2000:]}"
+                handed = (f"the warm process handed over {served} calls; {log.count('went cold')} of them "
+                          f"went cold before their commit (their launchers stopped waiting), "
+                          f"{server.refused()} were refused")
         finally:
             node.stop()
     ref = figures[REFERENCE]
@@ -168,4 +172,6 @@ def test_110_pods_at_once(version: str, node_factory, cri_factory, chain_plugins
     lines += [_row(side, times, None if side == REFERENCE else ref) for side, times in figures.items()]
     if skipped:
         lines.append(f"(warm path not measured: {skipped})")
+    if handed:
+        lines.append(handed)
     print("\n".join(lines))

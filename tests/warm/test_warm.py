@@ -289,6 +289,7 @@ def test_the_call_and_the_tools_it_runs_die_with_the_launcher(bin_dir, warm, tmp
 
     assert wait_for(lambda: tool() is not None)
     sleeper = tool()
+    assert Path(f"/proc/{child}/comm").read_text() == "host-local\n", "named as a cold call is"
     assert os.getpgid(sleeper) == os.getpgid(child) == child
     proc.kill()
     proc.wait(timeout=10)
