@@ -54,7 +54,7 @@ def rollup(pid: int) -> dict[str, int]:
 
 def test_the_call_goes_to_the_child_forked_before_it_and_a_new_spare_follows(bin_dir, server, tmp_path):
     spare = the_spare(server)
-    assert wait_for(lambda: os.getpgid(spare) == spare), "the spare leads its own process group while it waits"
+    assert wait_for(lambda: os.getpgid(spare) == spare), "the spare leads a process group of its own"
     out = call(bin_dir, server.socket, conf(tmp_path / "ipam"))
     assert out.returncode == 0, out
     assert server.children() == [spare], server.log()
@@ -112,6 +112,6 @@ def test_a_spare_holds_nothing_of_the_servers(server):
         return len(fds) == 4
 
     assert wait_for(settled, 10), fds
-    assert [t for fd, t in fds.items() if fd > 2][0].startswith("socket:"), fds
+    assert next(t for fd, t in fds.items() if fd > 2).startswith("socket:"), fds
     listening = subprocess.run(["ss", "-xlp"], capture_output=True, text=True, check=True).stdout
     assert f"pid={server.pid}," in listening and f"pid={spare}," not in listening, listening
