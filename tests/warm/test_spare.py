@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -115,3 +116,51 @@ def test_a_spare_holds_nothing_of_the_servers(server):
     assert next(t for fd, t in fds.items() if fd > 2).startswith("socket:"), fds
     listening = subprocess.run(["ss", "-xlp"], capture_output=True, text=True, check=True).stdout
     assert f"pid={server.pid}," in listening and f"pid={spare}," not in listening, listening
+
+
+def nice_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+
+
+def test_the_accept_loop_runs_first_and_the_calls_at_the_priority_it_was_started_with(
+        bin_dir, server, tmp_path):
+    """Its serial work must not queue behind a burst of pods (the launcher would run the call
+    cold); the plugin code runs at the priority the warm process was given, here 0."""
+    spare = the_spare(server)
+    assert nice_of(server.pid) == -20
+    assert wait_for(lambda: nice_of(spare) == 0), nice_of(spare)
+
+
+def test_a_spare_forked_while_the_cpus_are_busy_with_calls_copies_nothing(bin_dir, tmp_path):
+    """As many calls in flight as CPUs (each runs `sleep 5` first): the spare forked then leaves
+    its pages shared; the calls all complete, each once."""
+    cpus = len(os.sched_getaffinity(0))
+    server = WarmServer(bin_dir, tmp_path / unique_name("busy-", 6), fault="sleep:5")
+    procs = []
+    try:
+        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "CNI_COMMAND": "ADD", "CNI_NETNS": "/var/run/netns/x",
+               "CNI_IFNAME": "eth0", "CNI_PATH": str(bin_dir), "PYCNI_WARM_SOCKET": server.socket}
+        for i in range(cpus):
+            procs.append(subprocess.Popen([str(bin_dir / "host-local")], stdin=subprocess.PIPE,
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                          env={**env, "CNI_CONTAINERID": f"busy{i}"}))
+            procs[-1].stdin.write(conf(tmp_path / "ipam"))
+            procs[-1].stdin.close()
+            procs[-1].stdin = None
+            assert wait_for(lambda n=i + 1: len(server.children()) == n), server.log()
+        served = set(server.children())
+        assert wait_for(lambda: len(set(children(server.pid)) - served) == 1)
+        spare = (set(children(server.pid)) - served).pop()
+        anonymous = rollup(server.pid)["Anonymous"]
+        time.sleep(1)  # a copying spare holds most of it within a fraction of that
+        assert rollup(spare)["Private_Dirty"] < 0.5 * anonymous, (rollup(spare), anonymous)
+        for proc in procs:
+            out, err = proc.communicate(timeout=60)
+            assert proc.returncode == 0, (out, err)
+        assert len(held(tmp_path / "ipam")) == cpus
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        server.stop()
