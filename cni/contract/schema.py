@@ -45,6 +45,22 @@ def load(name: str) -> dict[str, Any]:
     return _loaded[name]
 
 
+def warm(name: str) -> None:
+    """Load a schema and make the matchers of its patterns now (the warm process, before it
+    forks: its calls' children then neither read the file nor build a matcher)."""
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("pattern"), str):
+                _pattern(node["pattern"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(load(name))
+
+
 def validate(config: dict[str, Any], schema_name: str) -> dict[str, Any]:
     """Check config against the named schema and return it with keys normalised."""
     schema = load(schema_name)

@@ -61,7 +61,20 @@ def preload() -> list[str]:
         _import_tree(package, failed)
     for name in ("ipaddress", "subprocess", "json", "traceback", "signal", "select", "fcntl", "io"):
         __import__(name)
+    _warm_schemas(failed)
     return failed
+
+
+def _warm_schemas(failed: list[str]) -> None:
+    """Every plugin's config schema read and its patterns compiled, as the calls would."""
+    from cni.contract import schema
+    from cni.plugins import MODULES, load
+
+    for plugin_type in MODULES:
+        try:
+            schema.warm(load(plugin_type).SCHEMA)
+        except Exception as exc:
+            failed.append(f"the schema of {plugin_type}: {exc}")
 
 
 PRELOAD_SKIP = ("cni.ops", "cni.cri", "cni.cli", "cni.warm")
