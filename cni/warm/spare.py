@@ -33,6 +33,7 @@ try:
 except ImportError:  # pragma: no cover - only a launcher without it; the child faults as it goes
     prefault = None
 
+COPY_NICE = 19  # the spare copies with what the CPUs leave over
 HAND_TIMEOUT = 1.0  # the spare reads at once; a spare that does not is stuck: the call runs cold
 
 
@@ -79,7 +80,9 @@ def wait(control: int, entry: Callable[[list[str]], int], fault: Callable[[str],
         os.closerange(3, control)  # the listener, the server's pipes, other calls' connections
         os.closerange(control + 1, 0x7FFFFFFF)
         if copy and prefault is not None:
+            os.setpriority(os.PRIO_PROCESS, 0, COPY_NICE)  # the call running now goes first
             prefault(control)
+            os.setpriority(os.PRIO_PROCESS, 0, nice)
         conn, payload = _receive(socket.socket(fileno=control))
         call = protocol.parse_call(payload) if conn is not None else None
     except BaseException:
