@@ -199,6 +199,20 @@ class Result(Record):
 
 
 # ---- helpers ------------------------------------------------------------------------------
+# Two answers a plugin gives as its `prev_result_as_text` (cni/contract/plugin.py). Canonical
+# text stays text (`cni.addrtext`), anything else is still parsed and refused as before: the
+# call only skips building `ipaddress` objects (and, on the cold path, importing `ipaddress`).
+def text_always(command: str, config: dict[str, Any]) -> bool:
+    """The plugin only passes prevResult on and never reads its addresses (loopback, bandwidth)."""
+    return True
+
+
+def text_on_delete(command: str, config: dict[str, Any]) -> bool:
+    """DEL never reads prevResult's addresses; ADD and CHECK do (bridge, ptp: their DEL removes
+    the container's interface by name, as the reference's, which never parses prevResult there)."""
+    return command == "DEL"
+
+
 def _same_families(result: Result) -> Result:
     """result, when each gateway is of its address's family and each route's gw of its dst's
     (code 7 otherwise): a gateway of the other family would be put on a bridge or routed through

@@ -8,7 +8,7 @@ from __future__ import annotations
 from cni.addrtext import Cidr
 from cni.contract.errors import INTERNAL, CNIError
 from cni.contract.request import Request
-from cni.contract.result import Interface, IPConfig, Result
+from cni.contract.result import Interface, IPConfig, Result, text_always
 from cni.contract.versions import SUPPORTED
 from cni.net import addr, link
 from cni.net.netns import open_handle
@@ -20,7 +20,8 @@ NEEDS_NETNS = True
 VERSIONS = SUPPORTED
 READS_PREV_RESULT = True
 IPAM = False
-prev_result_as_text = None
+# prevResult is passed on (ADD) or not read (CHECK, DEL): its addresses stay text.
+prev_result_as_text = text_always
 
 LOOPBACK_MAC = "00:00:00:00:00:00"
 

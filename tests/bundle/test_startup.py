@@ -179,6 +179,43 @@ def test_real_calls_import_lean(netns, bridge_name, tmp_path):
 
 
 @pytest.mark.root
+def test_calls_that_do_not_read_prev_result_addresses_import_no_ipaddress(netns, bridge_name, tmp_path):
+    """A list's CHECK and DEL give every plugin the cached result as prevResult: loopback's verbs
+    (which pass it on or never read it) and bridge's and ptp's DEL (which remove the interface by
+    name) keep its canonical addresses as text and load no `ipaddress`; loopback ADD still passes
+    that prevResult on unchanged."""
+    ns = netns()
+    env = {"CNI_CONTAINERID": "lean4", "CNI_NETNS": ns.path, "CNI_IFNAME": "eth0", "CNI_PATH": str(tmp_path)}
+    prev = {"cniVersion": "1.1.0", "interfaces": [{"name": "eth0", "sandbox": ns.path}],
+            "ips": [{"address": "10.9.0.5/24", "gateway": "10.9.0.1", "interface": 0},
+                    {"address": "fd00:9::5/64", "gateway": "fd00:9::1", "interface": 0}],
+            "routes": [{"dst": "0.0.0.0/0", "gw": "10.9.0.1"}, {"dst": "::/0"}]}
+    loopback = {"cniVersion": "1.1.0", "name": "lean4", "type": "loopback", "prevResult": prev}
+    bridge = {"cniVersion": "1.1.0", "name": "lean4", "type": "bridge", "bridge": bridge_name,
+              "prevResult": prev}
+    ptp = {"cniVersion": "1.1.0", "name": "lean4", "type": "ptp", "prevResult": prev,
+           "ipam": {"type": "host-local", "dataDir": str(tmp_path / "ipam"),
+                    "ranges": [[{"subnet": "10.231.9.0/24"}]]}}
+    (tmp_path / "host-local").symlink_to(sys.executable)  # "this bundle" under as_bundle
+    for plugin_type, command, conf in (("loopback", "ADD", loopback), ("loopback", "CHECK", loopback),
+                                       ("loopback", "DEL", loopback), ("bridge", "DEL", bridge),
+                                       ("ptp", "DEL", ptp)):
+        rc, names = imported_by_call(plugin_type, {**env, "CNI_COMMAND": command}, json.dumps(conf).encode(),
+                                     as_bundle=plugin_type == "ptp")
+        assert rc == 0, (plugin_type, command)
+        assert MODULES[plugin_type] in names
+        assert "ipaddress" not in names, f"{plugin_type} {command} imports ipaddress"
+    out = subprocess.run([sys.executable, "-I", "-S", "-c", f"import sys; sys.path.insert(0, {str(REPO)!r}); "
+                          "from cni.__main__ import entry; sys.exit(entry(['loopback']))"],
+                         input=json.dumps(loopback).encode(), env={**env, "CNI_COMMAND": "ADD"},
+                         capture_output=True, check=True).stdout
+    assert json.loads(out) == prev
+    shown = subprocess.run(["ip", "-n", ns.name, "-o", "link", "show", "lo"], capture_output=True, text=True,
+                           check=True).stdout
+    assert "state UNKNOWN" in shown or ",UP" in shown, shown
+
+
+@pytest.mark.root
 def test_layer3_bridge_reads_its_ipam_answer_without_ipaddress(bin_dir, netns, bridge_name, tmp_path):
     """A bridge ADD with gateway and default routes on both families, its IPAM (the bundle's
     host-local, run here as a separate executable) answering in canonical text: the addresses, gateways and

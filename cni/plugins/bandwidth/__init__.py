@@ -19,6 +19,8 @@ module when it runs: each call pays only for its own verb.
 
 from __future__ import annotations
 
+from cni.contract.result import text_always
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from cni.contract.request import Request
@@ -31,12 +33,8 @@ NEEDS_NETNS = True
 READS_PREV_RESULT = True
 IPAM = False
 VERSIONS = ("0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")  # a chained plugin needs prevResult (0.3.0+)
-
-
-def prev_result_as_text(command: str, config: dict) -> bool:
-    """prevResult is only passed on (its interfaces read): its addresses may stay text when
-    canonical, so a call needs no `ipaddress` (cni.contract.result.Result.from_json)."""
-    return True
+# prevResult is only passed on (its interfaces read): its addresses stay text when canonical.
+prev_result_as_text = text_always
 
 
 def add(req: Request) -> Result:

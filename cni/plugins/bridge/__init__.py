@@ -20,6 +20,7 @@ A verb imports its module when it runs: each call pays only for its own verb.
 from __future__ import annotations
 
 from cni.contract import delegate
+from cni.contract.result import text_on_delete
 from cni.contract.versions import SUPPORTED
 
 TYPE_CHECKING = False
@@ -34,7 +35,7 @@ NEEDS_NETNS = True
 VERSIONS = SUPPORTED
 READS_PREV_RESULT = True
 IPAM = False
-prev_result_as_text = None
+prev_result_as_text = text_on_delete  # CHECK compares prevResult's addresses; DEL reads none
 
 def add(req: Request) -> Result:
     from .add import add as run_add

@@ -19,6 +19,7 @@ Forwarding, ipMasq, GC and the container end's removal are the steps every veth 
 from __future__ import annotations
 
 from cni.contract import delegate
+from cni.contract.result import text_on_delete
 from cni.contract.versions import SUPPORTED
 
 TYPE_CHECKING = False
@@ -33,7 +34,7 @@ NEEDS_NETNS = True
 VERSIONS = SUPPORTED
 READS_PREV_RESULT = True
 IPAM = False
-prev_result_as_text = None
+prev_result_as_text = text_on_delete  # CHECK compares prevResult's addresses; DEL reads none
 
 
 def add(req: Request) -> Result:
