@@ -6,8 +6,8 @@ from a caller in its own mount and network namespaces; anything else is refused 
 runs cold. It never runs plugin code itself: the spare child that takes a call does (child.py),
 so no state passes from one call to the next. One thread, one connection at a time up to the
 hand-over (bounded by READ_TIMEOUT and spare.HAND_TIMEOUT); the children run in parallel. On
-SIGTERM it stops accepting and exits; calls in flight finish in their children, and the spare
-leaves when its control socket closes.
+SIGTERM it stops accepting and exits; calls in flight finish in their children, and the spares
+leave when its control socket closes.
 """
 
 from __future__ import annotations
@@ -155,6 +155,7 @@ def fault_hook() -> Callable[[str], None]:
     return fault
 
 
+SPARES = 2
 DISPATCH_NICE = -20
 
 
@@ -184,15 +185,28 @@ class Server:
         self.children: dict[int, socket.socket] = {}
         self.fault = fault_hook()
         self.stopping = False
-        self.spare: spare.Spare | None = None
+        self.spares: list[spare.Spare] = []  # oldest first: it has copied the most
         self.cpus = len(os.sched_getaffinity(0))
 
-    def fork_spare(self) -> None:
-        """The child the next call goes to, forked now (the server's own buffers flushed first)."""
-        sys.stdout.flush()
-        sys.stderr.flush()
-        calm = len(self.children) < self.cpus  # a CPU is free for the spare to copy its pages
-        self.spare = spare.fork(self.entry, self.fault, self.nice, copy=calm)
+    def fork_spares(self) -> None:
+        """The children the next calls go to, forked now (the server's own buffers flushed
+        first). SPARES of them: a list's plugins are called one after the other, each as soon
+        as the one before it ended. The spare the next call takes was forked before the call
+        before it and has copied its pages meanwhile; the one that replaces it is forked when
+        no call runs (the reaping of the last), not while one does, which it would slow on a
+        node of few CPUs. Only when no spare is left (a burst) is one forked at once."""
+        while len(self.spares) < SPARES:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            calm = len(self.children) < self.cpus  # a CPU is free for the spare to copy its pages
+            # forked at the calls' priority: a child starts at its parent's, and until the
+            # spare set its own it would run ahead of the call in flight
+            os.setpriority(os.PRIO_PROCESS, 0, self.nice)
+            try:
+                self.spares.append(spare.fork(self.entry, self.fault, self.nice, copy=calm))
+            finally:
+                with contextlib.suppress(OSError):
+                    os.setpriority(os.PRIO_PROCESS, 0, DISPATCH_NICE)
 
     def loop(self) -> None:
         wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -265,19 +279,19 @@ class Server:
         if self.verbose:
             log(f"call from pid {pid} ({os.fsdecode(call.argv[0]) if call.argv else '?'}): child {child}")
         self.fault("handed")
-        self.fork_spare()  # the next call's, while this one runs
+        if not self.spares:  # calls keep coming (a burst): the next one's now
+            self.fork_spares()
         return None
 
     def _hand(self, conn: socket.socket, payload: bytes) -> int | None:
-        """The pid of the spare that took the call: the waiting one, else (it died, or none was
-        left) one forked now; None when neither could take it."""
-        for _ in range(2):
-            if self.spare is None:
-                self.fork_spare()
-            taker, self.spare = self.spare, None
-            assert taker is not None
+        """The pid of the spare that took the call: the oldest waiting one, else (it died, or none
+        was left) one forked now; None when none of them could take it."""
+        for _ in range(SPARES + 1):
+            if not self.spares:
+                self.fork_spares()
+            taker = self.spares.pop(0)
             try:
-                taker.hand(conn, payload)
+                taker.hand(conn, payload, self.nice)
             except OSError as exc:
                 log(f"spare child {taker.pid} could not take a call: {exc}")
                 with contextlib.suppress(ProcessLookupError):
@@ -289,7 +303,13 @@ class Server:
         return None
 
     def _reap(self) -> None:
-        """Collect finished children; say how one died when a signal killed it."""
+        """Collect finished children (saying how one died when a signal killed it); between
+        calls, replace the spares the calls took or that died."""
+        self._collect()
+        if not self.children and not self.stopping:
+            self.fork_spares()
+
+    def _collect(self) -> None:
         while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
@@ -297,9 +317,10 @@ class Server:
                 return
             if pid == 0:
                 return
-            if self.spare is not None and pid == self.spare.pid:
-                self.spare.close()  # died waiting: the next call forks one
-                self.spare = None
+            dead = [s for s in self.spares if s.pid == pid]
+            if dead:  # died waiting: the next hand-over forks another
+                self.spares.remove(dead[0])
+                dead[0].close()
                 continue
             conn = self.children.pop(pid, None)
             if conn is None:
@@ -366,10 +387,10 @@ def main(args: list[str], entry: Callable[[list[str]], int]) -> int:
         return 1
     gc.collect()
     gc.freeze()  # the children share the preloaded modules' pages; no collection touches them
+    server = Server(sock, entry, opts.verbose, dispatch_first())
+    server.fork_spares()
     log(f"serving on {owned or 'the socket systemd passed'} (pid {os.getpid()}, build "
         f"{(build_id() or b'none').decode()}, ready in {(time.monotonic() - started) * 1000:.0f} ms)")
-    server = Server(sock, entry, opts.verbose, dispatch_first())
-    server.fork_spare()
     try:
         server.loop()
     finally:

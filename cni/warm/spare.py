@@ -45,8 +45,11 @@ class Spare:
     def __init__(self, pid: int, control: socket.socket):
         self.pid, self.control = pid, control
 
-    def hand(self, conn: socket.socket, payload: bytes) -> None:
-        """Give the spare its call; OSError when it cannot take it (gone, or not reading)."""
+    def hand(self, conn: socket.socket, payload: bytes, nice: int) -> None:
+        """Give the spare its call; OSError when it cannot take it (gone, or not reading). A
+        spare still copying runs at COPY_NICE: it is put back at the calls' priority first, or
+        it would finish its chunk behind every other process on its CPU while the call waits."""
+        os.setpriority(os.PRIO_PROCESS, self.pid, nice)
         data = len(payload).to_bytes(4, "little") + payload
         self.control.settimeout(HAND_TIMEOUT)
         sent = socket.send_fds(self.control, [data], [conn.fileno()])
