@@ -4,10 +4,11 @@ then the call, then _exit.
 It takes the caller's descriptors, working directory, umask, environment (Python's and the C
 library's) and argv, and nothing of the server's: its signal handlers and mask are the cold
 path's, its other descriptors closed, the cyclic collector off as in a cold plugin call. What
-it keeps of the server's process (by design; the unit sets them): rlimits, cgroup, scheduling
-priority, capabilities. It leads a process group of its own (made so while it was a spare):
-when its launcher dies (a runtime's timeout kills the executable it ran) the kernel kills the
-group, the tools it runs with it.
+it keeps of the server's process (by design; the unit sets them): rlimits, cgroup, the
+scheduling priority the server was started with (not its accept loop's), capabilities. It
+leads a process group of its own (made so while it was a spare): when its launcher dies (a
+runtime's timeout kills the executable it ran) the kernel kills the group, the tools it runs
+with it.
 """
 
 from __future__ import annotations
@@ -153,9 +154,15 @@ def _die_with_launcher(fd: int) -> None:
     this call's process group: the connection signals its hang-up (O_ASYNC) as SIGKILL (F_SETSIG)
     to the group (F_SETOWN). No thread waits for it. The launcher writes nothing after its
     commit, so the hang-up is the one event that can signal."""
+    import select
+
     fcntl.fcntl(fd, fcntl.F_SETOWN, -os.getpgrp())
     fcntl.fcntl(fd, fcntl.F_SETSIG, signal.SIGKILL)
     fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_ASYNC)
+    poller = select.poll()  # a hang-up before O_ASYNC was set signals nothing: look once
+    poller.register(fd, select.POLLIN | select.POLLRDHUP)
+    if poller.poll(0):
+        os.killpg(0, signal.SIGKILL)
 
 
 def _live_on_without_launcher(fd: int) -> None:

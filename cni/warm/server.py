@@ -159,27 +159,30 @@ SPARES = 2
 DISPATCH_NICE = -20
 
 
-def dispatch_first() -> int:
+def dispatch_first() -> tuple[int, bool]:
     """Put the accept loop ahead of everything else on the node (nice DISPATCH_NICE); returns the
     priority it was started with, which the calls' children run at. Its work per call is small
     (accept, checks, the hand-over, the next fork) but serial: in a burst (a node starting its
     pods) it competes with every pod's runtime processes, and a hand-over that waited its turn
     past the launcher's bound would run the call cold, at several times its warm cost, adding
-    to the very load that delayed it. It runs no plugin code at that priority."""
+    to the very load that delayed it. It runs no plugin code at that priority. The second value
+    says whether it could (CAP_SYS_NICE): only then may it lower a spare's and raise it back."""
     nice = os.getpriority(os.PRIO_PROCESS, 0)
     try:
         os.setpriority(os.PRIO_PROCESS, 0, DISPATCH_NICE)
     except OSError as exc:
         log(f"runs at its own priority ({exc.strerror}): a burst may send calls back cold")
-    return nice
+        return nice, False
+    return nice, True
 
 
 class Server:
     """The accept loop and the children of the calls it forked."""
 
     def __init__(self, sock: socket.socket, entry: Callable[[list[str]], int], verbose: bool,
-                 nice: int):
-        self.sock, self.entry, self.verbose, self.nice = sock, entry, verbose, nice
+                 priority: tuple[int, bool]):
+        self.sock, self.entry, self.verbose = sock, entry, verbose
+        self.nice, self.renice = priority
         self.build_id = build_id()
         self.namespaces = _namespaces(os.getpid())
         self.children: dict[int, socket.socket] = {}
@@ -187,6 +190,7 @@ class Server:
         self.stopping = False
         self.spares: list[spare.Spare] = []  # oldest first: it has copied the most
         self.cpus = len(os.sched_getaffinity(0))
+        self.quiet_after = 0.0  # no spares replaced between calls before (monotonic)
 
     def fork_spares(self) -> None:
         """The children the next calls go to, forked now (the server's own buffers flushed
@@ -201,11 +205,13 @@ class Server:
             calm = len(self.children) < self.cpus  # a CPU is free for the spare to copy its pages
             # forked at the calls' priority: a child starts at its parent's, and until the
             # spare set its own it would run ahead of the call in flight
-            os.setpriority(os.PRIO_PROCESS, 0, self.nice)
+            if self.renice:
+                os.setpriority(os.PRIO_PROCESS, 0, self.nice)
             try:
-                self.spares.append(spare.fork(self.entry, self.fault, self.nice, copy=calm))
+                self.spares.append(spare.fork(self.entry, self.fault, self.nice, copy=calm,
+                                              lower=self.renice))
             finally:
-                with contextlib.suppress(OSError):
+                if self.renice:
                     os.setpriority(os.PRIO_PROCESS, 0, DISPATCH_NICE)
 
     def loop(self) -> None:
@@ -280,7 +286,10 @@ class Server:
             log(f"call from pid {pid} ({os.fsdecode(call.argv[0]) if call.argv else '?'}): child {child}")
         self.fault("handed")
         if not self.spares:  # calls keep coming (a burst): the next one's now
-            self.fork_spares()
+            try:
+                self.fork_spares()
+            except OSError as exc:  # the call is handed over; the next hand-over forks again
+                log(f"cannot fork a spare child: {exc}")
         return None
 
     def _hand(self, conn: socket.socket, payload: bytes) -> int | None:
@@ -291,7 +300,7 @@ class Server:
                 self.fork_spares()
             taker = self.spares.pop(0)
             try:
-                taker.hand(conn, payload, self.nice)
+                taker.hand(conn, payload, self.nice if self.renice else None)
             except OSError as exc:
                 log(f"spare child {taker.pid} could not take a call: {exc}")
                 with contextlib.suppress(ProcessLookupError):
@@ -306,8 +315,11 @@ class Server:
         """Collect finished children (saying how one died when a signal killed it); between
         calls, replace the spares the calls took or that died."""
         self._collect()
-        if not self.children and not self.stopping:
-            self.fork_spares()
+        if not self.children and not self.stopping and time.monotonic() > self.quiet_after:
+            try:
+                self.fork_spares()
+            except OSError as exc:  # a hand-over forks one when it finds none
+                log(f"cannot fork a spare child: {exc}")
 
     def _collect(self) -> None:
         while True:
@@ -318,9 +330,11 @@ class Server:
             if pid == 0:
                 return
             dead = [s for s in self.spares if s.pid == pid]
-            if dead:  # died waiting: the next hand-over forks another
+            if dead:  # died waiting: replaced a second later, or by the next hand-over
                 self.spares.remove(dead[0])
                 dead[0].close()
+                log(f"spare child {pid} died waiting (status {status:#x})")
+                self.quiet_after = time.monotonic() + 1.0  # no fork loop if they keep dying
                 continue
             conn = self.children.pop(pid, None)
             if conn is None:

@@ -1,8 +1,8 @@
 """The spare child: forked before its call arrives, so a call finds its process already made.
 
 Forking the warm process, and the copy-on-write faults of the child's first steps, were most of
-a warm call's time when the child was forked for the call. The server keeps one spare ahead,
-forked again as soon as the previous one took a call. While it waits, a spare leaves the
+a warm call's time when the child was forked for the call. The server keeps spares ahead
+(server.SPARES, replaced between calls: Server.fork_spares). While it waits, a spare leaves the
 server's world (its descriptors closed, the cold path's signal handlers, a process group of its
 own) and copies the pages it shares with the server (`_pycni_prefault`, conf/prefault.h),
 looking at its control socket between chunks, so a call handed over mid-copy waits for one
@@ -34,7 +34,7 @@ except ImportError:  # pragma: no cover - only a launcher without it; the child 
     prefault = None
 
 COPY_NICE = 19  # the spare copies with what the CPUs leave over
-HAND_TIMEOUT = 1.0  # the spare reads at once; a spare that does not is stuck: the call runs cold
+HAND_TIMEOUT = 1.0  # the spare reads at once; one that does not is stuck: the next one is tried
 
 
 class Spare:
@@ -45,11 +45,13 @@ class Spare:
     def __init__(self, pid: int, control: socket.socket):
         self.pid, self.control = pid, control
 
-    def hand(self, conn: socket.socket, payload: bytes, nice: int) -> None:
+    def hand(self, conn: socket.socket, payload: bytes, nice: int | None) -> None:
         """Give the spare its call; OSError when it cannot take it (gone, or not reading). A
-        spare still copying runs at COPY_NICE: it is put back at the calls' priority first, or
-        it would finish its chunk behind every other process on its CPU while the call waits."""
-        os.setpriority(os.PRIO_PROCESS, self.pid, nice)
+        spare still copying runs at COPY_NICE: it is put back at the calls' priority `nice`
+        first (None: the server may not raise priorities, and no spare was lowered), or it
+        would finish its chunk behind every other process on its CPU while the call waits."""
+        if nice is not None:
+            os.setpriority(os.PRIO_PROCESS, self.pid, nice)
         data = len(payload).to_bytes(4, "little") + payload
         self.control.settimeout(HAND_TIMEOUT)
         sent = socket.send_fds(self.control, [data], [conn.fileno()])
@@ -61,20 +63,21 @@ class Spare:
 
 
 def fork(entry: Callable[[list[str]], int], fault: Callable[[str], None], nice: int,
-         copy: bool) -> Spare:
+         copy: bool, lower: bool) -> Spare:
     """Fork a spare from the server; it waits for its call (wait never returns) at `nice`, the
     priority the server was started with (the server's own loop runs above it), and copies its
-    pages first when `copy` says the CPUs have room for it."""
+    pages first when `copy` says the CPUs have room for it: at COPY_NICE when `lower` says the
+    server may raise it back (CAP_SYS_NICE), else at `nice`."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     pid = os.fork()
     if pid == 0:
-        wait(theirs.fileno(), entry, fault, nice, copy)
+        wait(theirs.fileno(), entry, fault, nice, copy, lower)
     theirs.close()
     return Spare(pid, ours)
 
 
 def wait(control: int, entry: Callable[[list[str]], int], fault: Callable[[str], None],
-         nice: int, copy: bool) -> NoReturn:
+         nice: int, copy: bool, lower: bool) -> NoReturn:
     """The spare's life: leave the server's world, copy its pages, take one call and run it."""
     try:
         os.setpriority(os.PRIO_PROCESS, 0, nice)
@@ -83,9 +86,11 @@ def wait(control: int, entry: Callable[[list[str]], int], fault: Callable[[str],
         os.closerange(3, control)  # the listener, the server's pipes, other calls' connections
         os.closerange(control + 1, 0x7FFFFFFF)
         if copy and prefault is not None:
-            os.setpriority(os.PRIO_PROCESS, 0, COPY_NICE)  # the call running now goes first
+            if lower:
+                os.setpriority(os.PRIO_PROCESS, 0, COPY_NICE)  # the call running now goes first
             prefault(control)
-            os.setpriority(os.PRIO_PROCESS, 0, nice)
+            if lower:
+                os.setpriority(os.PRIO_PROCESS, 0, nice)
         conn, payload = _receive(socket.socket(fileno=control))
         call = protocol.parse_call(payload) if conn is not None else None
     except BaseException:
@@ -113,4 +118,5 @@ def _receive(control: socket.socket) -> tuple[socket.socket | None, bytes]:
         parts.append(chunk)
         have += len(chunk)
     control.close()
+    os.set_inheritable(fds[0], False)  # no tool the plugin runs may hold the caller's connection
     return socket.socket(fileno=fds[0]), b"".join(parts)

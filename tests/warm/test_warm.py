@@ -390,3 +390,24 @@ def test_the_child_has_the_callers_umask(bin_dir, warm, tmp_path):
     assert lock_mode("off", 0o077, "cold") == lock_mode(server.socket, 0o077, "warm") == 0o700
     assert lock_mode(server.socket, 0o022, "warm022") == 0o750
     assert server.served() == 2
+
+
+def test_a_launcher_killed_between_its_commit_and_the_childs_watch_runs_nothing(bin_dir, warm, tmp_path):
+    """The child stops right after the commit (before it asks the kernel to signal the launcher's
+    hang-up); the runtime kills the launcher then. Continued, the child finds the hang-up that
+    already happened and dies with its group: the call never runs, nothing is reserved."""
+    server = warm(fault="stop:child-go")
+    data = tmp_path / "ipam"
+    proc = subprocess.Popen([str(bin_dir / "host-local")], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env_for(bin_dir, server.socket))
+    proc.stdin.write(conf(data))
+    proc.stdin.close()
+    proc.stdin = None
+    assert wait_for(lambda: server.children() and process_state(server.children()[0]) == "T"), server.log()
+    child = server.children()[0]
+    proc.kill()
+    proc.wait(timeout=10)
+    os.kill(child, signal.SIGCONT)
+    assert wait_for(lambda: process_state(child) in (None, "Z"), 10), process_state(child)
+    time.sleep(0.2)
+    assert held(data) == {}
