@@ -44,10 +44,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--levels", default="1,8,32", help="pods at once, comma-separated (default 1,8,32)")
     p.add_argument("--concurrent-samples", type=int,
                    help="pods per concurrency level; rounds = this / level (default 96)")
-    p.add_argument("--path", choices=("cold", "warm", "both"),
-                   help="which launch path of ours to measure against the reference: cold (a process "
-                        "per call), warm (calls handed to `pycni serve`, started from the same bundle "
-                        "for the run) or both, interleaved (default: both when the bundle has "
+    p.add_argument("--path", choices=("cold", "both"),
+                   help="which launch paths of ours to measure against the reference: cold (a process "
+                        "per call) or both, cold and warm (calls handed to `pycni serve`, started from "
+                        "the same bundle for the run), interleaved (default: both when the bundle has "
                         "`pycni serve`, else cold)")
     p.add_argument("--no-floor", action="store_true", help="do not build and time the empty bundle")
     p.add_argument("--no-snapshot", action="store_true",
@@ -89,7 +89,7 @@ def start_warm(bench: Bench, host: Host, path: str | None) -> Any:
     server = None
     try:
         server = WarmServer(Path(bench.drivers["ours"].bin_dir), host.directory("warm"))
-    except RuntimeError as exc:
+    except (RuntimeError, OSError) as exc:  # OSError: no `pycni` in the bundle
         why = f"`pycni serve` did not start: {str(exc).strip()[-300:]}"
     if server is None:
         if path is not None:
@@ -108,7 +108,7 @@ def warm_figures(server: Any) -> dict[str, Any]:
     try:
         for line in Path(f"/proc/{server.pid}/status").read_text().splitlines():
             key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM", "RssAnon", "RssFile"):
+            if key in ("VmRSS", "VmHWM", "RssAnon"):
                 status[key] = int(value.split()[0])
     except OSError:
         pass

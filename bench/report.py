@@ -206,7 +206,7 @@ def reference(res: dict[str, Any]) -> str:
 
 
 def ours_sides(res: dict[str, Any]) -> list[str]:
-    """Our sides of a run, cold first: ["ours"], ["ours", "warm"] or ["warm"]."""
+    """Our sides of a run, cold first: ["ours"] or ["ours", "warm"]."""
     return [s for s in res.get("sides", SIDES) if s != "ref"]
 
 

@@ -143,7 +143,9 @@ class Bench:
         dirs = dict(self.source)
         if use_snapshot:
             dirs = {s: snapshot(d, host.directory(f"plugins-{s}")) for s, d in self.source.items()}
-        self.drivers = {s: Driver(d, timeout=timeout) for s, d in dirs.items()}
+        # ours is the cold path: no warm process of the host may serve it (add_warm adds that side)
+        self.drivers = {s: Driver(d, timeout=timeout, env={WARM_ENV: "off"} if s == "ours" else None)
+                        for s, d in dirs.items()}
         self.rec = Recorder()
         self.versions = {s: self._probe(s) for s in SIDES}
         self.available = {s: {t: bool(v) for t, v in found.items()} for s, found in self.versions.items()}
@@ -154,7 +156,6 @@ class Bench:
     def add_warm(self, socket: str) -> None:
         """Measure the warm path too, beside the cold one (interleaved with both other sides)."""
         ours = self.drivers["ours"]
-        self.drivers["ours"] = Driver(ours.bin_dir, ours.timeout, env={WARM_ENV: "off"})
         self.drivers[WARM] = Driver(ours.bin_dir, ours.timeout, env={WARM_ENV: socket})
         self.sides = ("ours", WARM, "ref")
         self.rec = Recorder(self.sides)
