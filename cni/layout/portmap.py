@@ -91,8 +91,9 @@ def _entry_owner(rule: Rule) -> tuple[str | None, tuple[str, str] | None]:
     """(target chain, (network, container ID) its comment names) of a CNI-HOSTPORT-DNAT rule."""
     if rule.chain != DNAT_CHAIN:
         return None, None
-    text = rule.comment()
-    return rule.target(), parse_comment(text) if text is not None else None
+    words = rule.words()  # split once: shlex is the cost of reading a large table
+    text = iptables_save.comment(words) if "--comment" in rule.spec else None
+    return iptables_save.jump_target(words), parse_comment(text) if text is not None else None
 
 
 def iptables_owners(save_text: str) -> dict[str, tuple[str, str]]:
@@ -112,6 +113,8 @@ def foreign_owners(save_text: str, network: str, container_id: str) -> set[tuple
     chain = dnat_chain(network, container_id)
     out = set()
     for rule in iptables_save.rules(save_text):
+        if chain not in rule.spec:  # most rules: no split needed to know they do not jump there
+            continue
         target, owner = _entry_owner(rule)
         if target == chain and owner is not None and owner != (network, container_id):
             out.add(owner)
@@ -122,9 +125,11 @@ def udp_ports_of_chains(save_text: str, chains: set[str]) -> set[int]:
     """The UDP host ports the DNAT rules of `chains` forward (what DEL flushes from conntrack)."""
     out = set()
     for rule in iptables_save.rules(save_text):
-        if rule.chain not in chains or rule.target() != "DNAT":
+        if rule.chain not in chains:
             continue
         words = rule.words()
+        if iptables_save.jump_target(words) != "DNAT":
+            continue
         port = iptables_save.argument(words, "--dport")
         if iptables_save.argument(words, "-p") == "udp" and port is not None and port.isdigit():
             out.add(int(port))

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from cni.contract.errors import INTERNAL, INVALID_CONFIG, NOT_AVAILABLE, CNIError, failed
 from cni.contract.versions import SUPPORTED
-from cni.flock import LockTimeout
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -73,6 +72,8 @@ def add(req: Request) -> Result:
                                 _attachment(req))
     except (FirewallError, OSError) as e:
         _undo(req)
+        from cni.flock import LockTimeout  # loaded already when a lock was taken; not on every call
+
         localnet_failed = isinstance(e, OSError) and not isinstance(e, LockTimeout)
         what = "unable to enable route_localnet" if localnet_failed else "unable to set up hostports"
         raise failed(e, f"{what}: ") from None

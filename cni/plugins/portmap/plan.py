@@ -153,7 +153,8 @@ def iptables_add_script(plan: IptablesPlan, save_text: str) -> str:
         if f"{chain} {rule}" not in present:
             lines.append(f"-I {chain} 1 {rule}" if first else f"-A {chain} {rule}")
     lines.append(f":{plan.chain} - [0:0]")
-    lines += [f"-D {r.spec}" for r in rules if r.chain == DNAT_CHAIN and r.target() == plan.chain]
+    lines += [f"-D {r.spec}" for r in rules
+              if r.chain == DNAT_CHAIN and plan.chain in r.spec and r.target() == plan.chain]
     lines += [f"-A {r}" for r in plan.rules]
     lines += [f"-A {r}" for r in plan.entries]
     lines += ["COMMIT", ""]
