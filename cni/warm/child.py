@@ -24,7 +24,7 @@ import socket
 import sys
 import traceback
 from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from . import protocol
 
@@ -103,9 +103,6 @@ def _take_request(call: protocol.Call) -> list[str]:
     for key, value in protocol.environment(call.env):
         os.putenv(key, value)
         posix.environ[key] = value
-    sysapi: Any = sys.modules.get("cni.sysapi")
-    if sysapi is not None:
-        sysapi._environ = None  # its cached environment was the warm process's
     argv = [os.fsdecode(a) for a in call.argv]
     sys.argv[:] = argv
     sys.orig_argv[:] = argv

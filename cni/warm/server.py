@@ -192,27 +192,28 @@ class Server:
         self.cpus = len(os.sched_getaffinity(0))
         self.quiet_after = 0.0  # no spares replaced between calls before (monotonic)
 
-    def fork_spares(self) -> None:
+    def fork_spares(self, want: int = SPARES) -> None:
         """The children the next calls go to, forked now (the server's own buffers flushed
         first). SPARES of them: a list's plugins are called one after the other, each as soon
         as the one before it ended. The spare the next call takes was forked before the call
         before it and has copied its pages meanwhile; the one that replaces it is forked when
         no call runs (the reaping of the last), not while one does, which it would slow on a
-        node of few CPUs. Only when no spare is left (a burst) is one forked at once."""
-        while len(self.spares) < SPARES:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            calm = len(self.children) < self.cpus  # a CPU is free for the spare to copy its pages
-            # forked at the calls' priority: a child starts at its parent's, and until the
-            # spare set its own it would run ahead of the call in flight
-            if self.renice:
-                os.setpriority(os.PRIO_PROCESS, 0, self.nice)
-            try:
+        node of few CPUs. Only when no spare is left (a burst) are they forked at once; a call
+        that finds none waits for one fork only (`want`)."""
+        sys.stdout.flush()
+        sys.stderr.flush()
+        calm = len(self.children) < self.cpus  # a CPU is free for the spare to copy its pages
+        # forked at the calls' priority: a child starts at its parent's, and until the spare
+        # set its own it would run ahead of the call in flight
+        if self.renice:
+            os.setpriority(os.PRIO_PROCESS, 0, self.nice)
+        try:
+            while len(self.spares) < want:
                 self.spares.append(spare.fork(self.entry, self.fault, self.nice, copy=calm,
                                               lower=self.renice))
-            finally:
-                if self.renice:
-                    os.setpriority(os.PRIO_PROCESS, 0, DISPATCH_NICE)
+        finally:
+            if self.renice:
+                os.setpriority(os.PRIO_PROCESS, 0, DISPATCH_NICE)
 
     def loop(self) -> None:
         wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -297,7 +298,7 @@ class Server:
         was left) one forked now; None when none of them could take it."""
         for _ in range(SPARES + 1):
             if not self.spares:
-                self.fork_spares()
+                self.fork_spares(want=1)
             taker = self.spares.pop(0)
             try:
                 taker.hand(conn, payload, self.nice if self.renice else None)
@@ -330,7 +331,7 @@ class Server:
             if pid == 0:
                 return
             dead = [s for s in self.spares if s.pid == pid]
-            if dead:  # died waiting: replaced a second later, or by the next hand-over
+            if dead:  # died waiting: no reap replaces it within the second; a hand-over may
                 self.spares.remove(dead[0])
                 dead[0].close()
                 log(f"spare child {pid} died waiting (status {status:#x})")
@@ -404,7 +405,7 @@ def main(args: list[str], entry: Callable[[list[str]], int]) -> int:
     server = Server(sock, entry, opts.verbose, dispatch_first())
     server.fork_spares()
     log(f"serving on {owned or 'the socket systemd passed'} (pid {os.getpid()}, build "
-        f"{(build_id() or b'none').decode()}, ready in {(time.monotonic() - started) * 1000:.0f} ms)")
+        f"{(server.build_id or b'none').decode()}, ready in {(time.monotonic() - started) * 1000:.0f} ms)")
     try:
         server.loop()
     finally:

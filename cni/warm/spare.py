@@ -8,7 +8,8 @@ own) and copies the pages it shares with the server (`_pycni_prefault`, conf/pre
 looking at its control socket between chunks, so a call handed over mid-copy waits for one
 chunk at most. It copies only while the calls in flight leave a CPU free: in a burst (a node
 starting or stopping its pods) most of what it would copy is never written by the call that
-comes, and the copying would take the CPU the calls need; such a spare's call faults in the
+comes, and the copying would take the CPU the calls need (decided when it is forked); such a
+spare's call faults in the
 pages it writes, as a child forked for it would. The server hands it exactly one call over that
 socket: the request it read and checked, and the caller's connection. The spare runs it as
 child.run does and exits: no state passes from one call to the next. When the server is gone
@@ -80,7 +81,6 @@ def wait(control: int, entry: Callable[[list[str]], int], fault: Callable[[str],
          nice: int, copy: bool, lower: bool) -> NoReturn:
     """The spare's life: leave the server's world, copy its pages, take one call and run it."""
     try:
-        os.setpriority(os.PRIO_PROCESS, 0, nice)
         os.setpgid(0, 0)
         reset_signals()
         os.closerange(3, control)  # the listener, the server's pipes, other calls' connections
@@ -92,11 +92,11 @@ def wait(control: int, entry: Callable[[list[str]], int], fault: Callable[[str],
             if lower:
                 os.setpriority(os.PRIO_PROCESS, 0, nice)
         conn, payload = _receive(socket.socket(fileno=control))
-        call = protocol.parse_call(payload) if conn is not None else None
+        if conn is None:
+            os._exit(0)  # the server is gone
+        call = protocol.parse_call(payload)
     except BaseException:
         os._exit(1)  # before a call is ours nothing is answered: the launcher's bound runs cold
-    if conn is None or call is None:
-        os._exit(0)  # the server is gone
     run(conn, call, entry, fault)
 
 
