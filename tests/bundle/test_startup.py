@@ -470,6 +470,7 @@ def test_a_warm_call_loads_no_module(bin_dir, netns, tmp_path):
     assert any("libc.so" in p for p in opened), tried
     assert not [p for p in opened if p.startswith(f"{internal}/")], tried
     assert not [line for line in tried if "libpython" in line], tried
-    child = [line.split('"')[1] for line in (tmp_path / "child").read_text().splitlines()
-             if f'"{internal}/' in line]
+    traced = (tmp_path / "child").read_text()
+    assert Path(ns.path).name in traced, "strace saw the child open the call's namespace"
+    child = [line.split('"')[1] for line in traced.splitlines() if f'"{internal}/' in line]
     assert child == [], child  # even the schema: the warm process read it and built its matchers

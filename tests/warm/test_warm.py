@@ -298,9 +298,20 @@ def test_the_call_and_the_tools_it_runs_die_with_the_launcher(bin_dir, warm, tmp
 
 
 def test_the_socket_is_roots_alone(bin_dir, warm, tmp_path):
-    server = warm()
-    st, dir_st = os.stat(server.socket), os.stat(os.path.dirname(server.socket))
-    assert (st.st_mode & 0o777, dir_st.st_mode & 0o777, st.st_uid) == (0o600, 0o700, 0)
+    server = warm()  # in a directory the harness made 0700: the socket's own mode is the server's
+    st = os.stat(server.socket)
+    assert (st.st_mode & 0o777, st.st_uid) == (0o600, 0)
+    fresh = tmp_path / "absent" / "s"  # a directory the server makes itself: root's alone
+    proc = subprocess.Popen([str(bin_dir / "pycni"), "serve", "--socket", str(fresh)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_for(lambda: fresh.exists() or proc.poll() is not None, 30), "no socket"
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        made = os.stat(fresh.parent)
+        assert (made.st_mode & 0o777, made.st_uid, os.stat(fresh).st_mode & 0o777) == (0o700, 0, 0o600)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
     for mode in (0o775, 0o757):  # others may replace the socket there
         loose = tmp_path / f"loose{mode:o}"
         loose.mkdir()
