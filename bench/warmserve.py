@@ -1,4 +1,4 @@
-"""A warm process (`pycni serve`) started as the systemd unit starts it, for the bench and the tests.
+"""A warm process (`pycni serve`) in the foreground on a socket of its own, for the bench and the tests.
 
 ``WarmServer(bin_dir, directory, netns=None, fault=None, extra_env=None, enter=None)``: in the
 foreground with ``--socket <directory>/s --verbose``, inside the network namespace ``netns`` (a

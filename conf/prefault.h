@@ -11,7 +11,7 @@
  * still copying costs a call nothing but what it already did. Returns the pages populated;
  * -1 when the kernel has no MADV_POPULATE_WRITE (the child then copies at its faults, as before).
  *
- * The launcher links no libpython: the two API functions used here are pyapi.h's.
+ * The launcher links no libpython: the API names used here are listed in pyapi.h's PYCNI_PYAPI.
  */
 #ifndef PYCNI_PREFAULT_H
 #define PYCNI_PREFAULT_H

@@ -173,9 +173,10 @@ def plugin_dirs(cni_path: str) -> list[str]:
 
 
 MAX_DEPTH = 64  # levels of objects and arrays; a real config has fewer than 10
-# Bytes of a JSON document from outside (stdin, an IPAM plugin's answer) taken at most. A real
-# config with its runtimeConfig and prevResult is a few KiB; the largest a runtime can send is
-# about 1.5 MiB (Kubernetes caps a pod's annotations at 256 KiB, which JSON escaping can grow
+# Bytes of a JSON document from outside (stdin, an IPAM plugin's answer) decoded at most; stdin
+# is read no further (an answer is read whole, bounded by the delegate's timeout). A real config
+# with its runtimeConfig and prevResult is a few KiB; the largest a runtime can send is about
+# 1.5 MiB (Kubernetes caps a pod's annotations at 256 KiB, which JSON escaping can grow
 # six-fold), so 4 MiB refuses nothing real and bounds a call's memory: decoded, a document takes
 # 2 to 8 times its text in usual shapes, about 30 times at worst (nothing but empty arrays).
 MAX_STDIN = 4 << 20
