@@ -226,11 +226,6 @@ def inspect(value: Any) -> tuple[int, str | None]:
     return depth, bad
 
 
-def nesting_depth(value: Any) -> int:
-    """How deep objects and arrays nest in a decoded document (a scalar is 0)."""
-    return inspect(value)[0]
-
-
 def decode(data: bytes, what: str) -> Any:
     """One JSON document a runtime or a delegate sent, held to what Go's decoder takes (code 6:
     not JSON, NaN and Infinity, numbers beyond float64, nesting past MAX_DEPTH) and to what a
@@ -246,7 +241,7 @@ def decode(data: bytes, what: str) -> Any:
         value = fastjson.loads(data)
     except fastjson.TooDeep:
         value = _TOO_DEEP
-    except (ValueError, UnicodeDecodeError) as e:
+    except ValueError as e:  # UnicodeDecodeError is one
         raise CNIError(DECODING_FAILURE, f"failed to decode {what}: not JSON", str(e)) from None
     depth, bad = inspect(value) if value is not _TOO_DEEP else (MAX_DEPTH + 1, None)
     if depth > MAX_DEPTH:

@@ -66,9 +66,9 @@ def test_stdin_decodes_to_an_object_or_code_6(value, depth):
         config = request.parse_stdin(req, stdin)
     except CNIError as e:
         assert e.code == 6
-        assert not isinstance(doc, dict) or request.nesting_depth(json.loads(stdin)) > request.MAX_DEPTH
+        assert not isinstance(doc, dict) or request.inspect(json.loads(stdin))[0] > request.MAX_DEPTH
         return
-    assert isinstance(config, dict) and request.nesting_depth(config) <= request.MAX_DEPTH
+    assert isinstance(config, dict) and request.inspect(config)[0] <= request.MAX_DEPTH
 
 
 @settings(max_examples=150, deadline=None)
