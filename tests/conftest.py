@@ -52,6 +52,7 @@ from helpers import (
     write_netconf,
 )
 from helpers import run_plugin as _run_plugin
+from helpers.warm import PATHS
 
 REPO = Path(__file__).resolve().parent.parent
 BUILD_TIMEOUT = 1800
@@ -249,3 +250,10 @@ def host_links() -> Iterator:
 def bridge_name(host_links) -> str:
     """A unique bridge name ``pcb<8 hex>``, deleted from the host on teardown."""
     return host_links(unique_ifname("pcb"))
+
+
+@pytest.fixture(scope="session", params=PATHS)
+def launch_path(request) -> str:
+    """The launch path a suite's plugin calls take, cold or warm (helpers.warm): the hostile and
+    reliability suites run every case on both."""
+    return request.param

@@ -8,14 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 from helpers import ns_exec, unique_ifname, unique_name, unique_subnet_v4
-from helpers.warm import PATHS, WARM_ENV, WarmServer
+from helpers.warm import WARM_ENV, WarmServer
 
 from .corpus import World
-
-
-@pytest.fixture(scope="session", params=PATHS)
-def launch_path(request) -> str:
-    return request.param
 
 
 @pytest.fixture

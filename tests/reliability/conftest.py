@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 from helpers import Cnitool, NetNS, conflist, ns_exec, unique_name
-from helpers.warm import PATHS, WARM_ENV, WarmServer
+from helpers.warm import WARM_ENV, WarmServer
 
 
 def in_ns(ns: str, *argv: str, env: dict | None = None) -> str:
@@ -76,11 +76,6 @@ class Node:
     def host_links(self) -> dict[str, str]:
         """The node's links other than lo and its bridge: veth host ends, IFBs."""
         return {n: k for n, k in links(self.path).items() if n not in ("lo", self.bridge)}
-
-
-@pytest.fixture(scope="session", params=PATHS)
-def launch_path(request) -> str:
-    return request.param
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from helpers import unique_name
-from helpers.warm import WarmServer, process_state, wait_for
+from helpers.warm import WarmServer, process_state, stat_fields, wait_for
 
 from cni.warm.server import SPARES
 
@@ -42,7 +42,7 @@ def children(pid: int) -> list[int]:
 
 
 def started(pid: int) -> int:
-    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    return int((stat_fields(pid) or ["0"] * 20)[19])
 
 
 def living(pid: int) -> list[int]:
@@ -133,7 +133,9 @@ def test_a_spare_holds_nothing_of_the_servers(server):
 
 
 def nice_of(pid: int) -> int:
-    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+    fields = stat_fields(pid)
+    assert fields, f"process {pid} is gone"
+    return int(fields[16])
 
 
 def test_the_accept_loop_runs_first_and_the_calls_at_the_priority_it_was_started_with(
